@@ -1,0 +1,381 @@
+//! Result codes shared by every layer and by the C ABI.
+//!
+//! The Rust type carries the exact C names so that a code reads the same in Rust, in C, in the
+//! CLI's JSON and in Python. Values are grouped by class in blocks of 100: the block is part of
+//! the ABI and never changes meaning; new codes are appended inside their block.
+
+#![allow(non_camel_case_types)]
+
+use core::fmt;
+
+/// Outcome of a dps-mqtt call. `DPS_OK` is zero; `DPS_PENDING` means "call again later";
+/// every other value is an error whose class is shown by its name's prefix and by
+/// `dps_result_class()`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum dps_result {
+    /// Success.
+    DPS_OK = 0,
+    /// Work is in progress: call `dps_client_do_work` again within the returned delay.
+    DPS_PENDING = 1,
+
+    /// An argument is out of range or malformed.
+    DPS_ERR_INVALID_ARGUMENT = 100,
+    /// A required pointer argument was NULL.
+    DPS_ERR_INVALID_NULL_POINTER = 101,
+    /// A string argument is not valid UTF-8.
+    DPS_ERR_INVALID_UTF8 = 102,
+    /// The registration id breaks the service's rules (1–128 of `a-z A-Z 0-9 - . _ :`, last
+    /// character alphanumeric or `-`).
+    DPS_ERR_INVALID_REGISTRATION_ID = 103,
+    /// A key is not valid base64, or is empty.
+    DPS_ERR_INVALID_KEY = 104,
+    /// The custom payload is not a JSON value.
+    DPS_ERR_INVALID_PAYLOAD = 105,
+    /// The configuration is incomplete or contradictory (no id scope, no credential, ...).
+    DPS_ERR_INVALID_CONFIG = 106,
+    /// The call is not allowed in the handle's current state (wrong order, re-entrant call
+    /// from a callback).
+    DPS_ERR_INVALID_STATE = 107,
+    /// A certificate or trust-anchor PEM/DER could not be parsed.
+    DPS_ERR_INVALID_CERTIFICATE = 108,
+    /// The id scope is empty or contains characters the service never issues.
+    DPS_ERR_INVALID_ID_SCOPE = 109,
+
+    /// The server refused the MQTT CONNECT as not authorized (CONNACK 5).
+    DPS_ERR_AUTH_NOT_AUTHORIZED = 200,
+    /// The server refused the user name or password as malformed (CONNACK 4).
+    DPS_ERR_AUTH_BAD_CREDENTIALS = 201,
+    /// The server does not know the id scope (CONNACK 3).
+    DPS_ERR_AUTH_UNKNOWN_ID_SCOPE = 202,
+    /// The service answered a request with 401 (wrong key, expired token, unknown
+    /// registration id, certificate not matching the enrollment).
+    DPS_ERR_AUTH_UNAUTHORIZED = 203,
+    /// The server refused the client identifier (CONNACK 2).
+    DPS_ERR_AUTH_IDENTIFIER_REJECTED = 204,
+
+    /// The TLS handshake failed for a reason not covered below.
+    DPS_ERR_TLS_HANDSHAKE = 300,
+    /// The server's certificate does not chain to a trusted anchor.
+    DPS_ERR_TLS_CERT_UNTRUSTED = 301,
+    /// The server's certificate is expired or not yet valid (by the clock hook).
+    DPS_ERR_TLS_CERT_EXPIRED = 302,
+    /// The server's certificate is not valid for the host name.
+    DPS_ERR_TLS_CERT_NAME_MISMATCH = 303,
+    /// No TLS protocol version or cipher suite in common with the server.
+    DPS_ERR_TLS_PROTOCOL_VERSION = 304,
+    /// The server sent a fatal TLS alert, or sent bytes that are not TLS.
+    DPS_ERR_TLS_ALERT = 305,
+
+    /// The transport's connect hook failed (refused, unreachable, name not resolved).
+    DPS_ERR_TRANSPORT_CONNECT = 400,
+    /// The peer closed the connection and no retry was possible.
+    DPS_ERR_TRANSPORT_CLOSED = 401,
+    /// The transport's send or receive hook reported an error.
+    DPS_ERR_TRANSPORT_IO = 402,
+
+    /// The server sent bytes that are not valid MQTT 3.1.1.
+    DPS_ERR_PROTOCOL_MALFORMED = 500,
+    /// The server sent a packet larger than the configured maximum.
+    DPS_ERR_PROTOCOL_PACKET_TOO_LARGE = 501,
+    /// The server sent a packet that is not allowed at this point.
+    DPS_ERR_PROTOCOL_UNEXPECTED_PACKET = 502,
+    /// A response topic or body could not be understood.
+    DPS_ERR_PROTOCOL_BAD_RESPONSE = 503,
+    /// The service answered with a status this client does not handle (e.g. 302, 999).
+    DPS_ERR_PROTOCOL_UNEXPECTED_STATUS = 504,
+    /// CONNACK with a return code that MQTT 3.1.1 does not define, or code 1 (protocol
+    /// version refused).
+    DPS_ERR_PROTOCOL_CONNACK = 505,
+    /// The subscription to the response topic was refused.
+    DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED = 506,
+
+    /// The overall deadline passed.
+    DPS_ERR_TIMEOUT = 600,
+    /// The overall deadline passed while the service kept throttling (429) or failing (5xx).
+    DPS_ERR_TIMEOUT_THROTTLED = 601,
+    /// The overall deadline passed while the service was still assigning.
+    DPS_ERR_TIMEOUT_ASSIGNING = 602,
+
+    /// The service finished the registration with status `failed`.
+    DPS_ERR_REGISTRATION_FAILED = 700,
+    /// The enrollment is disabled.
+    DPS_ERR_REGISTRATION_DISABLED = 701,
+    /// The service rejected the request (a 4xx other than 401 and 429, e.g. 400 or 404).
+    DPS_ERR_REGISTRATION_REJECTED = 702,
+
+    /// A Rust panic was caught at the C boundary. The handle should be freed.
+    DPS_ERR_PANIC = 900,
+    /// An internal invariant failed; please report it.
+    DPS_ERR_INTERNAL = 901,
+}
+
+/// The class of a result code: what a caller (or the CLI's exit code) acts on.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum dps_result_class {
+    DPS_CLASS_OK = 0,
+    DPS_CLASS_PENDING = 1,
+    DPS_CLASS_INVALID = 2,
+    DPS_CLASS_AUTH = 3,
+    DPS_CLASS_TLS = 4,
+    DPS_CLASS_TRANSPORT = 5,
+    DPS_CLASS_PROTOCOL = 6,
+    DPS_CLASS_TIMEOUT = 7,
+    DPS_CLASS_REGISTRATION = 8,
+    DPS_CLASS_INTERNAL = 9,
+}
+
+use dps_result::*;
+
+/// Every code, for lookups by value and for exhaustive tests.
+pub const ALL_RESULTS: &[dps_result] = &[
+    DPS_OK,
+    DPS_PENDING,
+    DPS_ERR_INVALID_ARGUMENT,
+    DPS_ERR_INVALID_NULL_POINTER,
+    DPS_ERR_INVALID_UTF8,
+    DPS_ERR_INVALID_REGISTRATION_ID,
+    DPS_ERR_INVALID_KEY,
+    DPS_ERR_INVALID_PAYLOAD,
+    DPS_ERR_INVALID_CONFIG,
+    DPS_ERR_INVALID_STATE,
+    DPS_ERR_INVALID_CERTIFICATE,
+    DPS_ERR_INVALID_ID_SCOPE,
+    DPS_ERR_AUTH_NOT_AUTHORIZED,
+    DPS_ERR_AUTH_BAD_CREDENTIALS,
+    DPS_ERR_AUTH_UNKNOWN_ID_SCOPE,
+    DPS_ERR_AUTH_UNAUTHORIZED,
+    DPS_ERR_AUTH_IDENTIFIER_REJECTED,
+    DPS_ERR_TLS_HANDSHAKE,
+    DPS_ERR_TLS_CERT_UNTRUSTED,
+    DPS_ERR_TLS_CERT_EXPIRED,
+    DPS_ERR_TLS_CERT_NAME_MISMATCH,
+    DPS_ERR_TLS_PROTOCOL_VERSION,
+    DPS_ERR_TLS_ALERT,
+    DPS_ERR_TRANSPORT_CONNECT,
+    DPS_ERR_TRANSPORT_CLOSED,
+    DPS_ERR_TRANSPORT_IO,
+    DPS_ERR_PROTOCOL_MALFORMED,
+    DPS_ERR_PROTOCOL_PACKET_TOO_LARGE,
+    DPS_ERR_PROTOCOL_UNEXPECTED_PACKET,
+    DPS_ERR_PROTOCOL_BAD_RESPONSE,
+    DPS_ERR_PROTOCOL_UNEXPECTED_STATUS,
+    DPS_ERR_PROTOCOL_CONNACK,
+    DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED,
+    DPS_ERR_TIMEOUT,
+    DPS_ERR_TIMEOUT_THROTTLED,
+    DPS_ERR_TIMEOUT_ASSIGNING,
+    DPS_ERR_REGISTRATION_FAILED,
+    DPS_ERR_REGISTRATION_DISABLED,
+    DPS_ERR_REGISTRATION_REJECTED,
+    DPS_ERR_PANIC,
+    DPS_ERR_INTERNAL,
+];
+
+impl dps_result {
+    /// Maps an integer that came from C to a code; unknown values give `None` (never UB).
+    pub fn from_u32(value: u32) -> Option<dps_result> {
+        ALL_RESULTS.iter().copied().find(|r| *r as u32 == value)
+    }
+
+    /// The code's C name, e.g. `"DPS_ERR_AUTH_UNAUTHORIZED"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DPS_OK => "DPS_OK",
+            DPS_PENDING => "DPS_PENDING",
+            DPS_ERR_INVALID_ARGUMENT => "DPS_ERR_INVALID_ARGUMENT",
+            DPS_ERR_INVALID_NULL_POINTER => "DPS_ERR_INVALID_NULL_POINTER",
+            DPS_ERR_INVALID_UTF8 => "DPS_ERR_INVALID_UTF8",
+            DPS_ERR_INVALID_REGISTRATION_ID => "DPS_ERR_INVALID_REGISTRATION_ID",
+            DPS_ERR_INVALID_KEY => "DPS_ERR_INVALID_KEY",
+            DPS_ERR_INVALID_PAYLOAD => "DPS_ERR_INVALID_PAYLOAD",
+            DPS_ERR_INVALID_CONFIG => "DPS_ERR_INVALID_CONFIG",
+            DPS_ERR_INVALID_STATE => "DPS_ERR_INVALID_STATE",
+            DPS_ERR_INVALID_CERTIFICATE => "DPS_ERR_INVALID_CERTIFICATE",
+            DPS_ERR_INVALID_ID_SCOPE => "DPS_ERR_INVALID_ID_SCOPE",
+            DPS_ERR_AUTH_NOT_AUTHORIZED => "DPS_ERR_AUTH_NOT_AUTHORIZED",
+            DPS_ERR_AUTH_BAD_CREDENTIALS => "DPS_ERR_AUTH_BAD_CREDENTIALS",
+            DPS_ERR_AUTH_UNKNOWN_ID_SCOPE => "DPS_ERR_AUTH_UNKNOWN_ID_SCOPE",
+            DPS_ERR_AUTH_UNAUTHORIZED => "DPS_ERR_AUTH_UNAUTHORIZED",
+            DPS_ERR_AUTH_IDENTIFIER_REJECTED => "DPS_ERR_AUTH_IDENTIFIER_REJECTED",
+            DPS_ERR_TLS_HANDSHAKE => "DPS_ERR_TLS_HANDSHAKE",
+            DPS_ERR_TLS_CERT_UNTRUSTED => "DPS_ERR_TLS_CERT_UNTRUSTED",
+            DPS_ERR_TLS_CERT_EXPIRED => "DPS_ERR_TLS_CERT_EXPIRED",
+            DPS_ERR_TLS_CERT_NAME_MISMATCH => "DPS_ERR_TLS_CERT_NAME_MISMATCH",
+            DPS_ERR_TLS_PROTOCOL_VERSION => "DPS_ERR_TLS_PROTOCOL_VERSION",
+            DPS_ERR_TLS_ALERT => "DPS_ERR_TLS_ALERT",
+            DPS_ERR_TRANSPORT_CONNECT => "DPS_ERR_TRANSPORT_CONNECT",
+            DPS_ERR_TRANSPORT_CLOSED => "DPS_ERR_TRANSPORT_CLOSED",
+            DPS_ERR_TRANSPORT_IO => "DPS_ERR_TRANSPORT_IO",
+            DPS_ERR_PROTOCOL_MALFORMED => "DPS_ERR_PROTOCOL_MALFORMED",
+            DPS_ERR_PROTOCOL_PACKET_TOO_LARGE => "DPS_ERR_PROTOCOL_PACKET_TOO_LARGE",
+            DPS_ERR_PROTOCOL_UNEXPECTED_PACKET => "DPS_ERR_PROTOCOL_UNEXPECTED_PACKET",
+            DPS_ERR_PROTOCOL_BAD_RESPONSE => "DPS_ERR_PROTOCOL_BAD_RESPONSE",
+            DPS_ERR_PROTOCOL_UNEXPECTED_STATUS => "DPS_ERR_PROTOCOL_UNEXPECTED_STATUS",
+            DPS_ERR_PROTOCOL_CONNACK => "DPS_ERR_PROTOCOL_CONNACK",
+            DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED => "DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED",
+            DPS_ERR_TIMEOUT => "DPS_ERR_TIMEOUT",
+            DPS_ERR_TIMEOUT_THROTTLED => "DPS_ERR_TIMEOUT_THROTTLED",
+            DPS_ERR_TIMEOUT_ASSIGNING => "DPS_ERR_TIMEOUT_ASSIGNING",
+            DPS_ERR_REGISTRATION_FAILED => "DPS_ERR_REGISTRATION_FAILED",
+            DPS_ERR_REGISTRATION_DISABLED => "DPS_ERR_REGISTRATION_DISABLED",
+            DPS_ERR_REGISTRATION_REJECTED => "DPS_ERR_REGISTRATION_REJECTED",
+            DPS_ERR_PANIC => "DPS_ERR_PANIC",
+            DPS_ERR_INTERNAL => "DPS_ERR_INTERNAL",
+        }
+    }
+
+    /// A short human-readable description.
+    pub fn message(self) -> &'static str {
+        match self {
+            DPS_OK => "success",
+            DPS_PENDING => "in progress; call again",
+            DPS_ERR_INVALID_ARGUMENT => "invalid argument",
+            DPS_ERR_INVALID_NULL_POINTER => "a required pointer argument was NULL",
+            DPS_ERR_INVALID_UTF8 => "a string argument is not valid UTF-8",
+            DPS_ERR_INVALID_REGISTRATION_ID => {
+                "invalid registration id (1-128 of a-z A-Z 0-9 - . _ :, ending alphanumeric or -)"
+            }
+            DPS_ERR_INVALID_KEY => "the key is empty or not valid base64",
+            DPS_ERR_INVALID_PAYLOAD => "the custom payload is not valid JSON",
+            DPS_ERR_INVALID_CONFIG => "the configuration is incomplete or contradictory",
+            DPS_ERR_INVALID_STATE => "call not allowed in the handle's current state",
+            DPS_ERR_INVALID_CERTIFICATE => "a certificate or trust anchor could not be parsed",
+            DPS_ERR_INVALID_ID_SCOPE => "invalid id scope",
+            DPS_ERR_AUTH_NOT_AUTHORIZED => "the server refused the connection: not authorized",
+            DPS_ERR_AUTH_BAD_CREDENTIALS => {
+                "the server refused the connection: malformed user name or password"
+            }
+            DPS_ERR_AUTH_UNKNOWN_ID_SCOPE => "the server refused the connection: unknown id scope",
+            DPS_ERR_AUTH_UNAUTHORIZED => {
+                "the service answered 401 unauthorized (wrong key, expired token or unknown device)"
+            }
+            DPS_ERR_AUTH_IDENTIFIER_REJECTED => {
+                "the server refused the connection: client identifier rejected"
+            }
+            DPS_ERR_TLS_HANDSHAKE => "TLS handshake failed",
+            DPS_ERR_TLS_CERT_UNTRUSTED => "the server's certificate is not trusted",
+            DPS_ERR_TLS_CERT_EXPIRED => "the server's certificate is expired or not yet valid",
+            DPS_ERR_TLS_CERT_NAME_MISMATCH => "the server's certificate does not match the host",
+            DPS_ERR_TLS_PROTOCOL_VERSION => "no TLS version or cipher suite in common",
+            DPS_ERR_TLS_ALERT => "the server sent a fatal TLS alert or non-TLS bytes",
+            DPS_ERR_TRANSPORT_CONNECT => "could not connect to the server",
+            DPS_ERR_TRANSPORT_CLOSED => "the connection was closed",
+            DPS_ERR_TRANSPORT_IO => "the transport reported an I/O error",
+            DPS_ERR_PROTOCOL_MALFORMED => "the server sent malformed MQTT",
+            DPS_ERR_PROTOCOL_PACKET_TOO_LARGE => "the server sent a packet over the size limit",
+            DPS_ERR_PROTOCOL_UNEXPECTED_PACKET => "the server sent an unexpected MQTT packet",
+            DPS_ERR_PROTOCOL_BAD_RESPONSE => "the service's response could not be understood",
+            DPS_ERR_PROTOCOL_UNEXPECTED_STATUS => "the service answered with an unexpected status",
+            DPS_ERR_PROTOCOL_CONNACK => "the server refused the connection with an unknown code",
+            DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED => "the server refused the subscription",
+            DPS_ERR_TIMEOUT => "the deadline passed",
+            DPS_ERR_TIMEOUT_THROTTLED => "the deadline passed while the service was throttling",
+            DPS_ERR_TIMEOUT_ASSIGNING => "the deadline passed while the service was assigning",
+            DPS_ERR_REGISTRATION_FAILED => "the service reported the registration as failed",
+            DPS_ERR_REGISTRATION_DISABLED => "the enrollment is disabled",
+            DPS_ERR_REGISTRATION_REJECTED => "the service rejected the request",
+            DPS_ERR_PANIC => "internal panic caught at the API boundary",
+            DPS_ERR_INTERNAL => "internal error",
+        }
+    }
+
+    /// The class this code belongs to.
+    pub fn class(self) -> dps_result_class {
+        use dps_result_class::*;
+        match self as u32 {
+            0 => DPS_CLASS_OK,
+            1 => DPS_CLASS_PENDING,
+            100..=199 => DPS_CLASS_INVALID,
+            200..=299 => DPS_CLASS_AUTH,
+            300..=399 => DPS_CLASS_TLS,
+            400..=499 => DPS_CLASS_TRANSPORT,
+            500..=599 => DPS_CLASS_PROTOCOL,
+            600..=699 => DPS_CLASS_TIMEOUT,
+            700..=799 => DPS_CLASS_REGISTRATION,
+            _ => DPS_CLASS_INTERNAL,
+        }
+    }
+
+    /// Whether a new attempt on the same handle may succeed without changing the
+    /// configuration (transport, TLS alerts, protocol hiccups, timeouts).
+    pub fn is_retryable(self) -> bool {
+        use dps_result_class::*;
+        matches!(
+            self.class(),
+            DPS_CLASS_TRANSPORT | DPS_CLASS_PROTOCOL | DPS_CLASS_TIMEOUT
+        ) || self == DPS_ERR_TLS_ALERT
+    }
+}
+
+impl fmt::Display for dps_result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name(), self.message())
+    }
+}
+
+/// An error inside the library: a code plus a detail message for logs and getters.
+/// The detail never contains a key or a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    pub code: dps_result,
+    pub detail: String,
+}
+
+impl Error {
+    pub fn new(code: dps_result, detail: impl Into<String>) -> Self {
+        Error {
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.detail.is_empty() {
+            f.write_str(self.code.message())
+        } else {
+            write!(f, "{}: {}", self.code.message(), self.detail)
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = core::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_variants_and_classes_match_prefixes() {
+        for r in ALL_RESULTS {
+            let name = r.name();
+            assert_eq!(format!("{r:?}"), name);
+            let prefix = match r.class() {
+                dps_result_class::DPS_CLASS_OK => "DPS_OK",
+                dps_result_class::DPS_CLASS_PENDING => "DPS_PENDING",
+                dps_result_class::DPS_CLASS_INVALID => "DPS_ERR_INVALID",
+                dps_result_class::DPS_CLASS_AUTH => "DPS_ERR_AUTH",
+                dps_result_class::DPS_CLASS_TLS => "DPS_ERR_TLS",
+                dps_result_class::DPS_CLASS_TRANSPORT => "DPS_ERR_TRANSPORT",
+                dps_result_class::DPS_CLASS_PROTOCOL => "DPS_ERR_PROTOCOL",
+                dps_result_class::DPS_CLASS_TIMEOUT => "DPS_ERR_TIMEOUT",
+                dps_result_class::DPS_CLASS_REGISTRATION => "DPS_ERR_REGISTRATION",
+                dps_result_class::DPS_CLASS_INTERNAL => "DPS_ERR_",
+            };
+            assert!(name.starts_with(prefix), "{name} not in class {prefix}");
+            assert_eq!(dps_result::from_u32(*r as u32), Some(*r));
+        }
+    }
+
+    #[test]
+    fn unknown_values_map_to_none() {
+        for v in [2u32, 99, 110, 299, 1000, u32::MAX] {
+            assert_eq!(dps_result::from_u32(v), None, "{v}");
+        }
+    }
+}

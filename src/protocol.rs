@@ -1,0 +1,1 @@
+//! DPS topics, user name, request bodies and response parsing.

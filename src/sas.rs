@@ -1,0 +1,1 @@
+//! SAS tokens and group-key derivation.
