@@ -1,1 +1,605 @@
-//! DPS topics, user name, request bodies and response parsing.
+//! DPS topics, user name, request bodies and response parsing. Pure functions: everything that
+//! comes from the network is treated as hostile (bounded, never panics, clear errors).
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::{dps_result, Error, Result};
+use crate::sas::{percent_encode, HexCase};
+
+pub const DEFAULT_API_VERSION: &str = "2019-03-31";
+/// The one subscription the service allows.
+pub const SUBSCRIBE_FILTER: &str = "$dps/registrations/res/#";
+const RESPONSE_PREFIX: &str = "$dps/registrations/res/";
+/// The service's message limit is 96 KB; a body larger than this is not a DPS response.
+pub const MAX_BODY: usize = 96 * 1024 + 1024;
+/// JSON nesting accepted in a response; DPS responses nest 4 deep, payloads a little more.
+const MAX_DEPTH: usize = 64;
+
+fn bad(detail: impl Into<String>) -> Error {
+    Error::new(dps_result::DPS_ERR_PROTOCOL_BAD_RESPONSE, detail)
+}
+
+/// 1–128 characters of `a-z A-Z 0-9 - . _ :`, the last alphanumeric or `-`.
+pub fn validate_registration_id(id: &str) -> Result<()> {
+    let ok_chars = id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':'));
+    let ok_last = id
+        .bytes()
+        .last()
+        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if (1..=128).contains(&id.len()) && ok_chars && ok_last {
+        Ok(())
+    } else {
+        Err(Error::new(
+            dps_result::DPS_ERR_INVALID_REGISTRATION_ID,
+            format!("invalid registration id {id:?}"),
+        ))
+    }
+}
+
+/// Id scopes are short alphanumeric strings such as `0ne00000001`.
+pub fn validate_id_scope(scope: &str) -> Result<()> {
+    if (1..=64).contains(&scope.len()) && scope.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            dps_result::DPS_ERR_INVALID_ID_SCOPE,
+            format!("invalid id scope {scope:?}"),
+        ))
+    }
+}
+
+/// `{idScope}/registrations/{registrationId}/api-version={v}[&ClientVersion={agent}]`.
+pub fn username(
+    id_scope: &str,
+    registration_id: &str,
+    api_version: &str,
+    client_version: Option<&str>,
+) -> String {
+    let mut u = format!("{id_scope}/registrations/{registration_id}/api-version={api_version}");
+    if let Some(agent) = client_version {
+        u.push_str("&ClientVersion=");
+        u.push_str(&percent_encode(agent, HexCase::Upper));
+    }
+    u
+}
+
+pub fn register_topic(rid: &str) -> String {
+    format!("$dps/registrations/PUT/iotdps-register/?$rid={rid}")
+}
+
+pub fn poll_topic(rid: &str, operation_id: &str) -> String {
+    format!(
+        "$dps/registrations/GET/iotdps-get-operationstatus/?$rid={rid}&operationId={}",
+        percent_encode(operation_id, HexCase::Upper)
+    )
+}
+
+/// `{"registrationId":"...","payload":<raw JSON>,"csr":"..."}`; the payload is embedded as the
+/// caller wrote it, after checking it is one JSON value.
+pub fn register_body(
+    registration_id: &str,
+    payload_json: Option<&str>,
+    csr_b64: Option<&str>,
+) -> Result<Vec<u8>> {
+    let mut body = String::from("{\"registrationId\":");
+    body.push_str(&serde_json::Value::from(registration_id).to_string());
+    if let Some(payload) = payload_json {
+        let raw: Box<RawValue> = serde_json::from_str(payload).map_err(|e| {
+            Error::new(
+                dps_result::DPS_ERR_INVALID_PAYLOAD,
+                format!("payload is not JSON: {e}"),
+            )
+        })?;
+        body.push_str(",\"payload\":");
+        body.push_str(raw.get());
+    }
+    if let Some(csr) = csr_b64 {
+        body.push_str(",\"csr\":");
+        body.push_str(&serde_json::Value::from(csr).to_string());
+    }
+    body.push('}');
+    Ok(body.into_bytes())
+}
+
+/// The `retry-after` parameter as the server sent it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RetryAfter {
+    Absent,
+    Seconds(u64),
+    /// Negative, fractional, non-numeric or overflowing: the caller falls back to its floor.
+    Invalid(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResponseTopic {
+    pub status: u16,
+    pub rid: Option<String>,
+    pub retry_after: RetryAfter,
+}
+
+/// Parses `$dps/registrations/res/{status}/?$rid={rid}&retry-after={s}` (parameters in any
+/// order, unknown ones ignored).
+pub fn parse_response_topic(topic: &str) -> Result<ResponseTopic> {
+    let rest = topic
+        .strip_prefix(RESPONSE_PREFIX)
+        .ok_or_else(|| bad(format!("not a response topic: {}", clip(topic))))?;
+    let (status, query) = rest
+        .split_once("/?")
+        .unwrap_or((rest.trim_end_matches('/'), ""));
+    if status.is_empty() || status.len() > 3 || !status.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad(format!("bad status in topic: {}", clip(topic))));
+    }
+    let status: u16 = status.parse().map_err(|_| bad("bad status"))?;
+    let mut rid = None;
+    let mut retry_after = RetryAfter::Absent;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "$rid" => rid = Some(v.to_owned()),
+            "retry-after" => {
+                retry_after = match v.parse::<u64>() {
+                    Ok(s) if !v.starts_with('+') => RetryAfter::Seconds(s),
+                    _ => RetryAfter::Invalid(clip(v).to_owned()),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(ResponseTopic {
+        status,
+        rid,
+        retry_after,
+    })
+}
+
+fn clip(s: &str) -> &str {
+    let mut end = s.len().min(120);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistrationStatus {
+    Assigning,
+    Assigned,
+    Failed,
+    Disabled,
+    Unassigned,
+    Other(String),
+}
+
+impl RegistrationStatus {
+    fn parse(s: &str) -> RegistrationStatus {
+        match s {
+            "assigning" => RegistrationStatus::Assigning,
+            "assigned" => RegistrationStatus::Assigned,
+            "failed" => RegistrationStatus::Failed,
+            "disabled" => RegistrationStatus::Disabled,
+            "unassigned" => RegistrationStatus::Unassigned,
+            other => RegistrationStatus::Other(clip(other).to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            RegistrationStatus::Assigning => "assigning",
+            RegistrationStatus::Assigned => "assigned",
+            RegistrationStatus::Failed => "failed",
+            RegistrationStatus::Disabled => "disabled",
+            RegistrationStatus::Unassigned => "unassigned",
+            RegistrationStatus::Other(s) => s,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegistrationState {
+    pub registration_id: Option<String>,
+    pub assigned_hub: Option<String>,
+    pub device_id: Option<String>,
+    pub status: Option<String>,
+    pub substatus: Option<String>,
+    pub etag: Option<String>,
+    pub created_date_time_utc: Option<String>,
+    pub last_updated_date_time_utc: Option<String>,
+    /// The returned payload as JSON text.
+    pub payload: Option<String>,
+    pub error_code: Option<i64>,
+    pub error_message: Option<String>,
+    pub issued_certificate_chain: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperationStatus {
+    pub operation_id: String,
+    pub status: RegistrationStatus,
+    pub registration_state: Option<RegistrationState>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ErrorEnvelope {
+    pub error_code: Option<i64>,
+    pub tracking_id: Option<String>,
+    pub message: Option<String>,
+    pub timestamp_utc: Option<String>,
+}
+
+/// Strings the service may send as numbers or strings (errorCode has been seen as both).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Loose<'a> {
+    Int(i64),
+    #[serde(borrow)]
+    Str(std::borrow::Cow<'a, str>),
+    Other(serde::de::IgnoredAny),
+}
+
+impl Loose<'_> {
+    fn code(&self) -> Option<i64> {
+        match self {
+            Loose::Int(i) => Some(*i),
+            Loose::Str(s) => s.trim().parse().ok(),
+            Loose::Other(_) => None,
+        }
+    }
+    fn text(&self) -> Option<String> {
+        match self {
+            Loose::Int(i) => Some(i.to_string()),
+            Loose::Str(s) => Some(s.to_string()),
+            Loose::Other(_) => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireState<'a> {
+    #[serde(borrow)]
+    registration_id: Option<Loose<'a>>,
+    assigned_hub: Option<Loose<'a>>,
+    device_id: Option<Loose<'a>>,
+    status: Option<Loose<'a>>,
+    substatus: Option<Loose<'a>>,
+    etag: Option<Loose<'a>>,
+    created_date_time_utc: Option<Loose<'a>>,
+    last_updated_date_time_utc: Option<Loose<'a>>,
+    payload: Option<&'a RawValue>,
+    error_code: Option<Loose<'a>>,
+    error_message: Option<Loose<'a>>,
+    issued_certificate_chain: Option<Vec<Loose<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireStatus<'a> {
+    #[serde(borrow)]
+    operation_id: Option<Loose<'a>>,
+    status: Option<Loose<'a>>,
+    registration_state: Option<WireState<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireEnvelope<'a> {
+    #[serde(borrow)]
+    error_code: Option<Loose<'a>>,
+    tracking_id: Option<Loose<'a>>,
+    message: Option<Loose<'a>>,
+    timestamp_utc: Option<Loose<'a>>,
+}
+
+/// Rejects oversized and over-deep documents before serde sees them.
+fn check_json(body: &[u8]) -> Result<&str> {
+    if body.len() > MAX_BODY {
+        return Err(bad(format!("response body of {} bytes", body.len())));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| bad("response body is not UTF-8"))?;
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for b in text.bytes() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(bad("response JSON nested too deeply"));
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(text)
+}
+
+fn text(v: &Option<Loose<'_>>) -> Option<String> {
+    v.as_ref().and_then(Loose::text)
+}
+
+/// Parses a RegistrationOperationStatus (the body of 200 and 202 responses).
+pub fn parse_operation_status(body: &[u8]) -> Result<OperationStatus> {
+    let text_body = check_json(body)?;
+    let wire: WireStatus<'_> = serde_json::from_str(text_body)
+        .map_err(|e| bad(format!("response is not a registration status: {e}")))?;
+    let status = text(&wire.status).ok_or_else(|| bad("response has no status"))?;
+    let registration_state = wire.registration_state.map(|s| RegistrationState {
+        registration_id: text(&s.registration_id),
+        assigned_hub: text(&s.assigned_hub),
+        device_id: text(&s.device_id),
+        status: text(&s.status),
+        substatus: text(&s.substatus),
+        etag: text(&s.etag),
+        created_date_time_utc: text(&s.created_date_time_utc),
+        last_updated_date_time_utc: text(&s.last_updated_date_time_utc),
+        payload: s.payload.map(|p| p.get().to_owned()),
+        error_code: s.error_code.as_ref().and_then(Loose::code),
+        error_message: text(&s.error_message),
+        issued_certificate_chain: s
+            .issued_certificate_chain
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Loose::text)
+            .collect(),
+    });
+    Ok(OperationStatus {
+        operation_id: text(&wire.operation_id).unwrap_or_default(),
+        status: RegistrationStatus::parse(&status),
+        registration_state,
+    })
+}
+
+/// Parses the error envelope sent with 4xx/5xx statuses.
+pub fn parse_error_envelope(body: &[u8]) -> Result<ErrorEnvelope> {
+    let text_body = check_json(body)?;
+    let wire: WireEnvelope<'_> = serde_json::from_str(text_body)
+        .map_err(|e| bad(format!("response is not an error envelope: {e}")))?;
+    Ok(ErrorEnvelope {
+        error_code: wire.error_code.as_ref().and_then(Loose::code),
+        tracking_id: text(&wire.tracking_id),
+        message: text(&wire.message),
+        timestamp_utc: text(&wire.timestamp_utc),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_ids() {
+        for ok in [
+            "a",
+            "FirstDevice",
+            "sn-007-888-abc-mac-a1-b2-c3-d4-e5-f6",
+            "a.b_c:d-",
+            &"x".repeat(128),
+        ] {
+            assert!(validate_registration_id(ok).is_ok(), "{ok}");
+        }
+        for bad_id in [
+            "",
+            "a b",
+            "dev/1",
+            "dev.",
+            "dev_",
+            "dev:",
+            "é",
+            &"x".repeat(129),
+        ] {
+            let e = validate_registration_id(bad_id).unwrap_err();
+            assert_eq!(
+                e.code,
+                dps_result::DPS_ERR_INVALID_REGISTRATION_ID,
+                "{bad_id}"
+            );
+        }
+    }
+
+    #[test]
+    fn id_scopes() {
+        assert!(validate_id_scope("0ne00000001").is_ok());
+        for s in ["", "0ne/1", "a b", &"1".repeat(65)] {
+            assert_eq!(
+                validate_id_scope(s).unwrap_err().code,
+                dps_result::DPS_ERR_INVALID_ID_SCOPE
+            );
+        }
+    }
+
+    #[test]
+    fn username_and_topics() {
+        assert_eq!(
+            username("0ne1", "dev", DEFAULT_API_VERSION, None),
+            "0ne1/registrations/dev/api-version=2019-03-31"
+        );
+        assert_eq!(
+            username("0ne1", "dev", "2021-06-01", Some("dps-mqtt/0.1 (linux)")),
+            "0ne1/registrations/dev/api-version=2021-06-01&ClientVersion=dps-mqtt%2F0.1%20%28linux%29"
+        );
+        assert_eq!(
+            register_topic("7"),
+            "$dps/registrations/PUT/iotdps-register/?$rid=7"
+        );
+        assert_eq!(
+            poll_topic("8", "4.abc-def"),
+            "$dps/registrations/GET/iotdps-get-operationstatus/?$rid=8&operationId=4.abc-def"
+        );
+    }
+
+    #[test]
+    fn register_bodies() {
+        assert_eq!(
+            register_body("dev", None, None).unwrap(),
+            br#"{"registrationId":"dev"}"#
+        );
+        assert_eq!(
+            register_body("dev", Some(r#" {"modelId":"dtmi:x;1"} "#), None).unwrap(),
+            br#"{"registrationId":"dev","payload":{"modelId":"dtmi:x;1"}}"#
+        );
+        assert_eq!(
+            register_body("dev", Some("42"), Some("MIIB")).unwrap(),
+            br#"{"registrationId":"dev","payload":42,"csr":"MIIB"}"#
+        );
+        for bad_payload in ["", "{", "{} {}", "nul"] {
+            assert_eq!(
+                register_body("dev", Some(bad_payload), None)
+                    .unwrap_err()
+                    .code,
+                dps_result::DPS_ERR_INVALID_PAYLOAD
+            );
+        }
+    }
+
+    #[test]
+    fn response_topics_in_any_order() {
+        let t = parse_response_topic("$dps/registrations/res/202/?$rid=5&retry-after=3").unwrap();
+        assert_eq!(
+            (t.status, t.rid.as_deref(), t.retry_after),
+            (202, Some("5"), RetryAfter::Seconds(3))
+        );
+        let t =
+            parse_response_topic("$dps/registrations/res/202/?retry-after=0&x=y&$rid=abc").unwrap();
+        assert_eq!(
+            (t.rid.as_deref(), t.retry_after),
+            (Some("abc"), RetryAfter::Seconds(0))
+        );
+        let t = parse_response_topic("$dps/registrations/res/200/?$rid=1").unwrap();
+        assert_eq!(t.retry_after, RetryAfter::Absent);
+        let t = parse_response_topic("$dps/registrations/res/401/").unwrap();
+        assert_eq!((t.status, t.rid), (401, None));
+        for (v, want) in [
+            ("-1", true),
+            ("abc", true),
+            ("1000000000000", false),
+            ("99999999999999999999999", true),
+            ("+3", true),
+            ("", true),
+        ] {
+            let t = parse_response_topic(&format!(
+                "$dps/registrations/res/429/?$rid=1&retry-after={v}"
+            ))
+            .unwrap();
+            assert_eq!(matches!(t.retry_after, RetryAfter::Invalid(_)), want, "{v}");
+        }
+        for s in ["0", "999", "302"] {
+            let t = parse_response_topic(&format!("$dps/registrations/res/{s}/?$rid=1")).unwrap();
+            assert_eq!(t.status.to_string(), s);
+        }
+        for bad_topic in [
+            "",
+            "$dps/registrations/res/",
+            "$dps/registrations/res/abc/?$rid=1",
+            "$dps/registrations/res/1234/?$rid=1",
+            "other/topic",
+            "$dps/registrations/res/-1/",
+        ] {
+            assert_eq!(
+                parse_response_topic(bad_topic).unwrap_err().code,
+                dps_result::DPS_ERR_PROTOCOL_BAD_RESPONSE,
+                "{bad_topic}"
+            );
+        }
+    }
+
+    #[test]
+    fn assigning_and_assigned_bodies() {
+        let s =
+            parse_operation_status(br#"{"operationId":"4.0a1b","status":"assigning"}"#).unwrap();
+        assert_eq!(
+            (s.operation_id.as_str(), &s.status, &s.registration_state),
+            ("4.0a1b", &RegistrationStatus::Assigning, &None)
+        );
+        let s = parse_operation_status(br#"{"operationId":"4.0a1b","status":"assigned","registrationState":{
+            "registrationId":"dev","createdDateTimeUtc":"2026-01-01T00:00:00Z","assignedHub":"hub.azure-devices.net",
+            "deviceId":"dev","status":"assigned","substatus":"initialAssignment","lastUpdatedDateTimeUtc":"2026-01-01T00:00:01Z",
+            "etag":"IjAwMDAi","payload":{"a":[1,2]}}}"#).unwrap();
+        let st = s.registration_state.unwrap();
+        assert_eq!(s.status, RegistrationStatus::Assigned);
+        assert_eq!(st.assigned_hub.as_deref(), Some("hub.azure-devices.net"));
+        assert_eq!(st.device_id.as_deref(), Some("dev"));
+        assert_eq!(st.substatus.as_deref(), Some("initialAssignment"));
+        assert_eq!(st.etag.as_deref(), Some("IjAwMDAi"));
+        assert_eq!(st.payload.as_deref(), Some(r#"{"a":[1,2]}"#));
+        let s = parse_operation_status(br#"{"operationId":"x","status":"failed","registrationState":{"registrationId":"dev","status":"failed","errorCode":400209,"errorMessage":"Custom allocation failed"}}"#).unwrap();
+        let st = s.registration_state.unwrap();
+        assert_eq!(
+            (s.status, st.error_code, st.error_message.as_deref()),
+            (
+                RegistrationStatus::Failed,
+                Some(400209),
+                Some("Custom allocation failed")
+            )
+        );
+        let s = parse_operation_status(br#"{"operationId":"x","status":"assigned","registrationState":{"issuedCertificateChain":["MIIA","MIIB"]}}"#).unwrap();
+        assert_eq!(
+            s.registration_state.unwrap().issued_certificate_chain,
+            vec!["MIIA", "MIIB"]
+        );
+        assert_eq!(
+            parse_operation_status(br#"{"status":"weird"}"#)
+                .unwrap()
+                .status,
+            RegistrationStatus::Other("weird".into())
+        );
+    }
+
+    #[test]
+    fn error_envelopes() {
+        let e = parse_error_envelope(br#"{"errorCode":401002,"trackingId":"t-1","message":"Unauthorized","timestampUtc":"2026-01-01T00:00:00Z"}"#).unwrap();
+        assert_eq!(e.error_code, Some(401002));
+        assert_eq!(e.tracking_id.as_deref(), Some("t-1"));
+        assert_eq!(e.message.as_deref(), Some("Unauthorized"));
+        let e = parse_error_envelope(br#"{"errorCode":"429001","message":null}"#).unwrap();
+        assert_eq!((e.error_code, e.message), (Some(429001), None));
+        assert_eq!(
+            parse_error_envelope(b"{}").unwrap(),
+            ErrorEnvelope::default()
+        );
+    }
+
+    #[test]
+    fn hostile_bodies_are_errors_not_panics() {
+        let deep = "[".repeat(100_000);
+        let huge = format!("{{\"status\":\"{}\"}}", "a".repeat(MAX_BODY));
+        let cases: Vec<&[u8]> = vec![
+            b"",
+            b"not json",
+            b"\xff\xfe",
+            b"[]",
+            b"{\"status\":5}x",
+            deep.as_bytes(),
+            huge.as_bytes(),
+            b"{\"status\":{\"a\":1}}",
+            b"{\"registrationState\":7,\"status\":\"assigned\"}",
+        ];
+        for body in cases {
+            assert!(
+                parse_operation_status(body).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(&body[..body.len().min(40)])
+            );
+            let _ = parse_error_envelope(body);
+        }
+        let s = parse_operation_status(
+            br#"{"status":"assigned","operationId":{"x":1},"registrationState":{"deviceId":[1]}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.operation_id, "");
+        assert_eq!(s.registration_state.unwrap().device_id, None);
+    }
+}

@@ -1,1 +1,218 @@
 //! SAS tokens and group-key derivation.
+//!
+//! Token: `SharedAccessSignature sr={sr}&sig={urlenc(sig)}&se={expiry}&skn=registration`, where
+//! `sr` is the percent-encoded `{idScope}/registrations/{registrationId}` and
+//! `sig = base64(HMAC-SHA256(key, sr + "\n" + expiry))` over the exact `sr` bytes sent. `skn` is
+//! not signed. The service verifies what was signed, so the hex case of the percent-encoding is
+//! free; the library sends lower case (`%2f`), as Microsoft's C SDK and the published vector do.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::error::{dps_result, Error, Result};
+
+/// Signs with HMAC-SHA256. Implemented over a key in RAM here; an HSM or secure element can
+/// implement it without exposing the key.
+pub trait Signer {
+    fn sign(&self, message: &[u8]) -> Result<[u8; 32]>;
+}
+
+/// A symmetric key held in RAM, zeroized on drop.
+pub struct KeySigner {
+    key: Zeroizing<Vec<u8>>,
+}
+
+impl KeySigner {
+    /// Decodes a base64 key; an empty or malformed one is `DPS_ERR_INVALID_KEY`.
+    pub fn from_base64(key_b64: &str) -> Result<KeySigner> {
+        let key = Zeroizing::new(
+            STANDARD
+                .decode(key_b64.trim().as_bytes())
+                .map_err(|_| Error::new(dps_result::DPS_ERR_INVALID_KEY, "key is not base64"))?,
+        );
+        if key.is_empty() {
+            return Err(Error::new(dps_result::DPS_ERR_INVALID_KEY, "key is empty"));
+        }
+        Ok(KeySigner { key })
+    }
+}
+
+impl Signer for KeySigner {
+    fn sign(&self, message: &[u8]) -> Result<[u8; 32]> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key)
+            .map_err(|_| Error::new(dps_result::DPS_ERR_INVALID_KEY, "unusable key"))?;
+        mac.update(message);
+        Ok(mac.finalize().into_bytes().into())
+    }
+}
+
+/// base64(HMAC-SHA256(base64decode(key), message)).
+pub fn sign_base64(key_b64: &str, message: &[u8]) -> Result<Zeroizing<String>> {
+    let sig = KeySigner::from_base64(key_b64)?.sign(message)?;
+    Ok(Zeroizing::new(STANDARD.encode(sig)))
+}
+
+/// A device's key in an enrollment group: base64(HMAC-SHA256(groupKey, registrationId)).
+pub fn derive_device_key(group_key_b64: &str, registration_id: &str) -> Result<Zeroizing<String>> {
+    sign_base64(group_key_b64, registration_id.as_bytes())
+}
+
+/// Hex digit case used when percent-encoding the resource URI.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HexCase {
+    /// `%2f`: Microsoft's C SDK and the service's documentation vector.
+    #[default]
+    Lower,
+    /// `%2F`: Python's urllib and RFC 3986's recommendation.
+    Upper,
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn percent_encode(s: &str, case: HexCase) -> String {
+    let digits: &[u8; 16] = match case {
+        HexCase::Lower => b"0123456789abcdef",
+        HexCase::Upper => b"0123456789ABCDEF",
+    };
+    let mut out = String::with_capacity(s.len() * 3);
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(digits[usize::from(b >> 4)]));
+            out.push(char::from(digits[usize::from(b & 0x0f)]));
+        }
+    }
+    out
+}
+
+/// The encoded resource URI `{idScope}/registrations/{registrationId}` signed by the token.
+pub fn resource_uri(id_scope: &str, registration_id: &str, case: HexCase) -> String {
+    percent_encode(&format!("{id_scope}/registrations/{registration_id}"), case)
+}
+
+/// The token without `&skn=registration`: exactly what the published vector shows. The
+/// signature is not itself signed, so it is always encoded in upper case (`%3D`), as in the
+/// vector.
+fn signed_part(
+    id_scope: &str,
+    registration_id: &str,
+    signer: &dyn Signer,
+    expiry_unix: u64,
+    case: HexCase,
+) -> Result<Zeroizing<String>> {
+    let sr = resource_uri(id_scope, registration_id, case);
+    let to_sign = format!("{sr}\n{expiry_unix}");
+    let sig = Zeroizing::new(STANDARD.encode(signer.sign(to_sign.as_bytes())?));
+    Ok(Zeroizing::new(format!(
+        "SharedAccessSignature sr={sr}&sig={}&se={expiry_unix}",
+        percent_encode(&sig, HexCase::Upper)
+    )))
+}
+
+/// The SAS token a device sends as its MQTT password.
+pub fn sas_token(
+    id_scope: &str,
+    registration_id: &str,
+    signer: &dyn Signer,
+    expiry_unix: u64,
+    case: HexCase,
+) -> Result<Zeroizing<String>> {
+    let mut token = signed_part(id_scope, registration_id, signer, expiry_unix, case)?;
+    token.push_str("&skn=registration");
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_token_vector() {
+        let signer =
+            KeySigner::from_base64("O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=").unwrap();
+        let expected = "SharedAccessSignature sr=0ne000EEBBD%2fregistrations%2fFirstDevice&sig=hwgBlMB6G2Zg5ZcYtwmtLVKRbifiSCPfUMyscbVWa8o%3D&se=1591921306";
+        let part = signed_part(
+            "0ne000EEBBD",
+            "FirstDevice",
+            &signer,
+            1591921306,
+            HexCase::Lower,
+        )
+        .unwrap();
+        assert_eq!(part.as_str(), expected);
+        let token = sas_token(
+            "0ne000EEBBD",
+            "FirstDevice",
+            &signer,
+            1591921306,
+            HexCase::Lower,
+        )
+        .unwrap();
+        assert_eq!(token.as_str(), format!("{expected}&skn=registration"));
+    }
+
+    #[test]
+    fn upper_case_encoding_signs_what_it_sends() {
+        let signer =
+            KeySigner::from_base64("O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=").unwrap();
+        let token = sas_token(
+            "0ne000EEBBD",
+            "FirstDevice",
+            &signer,
+            1591921306,
+            HexCase::Upper,
+        )
+        .unwrap();
+        assert!(token.starts_with(
+            "SharedAccessSignature sr=0ne000EEBBD%2Fregistrations%2FFirstDevice&sig="
+        ));
+        let sig = sign_base64(
+            "O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=",
+            b"0ne000EEBBD%2Fregistrations%2FFirstDevice\n1591921306",
+        )
+        .unwrap();
+        assert!(token.contains(&format!("sig={}&", percent_encode(&sig, HexCase::Upper))));
+        assert!(!token.contains("hwgBlMB6G2Zg5ZcYtwmtLVKRbifiSCPfUMyscbVWa8o"));
+    }
+
+    #[test]
+    fn hmac_primitive_vector() {
+        let sig = sign_base64(
+            "NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=",
+            b"sign this message",
+        )
+        .unwrap();
+        assert_eq!(sig.as_str(), "8NJRMT83CcplGrAGaUVIUM/md5914KpWVNngSVoF9/M=");
+    }
+
+    #[test]
+    fn group_key_derivation_vector() {
+        let key = derive_device_key(
+            "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==",
+            "sn-007-888-abc-mac-a1-b2-c3-d4-e5-f6",
+        )
+        .unwrap();
+        assert_eq!(key.as_str(), "Jsm0lyGpjaVYVP2g3FnmnmG9dI/9qU24wNoykUmermc=");
+    }
+
+    #[test]
+    fn bad_keys_are_rejected() {
+        for key in ["", "   ", "not base64!", "QUJD=="] {
+            let err = KeySigner::from_base64(key).err().expect(key);
+            assert_eq!(err.code, dps_result::DPS_ERR_INVALID_KEY, "{key:?}");
+        }
+    }
+
+    #[test]
+    fn percent_encoding_keeps_only_unreserved() {
+        assert_eq!(
+            percent_encode("a-Z_0.9~/ :+", HexCase::Lower),
+            "a-Z_0.9~%2f%20%3a%2b"
+        );
+        assert_eq!(percent_encode("é", HexCase::Upper), "%C3%A9");
+    }
+}
