@@ -1,0 +1,114 @@
+//! The byte framing under MQTT: TLS inside the library, or the bytes as they are when the
+//! firmware's transport already speaks TLS (offload). The engine sees one shape for both.
+
+use std::sync::Arc;
+
+use crate::error::Result;
+#[cfg(feature = "tls")]
+use crate::tls;
+
+/// Which trust anchors verify the server: the public roots, extra PEM anchors, or both.
+#[derive(Clone, Debug, Default)]
+pub struct TrustAnchors {
+    pub use_default_roots: bool,
+    pub extra_pem: Vec<u8>,
+}
+
+/// Checks that `pem` holds at least one certificate, so a bad file is reported when it is set.
+#[cfg(feature = "tls")]
+pub fn check_anchors_pem(pem: &[u8]) -> Result<()> {
+    tls::parse_pem_certificates(pem).map(|_| ())
+}
+
+/// Makes one framing per connection.
+#[derive(Clone)]
+pub enum FramingFactory {
+    /// The transport carries MQTT in the clear (the firmware or its modem does TLS).
+    Plain,
+    #[cfg(feature = "tls")]
+    Tls(Arc<tls::TlsClientConfig>),
+}
+
+impl FramingFactory {
+    #[cfg(feature = "tls")]
+    pub fn tls(anchors: &TrustAnchors) -> Result<FramingFactory> {
+        let config = tls::TlsClientConfig::new(anchors.use_default_roots, &anchors.extra_pem)?;
+        Ok(FramingFactory::Tls(Arc::new(config)))
+    }
+
+    /// Tells the TLS layer the wall-clock time, for certificate validity checks.
+    pub fn set_unix_time(&self, unix_seconds: u64) {
+        match self {
+            FramingFactory::Plain => {}
+            #[cfg(feature = "tls")]
+            FramingFactory::Tls(config) => config.set_unix_time(unix_seconds),
+        }
+    }
+
+    pub fn new_session(&self, server_name: &str) -> Result<Framing> {
+        match self {
+            FramingFactory::Plain => Ok(Framing::Plain {
+                inbound: Vec::new(),
+                outbound: Vec::new(),
+            }),
+            #[cfg(feature = "tls")]
+            FramingFactory::Tls(config) => {
+                Ok(Framing::Tls(Box::new(config.new_session(server_name)?)))
+            }
+        }
+    }
+}
+
+/// One connection's framing.
+pub enum Framing {
+    Plain {
+        inbound: Vec<u8>,
+        outbound: Vec<u8>,
+    },
+    #[cfg(feature = "tls")]
+    Tls(Box<tls::TlsSession>),
+}
+
+impl Framing {
+    /// Queues MQTT bytes to send.
+    pub fn write_plaintext(&mut self, data: &[u8]) -> Result<()> {
+        match self {
+            Framing::Plain { outbound, .. } => {
+                outbound.extend_from_slice(data);
+                Ok(())
+            }
+            #[cfg(feature = "tls")]
+            Framing::Tls(s) => s.write_plaintext(data),
+        }
+    }
+
+    /// Feeds bytes received from the transport.
+    pub fn read_transport(&mut self, data: &[u8]) -> Result<()> {
+        match self {
+            Framing::Plain { inbound, .. } => {
+                inbound.extend_from_slice(data);
+                Ok(())
+            }
+            #[cfg(feature = "tls")]
+            Framing::Tls(s) => s.read_tls(data),
+        }
+    }
+
+    /// MQTT bytes decoded so far.
+    pub fn take_plaintext(&mut self) -> Vec<u8> {
+        match self {
+            Framing::Plain { inbound, .. } => std::mem::take(inbound),
+            #[cfg(feature = "tls")]
+            Framing::Tls(s) => s.take_plaintext(),
+        }
+    }
+
+    /// Bytes to write to the transport.
+    pub fn take_transport_output(&mut self) -> Vec<u8> {
+        match self {
+            Framing::Plain { outbound, .. } => std::mem::take(outbound),
+            #[cfg(feature = "tls")]
+            Framing::Tls(s) => s.take_tls_output(),
+        }
+    }
+}
