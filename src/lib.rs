@@ -1,12 +1,22 @@
 //! dps-mqtt: an Azure IoT Device Provisioning Service client over MQTT, with a C ABI.
 //!
-//! Layers, from the wire up (see the design notes in the README):
+//! Layers, from the wire up:
 //! `sas` and `protocol` (pure functions) → `mqtt` (MQTT 3.1.1 session, sans-IO) →
-//! `tls` (rustls client or pass-through) → `engine` (registration state machine, sans-IO) →
-//! `driver` (pumps bytes through the C transport hooks) → `ffi` (the C ABI; the only unsafe code).
+//! `framing`/`tls` (rustls client, or pass-through when the firmware offloads TLS) →
+//! `engine` (registration state machine, sans-IO) → `driver` (pumps bytes through a
+//! `Transport` and reads a `Time`) → `ffi` (the C ABI; the only unsafe code).
+//! `config` builds the engine's settings; `hosted` has a TCP transport and clocks for
+//! operating systems.
 
-#![forbid(unsafe_op_in_unsafe_fn)]
-
+pub mod config;
+pub mod driver;
+pub mod engine;
 pub mod error;
+pub mod ffi;
+pub mod framing;
+pub mod hosted;
+pub mod mqtt;
 pub mod protocol;
 pub mod sas;
+#[cfg(feature = "tls")]
+pub mod tls;

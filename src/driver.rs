@@ -1,0 +1,269 @@
+//! The driver: pumps bytes between a transport and the engine, and reads the clock.
+//!
+//! It is the only layer that calls out (through the `Transport` and `Time` traits, which the
+//! C ABI implements over the firmware's hooks). It never blocks by itself except in
+//! `register_blocking`, which waits through `Transport::wait`.
+
+use crate::engine::{Action, Engine, Event};
+use crate::error::{dps_result, Error};
+
+/// Result of one transport read or write.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Io {
+    /// This many bytes were transferred (never 0 for a read; 0 is `Closed`).
+    Done(usize),
+    /// Nothing can be transferred now; try again later.
+    WouldBlock,
+    /// The peer closed the connection.
+    Closed,
+    /// The transport failed; the text is for logs.
+    Failed(String),
+}
+
+/// A byte-stream transport. Non-blocking by contract: `send`/`recv` return `WouldBlock`
+/// rather than wait; `connect` may return before the connection is up (then `send`/`recv`
+/// report `WouldBlock` until it is).
+pub trait Transport {
+    fn connect(&mut self, host: &str, port: u16) -> std::result::Result<(), String>;
+    fn send(&mut self, data: &[u8]) -> Io;
+    fn recv(&mut self, buf: &mut [u8]) -> Io;
+    fn close(&mut self);
+    /// Blocks until the connection is probably readable (or writable, when `want_write`) or
+    /// `timeout_ms` has passed. Used only by blocking registration.
+    fn wait(&mut self, timeout_ms: u64, want_write: bool);
+}
+
+/// Monotonic milliseconds for timers, wall-clock seconds for SAS expiry and certificates.
+pub trait Time {
+    fn now_ms(&mut self) -> u64;
+    fn unix_seconds(&mut self) -> u64;
+}
+
+/// What one `do_work` call ended with.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Call again within this many milliseconds, or sooner when the connection is readable.
+    Pending { next_call_ms: u64 },
+    /// The attempt finished; the engine's outcome holds the details.
+    Finished(dps_result),
+}
+
+/// Bytes read per `recv` call; small enough for a stack-poor target, large enough that one
+/// TLS record usually arrives in one or two calls.
+const RECV_CHUNK: usize = 4096;
+/// Upper bound on read/write rounds inside one `do_work`, so a fast peer cannot starve the
+/// caller's event loop.
+const MAX_ROUNDS: usize = 64;
+
+pub struct Driver {
+    pub engine: Engine,
+    unsent: Vec<u8>,
+    connected: bool,
+    started: bool,
+}
+
+impl Driver {
+    pub fn new(engine: Engine) -> Driver {
+        Driver {
+            engine,
+            unsent: Vec::new(),
+            connected: false,
+            started: false,
+        }
+    }
+
+    /// Starts a new attempt if none is running. Returns `DPS_ERR_INVALID_STATE` if one is.
+    pub fn start(&mut self, time: &mut dyn Time) -> Result<(), Error> {
+        let now = time.now_ms();
+        self.engine.start(now)?;
+        self.unsent.clear();
+        self.started = true;
+        Ok(())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.started && self.engine.is_running()
+    }
+
+    /// Does all the work possible now without blocking.
+    pub fn do_work(&mut self, transport: &mut dyn Transport, time: &mut dyn Time) -> Step {
+        if !self.started {
+            return Step::Finished(dps_result::DPS_ERR_INVALID_STATE);
+        }
+        let now = time.now_ms();
+        self.engine.set_unix_time(time.unix_seconds());
+        self.engine.handle_timeout(now);
+        for _ in 0..MAX_ROUNDS {
+            let now = time.now_ms();
+            self.run_actions(transport, time, now);
+            let progressed_out = self.flush(transport, now);
+            let progressed_in = self.receive(transport, now);
+            if !progressed_in && !progressed_out {
+                break;
+            }
+            self.engine.handle_timeout(time.now_ms());
+        }
+        // Flush what the last events produced (DISCONNECT after success, close requests).
+        let now = time.now_ms();
+        self.run_actions(transport, time, now);
+        self.flush(transport, now);
+        self.run_actions(transport, time, now);
+        if !self.engine.is_running() {
+            self.started = false;
+            if self.connected {
+                transport.close();
+                self.connected = false;
+            }
+            let code = self
+                .engine
+                .outcome()
+                .result
+                .as_ref()
+                .map_or(dps_result::DPS_ERR_INTERNAL, |e| e.code);
+            return Step::Finished(code);
+        }
+        let next = self.engine.next_timeout().unwrap_or(now);
+        Step::Pending {
+            next_call_ms: next.saturating_sub(now),
+        }
+    }
+
+    /// Blocks until the attempt finishes, waiting on the transport between steps.
+    pub fn run_to_completion(
+        &mut self,
+        transport: &mut dyn Transport,
+        time: &mut dyn Time,
+        on_events: &mut dyn FnMut(&mut Engine),
+    ) -> dps_result {
+        loop {
+            let step = self.do_work(transport, time);
+            on_events(&mut self.engine);
+            match step {
+                Step::Finished(code) => return code,
+                Step::Pending { next_call_ms } => {
+                    transport.wait(next_call_ms, !self.unsent.is_empty());
+                }
+            }
+        }
+    }
+
+    /// Releases the connection, if any, without touching the engine's outcome.
+    pub fn shutdown(&mut self, transport: &mut dyn Transport) {
+        if self.connected {
+            transport.close();
+            self.connected = false;
+        }
+        self.unsent.clear();
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.engine.poll_event()
+    }
+
+    fn run_actions(&mut self, transport: &mut dyn Transport, time: &mut dyn Time, now: u64) {
+        while let Some(action) = self.engine.poll_action() {
+            match action {
+                Action::Connect { host, port } => {
+                    if self.connected {
+                        transport.close();
+                    }
+                    self.unsent.clear();
+                    match transport.connect(&host, port) {
+                        Ok(()) => {
+                            self.connected = true;
+                            self.engine.set_unix_time(time.unix_seconds());
+                            self.engine.on_connected(now);
+                        }
+                        Err(why) => {
+                            self.connected = false;
+                            self.engine.on_connection_lost(
+                                now,
+                                Error::new(
+                                    dps_result::DPS_ERR_TRANSPORT_CONNECT,
+                                    format!("connect to {host}:{port} failed: {why}"),
+                                ),
+                            );
+                        }
+                    }
+                }
+                Action::Close => {
+                    // Give already-produced bytes (a DISCONNECT) one chance to leave.
+                    if self.connected && !self.unsent.is_empty() {
+                        let _ = transport.send(&self.unsent);
+                    }
+                    self.unsent.clear();
+                    if self.connected {
+                        transport.close();
+                        self.connected = false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends as much as the transport takes. Returns whether any byte moved.
+    fn flush(&mut self, transport: &mut dyn Transport, now: u64) -> bool {
+        self.unsent.extend_from_slice(&self.engine.take_transmit());
+        if !self.connected {
+            return false;
+        }
+        let mut moved = false;
+        while !self.unsent.is_empty() {
+            match transport.send(&self.unsent) {
+                Io::Done(n) if n > 0 => {
+                    let n = n.min(self.unsent.len());
+                    self.unsent.drain(..n);
+                    moved = true;
+                }
+                Io::Done(_) | Io::WouldBlock => break,
+                Io::Closed => {
+                    self.lost(
+                        now,
+                        dps_result::DPS_ERR_TRANSPORT_CLOSED,
+                        "closed while sending",
+                    );
+                    break;
+                }
+                Io::Failed(why) => {
+                    self.lost(now, dps_result::DPS_ERR_TRANSPORT_IO, &why);
+                    break;
+                }
+            }
+        }
+        moved
+    }
+
+    /// Reads what is available and feeds it to the engine. Returns whether any byte moved.
+    fn receive(&mut self, transport: &mut dyn Transport, now: u64) -> bool {
+        if !self.connected {
+            return false;
+        }
+        let mut buf = [0u8; RECV_CHUNK];
+        match transport.recv(&mut buf) {
+            Io::Done(n) if n > 0 => {
+                let n = n.min(buf.len());
+                self.engine
+                    .handle_input(now, buf.get(..n).unwrap_or_default());
+                true
+            }
+            Io::Done(_) | Io::Closed => {
+                self.lost(
+                    now,
+                    dps_result::DPS_ERR_TRANSPORT_CLOSED,
+                    "connection closed by peer",
+                );
+                true
+            }
+            Io::WouldBlock => false,
+            Io::Failed(why) => {
+                self.lost(now, dps_result::DPS_ERR_TRANSPORT_IO, &why);
+                true
+            }
+        }
+    }
+
+    fn lost(&mut self, now: u64, code: dps_result, why: &str) {
+        self.unsent.clear();
+        self.engine.on_connection_lost(now, Error::new(code, why));
+    }
+}

@@ -1,0 +1,838 @@
+//! The registration state machine, sans-IO.
+//!
+//! The engine never touches a socket or a clock. Its owner (the driver, or a test) feeds it:
+//! - `start(now)` to begin an attempt (again after a failure: same handle, fresh attempt);
+//! - `poll_action()` → `Action::Connect` / `Action::Close` for the transport;
+//! - `on_connected(now)`, `on_connection_lost(now, error)` for what the transport reported;
+//! - `handle_input(now, bytes)` for bytes received;
+//! - `take_transmit()` for bytes to send;
+//! - `next_timeout()` / `handle_timeout(now)` for timers;
+//! - `poll_event()` for status changes and log lines.
+//!
+//! Times are milliseconds of the caller's monotonic clock; wall-clock seconds (for SAS expiry
+//! and certificate validity) come in through `set_unix_time`.
+
+use std::collections::VecDeque;
+
+use crate::error::{dps_result, Error, Result};
+use crate::framing::Framing;
+use crate::mqtt::{ConnectOptions, MqttEvent, MqttSession, QoS};
+use crate::protocol::{self, RegistrationStatus, RetryAfter};
+use crate::sas::{self, HexCase, Signer};
+use dps_result::*;
+
+/// How the device proves who it is.
+pub enum Credential {
+    /// A SAS token signed per connection by this signer (device key, group-derived key, or an
+    /// external signer).
+    Sas(Box<dyn Signer + Send>),
+    /// TLS client certificate: no password is sent.
+    X509,
+}
+
+/// Timers and limits; the defaults follow the service's published limits and the SDKs.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    /// One overall deadline per attempt, covering connects, reconnects, waits and polls.
+    pub deadline_ms: u64,
+    pub keep_alive_secs: u16,
+    /// Lifetime of each SAS token.
+    pub sas_ttl_secs: u64,
+    /// Wait used when a 202/429/5xx response carries no usable retry-after.
+    pub retry_after_floor_ms: u64,
+    /// Upper clamp for a retry-after the server sends.
+    pub retry_after_max_ms: u64,
+    /// Exponential back-off for reconnects and for throttling without retry-after.
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Consecutive failed connections (connect refused, dropped before any answer) before the
+    /// attempt gives up with the transport error.
+    pub max_connection_failures: u32,
+    /// Status polls: at most `poll_window_count` in any `poll_window_ms` (service: 5 per 10 s).
+    pub poll_window_count: usize,
+    pub poll_window_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            deadline_ms: 90_000,
+            keep_alive_secs: 60,
+            sas_ttl_secs: 3600,
+            retry_after_floor_ms: 2_000,
+            retry_after_max_ms: 120_000,
+            backoff_initial_ms: 1_000,
+            backoff_max_ms: 30_000,
+            max_connection_failures: 4,
+            poll_window_count: 5,
+            poll_window_ms: 10_000,
+        }
+    }
+}
+
+/// Everything the engine needs to run registrations; validated by `Engine::new`.
+pub struct Settings {
+    pub id_scope: String,
+    pub registration_id: String,
+    pub credential: Credential,
+    pub host: String,
+    pub port: u16,
+    pub api_version: String,
+    pub client_version: Option<String>,
+    /// Custom JSON sent as `payload` in the register body.
+    pub payload: Option<String>,
+    pub framing: crate::framing::FramingFactory,
+    pub timing: Timing,
+    pub max_packet_size: usize,
+    pub hex_case: HexCase,
+}
+
+/// What the engine asks its transport to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    Connect { host: String, port: u16 },
+    Close,
+}
+
+/// Progress reported to the status callback.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum dps_status {
+    DPS_STATUS_IDLE = 0,
+    DPS_STATUS_CONNECTING = 1,
+    DPS_STATUS_CONNECTED = 2,
+    DPS_STATUS_REGISTERING = 3,
+    DPS_STATUS_ASSIGNING = 4,
+    DPS_STATUS_THROTTLED = 5,
+    DPS_STATUS_RECONNECTING = 6,
+    DPS_STATUS_ASSIGNED = 7,
+    DPS_STATUS_FAILED = 8,
+}
+
+/// Log severity, most severe first.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[allow(non_camel_case_types)]
+pub enum dps_log_level {
+    DPS_LOG_ERROR = 1,
+    DPS_LOG_WARN = 2,
+    DPS_LOG_INFO = 3,
+    DPS_LOG_DEBUG = 4,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    Status(dps_status),
+    Log(dps_log_level, String),
+}
+
+/// What the service told us, kept for the getters. Reset at the start of each attempt.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: Option<String>,
+    pub operation_id: Option<String>,
+    pub assigned_hub: Option<String>,
+    pub device_id: Option<String>,
+    pub substatus: Option<String>,
+    pub etag: Option<String>,
+    pub created_date_time_utc: Option<String>,
+    pub last_updated_date_time_utc: Option<String>,
+    pub payload: Option<String>,
+    pub issued_certificate_chain: Vec<String>,
+    pub error_code: Option<i64>,
+    pub error_message: Option<String>,
+    pub tracking_id: Option<String>,
+    pub http_status: Option<u16>,
+    pub retry_after_ms: Option<u64>,
+    /// Final result of the attempt, `None` while running.
+    pub result: Option<Error>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RequestKind {
+    Register,
+    Poll,
+}
+
+/// The registration's progress, independent of any connection.
+#[derive(Debug)]
+enum Op {
+    /// Not started, or finished.
+    Idle,
+    /// Send (or re-send) a request when `not_before` is reached and a connection is up.
+    Pending { kind: RequestKind, not_before: u64 },
+    /// Request sent with this `$rid`; waiting for its response.
+    Awaiting { kind: RequestKind, rid: String },
+}
+
+struct Connection {
+    framing: Framing,
+    mqtt: MqttSession,
+    connack: bool,
+    /// Whether this connection produced an answer to one of our requests (resets the
+    /// consecutive-failure count).
+    answered: bool,
+}
+
+enum Link {
+    Down,
+    /// Waiting until `at` before dialling again.
+    Backoff {
+        at: u64,
+    },
+    /// `Action::Connect` issued, waiting for `on_connected`.
+    Dialling,
+    Up(Box<Connection>),
+}
+
+pub struct Engine {
+    settings: Settings,
+    op: Op,
+    link: Link,
+    operation_id: Option<String>,
+    deadline: u64,
+    next_rid: u64,
+    failures: u32,
+    throttled: bool,
+    throttle_attempts: u32,
+    polls: VecDeque<u64>,
+    rng: u64,
+    unix_now: u64,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+    transmit: Vec<u8>,
+    outcome: Outcome,
+}
+
+impl Engine {
+    /// Validates the settings; nothing is sent until `start`.
+    pub fn new(settings: Settings) -> Result<Engine> {
+        protocol::validate_id_scope(&settings.id_scope)?;
+        protocol::validate_registration_id(&settings.registration_id)?;
+        if settings.host.is_empty() {
+            return Err(Error::new(DPS_ERR_INVALID_CONFIG, "empty host name"));
+        }
+        if settings.api_version.is_empty() {
+            return Err(Error::new(DPS_ERR_INVALID_CONFIG, "empty api-version"));
+        }
+        // Validate the payload once so a bad one fails before dialling.
+        protocol::register_body(&settings.registration_id, settings.payload.as_deref(), None)?;
+        let seed = settings
+            .registration_id
+            .bytes()
+            .fold(0x9e37_79b9_7f4a_7c15u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
+        Ok(Engine {
+            settings,
+            op: Op::Idle,
+            link: Link::Down,
+            operation_id: None,
+            deadline: 0,
+            next_rid: 1,
+            failures: 0,
+            throttled: false,
+            throttle_attempts: 0,
+            polls: VecDeque::new(),
+            rng: seed | 1,
+            unix_now: 0,
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            transmit: Vec::new(),
+            outcome: Outcome::default(),
+        })
+    }
+
+    /// Begins a registration attempt. Allowed when idle or after a finished attempt; the
+    /// previous outcome is cleared.
+    pub fn start(&mut self, now: u64) -> Result<()> {
+        if self.is_running() {
+            return Err(Error::new(
+                DPS_ERR_INVALID_STATE,
+                "a registration is already running",
+            ));
+        }
+        self.outcome = Outcome::default();
+        self.operation_id = None;
+        self.failures = 0;
+        self.throttled = false;
+        self.throttle_attempts = 0;
+        self.polls.clear();
+        self.transmit.clear();
+        self.deadline = now.saturating_add(self.settings.timing.deadline_ms);
+        self.rng ^= now.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        self.op = Op::Pending {
+            kind: RequestKind::Register,
+            not_before: now,
+        };
+        self.dial();
+        Ok(())
+    }
+
+    /// Wall-clock seconds from the caller's clock: SAS expiry and certificate validity.
+    pub fn set_unix_time(&mut self, unix_seconds: u64) {
+        self.unix_now = unix_seconds;
+        self.settings.framing.set_unix_time(unix_seconds);
+    }
+
+    pub fn is_running(&self) -> bool {
+        !matches!(self.op, Op::Idle)
+    }
+
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Bytes to write to the transport, in order. The caller owns them afterwards.
+    pub fn take_transmit(&mut self) -> Vec<u8> {
+        if let Link::Up(conn) = &mut self.link {
+            if let Err(e) = Self::flush_connection(conn, &mut self.transmit) {
+                self.fail(e);
+            }
+        }
+        std::mem::take(&mut self.transmit)
+    }
+
+    /// The transport is connected: start TLS and pipeline CONNECT, SUBSCRIBE and the pending
+    /// request in one flight.
+    pub fn on_connected(&mut self, now: u64) {
+        if !matches!(self.link, Link::Dialling) {
+            return;
+        }
+        let framing = match self.settings.framing.new_session(&self.settings.host) {
+            Ok(f) => f,
+            Err(e) => return self.fail(e),
+        };
+        let password = match &self.settings.credential {
+            Credential::Sas(signer) => {
+                let expiry = self
+                    .unix_now
+                    .saturating_add(self.settings.timing.sas_ttl_secs);
+                match sas::sas_token(
+                    &self.settings.id_scope,
+                    &self.settings.registration_id,
+                    signer.as_ref(),
+                    expiry,
+                    self.settings.hex_case,
+                ) {
+                    Ok(token) => Some(zeroize::Zeroizing::new(token.as_bytes().to_vec())),
+                    Err(e) => return self.fail(e),
+                }
+            }
+            Credential::X509 => None,
+        };
+        let mut mqtt = MqttSession::new(self.settings.max_packet_size);
+        mqtt.set_now(now);
+        mqtt.connect(&ConnectOptions {
+            client_id: self.settings.registration_id.clone(),
+            username: protocol::username(
+                &self.settings.id_scope,
+                &self.settings.registration_id,
+                &self.settings.api_version,
+                self.settings.client_version.as_deref(),
+            ),
+            password,
+            keep_alive_secs: self.settings.timing.keep_alive_secs,
+        });
+        mqtt.subscribe(protocol::SUBSCRIBE_FILTER, QoS::AtLeastOnce);
+        self.link = Link::Up(Box::new(Connection {
+            framing,
+            mqtt,
+            connack: false,
+            answered: false,
+        }));
+        self.log(
+            dps_log_level::DPS_LOG_INFO,
+            format!(
+                "connected to {}:{}; sending CONNECT and SUBSCRIBE",
+                self.settings.host, self.settings.port
+            ),
+        );
+        self.send_due_request(now);
+    }
+
+    /// The transport failed to connect, was closed by the peer, or reported an I/O error.
+    pub fn on_connection_lost(&mut self, now: u64, error: Error) {
+        if !self.is_running() {
+            return;
+        }
+        let answered = matches!(&self.link, Link::Up(c) if c.answered);
+        if matches!(self.link, Link::Down | Link::Backoff { .. }) {
+            return;
+        }
+        self.link = Link::Down;
+        self.transmit.clear();
+        self.actions.push_back(Action::Close);
+        if answered {
+            self.failures = 0;
+        }
+        self.failures += 1;
+        // A request in flight is lost with the connection: send it again on the next one.
+        if let Op::Awaiting { kind, .. } = self.op {
+            self.op = Op::Pending {
+                kind,
+                not_before: now,
+            };
+        }
+        if self.failures > self.settings.timing.max_connection_failures {
+            return self.fail(error);
+        }
+        let delay = self.backoff(self.failures);
+        self.log(
+            dps_log_level::DPS_LOG_WARN,
+            format!("connection lost ({error}); reconnecting in {delay} ms"),
+        );
+        self.status(dps_status::DPS_STATUS_RECONNECTING);
+        self.link = Link::Backoff {
+            at: now.saturating_add(delay),
+        };
+    }
+
+    /// Bytes received from the transport.
+    pub fn handle_input(&mut self, now: u64, data: &[u8]) {
+        let Link::Up(conn) = &mut self.link else {
+            return;
+        };
+        conn.mqtt.set_now(now);
+        let step = conn.framing.read_transport(data).and_then(|()| {
+            let plain = conn.framing.take_plaintext();
+            conn.mqtt.handle_input(&plain)
+        });
+        if let Err(e) = step {
+            return self.fail(e);
+        }
+        while let Some(event) = self.mqtt_event() {
+            self.on_mqtt_event(now, event);
+            if !matches!(self.link, Link::Up(_)) {
+                return;
+            }
+        }
+    }
+
+    /// The earliest time at which `handle_timeout` has something to do.
+    pub fn next_timeout(&self) -> Option<u64> {
+        if !self.is_running() {
+            return None;
+        }
+        let mut t = self.deadline;
+        match &self.link {
+            Link::Backoff { at } => t = t.min(*at),
+            Link::Up(conn) => {
+                if conn.connack {
+                    if let Op::Pending { not_before, .. } = self.op {
+                        t = t.min(not_before.max(self.poll_gate()));
+                    }
+                }
+                if let Some(k) = conn.mqtt.next_timeout() {
+                    t = t.min(k);
+                }
+            }
+            Link::Down | Link::Dialling => {}
+        }
+        Some(t)
+    }
+
+    pub fn handle_timeout(&mut self, now: u64) {
+        if !self.is_running() {
+            return;
+        }
+        if now >= self.deadline {
+            let code = if self.throttled {
+                DPS_ERR_TIMEOUT_THROTTLED
+            } else if self.operation_id.is_some() {
+                DPS_ERR_TIMEOUT_ASSIGNING
+            } else {
+                DPS_ERR_TIMEOUT
+            };
+            return self.fail(Error::new(
+                code,
+                format!("no result within {} ms", self.settings.timing.deadline_ms),
+            ));
+        }
+        match &mut self.link {
+            Link::Backoff { at } if now >= *at => self.dial(),
+            Link::Up(conn) => {
+                if let Err(e) = conn.mqtt.handle_timeout(now) {
+                    return self.on_connection_lost(now, e);
+                }
+                self.send_due_request(now);
+            }
+            _ => {}
+        }
+    }
+
+    fn dial(&mut self) {
+        self.link = Link::Dialling;
+        self.status(dps_status::DPS_STATUS_CONNECTING);
+        self.actions.push_back(Action::Connect {
+            host: self.settings.host.clone(),
+            port: self.settings.port,
+        });
+    }
+
+    fn mqtt_event(&mut self) -> Option<MqttEvent> {
+        match &mut self.link {
+            Link::Up(conn) => conn.mqtt.poll_event(),
+            _ => None,
+        }
+    }
+
+    fn on_mqtt_event(&mut self, now: u64, event: MqttEvent) {
+        match event {
+            MqttEvent::ConnAck { code, .. } => self.on_connack(now, code),
+            MqttEvent::SubAck { granted, .. } => {
+                if granted.iter().any(Option::is_none) {
+                    self.fail(Error::new(
+                        DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED,
+                        format!("subscription to {} refused", protocol::SUBSCRIBE_FILTER),
+                    ));
+                }
+            }
+            MqttEvent::Publish { topic, payload, .. } => self.on_response(now, &topic, &payload),
+            MqttEvent::PubAck { .. } | MqttEvent::PingResp => {}
+        }
+    }
+
+    fn on_connack(&mut self, now: u64, code: u8) {
+        let (err, what) = match code {
+            0 => {
+                if let Link::Up(conn) = &mut self.link {
+                    conn.connack = true;
+                }
+                self.status(dps_status::DPS_STATUS_CONNECTED);
+                return self.send_due_request(now);
+            }
+            1 => (DPS_ERR_PROTOCOL_CONNACK, "unacceptable protocol version"),
+            2 => (DPS_ERR_AUTH_IDENTIFIER_REJECTED, "identifier rejected"),
+            3 => (DPS_ERR_AUTH_UNKNOWN_ID_SCOPE, "unknown id scope"),
+            4 => (DPS_ERR_AUTH_BAD_CREDENTIALS, "bad user name or password"),
+            5 => (DPS_ERR_AUTH_NOT_AUTHORIZED, "not authorized"),
+            _ => (DPS_ERR_PROTOCOL_CONNACK, "undefined return code"),
+        };
+        self.fail(Error::new(
+            err,
+            format!("CONNACK refused with code {code} ({what})"),
+        ));
+    }
+
+    /// Sends the pending request if it is due and the session is ready; requests are queued
+    /// behind CONNECT/SUBSCRIBE, so the first one goes out in the same flight.
+    fn send_due_request(&mut self, now: u64) {
+        let Op::Pending { kind, not_before } = self.op else {
+            return;
+        };
+        let gate = if kind == RequestKind::Poll {
+            not_before.max(self.poll_gate())
+        } else {
+            not_before
+        };
+        if now < gate {
+            return;
+        }
+        let Link::Up(conn) = &mut self.link else {
+            return;
+        };
+        let rid = self.next_rid.to_string();
+        self.next_rid += 1;
+        let (topic, body) = match kind {
+            RequestKind::Register => {
+                let body = match protocol::register_body(
+                    &self.settings.registration_id,
+                    self.settings.payload.as_deref(),
+                    None,
+                ) {
+                    Ok(b) => b,
+                    Err(e) => return self.fail(e),
+                };
+                (protocol::register_topic(&rid), body)
+            }
+            RequestKind::Poll => {
+                let Some(op_id) = self.operation_id.as_deref() else {
+                    return self.fail(Error::new(DPS_ERR_INTERNAL, "poll without operation id"));
+                };
+                (protocol::poll_topic(&rid, op_id), Vec::new())
+            }
+        };
+        conn.mqtt.publish(&topic, &body, QoS::AtMostOnce);
+        if kind == RequestKind::Poll {
+            self.polls.push_back(now);
+            while self.polls.len() > self.settings.timing.poll_window_count {
+                self.polls.pop_front();
+            }
+        }
+        self.log(
+            dps_log_level::DPS_LOG_DEBUG,
+            format!("publish {topic} ({} bytes)", body.len()),
+        );
+        if kind == RequestKind::Register {
+            self.status(dps_status::DPS_STATUS_REGISTERING);
+        }
+        self.op = Op::Awaiting { kind, rid };
+    }
+
+    /// Earliest time the next poll may go out under the service's per-device poll limit.
+    fn poll_gate(&self) -> u64 {
+        let t = &self.settings.timing;
+        if self.polls.len() < t.poll_window_count {
+            return 0;
+        }
+        self.polls
+            .front()
+            .map_or(0, |first| first.saturating_add(t.poll_window_ms))
+    }
+
+    fn on_response(&mut self, now: u64, topic: &str, body: &[u8]) {
+        let response = match protocol::parse_response_topic(topic) {
+            Ok(r) => r,
+            Err(e) => return self.fail(e),
+        };
+        let Op::Awaiting { kind, rid } = &self.op else {
+            return self.log(
+                dps_log_level::DPS_LOG_DEBUG,
+                format!("ignoring unsolicited response on {topic}"),
+            );
+        };
+        let kind = *kind;
+        if response.rid.as_deref() != Some(rid.as_str()) {
+            return self.log(
+                dps_log_level::DPS_LOG_DEBUG,
+                format!("ignoring response for another request: {topic}"),
+            );
+        }
+        if let Link::Up(conn) = &mut self.link {
+            conn.answered = true;
+        }
+        self.failures = 0;
+        let status = response.status;
+        self.outcome.http_status = Some(status);
+        let retry_after = self.retry_after_ms(&response.retry_after);
+        self.outcome.retry_after_ms = retry_after;
+        self.log(
+            dps_log_level::DPS_LOG_INFO,
+            format!("response {status} ({} bytes)", body.len()),
+        );
+        match status {
+            200 | 202 => self.on_operation_status(now, status, body, retry_after),
+            429 | 500..=599 => {
+                self.throttled = true;
+                self.throttle_attempts += 1;
+                let delay = retry_after.unwrap_or_else(|| self.backoff(self.throttle_attempts));
+                self.record_envelope(body);
+                self.status(dps_status::DPS_STATUS_THROTTLED);
+                self.log(
+                    dps_log_level::DPS_LOG_WARN,
+                    format!("service answered {status}; retrying in {delay} ms"),
+                );
+                self.op = Op::Pending {
+                    kind,
+                    not_before: now.saturating_add(delay),
+                };
+            }
+            401 => {
+                self.record_envelope(body);
+                self.fail(Error::new(
+                    DPS_ERR_AUTH_UNAUTHORIZED,
+                    self.envelope_detail("service answered 401"),
+                ));
+            }
+            400..=499 => {
+                self.record_envelope(body);
+                self.fail(Error::new(
+                    DPS_ERR_REGISTRATION_REJECTED,
+                    self.envelope_detail(&format!("service answered {status}")),
+                ));
+            }
+            _ => self.fail(Error::new(
+                DPS_ERR_PROTOCOL_UNEXPECTED_STATUS,
+                format!("unexpected status {status}"),
+            )),
+        }
+    }
+
+    fn on_operation_status(&mut self, now: u64, status: u16, body: &[u8], retry: Option<u64>) {
+        let parsed = match protocol::parse_operation_status(body) {
+            Ok(p) => p,
+            Err(e) => return self.fail(e),
+        };
+        self.throttled = false;
+        self.throttle_attempts = 0;
+        if !parsed.operation_id.is_empty() {
+            self.operation_id = Some(parsed.operation_id.clone());
+            self.outcome.operation_id = Some(parsed.operation_id.clone());
+        }
+        self.outcome.status = Some(parsed.status.as_str().to_owned());
+        if let Some(state) = parsed.registration_state {
+            let o = &mut self.outcome;
+            o.assigned_hub = state.assigned_hub;
+            o.device_id = state.device_id;
+            o.substatus = state.substatus;
+            o.etag = state.etag;
+            o.created_date_time_utc = state.created_date_time_utc;
+            o.last_updated_date_time_utc = state.last_updated_date_time_utc;
+            o.payload = state.payload;
+            o.issued_certificate_chain = state.issued_certificate_chain;
+            o.error_code = state.error_code;
+            o.error_message = state.error_message;
+        }
+        match parsed.status {
+            RegistrationStatus::Assigned => {
+                if self.outcome.assigned_hub.is_none() || self.outcome.device_id.is_none() {
+                    return self.fail(Error::new(
+                        DPS_ERR_PROTOCOL_BAD_RESPONSE,
+                        "assigned without assignedHub or deviceId",
+                    ));
+                }
+                self.finish(None);
+            }
+            RegistrationStatus::Assigning => {
+                if self.operation_id.is_none() {
+                    return self.fail(Error::new(
+                        DPS_ERR_PROTOCOL_BAD_RESPONSE,
+                        format!("{status} assigning without operationId"),
+                    ));
+                }
+                let delay = retry.unwrap_or(self.settings.timing.retry_after_floor_ms);
+                self.status(dps_status::DPS_STATUS_ASSIGNING);
+                self.op = Op::Pending {
+                    kind: RequestKind::Poll,
+                    not_before: now.saturating_add(delay),
+                };
+                self.send_due_request(now);
+            }
+            RegistrationStatus::Disabled => self.fail(Error::new(
+                DPS_ERR_REGISTRATION_DISABLED,
+                self.state_detail("enrollment disabled"),
+            )),
+            RegistrationStatus::Failed | RegistrationStatus::Unassigned => self.fail(Error::new(
+                DPS_ERR_REGISTRATION_FAILED,
+                self.state_detail(&format!("registration {}", parsed.status.as_str())),
+            )),
+            RegistrationStatus::Other(s) => self.fail(Error::new(
+                DPS_ERR_PROTOCOL_BAD_RESPONSE,
+                format!("unknown registration status {s:?}"),
+            )),
+        }
+    }
+
+    /// A usable retry-after in ms, clamped; `None` when absent or not a number of seconds.
+    fn retry_after_ms(&mut self, raw: &RetryAfter) -> Option<u64> {
+        match raw {
+            RetryAfter::Absent => None,
+            RetryAfter::Seconds(s) => {
+                let max = self.settings.timing.retry_after_max_ms;
+                Some(s.saturating_mul(1000).min(max))
+            }
+            RetryAfter::Invalid(text) => {
+                let text = text.clone();
+                self.log(
+                    dps_log_level::DPS_LOG_WARN,
+                    format!("ignoring invalid retry-after {text:?}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn record_envelope(&mut self, body: &[u8]) {
+        if let Ok(env) = protocol::parse_error_envelope(body) {
+            self.outcome.error_code = env.error_code;
+            self.outcome.tracking_id = env.tracking_id;
+            self.outcome.error_message = env.message;
+        }
+    }
+
+    fn envelope_detail(&self, what: &str) -> String {
+        match (&self.outcome.error_code, &self.outcome.error_message) {
+            (Some(code), Some(msg)) => format!("{what}: {code} {msg}"),
+            (Some(code), None) => format!("{what}: {code}"),
+            (None, Some(msg)) => format!("{what}: {msg}"),
+            (None, None) => what.to_owned(),
+        }
+    }
+
+    fn state_detail(&self, what: &str) -> String {
+        self.envelope_detail(what)
+    }
+
+    /// Exponential back-off with full jitter: uniform in [base/2, base], base doubling per try.
+    fn backoff(&mut self, attempt: u32) -> u64 {
+        let t = &self.settings.timing;
+        let base = t
+            .backoff_initial_ms
+            .saturating_mul(1u64 << attempt.saturating_sub(1).min(20))
+            .min(t.backoff_max_ms);
+        // xorshift64: jitter needs spread, not secrecy.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let half = base / 2;
+        half + self.rng % (base - half + 1)
+    }
+
+    fn flush_connection(conn: &mut Connection, out: &mut Vec<u8>) -> Result<()> {
+        let plain = conn.mqtt.take_output();
+        if !plain.is_empty() {
+            conn.framing.write_plaintext(&plain)?;
+        }
+        out.extend_from_slice(&conn.framing.take_transport_output());
+        Ok(())
+    }
+
+    fn fail(&mut self, error: Error) {
+        self.finish(Some(error));
+    }
+
+    fn finish(&mut self, error: Option<Error>) {
+        if let Link::Up(conn) = &mut self.link {
+            if error.is_none() {
+                conn.mqtt.disconnect();
+                let _ = Self::flush_connection(conn, &mut self.transmit);
+            }
+        }
+        if !matches!(self.link, Link::Down) {
+            self.actions.push_back(Action::Close);
+        }
+        self.link = Link::Down;
+        self.op = Op::Idle;
+        match &error {
+            None => {
+                self.status(dps_status::DPS_STATUS_ASSIGNED);
+                let hub = self.outcome.assigned_hub.clone().unwrap_or_default();
+                let dev = self.outcome.device_id.clone().unwrap_or_default();
+                self.log(
+                    dps_log_level::DPS_LOG_INFO,
+                    format!("assigned to {hub} as {dev}"),
+                );
+            }
+            Some(e) => {
+                self.status(dps_status::DPS_STATUS_FAILED);
+                self.log(
+                    dps_log_level::DPS_LOG_ERROR,
+                    format!("{}: {e}", e.code.name()),
+                );
+            }
+        }
+        self.outcome.result = Some(error.unwrap_or_else(|| Error::new(DPS_OK, "")));
+    }
+
+    fn status(&mut self, s: dps_status) {
+        self.events.push_back(Event::Status(s));
+    }
+
+    fn log(&mut self, level: dps_log_level, msg: String) {
+        self.events.push_back(Event::Log(level, msg));
+    }
+}

@@ -1,0 +1,128 @@
+//! Transport and clock for hosted platforms (Linux, macOS, ...): plain TCP sockets from the
+//! standard library and the system clocks. Firmware supplies its own through the C hooks.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::driver::{Io, Time, Transport};
+
+/// How long one address may take to accept a TCP connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// TCP over the operating system's sockets. `connect` blocks (bounded by `CONNECT_TIMEOUT` per
+/// resolved address); reads and writes never block.
+#[derive(Default)]
+pub struct TcpTransport {
+    stream: Option<TcpStream>,
+}
+
+impl Transport for TcpTransport {
+    fn connect(&mut self, host: &str, port: u16) -> Result<(), String> {
+        self.close();
+        let addrs = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+        let mut last = format!("{host} resolved to no address");
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+                Ok(stream) => {
+                    stream
+                        .set_nonblocking(true)
+                        .map_err(|e| format!("set_nonblocking: {e}"))?;
+                    let _ = stream.set_nodelay(true);
+                    self.stream = Some(stream);
+                    return Ok(());
+                }
+                Err(e) => last = format!("{addr}: {e}"),
+            }
+        }
+        Err(last)
+    }
+
+    fn send(&mut self, data: &[u8]) -> Io {
+        let Some(stream) = self.stream.as_mut() else {
+            return Io::Failed("not connected".into());
+        };
+        match stream.write(data) {
+            Ok(0) => Io::Closed,
+            Ok(n) => Io::Done(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
+                Io::WouldBlock
+            }
+            Err(e) if is_reset(&e) => Io::Closed,
+            Err(e) => Io::Failed(e.to_string()),
+        }
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> Io {
+        let Some(stream) = self.stream.as_mut() else {
+            return Io::Failed("not connected".into());
+        };
+        match stream.read(buf) {
+            Ok(0) => Io::Closed,
+            Ok(n) => Io::Done(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
+                Io::WouldBlock
+            }
+            Err(e) if is_reset(&e) => Io::Closed,
+            Err(e) => Io::Failed(e.to_string()),
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn wait(&mut self, timeout_ms: u64, want_write: bool) {
+        let timeout = Duration::from_millis(timeout_ms.max(1));
+        let Some(stream) = self.stream.as_ref() else {
+            std::thread::sleep(timeout.min(Duration::from_millis(50)));
+            return;
+        };
+        if want_write {
+            // A full send buffer drains quickly on a live link; a short sleep avoids spinning.
+            std::thread::sleep(timeout.min(Duration::from_millis(5)));
+            return;
+        }
+        // Block in a peek until a byte (or EOF, or an error) is there, or the timeout passes.
+        if stream.set_nonblocking(false).is_ok() && stream.set_read_timeout(Some(timeout)).is_ok() {
+            let _ = stream.peek(&mut [0u8; 1]);
+        }
+        let _ = stream.set_nonblocking(true);
+    }
+}
+
+fn is_reset(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
+    )
+}
+
+/// The host's monotonic clock and system time.
+pub struct SystemClock {
+    origin: Instant,
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        SystemClock {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl Time for SystemClock {
+    fn now_ms(&mut self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn unix_seconds(&mut self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+}
