@@ -1,0 +1,442 @@
+//! `dps_client`: one device's registration, driven by `dps_client_do_work` (non-blocking) or
+//! `dps_client_register` (blocking).
+//!
+//! A client is not thread-safe: call it from one thread at a time. Callbacks and hooks run on
+//! the calling thread inside `dps_client_do_work`/`dps_client_register`; from a log or status
+//! callback, the getters may be called, but a call that drives the client returns
+//! `DPS_ERR_INVALID_STATE`.
+
+use std::cell::{Cell, UnsafeCell};
+use std::ffi::{c_char, CString};
+use std::ptr;
+
+use super::config::dps_config;
+use super::transport::{dps_transport, HookClock, HookTransport, LogSink, StatusSink};
+use super::{guard, guard_value, try_ffi};
+use crate::driver::{Driver, Step, Time, Transport};
+use crate::engine::{Engine, Event, Outcome};
+use crate::error::dps_result;
+use crate::hosted::{SystemClock, TcpTransport};
+
+/// Opaque registration client. Create with `dps_client_new`, free with `dps_client_free`.
+pub struct dps_client {
+    /// Set while a driving call runs, so a re-entrant call from a callback is refused.
+    busy: Cell<bool>,
+    inner: UnsafeCell<ClientInner>,
+}
+
+struct ClientInner {
+    driver: Driver,
+    transport: Box<dyn Transport>,
+    time: Box<dyn Time>,
+    log: Option<LogSink>,
+    status: Option<StatusSink>,
+    last_result: dps_result,
+    strings: Strings,
+}
+
+/// NUL-terminated copies of the outcome for the getters, valid until the next driving call.
+#[derive(Default)]
+struct Strings {
+    assigned_hub: Option<CString>,
+    device_id: Option<CString>,
+    substatus: Option<CString>,
+    payload: Option<CString>,
+    operation_id: Option<CString>,
+    status: Option<CString>,
+    etag: Option<CString>,
+    error_message: Option<CString>,
+    tracking_id: Option<CString>,
+    detail: Option<CString>,
+}
+
+fn c_copy(s: &Option<String>) -> Option<CString> {
+    s.as_ref()
+        .map(|s| CString::new(s.replace('\0', "")).unwrap_or_default())
+}
+
+impl Strings {
+    fn from_outcome(o: &Outcome) -> Strings {
+        Strings {
+            assigned_hub: c_copy(&o.assigned_hub),
+            device_id: c_copy(&o.device_id),
+            substatus: c_copy(&o.substatus),
+            payload: c_copy(&o.payload),
+            operation_id: c_copy(&o.operation_id),
+            status: c_copy(&o.status),
+            etag: c_copy(&o.etag),
+            error_message: c_copy(&o.error_message),
+            tracking_id: c_copy(&o.tracking_id),
+            detail: c_copy(&o.result.as_ref().map(|e| e.to_string())),
+        }
+    }
+}
+
+fn as_ptr(s: &Option<CString>) -> *const c_char {
+    s.as_ref().map_or(ptr::null(), |c| c.as_ptr())
+}
+
+/// Creates a client from a configuration (copied: the config may be freed afterwards).
+///
+/// @param transport the firmware's transport hooks (copied), or NULL for the built-in TCP
+///        transport over the host's sockets.
+/// @param out receives the new client, owned by the caller (free with `dps_client_free`);
+///        written only on success.
+/// @retval DPS_ERR_INVALID_CONFIG when a required setting is missing.
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `out` is NULL, or a required hook in
+///         `transport` is NULL.
+#[no_mangle]
+pub extern "C" fn dps_client_new(
+    config: *const dps_config,
+    transport: *const dps_transport,
+    out: *mut *mut dps_client,
+) -> dps_result {
+    guard(|| {
+        if out.is_null() {
+            return dps_result::DPS_ERR_INVALID_NULL_POINTER;
+        }
+        // SAFETY: a non-NULL `config` is a live config per the C contract.
+        let Some(cfg) = (unsafe { config.as_ref() }) else {
+            return dps_result::DPS_ERR_INVALID_NULL_POINTER;
+        };
+        // SAFETY: a non-NULL `transport` points to a readable hook table per the C contract.
+        let transport: Box<dyn Transport> = match unsafe { transport.as_ref() } {
+            None => Box::new(TcpTransport::default()),
+            Some(hooks) => match HookTransport::new(*hooks) {
+                Some(t) => Box::new(t),
+                None => return dps_result::DPS_ERR_INVALID_NULL_POINTER,
+            },
+        };
+        let time: Box<dyn Time> = match cfg.clock {
+            None => Box::new(SystemClock::default()),
+            Some(hooks) => match HookClock::new(hooks) {
+                Some(c) => Box::new(c),
+                None => return dps_result::DPS_ERR_INVALID_NULL_POINTER,
+            },
+        };
+        let settings = try_ffi!(cfg.inner.settings().map_err(|e| e.code));
+        let engine = try_ffi!(Engine::new(settings).map_err(|e| e.code));
+        let client = Box::new(dps_client {
+            busy: Cell::new(false),
+            inner: UnsafeCell::new(ClientInner {
+                driver: Driver::new(engine),
+                transport,
+                time,
+                log: cfg.log,
+                status: cfg.status,
+                last_result: dps_result::DPS_ERR_INVALID_STATE,
+                strings: Strings::default(),
+            }),
+        });
+        // SAFETY: `out` is non-NULL and writable per the C contract.
+        unsafe { out.write(Box::into_raw(client)) };
+        dps_result::DPS_OK
+    })
+}
+
+/// Frees a client: closes its connection if one is open and zeroizes its keys. NULL is a
+/// no-op. Must not be called from inside one of the client's callbacks.
+#[no_mangle]
+pub extern "C" fn dps_client_free(client: *mut dps_client) {
+    guard_value((), || {
+        if client.is_null() {
+            return;
+        }
+        // SAFETY: a non-NULL pointer came from `dps_client_new` and is freed once.
+        let boxed = unsafe { Box::from_raw(client) };
+        if boxed.busy.get() {
+            // Freed from inside its own callback: leak rather than free memory in use.
+            std::mem::forget(boxed);
+            return;
+        }
+        let mut boxed = boxed;
+        let inner = boxed.inner.get_mut();
+        inner.driver.shutdown(inner.transport.as_mut());
+    });
+}
+
+/// Borrows a client for a driving call, refusing re-entrant use.
+///
+/// # Safety
+/// `client` must be NULL or a live pointer from `dps_client_new`.
+unsafe fn enter<'a>(client: *mut dps_client) -> Result<&'a dps_client, dps_result> {
+    // SAFETY: per this function's contract.
+    let c = unsafe { client.as_ref() }.ok_or(dps_result::DPS_ERR_INVALID_NULL_POINTER)?;
+    if c.busy.replace(true) {
+        return Err(dps_result::DPS_ERR_INVALID_STATE);
+    }
+    Ok(c)
+}
+
+/// Borrows a client for a getter.
+///
+/// # Safety
+/// `client` must be NULL or a live pointer from `dps_client_new`; no `&mut` to its inner
+/// state may be alive (true outside driving calls and inside callbacks, see `drive`).
+unsafe fn inner_ref<'a>(client: *const dps_client) -> Option<&'a ClientInner> {
+    // SAFETY: per this function's contract.
+    let c = unsafe { client.as_ref() }?;
+    // SAFETY: callbacks run only after the driving call released its `&mut`.
+    Some(unsafe { &*c.inner.get() })
+}
+
+impl dps_client {
+    /// One step: start an attempt if none runs, do the work possible now, then deliver events
+    /// to the callbacks with no mutable borrow alive.
+    fn step(&self) -> Step {
+        let (step, events, log, status) = {
+            // SAFETY: `busy` is set by `enter`, so this is the only live borrow of `inner`.
+            let inner = unsafe { &mut *self.inner.get() };
+            let step = inner.step();
+            let mut events = Vec::new();
+            while let Some(e) = inner.driver.poll_event() {
+                events.push(e);
+            }
+            (step, events, inner.log, inner.status)
+        };
+        for event in events {
+            match event {
+                Event::Log(level, msg) => {
+                    if let Some(sink) = &log {
+                        sink.emit(level, &msg);
+                    }
+                }
+                Event::Status(s) => {
+                    if let Some(sink) = &status {
+                        sink.emit(s);
+                    }
+                }
+            }
+        }
+        step
+    }
+}
+
+impl ClientInner {
+    fn step(&mut self) -> Step {
+        if !self.driver.is_running() {
+            if let Err(e) = self.driver.start(self.time.as_mut()) {
+                self.last_result = e.code;
+                return Step::Finished(e.code);
+            }
+            self.strings = Strings::default();
+        }
+        let step = self
+            .driver
+            .do_work(self.transport.as_mut(), self.time.as_mut());
+        match step {
+            Step::Finished(code) => self.last_result = code,
+            Step::Pending { .. } => self.last_result = dps_result::DPS_PENDING,
+        }
+        self.strings = Strings::from_outcome(self.driver.engine.outcome());
+        step
+    }
+}
+
+/// Does all the work possible now without blocking (except inside the built-in transport's
+/// connect). The first call, and the first call after an attempt finished, starts a new
+/// attempt: that is how a failed or timed-out registration is retried on the same handle.
+///
+/// @param next_call_ms receives, while `DPS_PENDING` is returned, the longest time to wait
+///        before calling again (call sooner when the connection becomes readable). May be NULL.
+/// @return `DPS_PENDING` while in progress, `DPS_OK` once assigned, or the error that ended
+///         the attempt.
+/// @retval DPS_ERR_INVALID_STATE when called from inside this client's callback.
+#[no_mangle]
+pub extern "C" fn dps_client_do_work(
+    client: *mut dps_client,
+    next_call_ms: *mut u32,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let c = try_ffi!(unsafe { enter(client) });
+        let step = c.step();
+        c.busy.set(false);
+        match step {
+            Step::Pending { next_call_ms: ms } => {
+                if !next_call_ms.is_null() {
+                    // SAFETY: non-NULL and writable per the C contract.
+                    unsafe { next_call_ms.write(u32::try_from(ms).unwrap_or(u32::MAX)) };
+                }
+                dps_result::DPS_PENDING
+            }
+            Step::Finished(code) => code,
+        }
+    })
+}
+
+/// Runs a whole registration attempt, blocking until it is assigned, fails, or its deadline
+/// passes. Waits through the transport's `wait` hook (or short sleeps without one). Calling it
+/// again after a failure starts a new attempt.
+///
+/// @return `DPS_OK` once assigned, or the error that ended the attempt.
+#[no_mangle]
+pub extern "C" fn dps_client_register(client: *mut dps_client) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let c = try_ffi!(unsafe { enter(client) });
+        let result = loop {
+            match c.step() {
+                Step::Finished(code) => break code,
+                Step::Pending { next_call_ms } => {
+                    // SAFETY: `busy` is set, so this is the only live borrow of `inner`.
+                    let inner = unsafe { &mut *c.inner.get() };
+                    inner.transport.wait(next_call_ms, false);
+                }
+            }
+        };
+        c.busy.set(false);
+        result
+    })
+}
+
+/// The result of the last driving call: `DPS_PENDING` while an attempt runs, `DPS_OK` when the
+/// last attempt was assigned, its error otherwise, `DPS_ERR_INVALID_STATE` before any attempt.
+/// NULL gives `DPS_ERR_INVALID_NULL_POINTER`.
+#[no_mangle]
+pub extern "C" fn dps_client_last_result(client: *const dps_client) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        match unsafe { inner_ref(client) } {
+            Some(inner) => inner.last_result,
+            None => dps_result::DPS_ERR_INVALID_NULL_POINTER,
+        }
+    })
+}
+
+/// Reads one cached string of the outcome; see the getters' documentation.
+fn string_field(
+    client: *const dps_client,
+    field: fn(&Strings) -> &Option<CString>,
+) -> *const c_char {
+    guard_value(ptr::null(), || {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        unsafe { inner_ref(client) }.map_or(ptr::null(), |i| as_ptr(field(&i.strings)))
+    })
+}
+
+/// The IoT hub the device was assigned to (`registrationState.assignedHub`).
+///
+/// Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+/// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
+#[no_mangle]
+pub extern "C" fn dps_client_assigned_hub(client: *const dps_client) -> *const c_char {
+    string_field(client, |s| &s.assigned_hub)
+}
+
+/// The device id on the assigned hub (`registrationState.deviceId`).
+///
+/// Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+/// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
+#[no_mangle]
+pub extern "C" fn dps_client_device_id(client: *const dps_client) -> *const c_char {
+    string_field(client, |s| &s.device_id)
+}
+
+/// The assignment's substatus (initialAssignment, deviceDataMigrated, deviceDataReset,
+/// reprovisionedToInitialAssignment).
+///
+/// Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+/// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
+#[no_mangle]
+pub extern "C" fn dps_client_substatus(client: *const dps_client) -> *const c_char {
+    string_field(client, |s| &s.substatus)
+}
+
+/// The payload returned with the assignment, as JSON text.
+///
+/// Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+/// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
+#[no_mangle]
+pub extern "C" fn dps_client_payload_json(client: *const dps_client) -> *const c_char {
+    string_field(client, |s| &s.payload)
+}
+
+/// The operation id of the registration.
+///
+/// Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+/// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
+#[no_mangle]
+pub extern "C" fn dps_client_operation_id(client: *const dps_client) -> *const c_char {
+    string_field(client, |s| &s.operation_id)
+}
+
+/// The last registration status the service reported (assigning, assigned, failed,
+/// disabled, unassigned).
+///
+/// Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+/// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
+#[no_mangle]
+pub extern "C" fn dps_client_registration_status(client: *const dps_client) -> *const c_char {
+    string_field(client, |s| &s.status)
+}
+
+/// The registration state's etag.
+///
+/// Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+/// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
+#[no_mangle]
+pub extern "C" fn dps_client_etag(client: *const dps_client) -> *const c_char {
+    string_field(client, |s| &s.etag)
+}
+
+/// The service's error message (from registrationState or the error envelope).
+///
+/// Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+/// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
+#[no_mangle]
+pub extern "C" fn dps_client_error_message(client: *const dps_client) -> *const c_char {
+    string_field(client, |s| &s.error_message)
+}
+
+/// The tracking id of the service's error envelope, for support requests.
+///
+/// Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+/// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
+#[no_mangle]
+pub extern "C" fn dps_client_tracking_id(client: *const dps_client) -> *const c_char {
+    string_field(client, |s| &s.tracking_id)
+}
+
+/// A human-readable description of the last attempt's result, e.g. why it failed.
+///
+/// Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+/// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
+#[no_mangle]
+pub extern "C" fn dps_client_result_detail(client: *const dps_client) -> *const c_char {
+    string_field(client, |s| &s.detail)
+}
+
+/// The service's errorCode (e.g. 401002), or 0 when it sent none.
+#[no_mangle]
+pub extern "C" fn dps_client_error_code(client: *const dps_client) -> i64 {
+    guard_value(0, || {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        unsafe { inner_ref(client) }
+            .and_then(|i| i.driver.engine.outcome().error_code)
+            .unwrap_or(0)
+    })
+}
+
+/// The HTTP-like status of the last response (200, 202, 401, 429, ...), or 0 before any.
+#[no_mangle]
+pub extern "C" fn dps_client_http_status(client: *const dps_client) -> u32 {
+    guard_value(0, || {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        unsafe { inner_ref(client) }
+            .and_then(|i| i.driver.engine.outcome().http_status)
+            .map_or(0, u32::from)
+    })
+}
+
+/// The retry-after of the last response in milliseconds (after clamping), or -1 when it
+/// carried none.
+#[no_mangle]
+pub extern "C" fn dps_client_retry_after_ms(client: *const dps_client) -> i64 {
+    guard_value(-1, || {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        unsafe { inner_ref(client) }
+            .and_then(|i| i.driver.engine.outcome().retry_after_ms)
+            .map_or(-1, |ms| i64::try_from(ms).unwrap_or(i64::MAX))
+    })
+}

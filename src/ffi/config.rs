@@ -1,0 +1,316 @@
+//! `dps_config`: the opaque configuration builder.
+//!
+//! A config is plain data: setters validate their argument's form, `dps_client_new` validates
+//! the whole. A config may be freed right after `dps_client_new` (the client copies it) and
+//! reused for several clients. Not thread-safe: use one config from one thread at a time.
+
+use std::ffi::{c_char, c_void};
+
+use zeroize::Zeroizing;
+
+use super::transport::{dps_clock, dps_log_callback, dps_status_callback, LogSink, StatusSink};
+use super::{bytes_arg, guard, str_arg, try_ffi};
+use crate::config::{Config, KeyKind};
+use crate::engine::dps_log_level;
+use crate::error::dps_result;
+use crate::protocol;
+
+/// Opaque configuration builder. Create with `dps_config_new`, free with `dps_config_free`.
+pub struct dps_config {
+    pub(crate) inner: Config,
+    pub(crate) clock: Option<dps_clock>,
+    pub(crate) log: Option<LogSink>,
+    pub(crate) status: Option<StatusSink>,
+}
+
+/// Borrows a config argument mutably.
+///
+/// # Safety
+/// `ptr` must be NULL or a pointer from `dps_config_new` not yet freed, not used elsewhere
+/// during the call.
+unsafe fn config_mut<'a>(ptr: *mut dps_config) -> Result<&'a mut dps_config, dps_result> {
+    // SAFETY: per this function's contract, a non-NULL `ptr` is a live, exclusive config.
+    unsafe { ptr.as_mut() }.ok_or(dps_result::DPS_ERR_INVALID_NULL_POINTER)
+}
+
+/// Runs a setter body on a config and one string argument.
+fn with_str(
+    config: *mut dps_config,
+    value: *const c_char,
+    set: impl FnOnce(&mut dps_config, &str) -> Result<(), dps_result>,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: exports pass their caller's pointers, which the C contract says are valid.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        // SAFETY: as above; the string is only borrowed during this call.
+        let value = try_ffi!(unsafe { str_arg(value) });
+        try_ffi!(set(cfg, value));
+        dps_result::DPS_OK
+    })
+}
+
+/// Creates an empty configuration with defaults: host global.azure-devices-provisioning.net,
+/// port 8883, the public root certificates, api-version 2019-03-31, 90 s deadline.
+///
+/// @return a new config owned by the caller (free with `dps_config_free`), or NULL if memory
+/// could not be allocated.
+#[no_mangle]
+pub extern "C" fn dps_config_new() -> *mut dps_config {
+    super::guard_value(std::ptr::null_mut(), || {
+        Box::into_raw(Box::new(dps_config {
+            inner: Config::default(),
+            clock: None,
+            log: None,
+            status: None,
+        }))
+    })
+}
+
+/// Frees a configuration. NULL is a no-op. Keys held by it are zeroized.
+#[no_mangle]
+pub extern "C" fn dps_config_free(config: *mut dps_config) {
+    super::guard_value((), || {
+        if !config.is_null() {
+            // SAFETY: a non-NULL pointer here came from `dps_config_new` and is freed once.
+            drop(unsafe { Box::from_raw(config) });
+        }
+    });
+}
+
+/// Sets the id scope (e.g. "0ne00000001"). Required.
+///
+/// @retval DPS_ERR_INVALID_ID_SCOPE when empty or not alphanumeric.
+#[no_mangle]
+pub extern "C" fn dps_config_set_id_scope(
+    config: *mut dps_config,
+    id_scope: *const c_char,
+) -> dps_result {
+    with_str(config, id_scope, |cfg, s| {
+        protocol::validate_id_scope(s).map_err(|e| e.code)?;
+        cfg.inner.id_scope = Some(s.to_owned());
+        Ok(())
+    })
+}
+
+/// Sets the registration id (the MQTT client id). Required.
+///
+/// @retval DPS_ERR_INVALID_REGISTRATION_ID when it breaks the service's rules.
+#[no_mangle]
+pub extern "C" fn dps_config_set_registration_id(
+    config: *mut dps_config,
+    registration_id: *const c_char,
+) -> dps_result {
+    with_str(config, registration_id, |cfg, s| {
+        protocol::validate_registration_id(s).map_err(|e| e.code)?;
+        cfg.inner.registration_id = Some(s.to_owned());
+        Ok(())
+    })
+}
+
+/// Sets the device's symmetric key (base64), for an individual enrollment. Replaces a group
+/// key. The library keeps a copy, zeroized when freed; the caller may wipe its own at once.
+///
+/// @retval DPS_ERR_INVALID_KEY when not valid base64 or empty.
+#[no_mangle]
+pub extern "C" fn dps_config_set_symmetric_key(
+    config: *mut dps_config,
+    key_base64: *const c_char,
+) -> dps_result {
+    with_str(config, key_base64, |cfg, s| {
+        crate::sas::KeySigner::from_base64(s).map_err(|e| e.code)?;
+        cfg.inner.key = Some(KeyKind::Device(Zeroizing::new(s.to_owned())));
+        Ok(())
+    })
+}
+
+/// Sets an enrollment group's key (base64); the device key is derived from it and the
+/// registration id. Replaces a symmetric key. Zeroized when freed.
+///
+/// @retval DPS_ERR_INVALID_KEY when not valid base64 or empty.
+#[no_mangle]
+pub extern "C" fn dps_config_set_group_key(
+    config: *mut dps_config,
+    group_key_base64: *const c_char,
+) -> dps_result {
+    with_str(config, group_key_base64, |cfg, s| {
+        crate::sas::KeySigner::from_base64(s).map_err(|e| e.code)?;
+        cfg.inner.key = Some(KeyKind::Group(Zeroizing::new(s.to_owned())));
+        Ok(())
+    })
+}
+
+/// Sets the DPS host name (also the TLS server name) and port.
+///
+/// @retval DPS_ERR_INVALID_ARGUMENT when the host is empty or the port is 0.
+#[no_mangle]
+pub extern "C" fn dps_config_set_endpoint(
+    config: *mut dps_config,
+    host: *const c_char,
+    port: u16,
+) -> dps_result {
+    with_str(config, host, |cfg, s| {
+        if s.is_empty() || port == 0 {
+            return Err(dps_result::DPS_ERR_INVALID_ARGUMENT);
+        }
+        cfg.inner.host = s.to_owned();
+        cfg.inner.port = port;
+        Ok(())
+    })
+}
+
+/// Adds trust anchors (one or more PEM "CERTIFICATE" blocks) for the server's certificate,
+/// e.g. a private CA or the local emulator's CA. `pem` is copied.
+///
+/// @param use_public_roots also trust the built-in public roots (webpki-roots) when true;
+///        trust only the given anchors when false.
+/// @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `pem`.
+#[no_mangle]
+pub extern "C" fn dps_config_add_trust_anchors_pem(
+    config: *mut dps_config,
+    pem: *const u8,
+    pem_len: usize,
+    use_public_roots: bool,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointers, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        // SAFETY: `pem` has `pem_len` readable bytes per the C contract.
+        let pem = try_ffi!(unsafe { bytes_arg(pem, pem_len) });
+        try_ffi!(crate::framing::check_anchors_pem(pem).map_err(|e| e.code));
+        cfg.inner.extra_anchors_pem.extend_from_slice(pem);
+        cfg.inner.extra_anchors_pem.push(b'\n');
+        cfg.inner.use_default_roots = use_public_roots;
+        dps_result::DPS_OK
+    })
+}
+
+/// Sets the custom JSON sent to the service as `payload` (available to custom allocation
+/// policies and echoed back as the assignment's payload). NULL clears it.
+///
+/// @retval DPS_ERR_INVALID_PAYLOAD when not a JSON value.
+#[no_mangle]
+pub extern "C" fn dps_config_set_payload_json(
+    config: *mut dps_config,
+    json: *const c_char,
+) -> dps_result {
+    if json.is_null() {
+        return guard(|| {
+            // SAFETY: the caller's pointer, valid per the C contract.
+            let cfg = try_ffi!(unsafe { config_mut(config) });
+            cfg.inner.payload = None;
+            dps_result::DPS_OK
+        });
+    }
+    with_str(config, json, |cfg, s| {
+        protocol::register_body("x", Some(s), None).map_err(|e| e.code)?;
+        cfg.inner.payload = Some(s.to_owned());
+        Ok(())
+    })
+}
+
+/// Sets the service api-version (default "2019-03-31").
+#[no_mangle]
+pub extern "C" fn dps_config_set_api_version(
+    config: *mut dps_config,
+    api_version: *const c_char,
+) -> dps_result {
+    with_str(config, api_version, |cfg, s| {
+        let ok = !s.is_empty()
+            && s.len() <= 32
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !ok {
+            return Err(dps_result::DPS_ERR_INVALID_ARGUMENT);
+        }
+        cfg.inner.api_version = s.to_owned();
+        Ok(())
+    })
+}
+
+/// Sets the overall deadline of one registration attempt in milliseconds (default 90000),
+/// covering connects, reconnects, waits and polls.
+///
+/// @retval DPS_ERR_INVALID_ARGUMENT when 0.
+#[no_mangle]
+pub extern "C" fn dps_config_set_timeout_ms(
+    config: *mut dps_config,
+    timeout_ms: u32,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        if timeout_ms == 0 {
+            return dps_result::DPS_ERR_INVALID_ARGUMENT;
+        }
+        cfg.inner.timing.deadline_ms = u64::from(timeout_ms);
+        dps_result::DPS_OK
+    })
+}
+
+/// Sets the clock hooks (copied). Without them the host's clocks are used.
+///
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `clock` or one of its hooks is NULL.
+#[no_mangle]
+pub extern "C" fn dps_config_set_clock(
+    config: *mut dps_config,
+    clock: *const dps_clock,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        // SAFETY: a non-NULL `clock` points to a readable table per the C contract.
+        let Some(clock) = (unsafe { clock.as_ref() }) else {
+            return dps_result::DPS_ERR_INVALID_NULL_POINTER;
+        };
+        if clock.now_ms.is_none() || clock.unix_seconds.is_none() {
+            return dps_result::DPS_ERR_INVALID_NULL_POINTER;
+        }
+        cfg.clock = Some(*clock);
+        dps_result::DPS_OK
+    })
+}
+
+/// Sets the per-client log callback. `max_level` is the most verbose `dps_log_level` wanted
+/// (1 = errors only ... 4 = debug). A NULL callback turns logging off. Messages never contain
+/// keys or tokens.
+///
+/// @retval DPS_ERR_INVALID_ARGUMENT when `max_level` is not 1..4.
+#[no_mangle]
+pub extern "C" fn dps_config_set_log_callback(
+    config: *mut dps_config,
+    callback: dps_log_callback,
+    user: *mut c_void,
+    max_level: u32,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        let max_level = match max_level {
+            1 => dps_log_level::DPS_LOG_ERROR,
+            2 => dps_log_level::DPS_LOG_WARN,
+            3 => dps_log_level::DPS_LOG_INFO,
+            4 => dps_log_level::DPS_LOG_DEBUG,
+            _ => return dps_result::DPS_ERR_INVALID_ARGUMENT,
+        };
+        cfg.log = callback.map(|_| LogSink {
+            callback,
+            user,
+            max_level,
+        });
+        dps_result::DPS_OK
+    })
+}
+
+/// Sets the per-client status callback, called on every progress change. NULL turns it off.
+#[no_mangle]
+pub extern "C" fn dps_config_set_status_callback(
+    config: *mut dps_config,
+    callback: dps_status_callback,
+    user: *mut c_void,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        cfg.status = callback.map(|_| StatusSink { callback, user });
+        dps_result::DPS_OK
+    })
+}

@@ -1,0 +1,72 @@
+//! The C ABI. The only module with `unsafe` code; it holds no protocol logic.
+//!
+//! Conventions (see STYLE.md): every export is a literal `#[no_mangle] pub extern "C" fn`
+//! whose body runs inside `guard`, so a panic becomes `DPS_ERR_PANIC` and never unwinds into
+//! C; every pointer is checked for NULL before use; outputs are written only on success.
+//! Types carry their C names (`dps_client`, ...) so the header reads as C.
+
+#![allow(non_camel_case_types)]
+// Exports take raw pointers from C, where an `unsafe fn` marker means nothing; instead each one
+// NULL-checks its pointers and documents what it requires of them (as rustls-ffi does).
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+pub mod client;
+pub mod config;
+pub mod helpers;
+pub mod result;
+pub mod transport;
+
+use std::ffi::{c_char, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::error::dps_result;
+
+/// Runs an export's body, turning a panic into `DPS_ERR_PANIC`.
+pub(crate) fn guard(body: impl FnOnce() -> dps_result) -> dps_result {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(dps_result::DPS_ERR_PANIC)
+}
+
+/// Runs an export's body that returns a plain value, giving `fallback` on panic.
+pub(crate) fn guard_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+}
+
+/// Borrows a NUL-terminated UTF-8 string argument.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a NUL-terminated string that stays valid and unmodified for
+/// `'a`.
+pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char) -> Result<&'a str, dps_result> {
+    if ptr.is_null() {
+        return Err(dps_result::DPS_ERR_INVALID_NULL_POINTER);
+    }
+    // SAFETY: non-NULL and NUL-terminated per this function's contract.
+    let c = unsafe { CStr::from_ptr(ptr) };
+    c.to_str().map_err(|_| dps_result::DPS_ERR_INVALID_UTF8)
+}
+
+/// Borrows a (pointer, length) byte buffer argument. A zero length accepts any pointer.
+///
+/// # Safety
+/// When `len > 0`, `ptr` must be NULL or point to `len` readable bytes valid for `'a`.
+pub(crate) unsafe fn bytes_arg<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], dps_result> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(dps_result::DPS_ERR_INVALID_NULL_POINTER);
+    }
+    // SAFETY: non-NULL with `len` readable bytes per this function's contract.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// Early-returns the error code of a `Result<_, dps_result>`.
+macro_rules! try_ffi {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(code) => return code,
+        }
+    };
+}
+pub(crate) use try_ffi;

@@ -1,0 +1,218 @@
+//! The firmware's hooks: transport, clock, log and status callbacks.
+
+use std::ffi::{c_char, c_int, c_void, CString};
+
+use crate::driver::{Io, Time, Transport};
+use crate::engine::{dps_log_level, dps_status};
+
+/// Returned by the `send` and `recv` hooks when nothing can be transferred right now.
+pub const DPS_IO_WOULD_BLOCK: isize = -2;
+/// Returned by the `send` and `recv` hooks on a transport error (any other negative value
+/// is treated the same way).
+pub const DPS_IO_ERROR: isize = -1;
+
+/// Transport hooks supplied by the firmware. The library copies this table; `user` is passed
+/// back as the first argument of every hook and is never dereferenced by the library.
+///
+/// Hooks are called only from inside `dps_client_do_work` / `dps_client_register`, on the
+/// calling thread, and must not call back into the same client.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct dps_transport {
+    /// Passed to every hook.
+    pub user: *mut c_void,
+    /// Opens a connection to `host:port`. May return before the connection is up (non-blocking
+    /// connect): then `send`/`recv` return `DPS_IO_WOULD_BLOCK` until it is. Returns 0 on
+    /// success or in progress, negative on failure. Required.
+    pub connect:
+        Option<unsafe extern "C" fn(user: *mut c_void, host: *const c_char, port: u16) -> c_int>,
+    /// Sends up to `len` bytes. Returns the count sent (> 0), `DPS_IO_WOULD_BLOCK`, or a
+    /// negative error. Required.
+    pub send: Option<unsafe extern "C" fn(user: *mut c_void, buf: *const u8, len: usize) -> isize>,
+    /// Receives up to `len` bytes into `buf`. Returns the count (> 0), 0 when the peer closed
+    /// the connection, `DPS_IO_WOULD_BLOCK`, or a negative error. Required.
+    pub recv: Option<unsafe extern "C" fn(user: *mut c_void, buf: *mut u8, len: usize) -> isize>,
+    /// Closes the connection opened by `connect`. Called once per successful `connect`.
+    /// Required.
+    pub close: Option<unsafe extern "C" fn(user: *mut c_void)>,
+    /// Optional: blocks until the connection is readable (or writable when `want_write`) or
+    /// `timeout_ms` passed. Used only by `dps_client_register`; when NULL it sleeps in short
+    /// steps instead.
+    pub wait: Option<unsafe extern "C" fn(user: *mut c_void, timeout_ms: u32, want_write: bool)>,
+}
+
+/// Clock hooks. When not set, the library uses the host's monotonic and system clocks.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct dps_clock {
+    /// Passed to every hook.
+    pub user: *mut c_void,
+    /// Milliseconds from any fixed point; must not go backwards. Required.
+    pub now_ms: Option<unsafe extern "C" fn(user: *mut c_void) -> u64>,
+    /// Seconds since 1970-01-01 UTC, for SAS token expiry and certificate validity. Required.
+    pub unix_seconds: Option<unsafe extern "C" fn(user: *mut c_void) -> u64>,
+}
+
+/// Receives log lines. `message` is valid only during the call. Never receives a key or a
+/// token.
+pub type dps_log_callback =
+    Option<unsafe extern "C" fn(user: *mut c_void, level: dps_log_level, message: *const c_char)>;
+
+/// Receives progress changes.
+pub type dps_status_callback = Option<unsafe extern "C" fn(user: *mut c_void, status: dps_status)>;
+
+/// Longest a `recv`/`send` count may be trusted: a buggy hook returning more than it was given
+/// is clamped rather than believed.
+fn clamp_count(n: isize, len: usize) -> Io {
+    match n {
+        DPS_IO_WOULD_BLOCK => Io::WouldBlock,
+        0 => Io::Closed,
+        n if n > 0 => Io::Done(n.unsigned_abs().min(len)),
+        n => Io::Failed(format!("transport hook returned {n}")),
+    }
+}
+
+/// The C hook table seen as a `Transport`. Built only from a table whose required hooks were
+/// checked to be non-NULL.
+pub(crate) struct HookTransport {
+    hooks: dps_transport,
+}
+
+impl HookTransport {
+    /// `None` when a required hook is NULL.
+    pub(crate) fn new(hooks: dps_transport) -> Option<HookTransport> {
+        if hooks.connect.is_none()
+            || hooks.send.is_none()
+            || hooks.recv.is_none()
+            || hooks.close.is_none()
+        {
+            return None;
+        }
+        Some(HookTransport { hooks })
+    }
+}
+
+impl Transport for HookTransport {
+    fn connect(&mut self, host: &str, port: u16) -> Result<(), String> {
+        let Some(connect) = self.hooks.connect else {
+            return Err("no connect hook".into());
+        };
+        let host = CString::new(host).map_err(|_| "host name contains NUL".to_owned())?;
+        // SAFETY: the hook is the firmware's function for this table; `host` is a valid
+        // NUL-terminated string that outlives the call.
+        let rc = unsafe { connect(self.hooks.user, host.as_ptr(), port) };
+        if rc < 0 {
+            Err(format!("connect hook returned {rc}"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn send(&mut self, data: &[u8]) -> Io {
+        let Some(send) = self.hooks.send else {
+            return Io::Failed("no send hook".into());
+        };
+        // SAFETY: `data` is a valid slice for the duration of the call.
+        let n = unsafe { send(self.hooks.user, data.as_ptr(), data.len()) };
+        match clamp_count(n, data.len()) {
+            // A send of 0 bytes is "nothing now", not a close.
+            Io::Closed => Io::WouldBlock,
+            other => other,
+        }
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> Io {
+        let Some(recv) = self.hooks.recv else {
+            return Io::Failed("no recv hook".into());
+        };
+        // SAFETY: `buf` is a valid, writable slice for the duration of the call.
+        let n = unsafe { recv(self.hooks.user, buf.as_mut_ptr(), buf.len()) };
+        clamp_count(n, buf.len())
+    }
+
+    fn close(&mut self) {
+        if let Some(close) = self.hooks.close {
+            // SAFETY: calling the firmware's close hook with its own user pointer.
+            unsafe { close(self.hooks.user) };
+        }
+    }
+
+    fn wait(&mut self, timeout_ms: u64, want_write: bool) {
+        let timeout = u32::try_from(timeout_ms).unwrap_or(u32::MAX);
+        match self.hooks.wait {
+            // SAFETY: calling the firmware's optional wait hook with its own user pointer.
+            Some(wait) => unsafe { wait(self.hooks.user, timeout, want_write) },
+            None => std::thread::sleep(std::time::Duration::from_millis(timeout_ms.min(10))),
+        }
+    }
+}
+
+/// The C clock hooks seen as `Time`; keeps the monotonic value from going backwards.
+pub(crate) struct HookClock {
+    hooks: dps_clock,
+    last_ms: u64,
+}
+
+impl HookClock {
+    pub(crate) fn new(hooks: dps_clock) -> Option<HookClock> {
+        if hooks.now_ms.is_none() || hooks.unix_seconds.is_none() {
+            return None;
+        }
+        Some(HookClock { hooks, last_ms: 0 })
+    }
+}
+
+impl Time for HookClock {
+    fn now_ms(&mut self) -> u64 {
+        if let Some(now) = self.hooks.now_ms {
+            // SAFETY: calling the firmware's clock hook with its own user pointer.
+            let t = unsafe { now(self.hooks.user) };
+            self.last_ms = self.last_ms.max(t);
+        }
+        self.last_ms
+    }
+
+    fn unix_seconds(&mut self) -> u64 {
+        match self.hooks.unix_seconds {
+            // SAFETY: calling the firmware's clock hook with its own user pointer.
+            Some(unix) => unsafe { unix(self.hooks.user) },
+            None => 0,
+        }
+    }
+}
+
+/// A log callback with its userdata and the most verbose level wanted.
+#[derive(Clone, Copy)]
+pub(crate) struct LogSink {
+    pub(crate) callback: dps_log_callback,
+    pub(crate) user: *mut c_void,
+    pub(crate) max_level: dps_log_level,
+}
+
+impl LogSink {
+    pub(crate) fn emit(&self, level: dps_log_level, message: &str) {
+        let Some(cb) = self.callback else { return };
+        if level > self.max_level {
+            return;
+        }
+        let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
+        // SAFETY: calling the firmware's log callback with its own user pointer and a string
+        // valid for the duration of the call.
+        unsafe { cb(self.user, level, text.as_ptr()) };
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct StatusSink {
+    pub(crate) callback: dps_status_callback,
+    pub(crate) user: *mut c_void,
+}
+
+impl StatusSink {
+    pub(crate) fn emit(&self, status: dps_status) {
+        if let Some(cb) = self.callback {
+            // SAFETY: calling the firmware's status callback with its own user pointer.
+            unsafe { cb(self.user, status) };
+        }
+    }
+}
