@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need on a fresh Debian machine with Rust, only when it
+# is missing: cmake and the C/C++ compilers, valgrind, python3 venv support, and the pinned
+# cbindgen that generates include/dps_mqtt.h. Needs root for apt-get (CI and the dev machines
+# run as root); elsewhere it prints what to install.
+set -euo pipefail
+
+CBINDGEN_VERSION=0.29.4
+missing=()
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+if [ "${DPS_NEED_VALGRIND:-0}" = 1 ]; then
+    command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "ensure-deps: please install: ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "ensure-deps: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [ "${DPS_NEED_CBINDGEN:-0}" = 1 ]; then
+    if ! cbindgen --version 2>/dev/null | grep -qx "cbindgen $CBINDGEN_VERSION"; then
+        echo "ensure-deps: installing cbindgen $CBINDGEN_VERSION" >&2
+        cargo install cbindgen --version "$CBINDGEN_VERSION" --locked --quiet
+    fi
+fi

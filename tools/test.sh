@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test of the project: formatting and lints, Rust unit and integration tests (the
+# library and the emulator against each other over loopback TLS), the header freshness check,
+# the C build with its CTest suite (the CLI and the C API against the emulator), and
+# Microsoft's Python device SDK against the emulator. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DPS_NEED_CBINDGEN=1 tools/ensure-deps.sh
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "build the emulator and the library (release)"
+cargo build --release --quiet -p dps-emulator -p dps-mqtt
+
+step "cargo test (unit, integration, header)"
+DPS_EMULATOR="$PWD/target/release/dps-emulator" cargo test --workspace --quiet
+
+step "C build and CTest"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j2
+ctest --test-dir build --output-on-failure
+
+step "Microsoft azure-iot-device SDK against the emulator"
+tools/run-sdk-conformance.sh
