@@ -1,1 +1,383 @@
-fn main() {}
+//! dps-emulator: a local Azure IoT Device Provisioning Service for tests and firmware CI.
+//! MQTT 3.1.1 over TLS (and over WebSocket over TLS), SAS and X.509 device authentication,
+//! enrollments and scripted scenarios read from a JSON file.
+
+mod certs;
+mod enrollments;
+mod server;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use futures_util::{SinkExt, StreamExt};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use enrollments::{AuthFailure, EnrollmentFile};
+use server::{ConnectionLog, State, Wire};
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const WS_PATH: &str = "/$iothub/websocket";
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum AuthFailureArg {
+    #[value(name = "401")]
+    Response401,
+    Connack,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "Local Azure IoT Device Provisioning Service emulator (MQTT over TLS and WebSocket)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    /// MQTT over TLS port (0 = any free port; the real one is printed).
+    #[arg(long, default_value_t = 8883)]
+    port: u16,
+    /// MQTT over WebSocket over TLS port (path /$iothub/websocket, subprotocol mqtt).
+    #[arg(long)]
+    ws_port: Option<u16>,
+    /// Where the test CA, server certificate and device CA live (created on first run).
+    #[arg(long, default_value = "dps-emulator-certs")]
+    cert_dir: PathBuf,
+    /// Enrollment file (JSON). Without it every device is unauthorized.
+    #[arg(long)]
+    enrollments: Option<PathBuf>,
+    /// Append one JSON line per connection to this file.
+    #[arg(long)]
+    log: Option<PathBuf>,
+    /// Offer TLS 1.2 only, like the service today.
+    #[arg(long)]
+    tls12_only: bool,
+    /// How bad credentials are answered: CONNACK 0 then 401 on the first request (the
+    /// service's usual way), or CONNACK 5.
+    #[arg(long, value_enum, default_value = "401")]
+    auth_failure: AuthFailureArg,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve (the default).
+    Serve(ServeArgs),
+    /// Issue a device certificate (CN = registration id) signed by the device CA.
+    IssueDeviceCert {
+        #[arg(long, default_value = "dps-emulator-certs")]
+        cert_dir: PathBuf,
+        #[arg(long)]
+        registration_id: String,
+        #[arg(long)]
+        cert_out: PathBuf,
+        #[arg(long)]
+        key_out: PathBuf,
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        /// Issue a certificate that expired yesterday.
+        #[arg(long)]
+        expired: bool,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::IssueDeviceCert {
+            cert_dir,
+            registration_id,
+            cert_out,
+            key_out,
+            days,
+            expired,
+        }) => certs::issue_device_cert(
+            &cert_dir,
+            &registration_id,
+            &cert_out,
+            &key_out,
+            days,
+            expired,
+        )
+        .map(|()| {
+            println!("dps-emulator: device certificate: {}", cert_out.display());
+            println!("dps-emulator: device key: {}", key_out.display());
+        }),
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
+    };
+    if let Err(e) = result {
+        eprintln!("dps-emulator: error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), certs::AnyError> {
+    let _ = rlimit::increase_nofile_limit(65_536);
+    let pki = certs::load_or_create(&args.cert_dir)?;
+    let enrollments = match &args.enrollments {
+        Some(path) => EnrollmentFile::load(path)?,
+        None => EnrollmentFile::default(),
+    };
+    let log = match &args.log {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?,
+        ),
+        None => None,
+    };
+    let auth_failure = match args.auth_failure {
+        AuthFailureArg::Response401 => AuthFailure::Response401,
+        AuthFailureArg::Connack => AuthFailure::Connack,
+    };
+    let cert_dir = args.cert_dir.canonicalize()?;
+    let state = Arc::new(State::new(enrollments, auth_failure, cert_dir, log));
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut device_roots = RootCertStore::empty();
+    device_roots.add(pki.device_ca.clone())?;
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(device_roots), provider.clone())
+            .allow_unauthenticated()
+            .build()?;
+    let versions: &[&rustls::SupportedProtocolVersion] = if args.tls12_only {
+        &[&rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
+    let mut tls = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())?;
+    tls.alpn_protocols = Vec::new();
+    let acceptor = TlsAcceptor::from(Arc::new(tls));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let mqtt = TcpListener::bind((args.bind.as_str(), args.port)).await?;
+        let ws = match args.ws_port {
+            Some(p) => Some(TcpListener::bind((args.bind.as_str(), p)).await?),
+            None => None,
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "dps-emulator: CA certificate: {}",
+            pki.ca_path.display()
+        )?;
+        writeln!(
+            out,
+            "dps-emulator: device CA certificate: {}",
+            pki.device_ca_path.display()
+        )?;
+        writeln!(out, "dps-emulator: listening mqtts {}", mqtt.local_addr()?)?;
+        if let Some(ws) = &ws {
+            writeln!(out, "dps-emulator: listening wss {}", ws.local_addr()?)?;
+        }
+        writeln!(out, "dps-emulator: ready")?;
+        out.flush()?;
+        drop(out);
+
+        tokio::spawn(accept_loop(mqtt, acceptor.clone(), state.clone(), false));
+        if let Some(ws) = ws {
+            tokio::spawn(accept_loop(ws, acceptor, state.clone(), true));
+        }
+        shutdown_signal().await;
+        Ok::<(), certs::AnyError>(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    state: Arc<State>,
+    websocket: bool,
+) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of descriptors or similar: back off briefly instead of spinning.
+                eprintln!("dps-emulator: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let state = state.clone();
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            handle(tcp, peer, acceptor, &state, websocket).await;
+        });
+    }
+}
+
+async fn handle(
+    tcp: TcpStream,
+    _peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    state: &State,
+    websocket: bool,
+) {
+    let transport = if websocket { "wss" } else { "mqtts" };
+    let mut log = ConnectionLog::new(transport);
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            log.set_outcome(format!("tls-error: {e}"));
+            return log.finish(state);
+        }
+        Err(_) => {
+            log.set_outcome("tls-timeout");
+            return log.finish(state);
+        }
+    };
+    let peer_cn = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| certs::common_name(leaf));
+    if websocket {
+        // tungstenite's callback signature returns its large error response by value.
+        #[allow(clippy::result_large_err)]
+        let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
+            if req.uri().path() != WS_PATH {
+                let mut err = ErrorResponse::new(Some("not found".into()));
+                *err.status_mut() = StatusCode::NOT_FOUND;
+                return Err(err);
+            }
+            let offers_mqtt = req
+                .headers()
+                .get_all("Sec-WebSocket-Protocol")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|p| p.trim() == "mqtt");
+            if !offers_mqtt {
+                let mut err = ErrorResponse::new(Some("subprotocol mqtt required".into()));
+                *err.status_mut() = StatusCode::BAD_REQUEST;
+                return Err(err);
+            }
+            resp.headers_mut()
+                .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
+            Ok(resp)
+        };
+        match tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            tokio_tungstenite::accept_hdr_async(tls, callback),
+        )
+        .await
+        {
+            Ok(Ok(ws)) => server::serve(WsWire(ws), state, log, peer_cn).await,
+            Ok(Err(e)) => {
+                log.set_outcome(format!("websocket-error: {e}"));
+                log.finish(state);
+            }
+            Err(_) => {
+                log.set_outcome("websocket-timeout");
+                log.finish(state);
+            }
+        }
+    } else {
+        server::serve(TlsWire(tls), state, log, peer_cn).await;
+    }
+}
+
+struct TlsWire(TlsStream<TcpStream>);
+
+impl Wire for TlsWire {
+    async fn read(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        let mut chunk = [0u8; 8192];
+        let n = self.0.read(&mut chunk).await?;
+        buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+
+    async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(data).await?;
+        self.0.flush().await
+    }
+
+    async fn shutdown(&mut self) {
+        let _ = self.0.shutdown().await;
+    }
+}
+
+struct WsWire(WebSocketStream<TlsStream<TcpStream>>);
+
+impl Wire for WsWire {
+    async fn read(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        loop {
+            match self.0.next().await {
+                None => return Ok(0),
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+                Some(Ok(Message::Binary(data))) => {
+                    if data.is_empty() {
+                        continue;
+                    }
+                    buf.extend_from_slice(&data);
+                    return Ok(data.len());
+                }
+                Some(Ok(Message::Close(_))) => return Ok(0),
+                Some(Ok(Message::Text(_))) => {
+                    return Err(std::io::Error::other("text frame on an MQTT WebSocket"))
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.0
+            .send(Message::Binary(data.to_vec().into()))
+            .await
+            .map_err(std::io::Error::other)
+    }
+
+    async fn shutdown(&mut self) {
+        let _ = self.0.close(None).await;
+    }
+}

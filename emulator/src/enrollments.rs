@@ -1,0 +1,243 @@
+//! The enrollment file: id scope, individual enrollments, groups, and their scenario knobs.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// CONNACK 0, then 401 and the error envelope on the first request, then close.
+    #[default]
+    #[serde(rename = "401")]
+    Response401,
+    /// CONNACK 5 (not authorized).
+    #[serde(rename = "connack")]
+    Connack,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    #[default]
+    Assigned,
+    Failed,
+    Disabled,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Attestation {
+    #[serde(rename_all = "camelCase")]
+    SymmetricKey {
+        primary_key: String,
+        #[serde(default)]
+        secondary_key: Option<String>,
+    },
+    X509,
+}
+
+/// What the service does for a device: assignment and scenario knobs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Behaviour {
+    #[serde(default = "default_hub")]
+    pub assigned_hub: String,
+    #[serde(default)]
+    pub device_id: Option<String>,
+    #[serde(default = "default_substatus")]
+    pub substatus: String,
+    #[serde(default)]
+    pub payload: Option<serde_json::Value>,
+    #[serde(default = "default_retry_after")]
+    pub retry_after: u64,
+    #[serde(default)]
+    pub assign_after_polls: u64,
+    #[serde(default)]
+    pub outcome: Outcome,
+    #[serde(default)]
+    pub error_code: Option<i64>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+    #[serde(default)]
+    pub throttle_first: u64,
+    #[serde(default)]
+    pub server_error_first: u64,
+    #[serde(default)]
+    pub drop_after_bytes: Option<u64>,
+    #[serde(default = "default_drop_connections")]
+    pub drop_connections: u64,
+    #[serde(default)]
+    pub delay_ms: u64,
+    #[serde(default)]
+    pub fragment: bool,
+    #[serde(default)]
+    pub auth_failure: Option<AuthFailure>,
+}
+
+fn default_hub() -> String {
+    "emulated-hub.azure-devices.net".to_owned()
+}
+fn default_substatus() -> String {
+    "initialAssignment".to_owned()
+}
+fn default_retry_after() -> u64 {
+    3
+}
+fn default_drop_connections() -> u64 {
+    1
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Enrollment {
+    pub registration_id: String,
+    pub attestation: Attestation,
+    #[serde(flatten)]
+    pub behaviour: Behaviour,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub group_id: String,
+    pub attestation: Attestation,
+    #[serde(flatten)]
+    pub behaviour: Behaviour,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnrollmentFile {
+    #[serde(default)]
+    pub id_scope: String,
+    #[serde(default)]
+    pub auth_failure: Option<AuthFailure>,
+    #[serde(default)]
+    pub enrollments: Vec<Enrollment>,
+    #[serde(default)]
+    pub groups: Vec<Group>,
+}
+
+impl EnrollmentFile {
+    pub fn load(path: &std::path::Path) -> Result<EnrollmentFile, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let file: EnrollmentFile =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        for e in &file.enrollments {
+            if let Attestation::SymmetricKey {
+                primary_key,
+                secondary_key,
+            } = &e.attestation
+            {
+                for k in std::iter::once(primary_key).chain(secondary_key) {
+                    STANDARD
+                        .decode(k)
+                        .map_err(|_| format!("{}: key is not base64", e.registration_id))?;
+                }
+            }
+        }
+        Ok(file)
+    }
+}
+
+pub fn hmac_b64(key_b64: &str, msg: &[u8]) -> Option<String> {
+    let key = STANDARD.decode(key_b64).ok()?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
+    mac.update(msg);
+    Some(STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+/// Who a connection turned out to be.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub registration_id: String,
+    /// `individual` or `group:<groupId>`, for the connection log.
+    pub enrollment: String,
+    pub behaviour: Behaviour,
+}
+
+/// How a device authenticated.
+pub enum Credentials<'a> {
+    /// The exact bytes after `sr=` and the signature, already URL-decoded.
+    Sas { signed: &'a str, signature: &'a str },
+    /// A client certificate chaining to the device CA, with this CN.
+    Certificate { common_name: &'a str },
+}
+
+impl EnrollmentFile {
+    /// The enrollment that accepts these credentials for this registration id.
+    pub fn authenticate(&self, registration_id: &str, creds: &Credentials<'_>) -> Option<Identity> {
+        let same = |a: &str| a.eq_ignore_ascii_case(registration_id);
+        let verifies = |key: &str, signed: &str, signature: &str| {
+            hmac_b64(key, signed.as_bytes()).is_some_and(|s| s == signature)
+        };
+        let found = |enrollment: String, behaviour: &Behaviour| {
+            Some(Identity {
+                registration_id: registration_id.to_owned(),
+                enrollment,
+                behaviour: behaviour.clone(),
+            })
+        };
+        let group = |g: &Group| format!("group:{}", g.group_id);
+        match creds {
+            Credentials::Sas { signed, signature } => {
+                // An individual enrollment takes precedence over groups, as in DPS.
+                if let Some(e) = self.enrollments.iter().find(|e| same(&e.registration_id)) {
+                    let ok = match &e.attestation {
+                        Attestation::SymmetricKey {
+                            primary_key,
+                            secondary_key,
+                        } => std::iter::once(primary_key)
+                            .chain(secondary_key)
+                            .any(|k| verifies(k, signed, signature)),
+                        Attestation::X509 => false,
+                    };
+                    return ok
+                        .then(|| found("individual".into(), &e.behaviour))
+                        .flatten();
+                }
+                for g in &self.groups {
+                    if let Attestation::SymmetricKey {
+                        primary_key,
+                        secondary_key,
+                    } = &g.attestation
+                    {
+                        let ok = std::iter::once(primary_key).chain(secondary_key).any(|k| {
+                            hmac_b64(k, registration_id.as_bytes())
+                                .is_some_and(|device_key| verifies(&device_key, signed, signature))
+                        });
+                        if ok {
+                            return found(group(g), &g.behaviour);
+                        }
+                    }
+                }
+                None
+            }
+            Credentials::Certificate { common_name } => {
+                if !same(common_name) {
+                    return None;
+                }
+                if let Some(e) = self.enrollments.iter().find(|e| same(&e.registration_id)) {
+                    return matches!(e.attestation, Attestation::X509)
+                        .then(|| found("individual".into(), &e.behaviour))
+                        .flatten();
+                }
+                self.groups
+                    .iter()
+                    .find(|g| matches!(g.attestation, Attestation::X509))
+                    .and_then(|g| found(group(g), &g.behaviour))
+            }
+        }
+    }
+
+    pub fn auth_failure_for(&self, registration_id: &str, default: AuthFailure) -> AuthFailure {
+        self.enrollments
+            .iter()
+            .find(|e| e.registration_id.eq_ignore_ascii_case(registration_id))
+            .and_then(|e| e.behaviour.auth_failure)
+            .or(self.auth_failure)
+            .unwrap_or(default)
+    }
+}
