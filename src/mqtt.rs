@@ -1,9 +1,31 @@
 //! MQTT 3.1.1 client session on the mqttrs codec, sans-IO.
 //!
-//! Outgoing packets are queued into one byte buffer (so CONNECT, SUBSCRIBE and PUBLISH leave in
-//! one flight); incoming bytes may arrive in any chunking. The fixed header is parsed here,
-//! before mqttrs sees anything, so that a hostile length is refused before it is buffered and
-//! mqttrs only ever decodes one complete, size-checked packet.
+//! The caller owns the socket and the clock:
+//! - queue packets with [`MqttSession::connect`], [`MqttSession::subscribe`],
+//!   [`MqttSession::publish`], [`MqttSession::disconnect`]; they accumulate in one buffer, so
+//!   CONNECT, SUBSCRIBE and PUBLISH leave in one flight (MQTT 3.1.1 lets a client send before
+//!   CONNACK);
+//! - send what [`MqttSession::take_output`] returns;
+//! - feed received bytes, in any chunking, to [`MqttSession::handle_input`], then drain
+//!   [`MqttSession::poll_event`];
+//! - call [`MqttSession::set_now`] before queueing or feeding input, and
+//!   [`MqttSession::handle_timeout`] once [`MqttSession::next_timeout`] has passed: keep-alive
+//!   needs to know when bytes moved. Times are milliseconds on the caller's monotonic clock.
+//!
+//! PUBACK for a QoS 1 PUBLISH and PINGREQ for keep-alive are queued automatically.
+//!
+//! Every byte from the server is hostile. The fixed header is parsed here, before mqttrs sees
+//! anything: packet types a server may not send are refused at their first byte, a length over
+//! the limit is refused before its body is buffered, and each packet's body length is checked
+//! against its type. Only then does mqttrs decode exactly one complete packet. That order
+//! matters: mqttrs 0.4.1 indexes its input without bounds checks and panics on short packets
+//! (`[0x40, 0x00]`, a PUBACK without its packet id) and, handed more than one packet, reads
+//! fields out of the next one (see the tests). The checks here rule out every such path; a
+//! `catch_unwind` around the decoder remains as a last guard.
+//!
+//! QoS 2 is not supported: DPS publishes at QoS 1, and this client subscribes at QoS 1 at
+//! most, so a server's QoS 2 PUBLISH breaks the protocol and ends the session with
+//! `DPS_ERR_PROTOCOL_UNEXPECTED_PACKET` (as do PUBREC, PUBREL and PUBCOMP).
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -17,32 +39,56 @@ use zeroize::Zeroizing;
 
 use crate::error::{dps_result, Error, Result};
 
-/// Just above the service's 96 KB message limit.
+/// Just above the service's 96 KB message limit, so that every legal response fits.
 pub const DEFAULT_MAX_PACKET_SIZE: usize = 96 * 1024 + 1024;
 
+/// The largest remaining length MQTT can express (four length bytes).
+const MAX_REMAINING_LENGTH: usize = 268_435_455;
+
+/// Fixed header (1 byte) plus the longest remaining-length field (4 bytes).
+const MAX_FIXED_HEADER: usize = 5;
+
+// Packet types (the high nibble of the first byte).
+const CONNACK: u8 = 2;
+const PUBLISH: u8 = 3;
+const PUBACK: u8 = 4;
+const SUBACK: u8 = 9;
+const PINGRESP: u8 = 13;
+
+/// What CONNECT carries.
 pub struct ConnectOptions {
+    /// The registration id.
     pub client_id: String,
     pub username: String,
     /// The SAS token; `None` with X.509 client certificates.
     pub password: Option<Zeroizing<Vec<u8>>>,
+    /// 0 disables keep-alive.
     pub keep_alive_secs: u16,
 }
 
+/// Something the server sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MqttEvent {
+    /// `code` is the raw return code: 0 accepted, 1–5 the refusals MQTT 3.1.1 defines; any
+    /// other value is passed through for the caller to report.
     ConnAck {
         session_present: bool,
         code: u8,
     },
-    /// One entry per requested filter; `None` = refused (0x80).
+    /// One entry per filter of the SUBSCRIBE with packet id `pid`; `None` = refused (0x80).
     SubAck {
         pid: u16,
         granted: Vec<Option<QoS>>,
     },
+    /// An application message. A QoS 1 message has already been acknowledged (PUBACK queued).
     Publish {
         topic: String,
         payload: Vec<u8>,
+        qos: QoS,
+        /// The packet id for QoS 1; a redelivery repeats it.
+        pid: Option<u16>,
     },
+    /// The server acknowledged our QoS 1 PUBLISH `pid`.
     PubAck {
         pid: u16,
     },
@@ -57,58 +103,114 @@ fn unexpected(detail: impl Into<String>) -> Error {
     Error::new(dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET, detail)
 }
 
+fn invalid_argument(detail: impl Into<String>) -> Error {
+    Error::new(dps_result::DPS_ERR_INVALID_ARGUMENT, detail)
+}
+
+fn invalid_state(detail: impl Into<String>) -> Error {
+    Error::new(dps_result::DPS_ERR_INVALID_STATE, detail)
+}
+
+/// mqttrs truncates longer strings' length prefixes silently, so every field is checked first.
+fn check_field(what: &str, len: usize) -> Result<()> {
+    if len > usize::from(u16::MAX) {
+        return Err(invalid_argument(format!(
+            "{what} is {len} bytes; MQTT allows at most 65535"
+        )));
+    }
+    Ok(())
+}
+
+/// A fixed header whose length bytes are complete.
+#[derive(Clone, Copy)]
+struct FixedHeader {
+    first: u8,
+    header_len: usize,
+    body_len: usize,
+}
+
+impl FixedHeader {
+    fn kind(self) -> u8 {
+        self.first >> 4
+    }
+
+    fn total(self) -> usize {
+        self.header_len + self.body_len
+    }
+}
+
+/// One MQTT connection's client state. Make a new one (or [`MqttSession::reset`]) for every
+/// connection.
 pub struct MqttSession {
     max_packet_size: usize,
+    /// The packet being received, never more than `max_packet_size` bytes.
     inbound: Vec<u8>,
-    outbound: Vec<u8>,
+    /// Zeroizing because CONNECT carries the SAS token.
+    outbound: Zeroizing<Vec<u8>>,
     events: VecDeque<MqttEvent>,
-    next_pid: u16,
+    /// Set by the first error; the session then refuses further input.
+    failed: Option<Error>,
+    connect_queued: bool,
     connack_seen: bool,
+    next_pid: u16,
+    /// SUBSCRIBE packet ids still waiting for SUBACK, with their filter counts.
+    awaiting_suback: Vec<(u16, usize)>,
+    /// QoS 1 PUBLISH packet ids still waiting for PUBACK.
+    awaiting_puback: Vec<u16>,
     keep_alive_ms: u64,
     last_sent: u64,
+    last_received: u64,
     ping_sent_at: Option<u64>,
     now: u64,
 }
 
 impl MqttSession {
+    /// A session that refuses incoming packets larger than `max_packet_size` bytes (fixed
+    /// header included); [`DEFAULT_MAX_PACKET_SIZE`] suits DPS.
     pub fn new(max_packet_size: usize) -> MqttSession {
         MqttSession {
             max_packet_size,
             inbound: Vec::new(),
-            outbound: Vec::new(),
+            outbound: Zeroizing::new(Vec::new()),
             events: VecDeque::new(),
-            next_pid: 1,
+            failed: None,
+            connect_queued: false,
             connack_seen: false,
+            next_pid: 1,
+            awaiting_suback: Vec::new(),
+            awaiting_puback: Vec::new(),
             keep_alive_ms: 0,
             last_sent: 0,
+            last_received: 0,
             ping_sent_at: None,
             now: 0,
         }
     }
 
-    fn queue(&mut self, packet: &Packet<'_>) {
-        // A packet's size is bounded by what we put in it; size the buffer from the fields.
-        let estimate = match packet {
-            Packet::Publish(p) => p.topic_name.len() + p.payload.len() + 16,
-            Packet::Connect(c) => {
-                c.client_id.len()
-                    + c.username.map_or(0, str::len)
-                    + c.password.map_or(0, <[u8]>::len)
-                    + 32
-            }
-            _ => 64,
-        };
-        let mut buf = vec![0u8; estimate + 8];
-        if let Ok(n) = encode_slice(packet, &mut buf) {
-            self.outbound
-                .extend_from_slice(buf.get(..n).unwrap_or_default());
-        }
-        self.last_sent = self.now;
+    /// Forgets everything about the previous connection (queued output, partial input, packet
+    /// ids, keep-alive, a past error) and keeps the size limit and the clock.
+    pub fn reset(&mut self) {
+        let now = self.now;
+        *self = MqttSession::new(self.max_packet_size);
+        self.now = now;
     }
 
-    /// Queues CONNECT with clean session = 1 (DPS keeps no session state anyway).
-    pub fn connect(&mut self, opts: &ConnectOptions) {
-        self.keep_alive_ms = u64::from(opts.keep_alive_secs) * 1000;
+    /// The caller's current time in milliseconds; packets queued or received from now on are
+    /// stamped with it for keep-alive.
+    pub fn set_now(&mut self, now_ms: u64) {
+        self.now = now_ms;
+    }
+
+    /// Queues CONNECT with clean session = 1 (DPS keeps no session state whatever the flag
+    /// says, so subscriptions must be made again on every connection). Only once per session.
+    pub fn connect(&mut self, opts: &ConnectOptions) -> Result<()> {
+        if self.connect_queued {
+            return Err(invalid_state("CONNECT was already sent on this connection"));
+        }
+        check_field("the client id", opts.client_id.len())?;
+        check_field("the user name", opts.username.len())?;
+        let password_len = opts.password.as_ref().map_or(0, |p| p.len());
+        check_field("the password", password_len)?;
         let packet = Packet::Connect(Connect {
             protocol: Protocol::MQTT311,
             keep_alive: opts.keep_alive_secs,
@@ -118,113 +220,332 @@ impl MqttSession {
             username: Some(&opts.username),
             password: opts.password.as_ref().map(|p| p.as_slice()),
         });
-        let mut buf = Zeroizing::new(vec![
-            0u8;
-            opts.client_id.len()
-                + opts.username.len()
-                + opts.password.as_ref().map_or(0, |p| p.len())
-                + 64
-        ]);
-        if let Ok(n) = encode_slice(&packet, &mut buf) {
-            self.outbound
-                .extend_from_slice(buf.get(..n).unwrap_or_default());
+        // Protocol name and level, flags and keep-alive take 10 bytes; each field 2 + its length.
+        let body = 10 + 2 + opts.client_id.len() + 2 + opts.username.len() + 2 + password_len;
+        self.queue(&packet, body)?;
+        self.connect_queued = true;
+        self.keep_alive_ms = u64::from(opts.keep_alive_secs) * 1000;
+        self.last_received = self.now;
+        Ok(())
+    }
+
+    /// Queues SUBSCRIBE for one filter at QoS 0 or 1; returns its packet id.
+    pub fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<u16> {
+        self.check_connected()?;
+        if filter.is_empty() {
+            return Err(invalid_argument("empty topic filter"));
         }
-        self.last_sent = self.now;
+        check_field("the topic filter", filter.len())?;
+        if qos == QoS::ExactlyOnce {
+            return Err(invalid_argument("QoS 2 is not supported"));
+        }
+        let pid = self.allocate_pid()?;
+        self.queue(
+            &Packet::Subscribe(Subscribe {
+                pid,
+                topics: vec![SubscribeTopic {
+                    topic_path: filter.to_owned(),
+                    qos,
+                }],
+            }),
+            2 + 2 + filter.len() + 1,
+        )?;
+        self.awaiting_suback.push((pid.get(), 1));
+        Ok(pid.get())
     }
 
-    fn pid(&mut self) -> Pid {
-        let pid = Pid::try_from(self.next_pid).unwrap_or_default();
-        self.next_pid = self.next_pid.checked_add(1).unwrap_or(1);
-        pid
-    }
-
-    /// Queues SUBSCRIBE for one filter; returns its packet id.
-    pub fn subscribe(&mut self, filter: &str, qos: QoS) -> u16 {
-        let pid = self.pid();
-        self.queue(&Packet::Subscribe(Subscribe {
-            pid,
-            topics: vec![SubscribeTopic {
-                topic_path: filter.to_owned(),
-                qos,
-            }],
-        }));
-        pid.get()
-    }
-
-    /// Queues PUBLISH; returns the packet id for QoS 1.
-    pub fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS) -> Option<u16> {
-        let qospid = match qos {
-            QoS::AtMostOnce => QosPid::AtMostOnce,
-            QoS::AtLeastOnce => QosPid::AtLeastOnce(self.pid()),
-            QoS::ExactlyOnce => QosPid::ExactlyOnce(self.pid()),
+    /// Queues PUBLISH at QoS 0 or 1; returns the packet id for QoS 1, whose PUBACK arrives as
+    /// [`MqttEvent::PubAck`].
+    pub fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS) -> Result<Option<u16>> {
+        self.check_connected()?;
+        if topic.is_empty() || topic.contains(['+', '#', '\0']) {
+            return Err(invalid_argument(format!(
+                "{topic:?} is not a valid topic name"
+            )));
+        }
+        check_field("the topic name", topic.len())?;
+        let (qospid, pid_len) = match qos {
+            QoS::AtMostOnce => (QosPid::AtMostOnce, 0),
+            QoS::AtLeastOnce => (QosPid::AtLeastOnce(self.allocate_pid()?), 2),
+            QoS::ExactlyOnce => return Err(invalid_argument("QoS 2 is not supported")),
         };
-        self.queue(&Packet::Publish(Publish {
-            dup: false,
-            qospid,
-            retain: false,
-            topic_name: topic,
-            payload,
-        }));
-        match qospid {
-            QosPid::AtMostOnce => None,
-            QosPid::AtLeastOnce(p) | QosPid::ExactlyOnce(p) => Some(p.get()),
+        self.queue(
+            &Packet::Publish(Publish {
+                dup: false,
+                qospid,
+                retain: false,
+                topic_name: topic,
+                payload,
+            }),
+            2 + topic.len() + pid_len + payload.len(),
+        )?;
+        let pid = qospid.pid().map(Pid::get);
+        if let Some(pid) = pid {
+            self.awaiting_puback.push(pid);
+        }
+        Ok(pid)
+    }
+
+    /// Queues DISCONNECT, the polite end of a connection.
+    pub fn disconnect(&mut self) {
+        if self.connect_queued {
+            let _ = self.queue(&Packet::Disconnect, 0);
         }
     }
 
-    pub fn disconnect(&mut self) {
-        self.queue(&Packet::Disconnect);
-    }
-
-    /// Bytes to send, in order.
-    pub fn take_output(&mut self) -> Vec<u8> {
+    /// The bytes to send, in order; empties the queue. Zeroizing because a CONNECT in it
+    /// carries the password.
+    pub fn take_output(&mut self) -> Zeroizing<Vec<u8>> {
         std::mem::take(&mut self.outbound)
     }
 
+    /// The next thing the server sent, oldest first.
     pub fn poll_event(&mut self) -> Option<MqttEvent> {
         self.events.pop_front()
     }
 
-    /// Feeds received bytes; complete packets become events.
-    pub fn handle_input(&mut self, data: &[u8]) -> Result<()> {
-        let mut rest = data;
-        while !rest.is_empty() {
-            // Buffer no more than the current packet can need, so a hostile length never
-            // makes us hold more than `max_packet_size` plus its header.
-            let need = match frame_length(&self.inbound, self.max_packet_size)? {
-                Some(total) => total - self.inbound.len(),
+    /// Feeds bytes received from the server, split anywhere; complete packets become events.
+    /// An error ends the session: the same error is returned for any further input, and the
+    /// caller should drop the connection.
+    pub fn handle_input(&mut self, bytes: &[u8]) -> Result<()> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = self.consume(bytes);
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+            self.inbound = Vec::new();
+        }
+        result
+    }
+
+    /// When [`MqttSession::handle_timeout`] has keep-alive work to do, in the caller's
+    /// milliseconds; `None` without keep-alive.
+    pub fn next_timeout(&self) -> Option<u64> {
+        if self.keep_alive_ms == 0 || self.failed.is_some() {
+            return None;
+        }
+        let since = match self.ping_sent_at {
+            Some(at) => at,
+            None => self.last_sent.min(self.last_received),
+        };
+        Some(since.saturating_add(self.keep_alive_ms))
+    }
+
+    /// Keep-alive. Queues PINGREQ once a keep-alive period passed without sending anything or
+    /// without receiving anything (the latter catches a half-open connection while we keep
+    /// publishing); then, if no packet at all arrives within a further period, reports the
+    /// connection dead with `DPS_ERR_TRANSPORT_CLOSED`.
+    pub fn handle_timeout(&mut self, now_ms: u64) -> Result<()> {
+        self.now = now_ms;
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.keep_alive_ms == 0 {
+            return Ok(());
+        }
+        match self.ping_sent_at {
+            Some(at) if now_ms >= at.saturating_add(self.keep_alive_ms) => {
+                let e = Error::new(
+                    dps_result::DPS_ERR_TRANSPORT_CLOSED,
+                    format!(
+                        "no packet from the server within {} ms of PINGREQ",
+                        self.keep_alive_ms
+                    ),
+                );
+                self.failed = Some(e.clone());
+                Err(e)
+            }
+            Some(_) => Ok(()),
+            None => {
+                let idle_since = self.last_sent.min(self.last_received);
+                if now_ms >= idle_since.saturating_add(self.keep_alive_ms) {
+                    self.queue(&Packet::Pingreq, 0)?;
+                    self.ping_sent_at = Some(now_ms);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn check_connected(&self) -> Result<()> {
+        if self.connect_queued {
+            Ok(())
+        } else {
+            Err(invalid_state("CONNECT must be the first packet"))
+        }
+    }
+
+    fn allocate_pid(&mut self) -> Result<Pid> {
+        for _ in 0..u16::MAX {
+            let candidate = self.next_pid;
+            self.next_pid = candidate.checked_add(1).unwrap_or(1);
+            let in_use = self.awaiting_puback.contains(&candidate)
+                || self.awaiting_suback.iter().any(|(p, _)| *p == candidate);
+            if !in_use {
+                if let Ok(pid) = Pid::try_from(candidate) {
+                    return Ok(pid);
+                }
+            }
+        }
+        Err(invalid_state(
+            "every packet id is waiting for an acknowledgement",
+        ))
+    }
+
+    /// Encodes `packet`, whose remaining length is at most `body_bound`, at the end of the
+    /// output queue.
+    fn queue(&mut self, packet: &Packet<'_>, body_bound: usize) -> Result<()> {
+        if body_bound > MAX_REMAINING_LENGTH {
+            return Err(invalid_argument(format!(
+                "a packet of {body_bound} bytes is over MQTT's limit"
+            )));
+        }
+        let start = self.outbound.len();
+        let bound = MAX_FIXED_HEADER + body_bound;
+        if self.outbound.capacity() - start < bound {
+            // Grow by hand: a reallocating Vec would free the old copy of the password
+            // without wiping it.
+            let mut grown = Vec::with_capacity((start + bound).max(2 * self.outbound.capacity()));
+            grown.extend_from_slice(&self.outbound);
+            self.outbound = Zeroizing::new(grown);
+        }
+        self.outbound.resize(start + bound, 0);
+        let encoded = match self.outbound.get_mut(start..) {
+            Some(tail) => encode_slice(packet, tail),
+            None => Err(mqttrs::Error::WriteZero),
+        };
+        match encoded {
+            Ok(n) => {
+                self.outbound.truncate(start + n);
+                self.last_sent = self.now;
+                Ok(())
+            }
+            Err(e) => {
+                self.outbound.truncate(start);
+                Err(Error::new(
+                    dps_result::DPS_ERR_INTERNAL,
+                    format!("could not encode {:?}: {e:?}", packet.get_type()),
+                ))
+            }
+        }
+    }
+
+    fn consume(&mut self, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            // Take header bytes one at a time, then exactly the rest of the packet, so that
+            // nothing beyond the current packet is ever buffered.
+            let want = match self.fixed_header()? {
+                Some(h) => h.total() - self.inbound.len(),
                 None => 1,
             };
-            let take = need.min(rest.len());
-            let (head, tail) = rest.split_at(take);
+            let (head, tail) = data.split_at(want.min(data.len()));
             self.inbound.extend_from_slice(head);
-            rest = tail;
-            if let Some(total) = frame_length(&self.inbound, self.max_packet_size)? {
-                if self.inbound.len() == total {
+            data = tail;
+            if let Some(h) = self.fixed_header()? {
+                if self.inbound.len() == h.total() {
                     let frame = std::mem::take(&mut self.inbound);
-                    self.decode_frame(&frame)?;
+                    self.on_packet(h, &frame)?;
+                } else {
+                    self.inbound.reserve_exact(h.total() - self.inbound.len());
                 }
             }
         }
         Ok(())
     }
 
-    fn decode_frame(&mut self, frame: &[u8]) -> Result<()> {
-        // mqttrs is third-party code fed hostile bytes: a panic inside it must become an
-        // error, not an unwind through the engine.
+    /// Parses and vets the fixed header at the start of `inbound`; `None` while incomplete.
+    fn fixed_header(&self) -> Result<Option<FixedHeader>> {
+        let Some(&first) = self.inbound.first() else {
+            return Ok(None);
+        };
+        self.check_first_byte(first)?;
+        let mut body_len = 0usize;
+        for i in 0..4 {
+            let Some(&byte) = self.inbound.get(1 + i) else {
+                return Ok(None);
+            };
+            body_len |= usize::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                let h = FixedHeader {
+                    first,
+                    header_len: 2 + i,
+                    body_len,
+                };
+                if h.total() > self.max_packet_size {
+                    return Err(Error::new(
+                        dps_result::DPS_ERR_PROTOCOL_PACKET_TOO_LARGE,
+                        format!(
+                            "packet of {} bytes over the {}-byte limit",
+                            h.total(),
+                            self.max_packet_size
+                        ),
+                    ));
+                }
+                check_body_length(h)?;
+                return Ok(Some(h));
+            }
+        }
+        Err(malformed("remaining length longer than 4 bytes"))
+    }
+
+    /// Refuses, from its first byte, a packet the server may not send now.
+    fn check_first_byte(&self, first: u8) -> Result<()> {
+        let kind = first >> 4;
+        let flags = first & 0x0f;
+        let name = match kind {
+            CONNACK => "CONNACK",
+            PUBLISH => "PUBLISH",
+            PUBACK => "PUBACK",
+            SUBACK => "SUBACK",
+            PINGRESP => "PINGRESP",
+            0 | 15 => return Err(malformed(format!("reserved packet type {kind}"))),
+            _ => {
+                return Err(unexpected(format!(
+                    "packet type {kind} is never sent to this client"
+                )))
+            }
+        };
+        if kind == PUBLISH {
+            match (flags >> 1) & 3 {
+                3 => return Err(malformed("PUBLISH with QoS 3")),
+                2 => return Err(unexpected("QoS 2 PUBLISH (the subscription is QoS 1)")),
+                _ => {}
+            }
+        } else if flags != 0 {
+            return Err(malformed(format!("{name} with reserved flags {flags:#x}")));
+        }
+        if kind == CONNACK && self.connack_seen {
+            return Err(unexpected("second CONNACK"));
+        }
+        if kind != CONNACK && !self.connack_seen {
+            return Err(unexpected(format!("{name} before CONNACK")));
+        }
+        Ok(())
+    }
+
+    fn on_packet(&mut self, h: FixedHeader, frame: &[u8]) -> Result<()> {
+        if h.kind() == PUBLISH {
+            check_topic_fits(h, frame)?;
+        }
+        // Last guard: the checks above leave mqttrs no short read, but it is third-party code
+        // fed hostile bytes, and a panic must not unwind through the engine.
         let decoded = catch_unwind(AssertUnwindSafe(|| decode_slice(frame)))
-            .map_err(|_| malformed("packet decoder panicked"))?;
+            .map_err(|_| malformed("the packet decoder panicked"))?;
         let packet = match decoded {
             Ok(Some(p)) => p,
             Ok(None) => return Err(malformed("incomplete packet")),
+            // Codes 6–255 are not MQTT 3.1.1's, but the engine reports them as refusals.
+            Err(mqttrs::Error::InvalidConnectReturnCode(code)) if h.kind() == CONNACK => {
+                self.on_connack(frame, code)?;
+                return Ok(());
+            }
             Err(e) => return Err(malformed(format!("undecodable packet: {e:?}"))),
         };
+        self.last_received = self.now;
         self.ping_sent_at = None;
         match packet {
             Packet::Connack(c) => {
-                if self.connack_seen {
-                    return Err(unexpected("second CONNACK"));
-                }
-                self.connack_seen = true;
                 let code = match c.code {
                     ConnectReturnCode::Accepted => 0,
                     ConnectReturnCode::RefusedProtocolVersion => 1,
@@ -233,18 +554,20 @@ impl MqttSession {
                     ConnectReturnCode::BadUsernamePassword => 4,
                     ConnectReturnCode::NotAuthorized => 5,
                 };
-                self.events.push_back(MqttEvent::ConnAck {
-                    session_present: c.session_present,
-                    code,
-                });
-            }
-            _ if !self.connack_seen => {
-                return Err(unexpected(format!(
-                    "{:?} before CONNACK",
-                    packet.get_type()
-                )))
+                self.on_connack(frame, code)?;
             }
             Packet::Suback(s) => {
+                let pid = s.pid.get();
+                let Some(i) = self.awaiting_suback.iter().position(|(p, _)| *p == pid) else {
+                    return Err(unexpected(format!("SUBACK for unknown packet id {pid}")));
+                };
+                let (_, filters) = self.awaiting_suback.swap_remove(i);
+                if s.return_codes.len() != filters {
+                    return Err(malformed(format!(
+                        "SUBACK with {} return codes for {filters} filters",
+                        s.return_codes.len()
+                    )));
+                }
                 let granted = s
                     .return_codes
                     .iter()
@@ -253,25 +576,38 @@ impl MqttSession {
                         SubscribeReturnCodes::Failure => None,
                     })
                     .collect();
-                self.events.push_back(MqttEvent::SubAck {
-                    pid: s.pid.get(),
-                    granted,
-                });
+                self.events.push_back(MqttEvent::SubAck { pid, granted });
             }
             Packet::Publish(p) => {
-                match p.qospid {
-                    QosPid::AtMostOnce => {}
-                    QosPid::AtLeastOnce(pid) => self.queue(&Packet::Puback(pid)),
-                    // DPS publishes at QoS 1 only; QoS 2 would need a PUBREC/PUBREL dance no
-                    // DPS server performs.
-                    QosPid::ExactlyOnce(_) => return Err(unexpected("QoS 2 PUBLISH")),
+                if p.topic_name.is_empty() || p.topic_name.contains(['+', '#', '\0']) {
+                    return Err(malformed(format!(
+                        "PUBLISH to the invalid topic name {:?}",
+                        p.topic_name
+                    )));
                 }
+                let pid = match p.qospid {
+                    QosPid::AtMostOnce => None,
+                    QosPid::AtLeastOnce(pid) => {
+                        self.queue(&Packet::Puback(pid), 2)?;
+                        Some(pid.get())
+                    }
+                    QosPid::ExactlyOnce(_) => return Err(unexpected("QoS 2 PUBLISH")),
+                };
                 self.events.push_back(MqttEvent::Publish {
                     topic: p.topic_name.to_owned(),
                     payload: p.payload.to_vec(),
+                    qos: p.qospid.qos(),
+                    pid,
                 });
             }
-            Packet::Puback(pid) => self.events.push_back(MqttEvent::PubAck { pid: pid.get() }),
+            Packet::Puback(pid) => {
+                let pid = pid.get();
+                let Some(i) = self.awaiting_puback.iter().position(|p| *p == pid) else {
+                    return Err(unexpected(format!("PUBACK for unknown packet id {pid}")));
+                };
+                self.awaiting_puback.swap_remove(i);
+                self.events.push_back(MqttEvent::PubAck { pid });
+            }
             Packet::Pingresp => self.events.push_back(MqttEvent::PingResp),
             other => {
                 return Err(unexpected(format!(
@@ -283,67 +619,60 @@ impl MqttSession {
         Ok(())
     }
 
-    /// When `handle_timeout` must run next for keep-alive.
-    pub fn next_timeout(&self) -> Option<u64> {
-        if self.keep_alive_ms == 0 {
-            return None;
+    fn on_connack(&mut self, frame: &[u8], code: u8) -> Result<()> {
+        let flags = frame.get(2).copied().unwrap_or_default();
+        if flags & 0xfe != 0 {
+            return Err(malformed(format!("CONNACK with reserved flags {flags:#x}")));
         }
-        Some(match self.ping_sent_at {
-            Some(at) => at.saturating_add(self.keep_alive_ms),
-            None => self.last_sent.saturating_add(self.keep_alive_ms),
-        })
-    }
-
-    /// Sends PINGREQ after a keep-alive period without sending; reports a dead connection
-    /// when the server stays silent for a further period.
-    pub fn handle_timeout(&mut self, now: u64) -> Result<()> {
-        self.now = now;
-        if self.keep_alive_ms == 0 {
-            return Ok(());
-        }
-        if let Some(at) = self.ping_sent_at {
-            if now >= at.saturating_add(self.keep_alive_ms) {
-                return Err(Error::new(
-                    dps_result::DPS_ERR_TRANSPORT_CLOSED,
-                    "no answer to PINGREQ within the keep-alive period",
-                ));
-            }
-            return Ok(());
-        }
-        if now >= self.last_sent.saturating_add(self.keep_alive_ms) {
-            self.queue(&Packet::Pingreq);
-            self.ping_sent_at = Some(now);
-        }
+        self.connack_seen = true;
+        self.last_received = self.now;
+        self.ping_sent_at = None;
+        self.events.push_back(MqttEvent::ConnAck {
+            session_present: flags & 1 == 1,
+            code,
+        });
         Ok(())
-    }
-
-    /// Records the caller's time for keep-alive bookkeeping of packets queued next.
-    pub fn set_now(&mut self, now: u64) {
-        self.now = now;
     }
 }
 
-/// The total length (header + body) of the packet starting at `buf[0]`, once its fixed header
-/// is complete; `None` while more header bytes are needed.
-fn frame_length(buf: &[u8], max_packet_size: usize) -> Result<Option<usize>> {
-    let mut remaining: usize = 0;
-    for i in 0..4 {
-        let Some(&byte) = buf.get(1 + i) else {
-            return Ok(None);
-        };
-        remaining |= usize::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            let total = 2 + i + remaining;
-            if total > max_packet_size {
-                return Err(Error::new(
-                    dps_result::DPS_ERR_PROTOCOL_PACKET_TOO_LARGE,
-                    format!("packet of {total} bytes over the {max_packet_size}-byte limit"),
-                ));
-            }
-            return Ok(Some(total));
-        }
+/// The body length each packet type must have, checked before the body is buffered.
+fn check_body_length(h: FixedHeader) -> Result<()> {
+    let n = h.body_len;
+    let ok = match h.kind() {
+        CONNACK | PUBACK => n == 2,
+        PINGRESP => n == 0,
+        // Packet id and at least one return code.
+        SUBACK => n >= 3,
+        // Topic length, plus the packet id above QoS 0.
+        PUBLISH if (h.first >> 1) & 3 == 0 => n >= 2,
+        PUBLISH => n >= 4,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(malformed(format!(
+            "packet type {} with a {n}-byte body",
+            h.kind()
+        )))
     }
-    Err(malformed("remaining length longer than 4 bytes"))
+}
+
+/// A PUBLISH's topic (and packet id) must fit in its body; mqttrs would read past it.
+fn check_topic_fits(h: FixedHeader, frame: &[u8]) -> Result<()> {
+    let body = frame.get(h.header_len..).unwrap_or_default();
+    let topic_len = match body {
+        [hi, lo, ..] => usize::from(*hi) << 8 | usize::from(*lo),
+        _ => return Err(malformed("PUBLISH without a topic length")),
+    };
+    let pid_len = if (h.first >> 1) & 3 == 0 { 0 } else { 2 };
+    if 2 + topic_len + pid_len > body.len() {
+        return Err(malformed(format!(
+            "PUBLISH topic of {topic_len} bytes overruns its {}-byte body",
+            body.len()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -357,6 +686,10 @@ mod tests {
         buf
     }
 
+    fn pid(n: u16) -> Pid {
+        Pid::try_from(n).unwrap()
+    }
+
     fn connack(code: ConnectReturnCode) -> Vec<u8> {
         encode(&Packet::Connack(mqttrs::Connack {
             session_present: false,
@@ -364,30 +697,64 @@ mod tests {
         }))
     }
 
+    fn suback(id: u16, codes: Vec<SubscribeReturnCodes>) -> Vec<u8> {
+        encode(&Packet::Suback(mqttrs::Suback {
+            pid: pid(id),
+            return_codes: codes,
+        }))
+    }
+
+    const RESPONSE_TOPIC: &str = "$dps/registrations/res/202/?$rid=1&retry-after=3";
+    const RESPONSE_BODY: &[u8] = br#"{"operationId":"op","status":"assigning"}"#;
+
     fn server_stream() -> Vec<u8> {
         let mut s = connack(ConnectReturnCode::Accepted);
-        s.extend(encode(&Packet::Suback(mqttrs::Suback {
-            pid: Pid::try_from(1).unwrap(),
-            return_codes: vec![SubscribeReturnCodes::Success(QoS::AtLeastOnce)],
-        })));
+        s.extend(suback(
+            1,
+            vec![SubscribeReturnCodes::Success(QoS::AtLeastOnce)],
+        ));
         s.extend(encode(&Packet::Publish(Publish {
             dup: false,
-            qospid: QosPid::AtLeastOnce(Pid::try_from(9).unwrap()),
+            qospid: QosPid::AtLeastOnce(pid(9)),
             retain: false,
-            topic_name: "$dps/registrations/res/202/?$rid=1&retry-after=3",
-            payload: br#"{"operationId":"op","status":"assigning"}"#,
+            topic_name: RESPONSE_TOPIC,
+            payload: RESPONSE_BODY,
         })));
         s
     }
 
-    fn session() -> MqttSession {
-        let mut s = MqttSession::new(DEFAULT_MAX_PACKET_SIZE);
-        s.connect(&ConnectOptions {
+    fn connect_options() -> ConnectOptions {
+        ConnectOptions {
             client_id: "dev".into(),
             username: "scope/registrations/dev/api-version=2019-03-31".into(),
             password: Some(Zeroizing::new(b"token".to_vec())),
             keep_alive_secs: 60,
-        });
+        }
+    }
+
+    /// A session whose CONNECT and SUBSCRIBE (packet id 1) are queued.
+    fn session() -> MqttSession {
+        let mut s = MqttSession::new(DEFAULT_MAX_PACKET_SIZE);
+        s.connect(&connect_options()).unwrap();
+        assert_eq!(
+            s.subscribe("$dps/registrations/res/#", QoS::AtLeastOnce)
+                .unwrap(),
+            1
+        );
+        s
+    }
+
+    /// A session past CONNACK and SUBACK, output drained.
+    fn established() -> MqttSession {
+        let mut s = session();
+        let mut stream = connack(ConnectReturnCode::Accepted);
+        stream.extend(suback(
+            1,
+            vec![SubscribeReturnCodes::Success(QoS::AtLeastOnce)],
+        ));
+        s.handle_input(&stream).unwrap();
+        events(&mut s);
+        s.take_output();
         s
     }
 
@@ -395,164 +762,575 @@ mod tests {
         std::iter::from_fn(|| s.poll_event()).collect()
     }
 
-    #[test]
-    fn pipelined_flight_decodes_as_three_packets() {
-        let mut s = session();
-        s.subscribe("$dps/registrations/res/#", QoS::AtLeastOnce);
-        s.publish(
-            "$dps/registrations/PUT/iotdps-register/?$rid=1",
-            b"{}",
-            QoS::AtMostOnce,
-        );
-        let out = s.take_output();
-        let mut rest = &out[..];
-        let mut kinds = Vec::new();
+    fn code_of(s: &mut MqttSession, input: &[u8]) -> dps_result {
+        s.handle_input(input).unwrap_err().code
+    }
+
+    /// Splits a client's output into packets decoded by mqttrs.
+    fn client_packets(out: &[u8]) -> Vec<Packet<'_>> {
+        let mut rest = out;
+        let mut packets = Vec::new();
         while !rest.is_empty() {
-            let n = frame_length(rest, usize::MAX).unwrap().unwrap();
-            kinds.push(decode_slice(&rest[..n]).unwrap().unwrap().get_type());
-            rest = &rest[n..];
+            let mut len = 0usize;
+            let mut i = 1;
+            loop {
+                len |= usize::from(rest[i] & 0x7f) << (7 * (i - 1));
+                if rest[i] & 0x80 == 0 {
+                    break;
+                }
+                i += 1;
+            }
+            let (frame, tail) = rest.split_at(1 + i + len);
+            packets.push(decode_slice(frame).unwrap().unwrap());
+            rest = tail;
         }
-        assert_eq!(
-            kinds,
-            vec![
-                mqttrs::PacketType::Connect,
-                mqttrs::PacketType::Subscribe,
-                mqttrs::PacketType::Publish
-            ]
-        );
+        packets
     }
 
     #[test]
-    fn every_chunking_gives_the_same_events_and_a_puback() {
+    fn pipelined_flight_is_connect_subscribe_publish() {
+        let mut s = session();
+        let rid_topic = "$dps/registrations/PUT/iotdps-register/?$rid=1";
+        assert_eq!(
+            s.publish(rid_topic, b"{}", QoS::AtLeastOnce).unwrap(),
+            Some(2)
+        );
+        assert_eq!(s.publish(rid_topic, b"{}", QoS::AtMostOnce).unwrap(), None);
+        let out = s.take_output();
+        let packets = client_packets(&out);
+        let [Packet::Connect(c), Packet::Subscribe(sub), Packet::Publish(p1), Packet::Publish(p0)] =
+            &packets[..]
+        else {
+            panic!("{packets:?}");
+        };
+        assert_eq!(c.protocol, Protocol::MQTT311);
+        assert!(c.clean_session);
+        assert_eq!(c.keep_alive, 60);
+        assert_eq!(c.client_id, "dev");
+        assert_eq!(
+            c.username,
+            Some("scope/registrations/dev/api-version=2019-03-31")
+        );
+        assert_eq!(c.password, Some(&b"token"[..]));
+        assert_eq!(sub.pid, pid(1));
+        assert_eq!(sub.topics[0].topic_path, "$dps/registrations/res/#");
+        assert_eq!(sub.topics[0].qos, QoS::AtLeastOnce);
+        assert_eq!(p1.qospid, QosPid::AtLeastOnce(pid(2)));
+        assert_eq!(p1.topic_name, rid_topic);
+        assert_eq!(p0.qospid, QosPid::AtMostOnce);
+        assert!(s.take_output().is_empty());
+    }
+
+    #[test]
+    fn packets_before_connect_and_bad_arguments_are_refused() {
+        let mut s = MqttSession::new(DEFAULT_MAX_PACKET_SIZE);
+        assert_eq!(
+            s.subscribe("a", QoS::AtMostOnce).unwrap_err().code,
+            dps_result::DPS_ERR_INVALID_STATE
+        );
+        assert_eq!(
+            s.publish("a", b"", QoS::AtMostOnce).unwrap_err().code,
+            dps_result::DPS_ERR_INVALID_STATE
+        );
+        let mut long = connect_options();
+        long.username = "u".repeat(65_536);
+        assert_eq!(
+            s.connect(&long).unwrap_err().code,
+            dps_result::DPS_ERR_INVALID_ARGUMENT
+        );
+        s.connect(&connect_options()).unwrap();
+        assert_eq!(
+            s.connect(&connect_options()).unwrap_err().code,
+            dps_result::DPS_ERR_INVALID_STATE
+        );
+        for (topic, qos) in [
+            ("", QoS::AtMostOnce),
+            ("a/#", QoS::AtMostOnce),
+            ("a/+/b", QoS::AtMostOnce),
+            ("a", QoS::ExactlyOnce),
+        ] {
+            assert_eq!(
+                s.publish(topic, b"", qos).unwrap_err().code,
+                dps_result::DPS_ERR_INVALID_ARGUMENT,
+                "{topic:?}"
+            );
+        }
+        let long_topic = "t".repeat(65_536);
+        assert_eq!(
+            s.publish(&long_topic, b"", QoS::AtMostOnce)
+                .unwrap_err()
+                .code,
+            dps_result::DPS_ERR_INVALID_ARGUMENT
+        );
+        // Only CONNECT made it into the output.
+        let out = s.take_output();
+        assert!(matches!(client_packets(&out)[..], [Packet::Connect(_)]));
+    }
+
+    #[test]
+    fn round_trip_of_server_packets() {
+        let mut s = session();
+        s.take_output();
+        s.handle_input(&server_stream()).unwrap();
+        assert_eq!(
+            events(&mut s),
+            vec![
+                MqttEvent::ConnAck {
+                    session_present: false,
+                    code: 0
+                },
+                MqttEvent::SubAck {
+                    pid: 1,
+                    granted: vec![Some(QoS::AtLeastOnce)]
+                },
+                MqttEvent::Publish {
+                    topic: RESPONSE_TOPIC.into(),
+                    payload: RESPONSE_BODY.to_vec(),
+                    qos: QoS::AtLeastOnce,
+                    pid: Some(9)
+                },
+            ]
+        );
+        // The QoS 1 PUBLISH was acknowledged with exactly these bytes.
+        assert_eq!(&s.take_output()[..], [0x40, 0x02, 0x00, 0x09]);
+
+        let published = s.publish("t", b"x", QoS::AtLeastOnce).unwrap().unwrap();
+        s.handle_input(&encode(&Packet::Puback(pid(published))))
+            .unwrap();
+        s.handle_input(&encode(&Packet::Pingresp)).unwrap();
+        s.handle_input(&encode(&Packet::Publish(Publish {
+            dup: false,
+            qospid: QosPid::AtMostOnce,
+            retain: false,
+            topic_name: "a/b",
+            payload: b"",
+        })))
+        .unwrap();
+        assert_eq!(
+            events(&mut s),
+            vec![
+                MqttEvent::PubAck { pid: published },
+                MqttEvent::PingResp,
+                MqttEvent::Publish {
+                    topic: "a/b".into(),
+                    payload: Vec::new(),
+                    qos: QoS::AtMostOnce,
+                    pid: None
+                },
+            ]
+        );
+        // QoS 0 needs no acknowledgement.
+        assert_eq!(client_packets(&s.take_output()).len(), 1);
+    }
+
+    #[test]
+    fn every_chunking_gives_the_same_events_and_output() {
         let stream = server_stream();
         let mut whole = session();
-        whole.take_output();
         whole.handle_input(&stream).unwrap();
         let expected = events(&mut whole);
+        let expected_out = whole.take_output();
         assert_eq!(expected.len(), 3);
-        assert_eq!(
-            whole.take_output(),
-            encode(&Packet::Puback(Pid::try_from(9).unwrap()))
-        );
-        for split in 0..=stream.len() {
-            let mut s = session();
-            s.handle_input(&stream[..split]).unwrap();
-            s.handle_input(&stream[split..]).unwrap();
-            assert_eq!(events(&mut s), expected, "split at {split}");
+        for first in 0..=stream.len() {
+            for second in first..=stream.len() {
+                let mut s = session();
+                for part in [&stream[..first], &stream[first..second], &stream[second..]] {
+                    s.handle_input(part).unwrap();
+                }
+                assert_eq!(events(&mut s), expected, "split at {first}, {second}");
+                assert_eq!(s.take_output(), expected_out);
+            }
         }
         let mut s = session();
         for b in &stream {
             s.handle_input(std::slice::from_ref(b)).unwrap();
         }
         assert_eq!(events(&mut s), expected);
+        assert_eq!(s.take_output(), expected_out);
     }
 
     #[test]
-    fn huge_remaining_length_is_refused_before_buffering() {
-        let mut s = session();
-        // PUBLISH with a remaining length of 256 MB - 1 (the 4-byte maximum).
-        let err = s.handle_input(&[0x30, 0xff, 0xff, 0xff, 0x7f]).unwrap_err();
-        assert_eq!(err.code, dps_result::DPS_ERR_PROTOCOL_PACKET_TOO_LARGE);
-        assert!(s.inbound.capacity() < 64);
-        let err = session()
-            .handle_input(&[0x30, 0xff, 0xff, 0xff, 0xff, 0x01])
-            .unwrap_err();
-        assert_eq!(err.code, dps_result::DPS_ERR_PROTOCOL_MALFORMED);
-    }
-
-    #[test]
-    fn hostile_publishes_are_errors() {
-        let mut ok = connack(ConnectReturnCode::Accepted);
-        // Topic length 0x7fff overrunning a 5-byte body.
-        ok.extend([0x30, 0x05, 0x7f, 0xff, b'a', b'b', b'c']);
-        let err = session().handle_input(&ok).unwrap_err();
-        assert_eq!(err.code, dps_result::DPS_ERR_PROTOCOL_MALFORMED);
-        // Invalid UTF-8 topic.
-        let mut bad = connack(ConnectReturnCode::Accepted);
-        bad.extend([0x30, 0x04, 0x00, 0x02, 0xff, 0xfe]);
-        let err = session().handle_input(&bad).unwrap_err();
-        assert_eq!(err.code, dps_result::DPS_ERR_PROTOCOL_MALFORMED);
-    }
-
-    #[test]
-    fn unexpected_packets_are_refused() {
-        let mut twice = connack(ConnectReturnCode::Accepted);
-        twice.extend(connack(ConnectReturnCode::Accepted));
+    fn oversized_packets_are_refused_before_buffering() {
+        let mut s = established();
+        // PUBLISH with a remaining length of 256 MB - 1, the most four bytes can say.
         assert_eq!(
-            session().handle_input(&twice).unwrap_err().code,
-            dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
+            code_of(&mut s, &[0x30, 0xff, 0xff, 0xff, 0x7f]),
+            dps_result::DPS_ERR_PROTOCOL_PACKET_TOO_LARGE
         );
-        let suback_first = encode(&Packet::Suback(mqttrs::Suback {
-            pid: Pid::try_from(1).unwrap(),
-            return_codes: vec![SubscribeReturnCodes::Failure],
-        }));
+        assert!(s.inbound.capacity() <= MAX_FIXED_HEADER * 2);
+        // The session stays failed.
         assert_eq!(
-            session().handle_input(&suback_first).unwrap_err().code,
-            dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
+            code_of(&mut s, &encode(&Packet::Pingresp)),
+            dps_result::DPS_ERR_PROTOCOL_PACKET_TOO_LARGE
         );
-        for packet in [
-            Packet::Pingreq,
-            Packet::Subscribe(Subscribe {
-                pid: Pid::try_from(3).unwrap(),
-                topics: vec![SubscribeTopic {
-                    topic_path: "#".into(),
-                    qos: QoS::AtMostOnce,
-                }],
-            }),
-            Packet::Publish(Publish {
+        assert_eq!(
+            code_of(&mut established(), &[0x30, 0xff, 0xff, 0xff, 0xff, 0x01]),
+            dps_result::DPS_ERR_PROTOCOL_MALFORMED
+        );
+
+        // One byte over the limit fails; exactly the limit fits, buffered in one allocation.
+        let limit = 1000;
+        let publish_of = |total: usize| {
+            let payload = vec![b'x'; total - 3 - 2 - 1];
+            let bytes = encode(&Packet::Publish(Publish {
                 dup: false,
-                qospid: QosPid::ExactlyOnce(Pid::try_from(4).unwrap()),
+                qospid: QosPid::AtMostOnce,
                 retain: false,
                 topic_name: "t",
-                payload: b"",
-            }),
-        ] {
-            let mut s = connack(ConnectReturnCode::Accepted);
-            s.extend(encode(&packet));
+                payload: &payload,
+            }));
+            assert_eq!(bytes.len(), total);
+            bytes
+        };
+        let mut s = MqttSession::new(limit);
+        s.connect(&connect_options()).unwrap();
+        s.handle_input(&connack(ConnectReturnCode::Accepted))
+            .unwrap();
+        let over = publish_of(limit + 1);
+        assert_eq!(
+            code_of(&mut s, &over[..3]),
+            dps_result::DPS_ERR_PROTOCOL_PACKET_TOO_LARGE
+        );
+        s.reset();
+        s.connect(&connect_options()).unwrap();
+        s.handle_input(&connack(ConnectReturnCode::Accepted))
+            .unwrap();
+        let fits = publish_of(limit);
+        s.handle_input(&fits[..limit - 1]).unwrap();
+        assert!(s.inbound.capacity() <= limit);
+        s.handle_input(&fits[limit - 1..]).unwrap();
+        assert_eq!(events(&mut s).len(), 2);
+    }
+
+    #[test]
+    fn hostile_publishes_are_malformed() {
+        let cases: &[(&str, &[u8])] = &[
+            // Topic length 0x7fff in a 5-byte body.
+            ("topic overrun", &[0x30, 0x05, 0x7f, 0xff, b'a', b'b', b'c']),
+            // QoS 1: the topic fills the body and leaves no room for the packet id.
+            ("no packet id", &[0x32, 0x05, 0x00, 0x03, b'a', b'b', b'c']),
+            ("no topic length", &[0x30, 0x01, 0x00]),
+            ("invalid UTF-8", &[0x30, 0x04, 0x00, 0x02, 0xff, 0xfe]),
+            ("empty topic", &[0x30, 0x02, 0x00, 0x00]),
+            ("wildcard topic", &[0x30, 0x03, 0x00, 0x01, b'#']),
+            ("NUL in topic", &[0x30, 0x03, 0x00, 0x01, 0x00]),
+            ("packet id 0", &[0x32, 0x05, 0x00, 0x01, b'a', 0x00, 0x00]),
+            ("QoS 3", &[0x36, 0x05, 0x00, 0x01, b'a', 0x00, 0x01]),
+        ];
+        for (what, bytes) in cases {
             assert_eq!(
-                session().handle_input(&s).unwrap_err().code,
-                dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET,
-                "{:?}",
-                packet.get_type()
+                code_of(&mut established(), bytes),
+                dps_result::DPS_ERR_PROTOCOL_MALFORMED,
+                "{what}"
             );
         }
     }
 
     #[test]
-    fn connack_codes_are_reported() {
-        let mut s = session();
-        s.handle_input(&connack(ConnectReturnCode::NotAuthorized))
-            .unwrap();
+    fn short_and_long_control_packets_are_malformed() {
+        let cases: &[(&str, &[u8])] = &[
+            ("PUBACK without packet id", &[0x40, 0x00]),
+            ("PUBACK with a 1-byte id", &[0x40, 0x01, 0x00]),
+            (
+                "PUBACK with a trailing byte",
+                &[0x40, 0x03, 0x00, 0x01, 0x00],
+            ),
+            ("SUBACK without return codes", &[0x90, 0x02, 0x00, 0x01]),
+            ("SUBACK with a 1-byte id", &[0x90, 0x01, 0x00]),
+            ("SUBACK with QoS 3 granted", &[0x90, 0x03, 0x00, 0x01, 0x03]),
+            ("PINGRESP with a body", &[0xd0, 0x01, 0x00]),
+            ("PINGRESP with flags", &[0xd1, 0x00]),
+            ("reserved type 0", &[0x00, 0x00]),
+            ("reserved type 15", &[0xf0, 0x00]),
+        ];
+        for (what, bytes) in cases {
+            assert_eq!(
+                code_of(&mut established(), bytes),
+                dps_result::DPS_ERR_PROTOCOL_MALFORMED,
+                "{what}"
+            );
+        }
+        for (what, bytes) in [
+            ("CONNACK without body", &[0x20, 0x00][..]),
+            ("CONNACK with 1 byte", &[0x20, 0x01, 0x00]),
+            ("CONNACK with 3 bytes", &[0x20, 0x03, 0x00, 0x00, 0x00]),
+            ("CONNACK with reserved flags", &[0x20, 0x02, 0x02, 0x00]),
+        ] {
+            assert_eq!(
+                code_of(&mut session(), bytes),
+                dps_result::DPS_ERR_PROTOCOL_MALFORMED,
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn unexpected_packets_are_refused() {
+        let accepted = connack(ConnectReturnCode::Accepted);
+        let mut twice = accepted.clone();
+        twice.extend(&accepted);
         assert_eq!(
-            events(&mut s),
-            vec![MqttEvent::ConnAck {
-                session_present: false,
-                code: 5
-            }]
+            code_of(&mut session(), &twice),
+            dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
+        );
+        // Nothing may come before CONNACK.
+        for before in [
+            suback(1, vec![SubscribeReturnCodes::Failure]),
+            encode(&Packet::Pingresp),
+        ] {
+            assert_eq!(
+                code_of(&mut session(), &before),
+                dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
+            );
+        }
+        let client_only = [
+            encode(&Packet::Connect(Connect {
+                protocol: Protocol::MQTT311,
+                keep_alive: 1,
+                client_id: "x",
+                clean_session: true,
+                last_will: None,
+                username: None,
+                password: None,
+            })),
+            encode(&Packet::Subscribe(Subscribe {
+                pid: pid(3),
+                topics: vec![SubscribeTopic {
+                    topic_path: "#".into(),
+                    qos: QoS::AtMostOnce,
+                }],
+            })),
+            encode(&Packet::Unsubscribe(mqttrs::Unsubscribe {
+                pid: pid(3),
+                topics: vec!["#".into()],
+            })),
+            encode(&Packet::Pingreq),
+            encode(&Packet::Disconnect),
+            encode(&Packet::Pubrec(pid(1))),
+            encode(&Packet::Pubrel(pid(1))),
+            encode(&Packet::Pubcomp(pid(1))),
+            encode(&Packet::Unsuback(pid(1))),
+            encode(&Packet::Publish(Publish {
+                dup: false,
+                qospid: QosPid::ExactlyOnce(pid(4)),
+                retain: false,
+                topic_name: "t",
+                payload: b"",
+            })),
+            // A SUBSCRIBE too short for its packet id: refused by type, never decoded.
+            vec![0x82, 0x00],
+            // Acknowledgements of packets never sent.
+            encode(&Packet::Puback(pid(7))),
+            suback(7, vec![SubscribeReturnCodes::Failure]),
+        ];
+        for packet in client_only {
+            let mut s = established();
+            assert_eq!(
+                code_of(&mut s, &packet),
+                dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET,
+                "{packet:02x?}"
+            );
+        }
+        // A type is refused from its first byte, before any length is read.
+        assert_eq!(
+            code_of(&mut established(), &[0x10]),
+            dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
         );
     }
 
     #[test]
-    fn keep_alive_pings_then_declares_the_link_dead() {
+    fn suback_must_answer_the_subscription() {
         let mut s = session();
-        s.set_now(1_000);
-        s.take_output();
-        assert_eq!(s.next_timeout(), Some(60_000));
-        s.handle_timeout(30_000).unwrap();
-        assert!(s.take_output().is_empty());
-        s.handle_timeout(60_000).unwrap();
-        assert_eq!(s.take_output(), encode(&Packet::Pingreq));
-        assert_eq!(s.next_timeout(), Some(120_000));
         s.handle_input(&connack(ConnectReturnCode::Accepted))
             .unwrap();
-        assert_eq!(
-            s.next_timeout(),
-            Some(120_000),
-            "the PINGREQ was the last send"
+        let two_codes = suback(
+            1,
+            vec![
+                SubscribeReturnCodes::Success(QoS::AtLeastOnce),
+                SubscribeReturnCodes::Failure,
+            ],
         );
+        assert_eq!(
+            code_of(&mut s, &two_codes),
+            dps_result::DPS_ERR_PROTOCOL_MALFORMED
+        );
+        let mut s = session();
+        s.handle_input(&connack(ConnectReturnCode::Accepted))
+            .unwrap();
+        s.handle_input(&suback(1, vec![SubscribeReturnCodes::Failure]))
+            .unwrap();
+        assert_eq!(
+            events(&mut s)[1],
+            MqttEvent::SubAck {
+                pid: 1,
+                granted: vec![None]
+            }
+        );
+        // Answered once only.
+        assert_eq!(
+            code_of(&mut s, &suback(1, vec![SubscribeReturnCodes::Failure])),
+            dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
+        );
+    }
+
+    #[test]
+    fn connack_codes_are_reported_raw() {
+        for code in [0u8, 1, 2, 3, 4, 5, 6, 0x80, 0xff] {
+            let mut s = session();
+            s.handle_input(&[0x20, 0x02, 0x00, code]).unwrap();
+            assert_eq!(
+                events(&mut s),
+                vec![MqttEvent::ConnAck {
+                    session_present: false,
+                    code
+                }]
+            );
+        }
+        let mut s = session();
+        s.handle_input(&[0x20, 0x02, 0x01, 0x00]).unwrap();
+        assert_eq!(
+            events(&mut s),
+            vec![MqttEvent::ConnAck {
+                session_present: true,
+                code: 0
+            }]
+        );
+    }
+
+    /// What mqttrs 0.4.1 does with the inputs the checks above keep from it: these are why
+    /// it only ever sees one complete, length-checked packet.
+    #[test]
+    fn mqttrs_alone_panics_and_over_reads() {
+        for short in [
+            &[0x40, 0x00][..],
+            &[0x20, 0x00],
+            &[0x90, 0x01, 0x00],
+            &[0x32, 0x03, 0x00, 0x01, b'a'],
+            &[0x82, 0x00],
+        ] {
+            let outcome = catch_unwind(|| decode_slice(short).map(|p| p.is_some()));
+            assert!(outcome.is_err(), "mqttrs no longer panics on {short:02x?}");
+        }
+        // A CONNACK with an empty body takes its flags and code from the next packet.
+        let two = [0x20, 0x00, 0x20, 0x02, 0x00, 0x00];
+        assert_eq!(
+            decode_slice(&two),
+            Ok(Some(Packet::Connack(mqttrs::Connack {
+                session_present: false,
+                code: ConnectReturnCode::RefusedIdentifierRejected
+            })))
+        );
+        // The session refuses each of them cleanly.
+        assert_eq!(
+            code_of(&mut session(), &two),
+            dps_result::DPS_ERR_PROTOCOL_MALFORMED
+        );
+        assert_eq!(
+            code_of(&mut established(), &[0x40, 0x00]),
+            dps_result::DPS_ERR_PROTOCOL_MALFORMED
+        );
+    }
+
+    #[test]
+    fn keep_alive_pings_when_idle_and_declares_a_silent_server_dead() {
+        let mut s = MqttSession::new(DEFAULT_MAX_PACKET_SIZE);
+        assert_eq!(s.next_timeout(), None);
+        s.set_now(1_000);
+        s.connect(&connect_options()).unwrap();
+        s.take_output();
+        assert_eq!(s.next_timeout(), Some(61_000));
+        s.handle_timeout(30_000).unwrap();
+        assert!(s.take_output().is_empty());
+        s.set_now(40_000);
+        s.handle_input(&connack(ConnectReturnCode::Accepted))
+            .unwrap();
+        // Received at 40 s but last sent at 1 s: the client must still speak by 61 s.
+        assert_eq!(s.next_timeout(), Some(61_000));
+        s.handle_timeout(61_000).unwrap();
+        assert_eq!(&s.take_output()[..], encode(&Packet::Pingreq));
+        assert_eq!(s.next_timeout(), Some(121_000));
+        s.set_now(62_000);
+        s.handle_input(&encode(&Packet::Pingresp)).unwrap();
+        assert_eq!(events(&mut s).last(), Some(&MqttEvent::PingResp));
+        assert_eq!(s.next_timeout(), Some(121_000));
+        s.handle_timeout(121_000).unwrap();
+        assert_eq!(&s.take_output()[..], encode(&Packet::Pingreq));
+        // No answer within a further period: dead, and it stays dead.
+        s.handle_timeout(180_999).unwrap();
+        assert_eq!(
+            s.handle_timeout(181_000).unwrap_err().code,
+            dps_result::DPS_ERR_TRANSPORT_CLOSED
+        );
+        assert_eq!(s.next_timeout(), None);
+        assert_eq!(
+            code_of(&mut s, &encode(&Packet::Pingresp)),
+            dps_result::DPS_ERR_TRANSPORT_CLOSED
+        );
+    }
+
+    #[test]
+    fn keep_alive_pings_a_silent_server_while_the_client_keeps_sending() {
+        let mut s = established();
+        s.set_now(0);
+        for t in (10_000..60_000).step_by(10_000) {
+            s.set_now(t);
+            s.publish("t", b"", QoS::AtMostOnce).unwrap();
+            s.handle_timeout(t).unwrap();
+            assert_eq!(client_packets(&s.take_output()).len(), 1);
+        }
+        // Nothing received since 0: a PINGREQ at 60 s despite the publishes.
+        s.handle_timeout(60_000).unwrap();
+        assert_eq!(&s.take_output()[..], encode(&Packet::Pingreq));
+        // Any packet proves the link alive.
+        s.set_now(70_000);
+        s.handle_input(&encode(&Packet::Publish(Publish {
+            dup: false,
+            qospid: QosPid::AtMostOnce,
+            retain: false,
+            topic_name: "a",
+            payload: b"",
+        })))
+        .unwrap();
+        assert_eq!(s.next_timeout(), Some(120_000));
         s.handle_timeout(120_000).unwrap();
-        assert_eq!(s.take_output(), encode(&Packet::Pingreq));
-        let err = s.handle_timeout(180_000).unwrap_err();
-        assert_eq!(err.code, dps_result::DPS_ERR_TRANSPORT_CLOSED);
+        assert_eq!(&s.take_output()[..], encode(&Packet::Pingreq));
+    }
+
+    #[test]
+    fn reset_starts_a_fresh_connection() {
+        let mut s = established();
+        s.publish("t", b"", QoS::AtLeastOnce).unwrap();
+        s.handle_input(&[0x30]).unwrap();
+        s.reset();
+        assert!(s.take_output().is_empty());
+        assert_eq!(s.next_timeout(), None);
+        assert_eq!(
+            s.publish("t", b"", QoS::AtMostOnce).unwrap_err().code,
+            dps_result::DPS_ERR_INVALID_STATE
+        );
+        s.connect(&connect_options()).unwrap();
+        assert_eq!(s.subscribe("a/#", QoS::AtLeastOnce).unwrap(), 1);
+        s.handle_input(&server_stream()).unwrap();
+        assert_eq!(events(&mut s).len(), 3);
+        // A failed session is usable again after a reset.
+        let mut s = established();
+        code_of(&mut s, &[0x00]);
+        s.reset();
+        s.connect(&connect_options()).unwrap();
+        s.handle_input(&connack(ConnectReturnCode::Accepted))
+            .unwrap();
+    }
+
+    #[test]
+    fn packet_ids_skip_zero_and_those_in_flight() {
+        let mut s = established();
+        s.next_pid = u16::MAX;
+        assert_eq!(
+            s.publish("t", b"", QoS::AtLeastOnce).unwrap(),
+            Some(u16::MAX)
+        );
+        assert_eq!(s.publish("t", b"", QoS::AtLeastOnce).unwrap(), Some(1));
+        s.next_pid = u16::MAX;
+        assert_eq!(s.publish("t", b"", QoS::AtLeastOnce).unwrap(), Some(2));
     }
 }
