@@ -3,8 +3,11 @@
 //! Token: `SharedAccessSignature sr={sr}&sig={urlenc(sig)}&se={expiry}&skn=registration`, where
 //! `sr` is the percent-encoded `{idScope}/registrations/{registrationId}` and
 //! `sig = base64(HMAC-SHA256(key, sr + "\n" + expiry))` over the exact `sr` bytes sent. `skn` is
-//! not signed. The service verifies what was signed, so the hex case of the percent-encoding is
-//! free; the library sends lower case (`%2f`), as Microsoft's C SDK and the published vector do.
+//! not signed: Microsoft's C SDK (`az_iot_provisioning_client_sas_get_signature`) signs only
+//! `sr\nse` and appends `skn` only when given a key name; we always send `skn=registration`, as
+//! the service's documentation and the other SDKs do. The service verifies the `sr` bytes it
+//! received, so the hex case of the percent-encoding is free; the library sends lower case
+//! (`%2f`) by default, as the published vector and the C SDK's `/` separators do.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -51,8 +54,8 @@ impl Signer for KeySigner {
 
 /// base64(HMAC-SHA256(base64decode(key), message)).
 pub fn sign_base64(key_b64: &str, message: &[u8]) -> Result<Zeroizing<String>> {
-    let sig = KeySigner::from_base64(key_b64)?.sign(message)?;
-    Ok(Zeroizing::new(STANDARD.encode(sig)))
+    let sig = Zeroizing::new(KeySigner::from_base64(key_b64)?.sign(message)?);
+    Ok(Zeroizing::new(STANDARD.encode(*sig)))
 }
 
 /// A device's key in an enrollment group: base64(HMAC-SHA256(groupKey, registrationId)).
@@ -63,7 +66,8 @@ pub fn derive_device_key(group_key_b64: &str, registration_id: &str) -> Result<Z
 /// Hex digit case used when percent-encoding the resource URI.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum HexCase {
-    /// `%2f`: Microsoft's C SDK and the service's documentation vector.
+    /// `%2f`: the published vector and the C SDK's literal `%2fregistrations%2f` (the C SDK
+    /// encodes other bytes, such as a `:` in a registration id, in upper case).
     #[default]
     Lower,
     /// `%2F`: Python's urllib and RFC 3986's recommendation.
@@ -94,26 +98,43 @@ pub fn resource_uri(id_scope: &str, registration_id: &str, case: HexCase) -> Str
     percent_encode(&format!("{id_scope}/registrations/{registration_id}"), case)
 }
 
-/// The token without `&skn=registration`: exactly what the published vector shows. The
-/// signature is not itself signed, so it is always encoded in upper case (`%3D`), as in the
-/// vector.
-fn signed_part(
+const KEY_NAME_PARAM: &str = "&skn=registration";
+
+/// Builds the token in one allocation: a `Zeroizing<String>` that grew would leave the
+/// token's earlier bytes behind in freed memory. `key_name` is off only for the test of the
+/// published vector, which omits it. The signature is not itself signed, so it is always
+/// encoded in upper case (`%3D`), as in the vector and the C SDK.
+fn build_token(
     id_scope: &str,
     registration_id: &str,
     signer: &dyn Signer,
     expiry_unix: u64,
     case: HexCase,
+    key_name: bool,
 ) -> Result<Zeroizing<String>> {
     let sr = resource_uri(id_scope, registration_id, case);
-    let to_sign = format!("{sr}\n{expiry_unix}");
-    let sig = Zeroizing::new(STANDARD.encode(signer.sign(to_sign.as_bytes())?));
-    Ok(Zeroizing::new(format!(
-        "SharedAccessSignature sr={sr}&sig={}&se={expiry_unix}",
-        percent_encode(&sig, HexCase::Upper)
-    )))
+    let expiry = expiry_unix.to_string();
+    let to_sign = format!("{sr}\n{expiry}");
+    let sig = Zeroizing::new(signer.sign(to_sign.as_bytes())?);
+    let sig_b64 = Zeroizing::new(STANDARD.encode(*sig));
+    let sig_enc = Zeroizing::new(percent_encode(&sig_b64, HexCase::Upper));
+    let parts = [
+        "SharedAccessSignature sr=",
+        &sr,
+        "&sig=",
+        &sig_enc,
+        "&se=",
+        &expiry,
+        if key_name { KEY_NAME_PARAM } else { "" },
+    ];
+    let mut token = Zeroizing::new(String::with_capacity(parts.iter().map(|p| p.len()).sum()));
+    for part in parts {
+        token.push_str(part);
+    }
+    Ok(token)
 }
 
-/// The SAS token a device sends as its MQTT password.
+/// The SAS token a device sends as its MQTT password, with `&skn=registration`.
 pub fn sas_token(
     id_scope: &str,
     registration_id: &str,
@@ -121,9 +142,7 @@ pub fn sas_token(
     expiry_unix: u64,
     case: HexCase,
 ) -> Result<Zeroizing<String>> {
-    let mut token = signed_part(id_scope, registration_id, signer, expiry_unix, case)?;
-    token.push_str("&skn=registration");
-    Ok(token)
+    build_token(id_scope, registration_id, signer, expiry_unix, case, true)
 }
 
 #[cfg(test)]
@@ -135,12 +154,13 @@ mod tests {
         let signer =
             KeySigner::from_base64("O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=").unwrap();
         let expected = "SharedAccessSignature sr=0ne000EEBBD%2fregistrations%2fFirstDevice&sig=hwgBlMB6G2Zg5ZcYtwmtLVKRbifiSCPfUMyscbVWa8o%3D&se=1591921306";
-        let part = signed_part(
+        let part = build_token(
             "0ne000EEBBD",
             "FirstDevice",
             &signer,
             1591921306,
             HexCase::Lower,
+            false,
         )
         .unwrap();
         assert_eq!(part.as_str(), expected);
@@ -179,6 +199,49 @@ mod tests {
         assert!(!token.contains("hwgBlMB6G2Zg5ZcYtwmtLVKRbifiSCPfUMyscbVWa8o"));
     }
 
+    /// Stands in for an HSM callback: records what it was asked to sign.
+    struct RecordingSigner(std::cell::RefCell<Vec<u8>>);
+
+    impl Signer for RecordingSigner {
+        fn sign(&self, message: &[u8]) -> Result<[u8; 32]> {
+            *self.0.borrow_mut() = message.to_vec();
+            Ok([0xfb; 32])
+        }
+    }
+
+    #[test]
+    fn signs_exactly_the_sent_resource_and_expiry_not_the_key_name() {
+        for (case, sr) in [
+            (HexCase::Lower, "0ne1%2fregistrations%2fdev%3a1"),
+            (HexCase::Upper, "0ne1%2Fregistrations%2Fdev%3A1"),
+        ] {
+            let signer = RecordingSigner(Default::default());
+            let token = sas_token("0ne1", "dev:1", &signer, 42, case).unwrap();
+            assert_eq!(signer.0.borrow().as_slice(), format!("{sr}\n42").as_bytes());
+            // base64 of 0xfb bytes is "+/v7..." and ends with "=": both need encoding.
+            assert_eq!(
+                token.as_str(),
+                format!(
+                    "SharedAccessSignature sr={sr}&sig=%2B%2Fv7{}%2B%2Fs%3D&se=42&skn=registration",
+                    "%2B%2Fv7".repeat(9)
+                )
+            );
+            assert_eq!(token.capacity(), token.len(), "token was reallocated");
+        }
+    }
+
+    #[test]
+    fn signer_errors_propagate() {
+        struct Refusing;
+        impl Signer for Refusing {
+            fn sign(&self, _: &[u8]) -> Result<[u8; 32]> {
+                Err(Error::new(dps_result::DPS_ERR_INTERNAL, "hsm busy"))
+            }
+        }
+        let err = sas_token("0ne1", "dev", &Refusing, 1, HexCase::Lower).unwrap_err();
+        assert_eq!(err.code, dps_result::DPS_ERR_INTERNAL);
+    }
+
     #[test]
     fn hmac_primitive_vector() {
         let sig = sign_base64(
@@ -205,6 +268,17 @@ mod tests {
             let err = KeySigner::from_base64(key).err().expect(key);
             assert_eq!(err.code, dps_result::DPS_ERR_INVALID_KEY, "{key:?}");
         }
+        assert!(derive_device_key("", "dev").is_err());
+        // Keys pasted from the portal often carry a trailing newline.
+        assert_eq!(
+            sign_base64(
+                " NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=\n",
+                b"sign this message"
+            )
+            .unwrap()
+            .as_str(),
+            "8NJRMT83CcplGrAGaUVIUM/md5914KpWVNngSVoF9/M="
+        );
     }
 
     #[test]
