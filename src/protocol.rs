@@ -13,11 +13,25 @@ pub const SUBSCRIBE_FILTER: &str = "$dps/registrations/res/#";
 const RESPONSE_PREFIX: &str = "$dps/registrations/res/";
 /// The service's message limit is 96 KB; a body larger than this is not a DPS response.
 pub const MAX_BODY: usize = 96 * 1024 + 1024;
-/// JSON nesting accepted in a response; DPS responses nest 4 deep, payloads a little more.
+/// The largest register body we send: the service refuses messages over 96 KB, and failing
+/// before dialling is clearer than a dropped connection.
+pub const MAX_REQUEST_BODY: usize = 96 * 1024;
+/// JSON nesting accepted in a response or a custom payload; DPS responses nest 4 deep,
+/// payloads a little more. serde_json's own limit (128) does not apply to `RawValue`.
 const MAX_DEPTH: usize = 64;
 
 fn bad(detail: impl Into<String>) -> Error {
     Error::new(dps_result::DPS_ERR_PROTOCOL_BAD_RESPONSE, detail)
+}
+
+/// serde_json quotes offending values in its messages; a hostile body must not turn into a
+/// 90 KB error detail.
+fn bad_json(what: &str, e: &serde_json::Error) -> Error {
+    bad(format!("response is not {what}: {}", clip(&e.to_string())))
+}
+
+fn invalid_payload(detail: impl Into<String>) -> Error {
+    Error::new(dps_result::DPS_ERR_INVALID_PAYLOAD, detail)
 }
 
 /// 1–128 characters of `a-z A-Z 0-9 - . _ :`, the last alphanumeric or `-`.
@@ -34,7 +48,7 @@ pub fn validate_registration_id(id: &str) -> Result<()> {
     } else {
         Err(Error::new(
             dps_result::DPS_ERR_INVALID_REGISTRATION_ID,
-            format!("invalid registration id {id:?}"),
+            format!("invalid registration id {:?}", clip(id)),
         ))
     }
 }
@@ -46,7 +60,7 @@ pub fn validate_id_scope(scope: &str) -> Result<()> {
     } else {
         Err(Error::new(
             dps_result::DPS_ERR_INVALID_ID_SCOPE,
-            format!("invalid id scope {scope:?}"),
+            format!("invalid id scope {:?}", clip(scope)),
         ))
     }
 }
@@ -78,7 +92,9 @@ pub fn poll_topic(rid: &str, operation_id: &str) -> String {
 }
 
 /// `{"registrationId":"...","payload":<raw JSON>,"csr":"..."}`; the payload is embedded as the
-/// caller wrote it, after checking it is one JSON value.
+/// caller wrote it (surrounding whitespace trimmed), after checking it is one JSON value nested
+/// at most 64 deep (.NET JSON parsers' default limit). A body over [`MAX_REQUEST_BODY`] is
+/// `DPS_ERR_INVALID_PAYLOAD` too.
 pub fn register_body(
     registration_id: &str,
     payload_json: Option<&str>,
@@ -87,12 +103,17 @@ pub fn register_body(
     let mut body = String::from("{\"registrationId\":");
     body.push_str(&serde_json::Value::from(registration_id).to_string());
     if let Some(payload) = payload_json {
-        let raw: Box<RawValue> = serde_json::from_str(payload).map_err(|e| {
-            Error::new(
-                dps_result::DPS_ERR_INVALID_PAYLOAD,
-                format!("payload is not JSON: {e}"),
-            )
-        })?;
+        if payload.len() > MAX_REQUEST_BODY {
+            return Err(invalid_payload(format!(
+                "payload of {} bytes is over the service's limit",
+                payload.len()
+            )));
+        }
+        if nesting_exceeds(payload, MAX_DEPTH) {
+            return Err(invalid_payload("payload JSON is nested too deeply"));
+        }
+        let raw: Box<RawValue> = serde_json::from_str(payload)
+            .map_err(|e| invalid_payload(format!("payload is not JSON: {e}")))?;
         body.push_str(",\"payload\":");
         body.push_str(raw.get());
     }
@@ -101,6 +122,12 @@ pub fn register_body(
         body.push_str(&serde_json::Value::from(csr).to_string());
     }
     body.push('}');
+    if body.len() > MAX_REQUEST_BODY {
+        return Err(invalid_payload(format!(
+            "register body of {} bytes is over the service's limit",
+            body.len()
+        )));
+    }
     Ok(body.into_bytes())
 }
 
@@ -293,12 +320,9 @@ struct WireEnvelope<'a> {
     timestamp_utc: Option<Loose<'a>>,
 }
 
-/// Rejects oversized and over-deep documents before serde sees them.
-fn check_json(body: &[u8]) -> Result<&str> {
-    if body.len() > MAX_BODY {
-        return Err(bad(format!("response body of {} bytes", body.len())));
-    }
-    let text = std::str::from_utf8(body).map_err(|_| bad("response body is not UTF-8"))?;
+/// Whether JSON text opens more than `max` arrays/objects at once. Brackets inside strings do
+/// not count; malformed text is left for serde to reject.
+fn nesting_exceeds(text: &str, max: usize) -> bool {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
@@ -316,13 +340,29 @@ fn check_json(body: &[u8]) -> Result<&str> {
             b'"' => in_string = true,
             b'{' | b'[' => {
                 depth += 1;
-                if depth > MAX_DEPTH {
-                    return Err(bad("response JSON nested too deeply"));
+                if depth > max {
+                    return true;
                 }
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
+    }
+    false
+}
+
+/// Rejects oversized, over-deep and non-object documents before serde sees them (serde's
+/// derived structs would also accept a JSON array, field by field).
+fn check_json(body: &[u8]) -> Result<&str> {
+    if body.len() > MAX_BODY {
+        return Err(bad(format!("response body of {} bytes", body.len())));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| bad("response body is not UTF-8"))?;
+    if !text.trim_start().starts_with('{') {
+        return Err(bad("response body is not a JSON object"));
+    }
+    if nesting_exceeds(text, MAX_DEPTH) {
+        return Err(bad("response JSON nested too deeply"));
     }
     Ok(text)
 }
@@ -334,9 +374,13 @@ fn text(v: &Option<Loose<'_>>) -> Option<String> {
 /// Parses a RegistrationOperationStatus (the body of 200 and 202 responses).
 pub fn parse_operation_status(body: &[u8]) -> Result<OperationStatus> {
     let text_body = check_json(body)?;
-    let wire: WireStatus<'_> = serde_json::from_str(text_body)
-        .map_err(|e| bad(format!("response is not a registration status: {e}")))?;
-    let status = text(&wire.status).ok_or_else(|| bad("response has no status"))?;
+    let wire: WireStatus<'_> =
+        serde_json::from_str(text_body).map_err(|e| bad_json("a registration status", &e))?;
+    // The one field the outcome hangs on: only a JSON string counts.
+    let status = match &wire.status {
+        Some(Loose::Str(s)) => s,
+        _ => return Err(bad("response has no status string")),
+    };
     let registration_state = wire.registration_state.map(|s| RegistrationState {
         registration_id: text(&s.registration_id),
         assigned_hub: text(&s.assigned_hub),
@@ -358,7 +402,7 @@ pub fn parse_operation_status(body: &[u8]) -> Result<OperationStatus> {
     });
     Ok(OperationStatus {
         operation_id: text(&wire.operation_id).unwrap_or_default(),
-        status: RegistrationStatus::parse(&status),
+        status: RegistrationStatus::parse(status),
         registration_state,
     })
 }
@@ -366,8 +410,8 @@ pub fn parse_operation_status(body: &[u8]) -> Result<OperationStatus> {
 /// Parses the error envelope sent with 4xx/5xx statuses.
 pub fn parse_error_envelope(body: &[u8]) -> Result<ErrorEnvelope> {
     let text_body = check_json(body)?;
-    let wire: WireEnvelope<'_> = serde_json::from_str(text_body)
-        .map_err(|e| bad(format!("response is not an error envelope: {e}")))?;
+    let wire: WireEnvelope<'_> =
+        serde_json::from_str(text_body).map_err(|e| bad_json("an error envelope", &e))?;
     Ok(ErrorEnvelope {
         error_code: wire.error_code.as_ref().and_then(Loose::code),
         tracking_id: text(&wire.tracking_id),
@@ -500,8 +544,23 @@ mod tests {
             let t = parse_response_topic(&format!("$dps/registrations/res/{s}/?$rid=1")).unwrap();
             assert_eq!(t.status.to_string(), s);
         }
+        let t = parse_response_topic(
+            "$dps/registrations/res/429/?&&flag&$rid=&retry-after=2&retry-after=x&",
+        )
+        .unwrap();
+        assert_eq!(
+            (t.rid.as_deref(), t.retry_after),
+            (Some(""), RetryAfter::Invalid("x".into()))
+        );
+        let long = format!("$dps/registrations/res/2000{}/?$rid=1", "0".repeat(100_000));
+        let e = parse_response_topic(&long).unwrap_err();
+        assert!(e.detail.len() < 300);
         for bad_topic in [
             "",
+            "$dps/registrations/res/200?$rid=1",
+            "$dps/registrations/res/200/x/?$rid=1",
+            "$dps/registrations/res/ 200/?$rid=1",
+            "$DPS/registrations/res/200/?$rid=1",
             "$dps/registrations/res/",
             "$dps/registrations/res/abc/?$rid=1",
             "$dps/registrations/res/1234/?$rid=1",
@@ -573,33 +632,118 @@ mod tests {
     }
 
     #[test]
-    fn hostile_bodies_are_errors_not_panics() {
-        let deep = "[".repeat(100_000);
-        let huge = format!("{{\"status\":\"{}\"}}", "a".repeat(MAX_BODY));
-        let cases: Vec<&[u8]> = vec![
-            b"",
-            b"not json",
-            b"\xff\xfe",
-            b"[]",
-            b"{\"status\":5}x",
-            deep.as_bytes(),
-            huge.as_bytes(),
-            b"{\"status\":{\"a\":1}}",
-            b"{\"registrationState\":7,\"status\":\"assigned\"}",
-        ];
-        for body in cases {
-            assert!(
-                parse_operation_status(body).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(&body[..body.len().min(40)])
+    fn payload_limits() {
+        let code = |payload: &str| {
+            register_body("dev", Some(payload), None)
+                .map(|_| ())
+                .map_err(|e| e.code)
+        };
+        let at_limit = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert_eq!(code(&at_limit), Ok(()));
+        assert_eq!(
+            code(&format!("[{at_limit}]")),
+            Err(dps_result::DPS_ERR_INVALID_PAYLOAD)
+        );
+        // Brackets inside strings are not nesting.
+        assert_eq!(code(&format!("[\"{}\\\"\"]", "[".repeat(200))), Ok(()));
+        // `{"registrationId":"dev","payload":` + payload + `}` fills the limit exactly.
+        let fits = MAX_REQUEST_BODY - r#"{"registrationId":"dev","payload":}"#.len();
+        let string_of = |len: usize| format!("\"{}\"", "a".repeat(len - 2));
+        assert_eq!(code(&string_of(fits)), Ok(()));
+        assert_eq!(
+            code(&string_of(fits + 1)),
+            Err(dps_result::DPS_ERR_INVALID_PAYLOAD)
+        );
+        assert_eq!(
+            code(&string_of(10 * MAX_REQUEST_BODY)),
+            Err(dps_result::DPS_ERR_INVALID_PAYLOAD)
+        );
+    }
+
+    #[test]
+    fn lenient_scalars() {
+        let e = parse_error_envelope(
+            br#"{"message":"a\"b\u00e9","errorCode":" 404001 ","trackingId":7,"timestampUtc":[1]}"#,
+        )
+        .unwrap();
+        assert_eq!(e.message.as_deref(), Some("a\"b\u{e9}"));
+        assert_eq!(e.error_code, Some(404001));
+        assert_eq!(e.tracking_id.as_deref(), Some("7"));
+        assert_eq!(e.timestamp_utc, None);
+        for code in ["401002.5", "\"abc\"", "null", "99999999999999999999"] {
+            let body = format!(r#"{{"errorCode":{code}}}"#);
+            assert_eq!(
+                parse_error_envelope(body.as_bytes()).unwrap().error_code,
+                None,
+                "{code}"
             );
-            let _ = parse_error_envelope(body);
         }
         let s = parse_operation_status(
-            br#"{"status":"assigned","operationId":{"x":1},"registrationState":{"deviceId":[1]}}"#,
+            br#"{"status":"assigned","operationId":{"x":1},"registrationState":{"deviceId":[1],"payload":null}}"#,
         )
         .unwrap();
         assert_eq!(s.operation_id, "");
-        assert_eq!(s.registration_state.unwrap().device_id, None);
+        let st = s.registration_state.unwrap();
+        assert_eq!((st.device_id, st.payload), (None, None));
+    }
+
+    #[test]
+    fn hostile_bodies_are_errors_not_panics() {
+        let deep = "[".repeat(100_000);
+        let deep_object = format!("{{\"a\":{}", "{\"a\":".repeat(100));
+        let huge = format!("{{\"status\":\"{}\"}}", "a".repeat(MAX_BODY));
+        let neither: Vec<&[u8]> = vec![
+            b"",
+            b"   ",
+            b"not json",
+            b"\xff\xfe",
+            b"{\"status\":\"\xff\"}",
+            b"[]",
+            br#"[401002,"t","m","ts"]"#,
+            b"\"assigned\"",
+            b"null",
+            b"{\"status\":\"assigned\"}x",
+            b"{\"status\":\"assigned\"",
+            deep.as_bytes(),
+            deep_object.as_bytes(),
+            huge.as_bytes(),
+        ];
+        for body in neither {
+            let shown = String::from_utf8_lossy(&body[..body.len().min(40)]).into_owned();
+            for err in [
+                parse_operation_status(body).unwrap_err(),
+                parse_error_envelope(body).unwrap_err(),
+            ] {
+                assert_eq!(
+                    err.code,
+                    dps_result::DPS_ERR_PROTOCOL_BAD_RESPONSE,
+                    "{shown}"
+                );
+                assert!(err.detail.len() < 300, "{shown}");
+            }
+        }
+        let not_status: Vec<&[u8]> = vec![
+            b"{}",
+            b"{\"status\":5}",
+            b"{\"status\":null}",
+            b"{\"status\":{\"a\":1}}",
+            b"{\"registrationState\":7,\"status\":\"assigned\"}",
+            b"{\"status\":\"assigned\",\"status\":\"failed\"}",
+            br#"{"status":"assigned","registrationState":{"issuedCertificateChain":"MIIA"}}"#,
+        ];
+        for body in not_status {
+            let err = parse_operation_status(body).unwrap_err();
+            assert_eq!(err.code, dps_result::DPS_ERR_PROTOCOL_BAD_RESPONSE);
+        }
+        let long_wrong_type = format!(
+            r#"{{"status":"assigned","registrationState":"{}"}}"#,
+            "z".repeat(90_000)
+        );
+        let err = parse_operation_status(long_wrong_type.as_bytes()).unwrap_err();
+        assert!(
+            err.detail.len() < 300,
+            "detail of {} bytes",
+            err.detail.len()
+        );
     }
 }
