@@ -1,7 +1,16 @@
 //! TLS client on rustls (ring provider, TLS 1.2 and 1.3), sans-IO.
 //!
+//! [`TlsClientConfig`] is built once (trust anchors, optional client certificate, the clock) and
+//! makes one [`TlsSession`] per connection. The caller drives a session with bytes:
+//! - [`TlsSession::write_plaintext`] queues MQTT bytes (before the handshake completes they
+//!   are held and sent right after it, so CONNECT goes out in the first application flight);
+//! - [`TlsSession::take_tls_output`] gives the records to send — call it after every other
+//!   call, the handshake produces output on its own;
+//! - [`TlsSession::read_tls`] takes bytes received from the network, in any chunking;
+//! - [`TlsSession::take_plaintext`] gives the MQTT bytes decrypted so far.
+//!
 //! Certificate validity is judged by the caller's clock (the firmware's clock hook), never by
-//! the system clock: the engine stores its wall-clock time in the config's `HookTime`.
+//! the system clock: [`UnixClock`] holds the wall-clock seconds the engine stores from its hook.
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,66 +19,133 @@ use std::time::Duration;
 
 use rustls::client::ClientConnection;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::time_provider::TimeProvider;
 use rustls::{AlertDescription, CertificateError, ClientConfig, RootCertStore};
 
 use crate::error::{dps_result, Error, Result};
 
-/// Reads every `CERTIFICATE` block of a PEM buffer; none at all is an error.
+fn invalid_certificate(detail: impl Into<String>) -> Error {
+    Error::new(dps_result::DPS_ERR_INVALID_CERTIFICATE, detail)
+}
+
+/// Reads every `CERTIFICATE` block of a PEM buffer (other blocks are skipped); none at all,
+/// or a block that is not valid base64, is `DPS_ERR_INVALID_CERTIFICATE`.
 pub fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
     let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| {
-            Error::new(
-                dps_result::DPS_ERR_INVALID_CERTIFICATE,
-                format!("unreadable PEM: {e:?}"),
-            )
-        })?;
+        .map_err(|e| invalid_certificate(format!("unreadable PEM: {e}")))?;
     if certs.is_empty() {
-        return Err(Error::new(
-            dps_result::DPS_ERR_INVALID_CERTIFICATE,
-            "no CERTIFICATE block in the PEM data",
-        ));
+        return Err(invalid_certificate("no CERTIFICATE block in the PEM data"));
     }
     Ok(certs)
 }
 
-/// Wall-clock seconds set by the engine from the clock hook.
-#[derive(Debug, Default)]
-struct HookTime(AtomicU64);
+/// Reads the first private key (PKCS#8, PKCS#1 or SEC1) of a PEM buffer.
+pub fn parse_pem_private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>> {
+    // The error text could quote key material, so it is not passed on.
+    PrivateKeyDer::from_pem_slice(pem)
+        .map_err(|_| invalid_certificate("no readable PRIVATE KEY block in the PEM data"))
+}
 
-impl TimeProvider for HookTime {
-    fn current_time(&self) -> Option<UnixTime> {
-        Some(UnixTime::since_unix_epoch(Duration::from_secs(
-            self.0.load(Ordering::Relaxed),
-        )))
+/// The caller's wall-clock time in UNIX seconds, shared between the engine (which stores it
+/// from the clock hook) and every TLS connection (which checks certificate validity with it).
+/// Cloning shares the same clock. Until it is set (0), certificate checks fail with
+/// `DPS_ERR_TLS_HANDSHAKE` rather than judging validity against 1970.
+#[derive(Clone, Debug, Default)]
+pub struct UnixClock(Arc<AtomicU64>);
+
+impl UnixClock {
+    pub fn new() -> UnixClock {
+        UnixClock::default()
+    }
+
+    pub fn set(&self, unix_seconds: u64) {
+        self.0.store(unix_seconds, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
-/// Shared TLS settings: trust anchors, versions, the clock.
-pub struct TlsClientConfig {
-    config: Arc<ClientConfig>,
-    time: Arc<HookTime>,
+impl TimeProvider for UnixClock {
+    fn current_time(&self) -> Option<UnixTime> {
+        match self.get() {
+            0 => None,
+            secs => Some(UnixTime::since_unix_epoch(Duration::from_secs(secs))),
+        }
+    }
 }
 
-impl TlsClientConfig {
-    /// Trusts the public roots (webpki-roots) when `use_default_roots`, plus every certificate
-    /// in `extra_pem`.
-    pub fn new(use_default_roots: bool, extra_pem: &[u8]) -> Result<TlsClientConfig> {
+/// A client certificate chain (leaf first) and its private key, for X.509 authentication.
+pub struct ClientIdentity {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl ClientIdentity {
+    /// From PEM: `chain_pem` holds the leaf certificate first, then any intermediates.
+    pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<ClientIdentity> {
+        Ok(ClientIdentity {
+            chain: parse_pem_certificates(chain_pem)?,
+            key: parse_pem_private_key(key_pem)?,
+        })
+    }
+}
+
+/// Builds a [`TlsClientConfig`]: the public roots (webpki-roots) unless turned off, plus any
+/// anchors added, an optional client identity, and the clock.
+pub struct TlsConfigBuilder {
+    default_roots: bool,
+    anchors: Vec<CertificateDer<'static>>,
+    identity: Option<ClientIdentity>,
+    clock: UnixClock,
+}
+
+impl TlsConfigBuilder {
+    /// Whether to trust the public roots of webpki-roots (on by default). Turn it off to
+    /// trust only the anchors added (a private CA, the local emulator).
+    pub fn default_roots(mut self, enabled: bool) -> TlsConfigBuilder {
+        self.default_roots = enabled;
+        self
+    }
+
+    /// Adds every certificate in `pem` as a trust anchor.
+    pub fn add_anchors_pem(mut self, pem: &[u8]) -> Result<TlsConfigBuilder> {
+        self.anchors.extend(parse_pem_certificates(pem)?);
+        Ok(self)
+    }
+
+    /// Adds one DER certificate as a trust anchor (checked by `build`).
+    pub fn add_anchor_der(mut self, der: CertificateDer<'static>) -> TlsConfigBuilder {
+        self.anchors.push(der);
+        self
+    }
+
+    /// Presents this certificate chain and key when the server asks for one.
+    pub fn client_identity(mut self, identity: ClientIdentity) -> TlsConfigBuilder {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// Uses `clock` (shared with the engine) instead of a fresh, unset one.
+    pub fn clock(mut self, clock: UnixClock) -> TlsConfigBuilder {
+        self.clock = clock;
+        self
+    }
+
+    /// `DPS_ERR_INVALID_CERTIFICATE` for an anchor or identity rustls cannot use;
+    /// `DPS_ERR_INVALID_CONFIG` when no anchor is left to trust.
+    pub fn build(self) -> Result<TlsClientConfig> {
         let mut roots = RootCertStore::empty();
-        if use_default_roots {
+        if self.default_roots {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
-        if !extra_pem.is_empty() {
-            for cert in parse_pem_certificates(extra_pem)? {
-                roots.add(cert).map_err(|e| {
-                    Error::new(
-                        dps_result::DPS_ERR_INVALID_CERTIFICATE,
-                        format!("unusable trust anchor: {e}"),
-                    )
-                })?;
-            }
+        for anchor in self.anchors {
+            roots
+                .add(anchor)
+                .map_err(|e| invalid_certificate(format!("unusable trust anchor: {e}")))?;
         }
         if roots.is_empty() {
             return Err(Error::new(
@@ -77,24 +153,63 @@ impl TlsClientConfig {
                 "no trust anchors: enable the public roots or add a CA",
             ));
         }
-        let time = Arc::new(HookTime::default());
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_details(provider, time.clone())
+        let builder = ClientConfig::builder_with_details(provider, Arc::new(self.clock.clone()))
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| Error::new(dps_result::DPS_ERR_INTERNAL, e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let config = match self.identity {
+            None => builder.with_no_client_auth(),
+            Some(id) => builder
+                .with_client_auth_cert(id.chain, id.key)
+                .map_err(|e| invalid_certificate(format!("unusable client certificate: {e}")))?,
+        };
         Ok(TlsClientConfig {
             config: Arc::new(config),
-            time,
+            clock: self.clock,
         })
     }
+}
 
-    pub fn set_unix_time(&self, unix_seconds: u64) {
-        self.time.0.store(unix_seconds, Ordering::Relaxed);
+/// Shared TLS settings; cheap to keep for the life of a client. Its session cache lets a
+/// reconnection resume the previous session and save a round trip.
+pub struct TlsClientConfig {
+    config: Arc<ClientConfig>,
+    clock: UnixClock,
+}
+
+impl TlsClientConfig {
+    pub fn builder() -> TlsConfigBuilder {
+        TlsConfigBuilder {
+            default_roots: true,
+            anchors: Vec::new(),
+            identity: None,
+            clock: UnixClock::new(),
+        }
     }
 
-    /// A new connection to `server_name` (also sent as SNI).
+    /// The public roots when `use_default_roots`, plus every certificate in `extra_pem`
+    /// (which may be empty); no client certificate.
+    pub fn new(use_default_roots: bool, extra_pem: &[u8]) -> Result<TlsClientConfig> {
+        let mut builder = TlsClientConfig::builder().default_roots(use_default_roots);
+        if !extra_pem.is_empty() {
+            builder = builder.add_anchors_pem(extra_pem)?;
+        }
+        builder.build()
+    }
+
+    /// Sets the wall-clock time used for certificate validity.
+    pub fn set_unix_time(&self, unix_seconds: u64) {
+        self.clock.set(unix_seconds);
+    }
+
+    /// The clock this configuration reads.
+    pub fn clock(&self) -> &UnixClock {
+        &self.clock
+    }
+
+    /// A new connection to `server_name`, which is sent as SNI (unless it is an IP address)
+    /// and which the server's certificate must match.
     pub fn new_session(&self, server_name: &str) -> Result<TlsSession> {
         let name = ServerName::try_from(server_name.to_owned()).map_err(|_| {
             Error::new(
@@ -102,27 +217,37 @@ impl TlsClientConfig {
                 format!("{server_name:?} is not a valid TLS server name"),
             )
         })?;
-        let conn = ClientConnection::new(self.config.clone(), name).map_err(|e| map_error(&e))?;
-        Ok(TlsSession { conn })
+        let mut conn =
+            ClientConnection::new(self.config.clone(), name).map_err(|e| map_error(&e))?;
+        // The MQTT layer bounds what it queues; rustls' own 64 KB cap would otherwise refuse a
+        // large first flight written before the handshake completes.
+        conn.set_buffer_limit(None);
+        Ok(TlsSession {
+            conn,
+            plaintext: Vec::new(),
+        })
     }
 }
 
-/// One TLS connection, fed and drained by the caller.
+/// One TLS connection, fed and drained by the caller. After an error the session is dead: the
+/// same error comes back from further input.
 pub struct TlsSession {
     conn: ClientConnection,
+    /// Decrypted bytes not yet taken. Drained from rustls after every record so that its
+    /// 16 KB received-plaintext limit never refuses input; bounded by what the caller feeds.
+    plaintext: Vec<u8>,
 }
 
 impl TlsSession {
-    /// Queues application bytes; before the handshake completes rustls holds them and sends
-    /// them right after it.
+    /// Queues application bytes for encryption.
     pub fn write_plaintext(&mut self, data: &[u8]) -> Result<()> {
         self.conn
             .writer()
             .write_all(data)
-            .map_err(|e| Error::new(dps_result::DPS_ERR_INTERNAL, e.to_string()))
+            .map_err(|e| Error::new(dps_result::DPS_ERR_INVALID_STATE, format!("TLS write: {e}")))
     }
 
-    /// Feeds bytes received from the network.
+    /// Feeds bytes received from the network and processes every complete record.
     pub fn read_tls(&mut self, data: &[u8]) -> Result<()> {
         let mut rest = data;
         while !rest.is_empty() {
@@ -131,27 +256,21 @@ impl TlsSession {
                 .read_tls(&mut rest)
                 .map_err(|e| Error::new(dps_result::DPS_ERR_TLS_ALERT, format!("TLS read: {e}")))?;
             self.conn.process_new_packets().map_err(|e| map_error(&e))?;
+            self.drain_plaintext();
             if n == 0 {
+                // close_notify arrived: rustls reads nothing more, and nothing more is valid.
                 break;
             }
         }
         Ok(())
     }
 
-    /// Application bytes decrypted so far.
+    /// Application bytes decrypted so far; empties the buffer.
     pub fn take_plaintext(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            match self.conn.reader().read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => out.extend_from_slice(buf.get(..n).unwrap_or_default()),
-            }
-        }
-        out
+        std::mem::take(&mut self.plaintext)
     }
 
-    /// TLS records to send.
+    /// TLS records to send; empties rustls' output queue.
     pub fn take_tls_output(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         while self.conn.wants_write() {
@@ -165,6 +284,18 @@ impl TlsSession {
 
     pub fn is_handshaking(&self) -> bool {
         self.conn.is_handshaking()
+    }
+
+    fn drain_plaintext(&mut self) {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.conn.reader().read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => self
+                    .plaintext
+                    .extend_from_slice(buf.get(..n).unwrap_or_default()),
+            }
+        }
     }
 }
 
@@ -180,20 +311,451 @@ fn map_error(e: &rustls::Error) -> Error {
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 DPS_ERR_TLS_CERT_NAME_MISMATCH
             }
-            _ => DPS_ERR_TLS_CERT_UNTRUSTED,
+            CertificateError::UnknownIssuer
+            | CertificateError::BadSignature
+            | CertificateError::Revoked
+            | CertificateError::InvalidPurpose
+            | CertificateError::InvalidPurposeContext { .. } => DPS_ERR_TLS_CERT_UNTRUSTED,
+            _ => DPS_ERR_TLS_HANDSHAKE,
         },
+        // A server that shares no version or cipher suite with us answers handshake_failure
+        // (TLS 1.2 servers) or protocol_version; insufficient_security is the same story.
         rustls::Error::AlertReceived(
-            AlertDescription::ProtocolVersion | AlertDescription::InsufficientSecurity,
+            AlertDescription::ProtocolVersion
+            | AlertDescription::HandshakeFailure
+            | AlertDescription::InsufficientSecurity,
         )
         | rustls::Error::PeerIncompatible(_) => DPS_ERR_TLS_PROTOCOL_VERSION,
-        rustls::Error::AlertReceived(AlertDescription::HandshakeFailure) => {
-            DPS_ERR_TLS_PROTOCOL_VERSION
-        }
         rustls::Error::AlertReceived(_)
         | rustls::Error::InvalidMessage(_)
+        | rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. }
         | rustls::Error::PeerMisbehaved(_)
+        | rustls::Error::PeerSentOversizedRecord
         | rustls::Error::DecryptError => DPS_ERR_TLS_ALERT,
+        rustls::Error::FailedToGetCurrentTime => {
+            return Error::new(
+                DPS_ERR_TLS_HANDSHAKE,
+                "no wall-clock time from the clock hook to check the certificate with",
+            )
+        }
         _ => DPS_ERR_TLS_HANDSHAKE,
     };
     Error::new(code, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{
+        date_time_ymd, BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair,
+    };
+    use rustls::pki_types::PrivatePkcs8KeyDer;
+    use rustls::server::WebPkiClientVerifier;
+    use rustls::{ServerConfig, ServerConnection};
+
+    const HOST: &str = "dps.test";
+    /// 2023-11-14, inside every test certificate's validity (2020 to 2090).
+    const NOW: u64 = 1_700_000_000;
+
+    struct Ca {
+        cert: Certificate,
+        key: KeyPair,
+    }
+
+    impl Ca {
+        fn new(name: &str) -> Ca {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.not_before = date_time_ymd(2020, 1, 1);
+            params.not_after = date_time_ymd(2090, 1, 1);
+            let cert = params.self_signed(&key).unwrap();
+            Ca { cert, key }
+        }
+
+        fn pem(&self) -> Vec<u8> {
+            self.cert.pem().into_bytes()
+        }
+
+        /// A leaf for `names` (empty = a client certificate), and its key.
+        fn issue(&self, names: &[&str]) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+            let key = KeyPair::generate().unwrap();
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            let mut params = CertificateParams::new(names).unwrap();
+            params.distinguished_name.push(DnType::CommonName, "leaf");
+            params.not_before = date_time_ymd(2020, 1, 1);
+            params.not_after = date_time_ymd(2090, 1, 1);
+            let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+            let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+            (cert.der().clone(), key)
+        }
+    }
+
+    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    fn server_config(
+        ca: &Ca,
+        names: &[&str],
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> ServerConfig {
+        let (cert, key) = ca.issue(names);
+        ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap()
+    }
+
+    /// A server connection that keeps what it decrypted, so rustls' receive limit never
+    /// blocks the test's own side.
+    struct TestServer {
+        conn: ServerConnection,
+        received: Vec<u8>,
+    }
+
+    impl TestServer {
+        fn new(config: Arc<ServerConfig>) -> TestServer {
+            let mut conn = ServerConnection::new(config).unwrap();
+            conn.set_buffer_limit(None);
+            TestServer {
+                conn,
+                received: Vec::new(),
+            }
+        }
+    }
+
+    impl std::ops::Deref for TestServer {
+        type Target = ServerConnection;
+        fn deref(&self) -> &ServerConnection {
+            &self.conn
+        }
+    }
+
+    impl std::ops::DerefMut for TestServer {
+        fn deref_mut(&mut self) -> &mut ServerConnection {
+            &mut self.conn
+        }
+    }
+
+    fn server(ca: &Ca) -> TestServer {
+        let config = server_config(
+            ca,
+            &[HOST],
+            &[&rustls::version::TLS13, &rustls::version::TLS12],
+        );
+        TestServer::new(Arc::new(config))
+    }
+
+    fn client_config(ca: &Ca) -> TlsClientConfig {
+        let config = TlsClientConfig::new(false, &ca.pem()).unwrap();
+        config.set_unix_time(NOW);
+        config
+    }
+
+    /// Moves bytes both ways, `chunk` bytes per call, until neither side has anything to
+    /// say. Client errors end the exchange; a server error only stops the server talking.
+    fn pump(client: &mut TlsSession, server: &mut TestServer, chunk: usize) -> Result<()> {
+        let mut server_failed = false;
+        loop {
+            let to_server = client.take_tls_output();
+            if !server_failed {
+                for piece in to_server.chunks(chunk) {
+                    let mut rest = piece;
+                    while !rest.is_empty() {
+                        server.read_tls(&mut rest).unwrap();
+                        if server.process_new_packets().is_err() {
+                            server_failed = true;
+                            break;
+                        }
+                        let _ = server.conn.reader().read_to_end(&mut server.received);
+                    }
+                }
+            }
+            let mut to_client = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut to_client).unwrap();
+            }
+            for piece in to_client.chunks(chunk) {
+                client.read_tls(piece)?;
+            }
+            if to_server.is_empty() && to_client.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn server_plaintext(server: &mut TestServer) -> Vec<u8> {
+        std::mem::take(&mut server.received)
+    }
+
+    fn handshake_error(config: &TlsClientConfig, mut server: TestServer) -> Error {
+        let mut client = config.new_session(HOST).unwrap();
+        pump(&mut client, &mut server, usize::MAX).unwrap_err()
+    }
+
+    #[test]
+    fn handshake_carries_data_written_before_it_both_ways() {
+        let ca = Ca::new("Test CA");
+        let config = client_config(&ca);
+        for (versions, expected) in [
+            (
+                &[&rustls::version::TLS13][..],
+                rustls::ProtocolVersion::TLSv1_3,
+            ),
+            (
+                &[&rustls::version::TLS12][..],
+                rustls::ProtocolVersion::TLSv1_2,
+            ),
+        ] {
+            let mut server = TestServer::new(Arc::new(server_config(&ca, &[HOST], versions)));
+            let mut client = config.new_session(HOST).unwrap();
+            assert!(client.is_handshaking());
+            client.write_plaintext(b"CONNECT").unwrap();
+            pump(&mut client, &mut server, usize::MAX).unwrap();
+            assert!(!client.is_handshaking());
+            assert_eq!(client.conn.protocol_version(), Some(expected));
+            assert_eq!(server.server_name(), Some(HOST), "SNI");
+            assert_eq!(server_plaintext(&mut server), b"CONNECT");
+            server.writer().write_all(b"CONNACK").unwrap();
+            pump(&mut client, &mut server, usize::MAX).unwrap();
+            assert_eq!(client.take_plaintext(), b"CONNACK");
+            assert!(client.take_plaintext().is_empty());
+        }
+    }
+
+    #[test]
+    fn handshake_one_byte_at_a_time() {
+        let ca = Ca::new("Test CA");
+        let mut server = server(&ca);
+        let mut client = client_config(&ca).new_session(HOST).unwrap();
+        client.write_plaintext(b"CONNECT").unwrap();
+        pump(&mut client, &mut server, 1).unwrap();
+        assert!(!client.is_handshaking());
+        assert_eq!(server_plaintext(&mut server), b"CONNECT");
+        server.writer().write_all(b"CONNACK").unwrap();
+        pump(&mut client, &mut server, 1).unwrap();
+        assert_eq!(client.take_plaintext(), b"CONNACK");
+    }
+
+    #[test]
+    fn large_flights_in_one_call_pass_rustls_buffer_limits() {
+        let ca = Ca::new("Test CA");
+        let mut server = server(&ca);
+        let mut client = client_config(&ca).new_session(HOST).unwrap();
+        // Over rustls' 64 KB default cap on plaintext held before the handshake.
+        let request: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        client.write_plaintext(&request).unwrap();
+        pump(&mut client, &mut server, usize::MAX).unwrap();
+        assert_eq!(server_plaintext(&mut server), request);
+        // Over rustls' 16 KB cap on received plaintext, delivered in one read_tls call.
+        let response: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+        server.writer().write_all(&response).unwrap();
+        pump(&mut client, &mut server, usize::MAX).unwrap();
+        assert_eq!(client.take_plaintext(), response);
+    }
+
+    #[test]
+    fn a_server_from_another_ca_is_untrusted() {
+        let config = client_config(&Ca::new("Test CA"));
+        let err = handshake_error(&config, server(&Ca::new("Other CA")));
+        assert_eq!(err.code, dps_result::DPS_ERR_TLS_CERT_UNTRUSTED, "{err}");
+        // The public roots do not vouch for a private CA either.
+        let public = TlsClientConfig::new(true, &[]).unwrap();
+        public.set_unix_time(NOW);
+        let err = handshake_error(&public, server(&Ca::new("Test CA")));
+        assert_eq!(err.code, dps_result::DPS_ERR_TLS_CERT_UNTRUSTED, "{err}");
+    }
+
+    #[test]
+    fn a_certificate_for_another_host_is_a_name_mismatch() {
+        let ca = Ca::new("Test CA");
+        let config = server_config(
+            &ca,
+            &["other.test"],
+            &[&rustls::version::TLS13, &rustls::version::TLS12],
+        );
+        let err = handshake_error(&client_config(&ca), TestServer::new(Arc::new(config)));
+        assert_eq!(
+            err.code,
+            dps_result::DPS_ERR_TLS_CERT_NAME_MISMATCH,
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn validity_is_judged_by_the_callers_clock() {
+        let ca = Ca::new("Test CA");
+        let config = client_config(&ca);
+        // 2096, after notAfter; then 2017, before notBefore.
+        for unix in [4_000_000_000, 1_500_000_000] {
+            config.set_unix_time(unix);
+            let err = handshake_error(&config, server(&ca));
+            assert_eq!(
+                err.code,
+                dps_result::DPS_ERR_TLS_CERT_EXPIRED,
+                "{unix}: {err}"
+            );
+        }
+        config.set_unix_time(0);
+        let err = handshake_error(&config, server(&ca));
+        assert_eq!(err.code, dps_result::DPS_ERR_TLS_HANDSHAKE, "{err}");
+        // A clock shared with the engine is the one read.
+        let clock = UnixClock::new();
+        let shared = TlsClientConfig::builder()
+            .default_roots(false)
+            .add_anchors_pem(&ca.pem())
+            .unwrap()
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        clock.set(4_000_000_000);
+        let err = handshake_error(&shared, server(&ca));
+        assert_eq!(err.code, dps_result::DPS_ERR_TLS_CERT_EXPIRED, "{err}");
+        clock.set(NOW);
+        let mut client = shared.new_session(HOST).unwrap();
+        pump(&mut client, &mut server(&ca), usize::MAX).unwrap();
+        assert!(!client.is_handshaking());
+    }
+
+    #[test]
+    fn alerts_and_foreign_bytes_map_to_precise_codes() {
+        let config = client_config(&Ca::new("Test CA"));
+        let fatal_alert = |description: u8| [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, description];
+        for (input, code) in [
+            // protocol_version, handshake_failure
+            (
+                fatal_alert(70).to_vec(),
+                dps_result::DPS_ERR_TLS_PROTOCOL_VERSION,
+            ),
+            (
+                fatal_alert(40).to_vec(),
+                dps_result::DPS_ERR_TLS_PROTOCOL_VERSION,
+            ),
+            // internal_error
+            (fatal_alert(80).to_vec(), dps_result::DPS_ERR_TLS_ALERT),
+            // A plain MQTT CONNACK: the server is not speaking TLS.
+            (vec![0x20, 0x02, 0x00, 0x00], dps_result::DPS_ERR_TLS_ALERT),
+            // An HTTP answer.
+            (
+                b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec(),
+                dps_result::DPS_ERR_TLS_ALERT,
+            ),
+        ] {
+            let mut client = config.new_session(HOST).unwrap();
+            client.take_tls_output();
+            let err = client.read_tls(&input).unwrap_err();
+            assert_eq!(err.code, code, "{input:02x?}: {err}");
+            // The session stays failed.
+            assert_eq!(client.read_tls(&input).unwrap_err().code, code);
+        }
+    }
+
+    #[test]
+    fn a_client_certificate_is_presented_when_configured() {
+        let ca = Ca::new("Test CA");
+        let client_ca = Ca::new("Device CA");
+        let mut client_roots = RootCertStore::empty();
+        client_roots.add(client_ca.cert.der().clone()).unwrap();
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(client_roots), provider())
+                .build()
+                .unwrap();
+        let (cert, key) = ca.issue(&[HOST]);
+        let server_config = Arc::new(
+            ServerConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(vec![cert], key)
+                .unwrap(),
+        );
+
+        let (device_cert, device_key) = client_ca.issue(&[]);
+        let with_identity = TlsClientConfig::builder()
+            .default_roots(false)
+            .add_anchor_der(ca.cert.der().clone())
+            .client_identity(ClientIdentity {
+                chain: vec![device_cert.clone()],
+                key: device_key,
+            })
+            .build()
+            .unwrap();
+        with_identity.set_unix_time(NOW);
+        let mut server = TestServer::new(server_config.clone());
+        let mut client = with_identity.new_session(HOST).unwrap();
+        client.write_plaintext(b"hello").unwrap();
+        pump(&mut client, &mut server, usize::MAX).unwrap();
+        assert_eq!(server.peer_certificates(), Some(&[device_cert][..]));
+        assert_eq!(server_plaintext(&mut server), b"hello");
+
+        // Without one, the server refuses the handshake.
+        let mut server = TestServer::new(server_config);
+        let mut client = client_config(&ca).new_session(HOST).unwrap();
+        let err = pump(&mut client, &mut server, usize::MAX).unwrap_err();
+        assert_eq!(err.code, dps_result::DPS_ERR_TLS_ALERT, "{err}");
+        assert!(server_plaintext(&mut server).is_empty());
+    }
+
+    #[test]
+    fn pem_input_is_checked() {
+        let ca = Ca::new("Test CA");
+        let (leaf, _) = ca.issue(&[HOST]);
+        let mut two = ca.pem();
+        two.extend(Ca::new("Second CA").pem());
+        assert_eq!(parse_pem_certificates(&two).unwrap().len(), 2);
+        let garbage = b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
+        for bad in [&b"not a certificate"[..], garbage] {
+            assert_eq!(
+                parse_pem_certificates(bad).unwrap_err().code,
+                dps_result::DPS_ERR_INVALID_CERTIFICATE
+            );
+            assert_eq!(
+                TlsClientConfig::new(true, bad).err().map(|e| e.code),
+                Some(dps_result::DPS_ERR_INVALID_CERTIFICATE)
+            );
+        }
+        assert!(parse_pem_certificates(b"").is_err());
+        // Base64 that is not a certificate is refused when it becomes an anchor.
+        let not_der = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert_eq!(
+            TlsClientConfig::new(false, not_der).err().map(|e| e.code),
+            Some(dps_result::DPS_ERR_INVALID_CERTIFICATE)
+        );
+        assert_eq!(
+            TlsClientConfig::new(false, &[]).err().map(|e| e.code),
+            Some(dps_result::DPS_ERR_INVALID_CONFIG)
+        );
+        // A key PEM parses; a certificate where the key should be does not.
+        let key_pem = KeyPair::generate().unwrap().serialize_pem();
+        assert!(parse_pem_private_key(key_pem.as_bytes()).is_ok());
+        assert_eq!(
+            ClientIdentity::from_pem(&ca.pem(), &ca.pem())
+                .err()
+                .map(|e| e.code),
+            Some(dps_result::DPS_ERR_INVALID_CERTIFICATE)
+        );
+        // A key that does not match its certificate is refused at build time.
+        let mismatched = TlsClientConfig::builder()
+            .client_identity(ClientIdentity {
+                chain: vec![leaf],
+                key: parse_pem_private_key(key_pem.as_bytes()).unwrap(),
+            })
+            .build();
+        assert_eq!(
+            mismatched.err().map(|e| e.code),
+            Some(dps_result::DPS_ERR_INVALID_CERTIFICATE)
+        );
+        assert_eq!(
+            client_config(&ca)
+                .new_session("bad name!")
+                .err()
+                .map(|e| e.code),
+            Some(dps_result::DPS_ERR_INVALID_ARGUMENT)
+        );
+    }
 }
