@@ -13,8 +13,7 @@ use crate::sas::{self, HexCase, KeySigner};
 pub const DEFAULT_HOST: &str = "global.azure-devices-provisioning.net";
 /// MQTT over TLS.
 pub const DEFAULT_PORT: u16 = 8883;
-/// Just above the service's 96 KB message limit, so a legal response always fits.
-pub const DEFAULT_MAX_PACKET_SIZE: usize = 96 * 1024 + 1024;
+pub use crate::mqtt::DEFAULT_MAX_PACKET_SIZE;
 
 #[derive(Clone)]
 pub enum KeyKind {

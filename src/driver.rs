@@ -59,6 +59,9 @@ pub struct Driver {
     pub engine: Engine,
     unsent: Vec<u8>,
     connected: bool,
+    /// Whether the current connection has delivered a byte: a failure before that is a
+    /// failed connect (a non-blocking connect reports its failure at the first send/recv).
+    received_any: bool,
     started: bool,
 }
 
@@ -68,6 +71,7 @@ impl Driver {
             engine,
             unsent: Vec::new(),
             connected: false,
+            received_any: false,
             started: false,
         }
     }
@@ -171,6 +175,7 @@ impl Driver {
                     match transport.connect(&host, port) {
                         Ok(()) => {
                             self.connected = true;
+                            self.received_any = false;
                             self.engine.set_unix_time(time.unix_seconds());
                             self.engine.on_connected(now);
                         }
@@ -264,6 +269,14 @@ impl Driver {
 
     fn lost(&mut self, now: u64, code: dps_result, why: &str) {
         self.unsent.clear();
-        self.engine.on_connection_lost(now, Error::new(code, why));
+        let error = if self.received_any {
+            Error::new(code, why)
+        } else {
+            Error::new(
+                dps_result::DPS_ERR_TRANSPORT_CONNECT,
+                format!("connection failed before the server answered: {why}"),
+            )
+        };
+        self.engine.on_connection_lost(now, error);
     }
 }

@@ -336,7 +336,7 @@ impl Engine {
         };
         let mut mqtt = MqttSession::new(self.settings.max_packet_size);
         mqtt.set_now(now);
-        mqtt.connect(&ConnectOptions {
+        let queued = mqtt.connect(&ConnectOptions {
             client_id: self.settings.registration_id.clone(),
             username: protocol::username(
                 &self.settings.id_scope,
@@ -347,7 +347,11 @@ impl Engine {
             password,
             keep_alive_secs: self.settings.timing.keep_alive_secs,
         });
-        mqtt.subscribe(protocol::SUBSCRIBE_FILTER, QoS::AtLeastOnce);
+        if let Err(e) =
+            queued.and_then(|()| mqtt.subscribe(protocol::SUBSCRIBE_FILTER, QoS::AtLeastOnce))
+        {
+            return self.fail(e);
+        }
         self.link = Link::Up(Box::new(Connection {
             framing,
             mqtt,
@@ -566,7 +570,9 @@ impl Engine {
                 (protocol::poll_topic(&rid, op_id), Vec::new())
             }
         };
-        conn.mqtt.publish(&topic, &body, QoS::AtMostOnce);
+        if let Err(e) = conn.mqtt.publish(&topic, &body, QoS::AtMostOnce) {
+            return self.fail(e);
+        }
         if kind == RequestKind::Poll {
             self.polls.push_back(now);
             while self.polls.len() > self.settings.timing.poll_window_count {

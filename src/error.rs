@@ -113,7 +113,7 @@ pub enum dps_result {
 /// The class of a result code: what a caller (or the CLI's exit code) acts on.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum dps_result_class {
+pub enum dps_class {
     DPS_CLASS_OK = 0,
     DPS_CLASS_PENDING = 1,
     DPS_CLASS_INVALID = 2,
@@ -282,8 +282,8 @@ impl dps_result {
     }
 
     /// The class this code belongs to.
-    pub fn class(self) -> dps_result_class {
-        use dps_result_class::*;
+    pub fn class(self) -> dps_class {
+        use dps_class::*;
         match self as u32 {
             0 => DPS_CLASS_OK,
             1 => DPS_CLASS_PENDING,
@@ -301,7 +301,7 @@ impl dps_result {
     /// Whether a new attempt on the same handle may succeed without changing the
     /// configuration (transport, TLS alerts, protocol hiccups, timeouts).
     pub fn is_retryable(self) -> bool {
-        use dps_result_class::*;
+        use dps_class::*;
         matches!(
             self.class(),
             DPS_CLASS_TRANSPORT | DPS_CLASS_PROTOCOL | DPS_CLASS_TIMEOUT
@@ -356,16 +356,16 @@ mod tests {
             let name = r.name();
             assert_eq!(format!("{r:?}"), name);
             let prefix = match r.class() {
-                dps_result_class::DPS_CLASS_OK => "DPS_OK",
-                dps_result_class::DPS_CLASS_PENDING => "DPS_PENDING",
-                dps_result_class::DPS_CLASS_INVALID => "DPS_ERR_INVALID",
-                dps_result_class::DPS_CLASS_AUTH => "DPS_ERR_AUTH",
-                dps_result_class::DPS_CLASS_TLS => "DPS_ERR_TLS",
-                dps_result_class::DPS_CLASS_TRANSPORT => "DPS_ERR_TRANSPORT",
-                dps_result_class::DPS_CLASS_PROTOCOL => "DPS_ERR_PROTOCOL",
-                dps_result_class::DPS_CLASS_TIMEOUT => "DPS_ERR_TIMEOUT",
-                dps_result_class::DPS_CLASS_REGISTRATION => "DPS_ERR_REGISTRATION",
-                dps_result_class::DPS_CLASS_INTERNAL => "DPS_ERR_",
+                dps_class::DPS_CLASS_OK => "DPS_OK",
+                dps_class::DPS_CLASS_PENDING => "DPS_PENDING",
+                dps_class::DPS_CLASS_INVALID => "DPS_ERR_INVALID",
+                dps_class::DPS_CLASS_AUTH => "DPS_ERR_AUTH",
+                dps_class::DPS_CLASS_TLS => "DPS_ERR_TLS",
+                dps_class::DPS_CLASS_TRANSPORT => "DPS_ERR_TRANSPORT",
+                dps_class::DPS_CLASS_PROTOCOL => "DPS_ERR_PROTOCOL",
+                dps_class::DPS_CLASS_TIMEOUT => "DPS_ERR_TIMEOUT",
+                dps_class::DPS_CLASS_REGISTRATION => "DPS_ERR_REGISTRATION",
+                dps_class::DPS_CLASS_INTERNAL => "DPS_ERR_",
             };
             assert!(name.starts_with(prefix), "{name} not in class {prefix}");
             assert_eq!(dps_result::from_u32(*r as u32), Some(*r));

@@ -3,7 +3,7 @@
 use std::ffi::c_char;
 
 use super::guard_value;
-use crate::error::{dps_result, dps_result_class};
+use crate::error::{dps_class, dps_result};
 
 /// A static, human-readable description of a result code, e.g. "the deadline passed".
 /// Unknown values give "unknown result code". Never NULL; never free it. Thread-safe.
@@ -28,9 +28,9 @@ pub extern "C" fn dps_result_name(result: u32) -> *const c_char {
 /// The class of a result code (what the CLI's exit code follows). Unknown values are
 /// `DPS_CLASS_INTERNAL`. Thread-safe.
 #[no_mangle]
-pub extern "C" fn dps_result_class(result: u32) -> dps_result_class {
-    guard_value(dps_result_class::DPS_CLASS_INTERNAL, || {
-        dps_result::from_u32(result).map_or(dps_result_class::DPS_CLASS_INTERNAL, |r| r.class())
+pub extern "C" fn dps_result_class(result: u32) -> dps_class {
+    guard_value(dps_class::DPS_CLASS_INTERNAL, || {
+        dps_result::from_u32(result).map_or(dps_class::DPS_CLASS_INTERNAL, |r| r.class())
     })
 }
 
