@@ -196,7 +196,8 @@ struct Sas {
     sr_raw: String,
     sig: String,
     se: u64,
-    skn: String,
+    /// Optional: Microsoft's Python SDK sends none, its C SDK sends `registration`.
+    skn: Option<String>,
 }
 
 fn parse_sas(token: &str) -> Option<Sas> {
@@ -206,7 +207,7 @@ fn parse_sas(token: &str) -> Option<Sas> {
         sr_raw: (*fields.get("sr")?).to_owned(),
         sig: percent_decode(fields.get("sig")?)?,
         se: fields.get("se")?.parse().ok()?,
-        skn: (*fields.get("skn").unwrap_or(&"")).to_owned(),
+        skn: fields.get("skn").map(|s| (*s).to_owned()),
     })
 }
 
@@ -533,7 +534,7 @@ impl<W: Wire> Session<'_, W> {
         let resource = percent_decode(&sas.sr_raw)?;
         let expected = format!("{scope}/registrations/{reg}");
         let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
-        if !resource.eq_ignore_ascii_case(&expected) || sas.se <= now || sas.skn != "registration" {
+        if !resource.eq_ignore_ascii_case(&expected) || sas.se <= now || sas.skn.as_deref().is_some_and(|k| k != "registration") {
             return None;
         }
         let signed = format!("{}\n{}", sas.sr_raw, sas.se);
