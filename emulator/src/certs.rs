@@ -99,6 +99,9 @@ fn pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, AnyError> {
 pub fn load_or_create(dir: &Path) -> Result<Pki, AnyError> {
     std::fs::create_dir_all(dir)?;
     let dir = dir.canonicalize()?;
+    // Emulators started in parallel on a fresh directory must not mix two generated PKIs.
+    let lock = std::fs::File::create(dir.join(".lock"))?;
+    lock.lock()?;
     let ca = load_or_create_ca(&dir, "ca", "dps-emulator root CA")?;
     load_or_create_ca(&dir, "device-ca", "dps-emulator device CA")?;
     let server_path = dir.join("server.pem");
@@ -166,14 +169,33 @@ pub fn issue_device_cert(
 
 /// Issues a certificate for a device's CSR (certificate issuance, api-version
 /// 2025-07-01-preview); returns the DER chain (leaf, device CA).
-pub fn sign_csr(dir: &Path, csr_der: &[u8]) -> Result<Vec<Vec<u8>>, AnyError> {
-    let device_ca = load_ca(&dir.join("device-ca.pem"), &dir.join("device-ca-key.pem"))?;
+/// The CSR must name the registration id as its CN, as DPS requires.
+pub fn sign_csr(dir: &Path, csr_der: &[u8], registration_id: &str) -> Result<Vec<Vec<u8>>, String> {
     let csr_pem = pem_encode("CERTIFICATE REQUEST", csr_der);
-    let mut csr = rcgen::CertificateSigningRequestParams::from_pem(&csr_pem)?;
+    let mut csr = rcgen::CertificateSigningRequestParams::from_pem(&csr_pem)
+        .map_err(|e| format!("unreadable CSR: {e}"))?;
+    let cn = csr
+        .params
+        .distinguished_name
+        .get(&DnType::CommonName)
+        .and_then(|v| match v {
+            rcgen::DnValue::PrintableString(s) => Some(s.to_string()),
+            rcgen::DnValue::Utf8String(s) => Some(s.clone()),
+            _ => None,
+        });
+    if !cn.is_some_and(|cn| cn.eq_ignore_ascii_case(registration_id)) {
+        return Err("the CSR's CN is not the registration id".into());
+    }
     validity(&mut csr.params, 30);
-    let cert = csr.signed_by(&device_ca.cert, &device_ca.key)?;
-    let ca = pem_certs(&dir.join("device-ca.pem"))?;
-    Ok(vec![cert.der().to_vec(), ca[0].to_vec()])
+    let signed = load_ca(&dir.join("device-ca.pem"), &dir.join("device-ca-key.pem"))
+        .and_then(|ca| Ok(csr.signed_by(&ca.cert, &ca.key)?))
+        .and_then(|cert| Ok((cert, pem_certs(&dir.join("device-ca.pem"))?)));
+    match signed {
+        Ok((cert, ca)) => Ok(std::iter::once(cert.der().to_vec())
+            .chain(ca.iter().map(|c| c.to_vec()))
+            .collect()),
+        Err(e) => Err(format!("signing failed: {e}")),
+    }
 }
 
 fn pem_encode(label: &str, der: &[u8]) -> String {

@@ -120,11 +120,70 @@ pub struct EnrollmentFile {
     pub groups: Vec<Group>,
 }
 
+/// Knobs shared by enrollments and groups.
+const BEHAVIOUR_KEYS: &[&str] = &[
+    "assignedHub",
+    "deviceId",
+    "substatus",
+    "payload",
+    "retryAfter",
+    "assignAfterPolls",
+    "outcome",
+    "errorCode",
+    "errorMessage",
+    "throttleFirst",
+    "serverErrorFirst",
+    "dropAfterBytes",
+    "dropConnections",
+    "delayMs",
+    "fragment",
+    "authFailure",
+];
+
+/// A misspelt knob would silently change a test's meaning: refuse unknown keys (serde's
+/// `deny_unknown_fields` does not work through `flatten`). Keys starting with `_` are comments.
+fn check_keys(file: &serde_json::Value) -> Result<(), String> {
+    let lists = [("enrollments", "registrationId"), ("groups", "groupId")];
+    for (list, id_key) in lists {
+        let items = file.get(list).and_then(|v| v.as_array());
+        for item in items.into_iter().flatten() {
+            let Some(obj) = item.as_object() else {
+                continue;
+            };
+            let id = obj.get(id_key).and_then(|v| v.as_str()).unwrap_or("?");
+            let allowed = |k: &str| {
+                k.starts_with('_')
+                    || k == id_key
+                    || k == "attestation"
+                    || BEHAVIOUR_KEYS.contains(&k)
+            };
+            if let Some(bad) = obj.keys().find(|k| !allowed(k)) {
+                return Err(format!("{list} entry {id:?}: unknown key {bad:?}"));
+            }
+            let attestation = obj.get("attestation").and_then(|v| v.as_object());
+            let attestation_keys = ["type", "primaryKey", "secondaryKey"];
+            if let Some(bad) = attestation
+                .into_iter()
+                .flat_map(|a| a.keys())
+                .find(|k| !k.starts_with('_') && !attestation_keys.contains(&k.as_str()))
+            {
+                return Err(format!(
+                    "{list} entry {id:?}: unknown attestation key {bad:?}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl EnrollmentFile {
     pub fn load(path: &std::path::Path) -> Result<EnrollmentFile, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let file: EnrollmentFile =
+        let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        check_keys(&value).map_err(|e| format!("{}: {e}", path.display()))?;
+        let file: EnrollmentFile =
+            serde_json::from_value(value).map_err(|e| format!("{}: {e}", path.display()))?;
         for e in &file.enrollments {
             if let Attestation::SymmetricKey {
                 primary_key,
@@ -135,6 +194,19 @@ impl EnrollmentFile {
                     STANDARD
                         .decode(k)
                         .map_err(|_| format!("{}: key is not base64", e.registration_id))?;
+                }
+            }
+        }
+        for g in &file.groups {
+            if let Attestation::SymmetricKey {
+                primary_key,
+                secondary_key,
+            } = &g.attestation
+            {
+                for k in std::iter::once(primary_key).chain(secondary_key) {
+                    STANDARD
+                        .decode(k)
+                        .map_err(|_| format!("group {}: key is not base64", g.group_id))?;
                 }
             }
         }
@@ -171,7 +243,14 @@ impl EnrollmentFile {
     pub fn authenticate(&self, registration_id: &str, creds: &Credentials<'_>) -> Option<Identity> {
         let same = |a: &str| a.eq_ignore_ascii_case(registration_id);
         let verifies = |key: &str, signed: &str, signature: &str| {
-            hmac_b64(key, signed.as_bytes()).is_some_and(|s| s == signature)
+            let (Ok(key), Ok(signature)) = (STANDARD.decode(key), STANDARD.decode(signature))
+            else {
+                return false;
+            };
+            Hmac::<Sha256>::new_from_slice(&key).is_ok_and(|mut mac| {
+                mac.update(signed.as_bytes());
+                mac.verify_slice(&signature).is_ok()
+            })
         };
         let found = |enrollment: String, behaviour: &Behaviour| {
             Some(Identity {

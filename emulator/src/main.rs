@@ -5,28 +5,28 @@
 mod certs;
 mod enrollments;
 mod server;
+mod tls;
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use enrollments::{AuthFailure, EnrollmentFile};
-use server::{ConnectionLog, State, Wire};
+use server::{ConnectionLog, PeerCert, State, Wire};
+use tls::DeviceCertVerifier;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const WS_PATH: &str = "/$iothub/websocket";
@@ -155,23 +155,7 @@ fn serve(args: ServeArgs) -> Result<(), certs::AnyError> {
     let cert_dir = args.cert_dir.canonicalize()?;
     let state = Arc::new(State::new(enrollments, auth_failure, cert_dir, log));
 
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut device_roots = RootCertStore::empty();
-    device_roots.add(pki.device_ca.clone())?;
-    let verifier =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(device_roots), provider.clone())
-            .allow_unauthenticated()
-            .build()?;
-    let versions: &[&rustls::SupportedProtocolVersion] = if args.tls12_only {
-        &[&rustls::version::TLS12]
-    } else {
-        &[&rustls::version::TLS13, &rustls::version::TLS12]
-    };
-    let mut tls = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions)?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())?;
-    tls.alpn_protocols = Vec::new();
+    let (tls, verifier) = tls::server_config(&pki, args.tls12_only)?;
     let acceptor = TlsAcceptor::from(Arc::new(tls));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -202,9 +186,14 @@ fn serve(args: ServeArgs) -> Result<(), certs::AnyError> {
         out.flush()?;
         drop(out);
 
-        tokio::spawn(accept_loop(mqtt, acceptor.clone(), state.clone(), false));
+        let ctx = Arc::new(Context {
+            acceptor,
+            state,
+            verifier,
+        });
+        tokio::spawn(accept_loop(mqtt, ctx.clone(), false));
         if let Some(ws) = ws {
-            tokio::spawn(accept_loop(ws, acceptor, state.clone(), true));
+            tokio::spawn(accept_loop(ws, ctx, true));
         }
         shutdown_signal().await;
         Ok::<(), certs::AnyError>(())
@@ -229,14 +218,16 @@ async fn shutdown_signal() {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+/// What every connection task shares.
+struct Context {
     acceptor: TlsAcceptor,
     state: Arc<State>,
-    websocket: bool,
-) {
+    verifier: Arc<DeviceCertVerifier>,
+}
+
+async fn accept_loop(listener: TcpListener, ctx: Arc<Context>, websocket: bool) {
     loop {
-        let (tcp, peer) = match listener.accept().await {
+        let (tcp, _peer) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
                 // Out of descriptors or similar: back off briefly instead of spinning.
@@ -245,25 +236,19 @@ async fn accept_loop(
                 continue;
             }
         };
-        let acceptor = acceptor.clone();
-        let state = state.clone();
+        let ctx = ctx.clone();
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
-            handle(tcp, peer, acceptor, &state, websocket).await;
+            handle(tcp, &ctx, websocket).await;
         });
     }
 }
 
-async fn handle(
-    tcp: TcpStream,
-    _peer: SocketAddr,
-    acceptor: TlsAcceptor,
-    state: &State,
-    websocket: bool,
-) {
+async fn handle(tcp: TcpStream, ctx: &Context, websocket: bool) {
+    let state = &*ctx.state;
     let transport = if websocket { "wss" } else { "mqtts" };
     let mut log = ConnectionLog::new(transport);
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, ctx.acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
             log.set_outcome(format!("tls-error: {e}"));
@@ -274,12 +259,10 @@ async fn handle(
             return log.finish(state);
         }
     };
-    let peer_cn = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|chain| chain.first())
-        .and_then(|leaf| certs::common_name(leaf));
+    let peer_cert = tls.get_ref().1.peer_certificates().map(|chain| PeerCert {
+        common_name: chain.first().and_then(|leaf| certs::common_name(leaf)),
+        trusted: ctx.verifier.trusted(chain),
+    });
     if websocket {
         // tungstenite's callback signature returns its large error response by value.
         #[allow(clippy::result_large_err)]
@@ -307,11 +290,11 @@ async fn handle(
         };
         match tokio::time::timeout(
             HANDSHAKE_TIMEOUT,
-            tokio_tungstenite::accept_hdr_async(tls, callback),
+            tokio_tungstenite::accept_hdr_async_with_config(tls, callback, Some(ws_config())),
         )
         .await
         {
-            Ok(Ok(ws)) => server::serve(WsWire(ws), state, log, peer_cn).await,
+            Ok(Ok(ws)) => server::serve(WsWire(ws), state, log, peer_cert).await,
             Ok(Err(e)) => {
                 log.set_outcome(format!("websocket-error: {e}"));
                 log.finish(state);
@@ -322,7 +305,7 @@ async fn handle(
             }
         }
     } else {
-        server::serve(TlsWire(tls), state, log, peer_cn).await;
+        server::serve(TlsWire(tls), state, log, peer_cert).await;
     }
 }
 
@@ -344,6 +327,14 @@ impl Wire for TlsWire {
     async fn shutdown(&mut self) {
         let _ = self.0.shutdown().await;
     }
+}
+
+/// Frames and messages bounded a little above the MQTT packet limit, so a hostile peer
+/// cannot make the server buffer more.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(server::MAX_PACKET + 4096))
+        .max_frame_size(Some(server::MAX_PACKET + 4096))
 }
 
 struct WsWire(WebSocketStream<TlsStream<TcpStream>>);

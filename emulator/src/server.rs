@@ -1,7 +1,7 @@
 //! One device connection: MQTT 3.1.1 as DPS speaks it, with the enrollment's scenario knobs.
 //! Any malformed input ends this connection only.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -18,9 +18,14 @@ use serde_json::{json, Value};
 use crate::enrollments::{AuthFailure, Credentials, EnrollmentFile, Identity, Outcome};
 
 /// The service's message limit (96 KB) plus the MQTT header.
-const MAX_PACKET: usize = 96 * 1024 + 1024;
+pub const MAX_PACKET: usize = 96 * 1024 + 1024;
 const FIRST_PACKET_TIMEOUT: Duration = Duration::from_secs(10);
+/// Without a keep-alive from the client (0 = none).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A client that stops reading must not pin a task forever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Operations kept for polling; the oldest are forgotten beyond this.
+const MAX_OPERATIONS: usize = 100_000;
 const SUBSCRIBE_FILTER: &str = "$dps/registrations/res/#";
 const REGISTER_PREFIX: &str = "$dps/registrations/PUT/iotdps-register/?";
 const POLL_PREFIX: &str = "$dps/registrations/GET/iotdps-get-operationstatus/?";
@@ -43,8 +48,36 @@ struct Operation {
     registration_id: String,
     polls: u64,
     payload: Option<Value>,
-    csr: Option<String>,
+    /// Base64 DER chain issued for the device's CSR (certificate issuance).
+    issued: Option<Vec<String>>,
     created: String,
+}
+
+#[derive(Default)]
+struct Operations {
+    by_id: HashMap<String, Operation>,
+    order: VecDeque<String>,
+}
+
+impl Operations {
+    fn insert(&mut self, id: String, op: Operation) {
+        while self.order.len() >= MAX_OPERATIONS {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.by_id.remove(&old);
+                }
+                None => break,
+            }
+        }
+        self.order.push_back(id.clone());
+        self.by_id.insert(id, op);
+    }
+}
+
+/// The client certificate a device presented, judged against the device CA.
+pub struct PeerCert {
+    pub common_name: Option<String>,
+    pub trusted: bool,
 }
 
 #[derive(Default)]
@@ -58,7 +91,7 @@ pub struct State {
     pub auth_failure: AuthFailure,
     pub cert_dir: PathBuf,
     devices: Mutex<HashMap<String, DeviceCounters>>,
-    operations: Mutex<HashMap<String, Operation>>,
+    operations: Mutex<Operations>,
     log: Mutex<Option<std::fs::File>>,
     next_id: AtomicU64,
 }
@@ -75,7 +108,7 @@ impl State {
             auth_failure,
             cert_dir,
             devices: Mutex::new(HashMap::new()),
-            operations: Mutex::new(HashMap::new()),
+            operations: Mutex::new(Operations::default()),
             log: Mutex::new(log),
             next_id: AtomicU64::new(1),
         }
@@ -180,13 +213,33 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Up to 128 of `a-z A-Z 0-9 - . _ :`, the last alphanumeric or `-`.
+fn valid_registration_id(r: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._:".contains(c);
+    !r.is_empty()
+        && r.len() <= 128
+        && r.chars().all(allowed)
+        && r.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// `YYYY-MM-DD`, optionally followed by `-preview`.
+fn valid_api_version(v: &str) -> bool {
+    let date = v.strip_suffix("-preview").unwrap_or(v);
+    let b = date.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
+}
+
 /// Parsed `{idScope}/registrations/{registrationId}/api-version=...[&ClientVersion=...]`.
 fn parse_username(u: &str) -> Option<(String, String, String)> {
     let (scope, rest) = u.split_once("/registrations/")?;
     let (reg, params) = rest.split_once('/')?;
     let params = query(params);
     let api = params.get("api-version")?;
-    if scope.is_empty() || reg.is_empty() || api.is_empty() {
+    if scope.is_empty() || !valid_registration_id(reg) || !valid_api_version(api) {
         return None;
     }
     Some((scope.to_owned(), reg.to_owned(), (*api).to_owned()))
@@ -195,6 +248,8 @@ fn parse_username(u: &str) -> Option<(String, String, String)> {
 struct Sas {
     sr_raw: String,
     sig: String,
+    /// As sent: the signature covers these exact bytes.
+    se_raw: String,
     se: u64,
     /// Optional: Microsoft's Python SDK sends none, its C SDK sends `registration`.
     skn: Option<String>,
@@ -206,6 +261,7 @@ fn parse_sas(token: &str) -> Option<Sas> {
     Some(Sas {
         sr_raw: (*fields.get("sr")?).to_owned(),
         sig: percent_decode(fields.get("sig")?)?,
+        se_raw: (*fields.get("se")?).to_owned(),
         se: fields.get("se")?.parse().ok()?,
         skn: fields.get("skn").map(|s| (*s).to_owned()),
     })
@@ -219,6 +275,8 @@ pub struct ConnectionLog {
     bytes_out: u64,
     packets_in: BTreeMap<&'static str, u64>,
     packets_out: BTreeMap<&'static str, u64>,
+    /// Responses not delivered because the client had not subscribed.
+    unsubscribed_responses: u64,
     outcome: String,
     started: Instant,
 }
@@ -233,6 +291,7 @@ impl ConnectionLog {
             bytes_out: 0,
             packets_in: BTreeMap::new(),
             packets_out: BTreeMap::new(),
+            unsubscribed_responses: 0,
             outcome: "closed".into(),
             started: Instant::now(),
         }
@@ -251,6 +310,7 @@ impl ConnectionLog {
             "bytesOut": self.bytes_out,
             "packetsIn": self.packets_in,
             "packetsOut": self.packets_out,
+            "unsubscribedResponses": self.unsubscribed_responses,
             "outcome": self.outcome,
             "durationMs": self.started.elapsed().as_millis() as u64,
         }));
@@ -269,14 +329,17 @@ struct Session<'a, W: Wire> {
     unauthorized: bool,
     next_pid: u16,
     drop_after: Option<u64>,
-    peer_cn: Option<String>,
+    peer_cert: Option<PeerCert>,
+    /// Granted `$dps/registrations/res/#`: responses are only delivered then, as by DPS.
+    subscribed: bool,
+    idle_timeout: Duration,
 }
 
 pub async fn serve<W: Wire>(
     wire: W,
     state: &State,
     mut log: ConnectionLog,
-    peer_cn: Option<String>,
+    peer_cert: Option<PeerCert>,
 ) {
     log.set_outcome("closed");
     let mut s = Session {
@@ -287,7 +350,9 @@ pub async fn serve<W: Wire>(
         unauthorized: false,
         next_pid: 1,
         drop_after: None,
-        peer_cn,
+        peer_cert,
+        subscribed: false,
+        idle_timeout: IDLE_TIMEOUT,
     };
     let outcome = match s.run().await {
         Ok(()) => None,
@@ -332,7 +397,7 @@ impl<W: Wire> Session<'_, W> {
             let timeout = if first {
                 FIRST_PACKET_TIMEOUT
             } else {
-                IDLE_TIMEOUT
+                self.idle_timeout
             };
             let n = match tokio::time::timeout(timeout, self.wire.read(&mut buf)).await {
                 Err(_) => return Err(Close("timeout".into())),
@@ -358,7 +423,12 @@ impl<W: Wire> Session<'_, W> {
     }
 
     async fn send(&mut self, packet: &Packet<'_>) -> Result<(), Close> {
-        let mut buf = vec![0u8; MAX_PACKET + 16];
+        let size = match packet {
+            Packet::Publish(p) => p.topic_name.len() + p.payload.len() + 16,
+            Packet::Suback(s) => s.return_codes.len() + 16,
+            _ => 16,
+        };
+        let mut buf = vec![0u8; size];
         let n = encode_slice(packet, &mut buf).map_err(|e| Close(format!("encode: {e:?}")))?;
         buf.truncate(n);
         let (delay, fragment) = self
@@ -368,13 +438,21 @@ impl<W: Wire> Session<'_, W> {
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
-        let io = |e: std::io::Error| Close(format!("io-error: {e}"));
-        if fragment {
-            for b in &buf {
-                self.wire.write(std::slice::from_ref(b)).await.map_err(io)?;
+        let wire = &mut self.wire;
+        let write = async move {
+            if fragment {
+                for b in &buf {
+                    wire.write(std::slice::from_ref(b)).await?;
+                }
+                Ok(())
+            } else {
+                wire.write(&buf).await
             }
-        } else {
-            self.wire.write(&buf).await.map_err(io)?;
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Close(format!("io-error: {e}"))),
+            Err(_) => return Err(Close("write-timeout".into())),
         }
         self.log.bytes_out += n as u64;
         *self.log.packets_out.entry(kind(packet)).or_default() += 1;
@@ -415,7 +493,13 @@ impl<W: Wire> Session<'_, W> {
                         .await;
                 };
                 self.log.registration_id = Some(reg.clone());
-                if scope != self.state.enrollments.id_scope {
+                if c.keep_alive > 0 {
+                    // MQTT 3.1.1 §3.1.2.10: one and a half keep-alive periods of silence.
+                    self.idle_timeout = Duration::from_millis(u64::from(c.keep_alive) * 1500);
+                }
+                let known_scope = &self.state.enrollments.id_scope;
+                // Without an enrollment file every scope is known and every device refused.
+                if !known_scope.is_empty() && !scope.eq_ignore_ascii_case(known_scope) {
                     return self
                         .refuse(ConnectReturnCode::ServerUnavailable, "unknown-id-scope")
                         .await;
@@ -440,12 +524,15 @@ impl<W: Wire> Session<'_, W> {
                         };
                         self.check_sas(&scope, &reg, &sas)
                     }
-                    _ => match self.peer_cn.clone() {
-                        Some(cn) => self
+                    _ => match &self.peer_cert {
+                        Some(PeerCert {
+                            common_name: Some(cn),
+                            trusted: true,
+                        }) => self
                             .state
                             .enrollments
-                            .authenticate(&reg, &Credentials::Certificate { common_name: &cn }),
-                        None => None,
+                            .authenticate(&reg, &Credentials::Certificate { common_name: cn }),
+                        _ => None,
                     },
                 };
                 match identity {
@@ -491,25 +578,32 @@ impl<W: Wire> Session<'_, W> {
                 Ok(false)
             }
             Packet::Subscribe(sub) => {
-                let codes = sub
+                let codes: Vec<_> = sub
                     .topics
                     .iter()
                     .map(|t| {
-                        if t.topic_path == SUBSCRIBE_FILTER {
-                            SubscribeReturnCodes::Success(match t.qos {
-                                QoS::AtMostOnce => QoS::AtMostOnce,
-                                _ => QoS::AtLeastOnce,
-                            })
+                        if t.topic_path == SUBSCRIBE_FILTER && t.qos != QoS::AtMostOnce {
+                            SubscribeReturnCodes::Success(QoS::AtLeastOnce)
                         } else {
                             SubscribeReturnCodes::Failure
                         }
                     })
                     .collect();
+                if codes.iter().any(|c| *c != SubscribeReturnCodes::Failure) {
+                    self.subscribed = true;
+                }
                 self.send(&Packet::Suback(Suback {
                     pid: sub.pid,
                     return_codes: codes,
                 }))
                 .await?;
+                Ok(false)
+            }
+            Packet::Unsubscribe(unsub) => {
+                if unsub.topics.iter().any(|t| t == SUBSCRIBE_FILTER) {
+                    self.subscribed = false;
+                }
+                self.send(&Packet::Unsuback(unsub.pid)).await?;
                 Ok(false)
             }
             Packet::Publish(p) => self.on_publish(p).await,
@@ -534,10 +628,11 @@ impl<W: Wire> Session<'_, W> {
         let resource = percent_decode(&sas.sr_raw)?;
         let expected = format!("{scope}/registrations/{reg}");
         let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
-        if !resource.eq_ignore_ascii_case(&expected) || sas.se <= now || sas.skn.as_deref().is_some_and(|k| k != "registration") {
+        let skn_ok = sas.skn.as_deref().is_none_or(|k| k == "registration");
+        if !resource.eq_ignore_ascii_case(&expected) || sas.se <= now || !skn_ok {
             return None;
         }
-        let signed = format!("{}\n{}", sas.sr_raw, sas.se);
+        let signed = format!("{}\n{}", sas.sr_raw, sas.se_raw);
         self.state.enrollments.authenticate(
             reg,
             &Credentials::Sas {
@@ -554,6 +649,10 @@ impl<W: Wire> Session<'_, W> {
         retry_after: Option<u64>,
         body: &Value,
     ) -> Result<(), Close> {
+        if !self.subscribed {
+            self.log.unsubscribed_responses += 1;
+            return Ok(());
+        }
         let mut topic = format!("$dps/registrations/res/{status}/?$rid={rid}");
         if let Some(s) = retry_after {
             topic.push_str(&format!("&retry-after={s}"));
@@ -668,12 +767,37 @@ impl<W: Wire> Session<'_, W> {
             self.log.set_outcome("bad-request");
             return Ok(false);
         }
+        let issued = match obj.get("csr") {
+            None => None,
+            Some(csr) => {
+                let chain = csr
+                    .as_str()
+                    .ok_or_else(|| "csr is not a string".to_owned())
+                    .and_then(|b64| {
+                        STANDARD
+                            .decode(b64)
+                            .map_err(|_| "csr is not base64".to_owned())
+                    })
+                    .and_then(|der| {
+                        crate::certs::sign_csr(&self.state.cert_dir, &der, &id.registration_id)
+                    });
+                match chain {
+                    Ok(chain) => Some(chain.iter().map(|c| STANDARD.encode(c)).collect()),
+                    Err(why) => {
+                        let env = self.envelope(400004, &format!("Invalid CSR: {why}"));
+                        self.respond(400, rid, None, &env).await?;
+                        self.log.set_outcome("bad-request");
+                        return Ok(false);
+                    }
+                }
+            }
+        };
         let op_id = format!("4.{}.{}", self.state.unique(), self.state.unique());
         let op = Operation {
             registration_id: id.registration_id.clone(),
             polls: 0,
             payload: obj.get("payload").cloned(),
-            csr: obj.get("csr").and_then(Value::as_str).map(str::to_owned),
+            issued,
             created: now_utc(),
         };
         self.state
@@ -697,7 +821,7 @@ impl<W: Wire> Session<'_, W> {
         let b = &id.behaviour;
         let found = op_id.as_ref().and_then(|op_id| {
             let mut ops = self.state.operations.lock().ok()?;
-            let op = ops.get_mut(op_id)?;
+            let op = ops.by_id.get_mut(op_id)?;
             if !op.registration_id.eq_ignore_ascii_case(&id.registration_id) {
                 return None;
             }
@@ -705,11 +829,11 @@ impl<W: Wire> Session<'_, W> {
             Some((
                 op.polls,
                 op.payload.clone(),
-                op.csr.clone(),
+                op.issued.clone(),
                 op.created.clone(),
             ))
         });
-        let Some((polls, device_payload, csr, created)) = found else {
+        let Some((polls, device_payload, issued, created)) = found else {
             let env = self.envelope(404104, "Operation not found.");
             self.respond(404, rid, None, &env).await?;
             self.log.set_outcome("not-found");
@@ -744,25 +868,8 @@ impl<W: Wire> Session<'_, W> {
                 if let Some(p) = b.payload.clone().or(device_payload) {
                     state["payload"] = p;
                 }
-                if let Some(csr) = csr {
-                    let der = STANDARD
-                        .decode(csr)
-                        .map_err(|_| Close("bad csr".into()))
-                        .and_then(|der| {
-                            crate::certs::sign_csr(&self.state.cert_dir, &der)
-                                .map_err(|e| Close(format!("csr: {e}")))
-                        });
-                    match der {
-                        Ok(chain) => {
-                            state["issuedCertificateChain"] =
-                                json!(chain.iter().map(|c| STANDARD.encode(c)).collect::<Vec<_>>());
-                        }
-                        Err(Close(why)) => {
-                            let env = self.envelope(400004, &format!("Invalid CSR: {why}"));
-                            self.respond(400, rid, None, &env).await?;
-                            return Ok(false);
-                        }
-                    }
+                if let Some(chain) = issued {
+                    state["issuedCertificateChain"] = json!(chain);
                 }
             }
             Outcome::Failed | Outcome::Disabled => {
