@@ -1,113 +1,277 @@
-"""One emulator for the whole session on the SDK's fixed ports (8883, and 443 for
-WebSockets): Microsoft's SDK takes no port. Start-up is synchronised on the emulator's
-`ready` line; every test uses its own registration ids so server-side counters never mix."""
+"""Fixtures for running Microsoft's Python device SDK against dps-emulator.
 
+One emulator per session, on the ports the SDK hard-codes (8883, and 443 with websockets), with a
+fresh certificate directory and an enrollment file written here. Every test uses its own
+registration id, so the emulator's per-device counters (throttleFirst, ...) never interfere.
+
+Environment:
+  DPS_EMULATOR           path of the dps-emulator binary (default: target/release/dps-emulator)
+  DPS_CONFORMANCE_TAMPER JSON object {registrationId or "group:<groupId>": {field: value}} merged
+                         into the enrollment file before the emulator starts. Only
+                         test_suite_can_fail.py sets it, in a nested run, to make the emulator
+                         answer wrongly and prove that the tests below notice.
+"""
+
+import ast
 import base64
-import hashlib
-import hmac
 import json
+import logging
 import os
+import re
+import selectors
 import subprocess
-import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
-ID_SCOPE = "0ne00000001"
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from azure.iot.device.common.pipeline import pipeline_stages_mqtt
+from azure.iot.device.provisioning.pipeline import constant as provisioning_constant
+
+REPO = Path(__file__).resolve().parents[2]
+ID_SCOPE = "0ne00C0FFEE"
+HOST = "localhost"
+READY_TIMEOUT_S = 30
+LOG_TIMEOUT_S = 10
+
+# The SDK waits 30 s for a DPS response and 60 s for a CONNACK before it gives up. Against a local
+# emulator every answer takes milliseconds, so a broken emulator should fail a test in seconds,
+# not minutes. These are the SDK's own timers (read at call time), only shortened.
+provisioning_constant.DEFAULT_TIMEOUT_INTERVAL = 10
+pipeline_stages_mqtt.WATCHDOG_INTERVAL = 10
 
 
-def key_for(name: str) -> str:
-    """A deterministic 32-byte base64 key per name."""
-    return base64.b64encode(hashlib.sha256(name.encode()).digest()).decode()
+def random_key(size: int = 32) -> str:
+    return base64.b64encode(os.urandom(size)).decode()
 
 
-def derive_device_key(group_key: str, registration_id: str) -> str:
-    """The group-enrollment derivation Microsoft documents for devices."""
-    mac = hmac.new(base64.b64decode(group_key), registration_id.encode(), hashlib.sha256)
-    return base64.b64encode(mac.digest()).decode()
+@dataclass
+class Enrollments:
+    """What the emulator is told, so that tests can assert it comes back."""
+
+    individual_keys: dict = field(default_factory=dict)
+    group_key: str = ""
+    doc: dict = field(default_factory=dict)
+
+    def entry(self, name: str) -> dict:
+        if name.startswith("group:"):
+            return next(g for g in self.doc["groups"] if g["groupId"] == name[len("group:") :])
+        return next(e for e in self.doc["enrollments"] if e["registrationId"] == name)
 
 
-def symmetric(reg_id: str, **knobs) -> dict:
-    e = {
+def sym(reg_id: str, keys: dict, **knobs) -> dict:
+    keys[reg_id] = random_key()
+    entry = {
         "registrationId": reg_id,
-        "attestation": {"type": "symmetricKey", "primaryKey": key_for(reg_id)},
-        "assignedHub": f"{reg_id}-hub.azure-devices.net",
-        "retryAfter": 0,
+        "attestation": {"type": "symmetricKey", "primaryKey": keys[reg_id], "secondaryKey": random_key()},
+        "assignedHub": "conformance-hub-1.azure-devices.net",
+        "retryAfter": 1,
     }
-    e.update(knobs)
-    return e
+    entry.update(knobs)
+    return entry
 
 
-ENROLLMENTS = {
-    "idScope": ID_SCOPE,
-    "enrollments": [
-        symmetric("sdk-sym"),
-        symmetric("sdk-ws"),
-        symmetric("sdk-payload"),
-        symmetric("sdk-polls", assignAfterPolls=2, retryAfter=1),
-        symmetric("sdk-throttled", throttleFirst=2, retryAfter=1),
-        symmetric("sdk-failed", outcome="failed", errorCode=400209,
-                  errorMessage="Custom allocation failed."),
-        symmetric("sdk-disabled", outcome="disabled"),
-        symmetric("sdk-wrong-answer", assignedHub="not-the-expected-hub.azure-devices.net"),
-        {"registrationId": "sdk-x509", "attestation": {"type": "x509"},
-         "assignedHub": "sdk-x509-hub.azure-devices.net", "retryAfter": 0},
-    ],
-    "groups": [
-        {"groupId": "sdk-group", "attestation": {"type": "symmetricKey",
-                                                 "primaryKey": key_for("sdk-group")},
-         "assignedHub": "sdk-group-hub.azure-devices.net", "retryAfter": 0},
-    ],
-}
+def x509(reg_id: str, **knobs) -> dict:
+    entry = {
+        "registrationId": reg_id,
+        "attestation": {"type": "x509"},
+        "assignedHub": "conformance-x509-hub.azure-devices.net",
+        "retryAfter": 1,
+    }
+    entry.update(knobs)
+    return entry
 
 
+def build_enrollments() -> Enrollments:
+    keys: dict = {}
+    group_key = random_key(64)
+    enrollments = [
+        sym("sym-individual", keys, deviceId="sym-individual-device", substatus="initialAssignment"),
+        sym("sym-websocket", keys, assignedHub="conformance-ws-hub.azure-devices.net"),
+        sym("sym-payload-echo", keys),
+        sym("sym-payload-enrollment", keys, payload={"from": "enrollment", "n": [1, 2, 3]}),
+        sym("sym-slow", keys, assignAfterPolls=2),
+        sym("sym-throttled", keys, throttleFirst=2),
+        sym("sym-server-error", keys, serverErrorFirst=1),
+        sym("sym-failed", keys, outcome="failed", errorCode=400209, errorMessage="Custom allocation failed: no hub."),
+        sym("sym-disabled", keys, outcome="disabled"),
+        sym("sym-wrong-key", keys),
+        sym("sym-auth-connack", keys, authFailure="connack"),
+        sym("sym-reprovisioned", keys, substatus="deviceDataMigrated"),
+        x509("x509-individual", deviceId="x509-individual-device"),
+        x509("x509-websocket"),
+        x509("x509-cn-mismatch"),
+    ]
+    groups = [
+        {
+            "groupId": "conformance-group",
+            "attestation": {"type": "symmetricKey", "primaryKey": group_key, "secondaryKey": random_key(64)},
+            "assignedHub": "conformance-group-hub.azure-devices.net",
+            "retryAfter": 1,
+        },
+        {
+            "groupId": "conformance-x509-group",
+            "attestation": {"type": "x509"},
+            "assignedHub": "conformance-x509-group-hub.azure-devices.net",
+            "retryAfter": 1,
+        },
+    ]
+    doc = {"idScope": ID_SCOPE, "authFailure": "401", "enrollments": enrollments, "groups": groups}
+    tamper = json.loads(os.environ.get("DPS_CONFORMANCE_TAMPER", "{}"))
+    result = Enrollments(individual_keys=keys, group_key=group_key, doc=doc)
+    for name, changes in tamper.items():
+        result.entry(name).update(changes)
+    return result
+
+
+class ConnectionLog:
+    """The emulator's --log, read from a FIFO as it is written.
+
+    The emulator writes a connection's line when that connection ends, which can be just after
+    the SDK's register() has returned; waiting on the FIFO avoids both a race and a sleep."""
+
+    def __init__(self, fifo: Path):
+        self.entries: list = []
+        self.changed = threading.Condition()
+        self.fifo = fifo
+        os.mkfifo(fifo)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        with open(self.fifo, "rb") as f:
+            for line in f:
+                with self.changed:
+                    self.entries.append(json.loads(line))
+                    self.changed.notify_all()
+
+    def wait_for(self, registration_id: str, count: int) -> list:
+        def mine():
+            return [e for e in self.entries if e.get("registrationId") == registration_id]
+
+        with self.changed:
+            if not self.changed.wait_for(lambda: len(mine()) >= count, timeout=LOG_TIMEOUT_S):
+                raise AssertionError(f"{len(mine())} connection log lines for {registration_id}, expected {count}")
+            return mine()
+
+
+@dataclass
 class Emulator:
-    def __init__(self, workdir: str):
-        self.workdir = workdir
-        self.binary = os.environ.get("DPS_EMULATOR", os.path.join(ROOT, "target", "release", "dps-emulator"))
-        self.cert_dir = os.path.join(workdir, "certs")
-        self.log_path = os.path.join(workdir, "connections.jsonl")
-        path = os.path.join(workdir, "enrollments.json")
-        with open(path, "w") as f:
-            json.dump(ENROLLMENTS, f)
-        self.proc = subprocess.Popen(
-            [self.binary, "--bind", "127.0.0.1", "--port", "8883", "--ws-port", "443",
-             "--cert-dir", self.cert_dir, "--enrollments", path, "--log", self.log_path],
-            stdout=subprocess.PIPE, text=True)
-        ready = False
-        for line in self.proc.stdout:
-            if line.startswith("dps-emulator: CA certificate: "):
-                with open(line.split(": ", 2)[2].strip()) as f:
-                    self.ca_pem = f.read()
-            if line.strip() == "dps-emulator: ready":
-                ready = True
-                break
-        if not ready:
-            raise RuntimeError("dps-emulator did not start (ports 8883/443 busy, or not root?)")
+    ca_pem: str
+    cert_dir: Path
+    log: ConnectionLog
+    binary: Path
+    enrollments: Enrollments
+    cert_files: dict = field(default_factory=dict)
 
-    def issue_device_cert(self, registration_id: str):
-        cert = os.path.join(self.workdir, f"{registration_id}.pem")
-        key = os.path.join(self.workdir, f"{registration_id}-key.pem")
-        subprocess.run([self.binary, "issue-device-cert", "--cert-dir", self.cert_dir,
-                        "--registration-id", registration_id, "--cert-out", cert,
-                        "--key-out", key], check=True, capture_output=True)
-        return cert, key
+    def device_cert(self, cn: str, tmp: Path) -> tuple:
+        """A certificate chain + key for CN = cn, issued by the emulator's device CA."""
+        if cn not in self.cert_files:
+            cert, key = tmp / f"{cn}.pem", tmp / f"{cn}-key.pem"
+            subprocess.run(
+                [str(self.binary), "issue-device-cert", "--cert-dir", str(self.cert_dir),
+                 "--registration-id", cn, "--cert-out", str(cert), "--key-out", str(key)],
+                check=True, capture_output=True, timeout=30,
+            )
+            self.cert_files[cn] = (str(cert), str(key))
+        return self.cert_files[cn]
 
-    def connections(self, registration_id: str):
-        with open(self.log_path) as f:
-            lines = [json.loads(line) for line in f if line.strip()]
-        return [c for c in lines if c.get("registrationId") == registration_id]
+    def connection_log(self, registration_id: str, connections: int = 1) -> list:
+        """The emulator's --log lines for this registration id, once `connections` have ended."""
+        return self.log.wait_for(registration_id, connections)
 
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+
+def wait_for_ready(proc: subprocess.Popen) -> dict:
+    """Reads the start-up lines until `ready`; returns them as {prefix: value}."""
+    seen = {}
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    buf = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not sel.select(left):
+            raise RuntimeError(f"dps-emulator did not print ready within {READY_TIMEOUT_S} s: {seen}")
+        chunk = os.read(proc.stdout.fileno(), 4096)
+        if not chunk:
+            raise RuntimeError(f"dps-emulator exited before ready (rc={proc.wait()}): {seen}")
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            text = line.decode()
+            if text == "dps-emulator: ready":
+                return seen
+            key, _, value = text.removeprefix("dps-emulator: ").rpartition(": ")
+            if not key:
+                key, _, value = text.removeprefix("dps-emulator: ").partition(" ")
+                key, value = f"{key} {value.split()[0]}", value.split()[-1]
+            seen[key] = value
 
 
 @pytest.fixture(scope="session")
-def emulator():
-    with tempfile.TemporaryDirectory(prefix="dps-sdk-conformance-") as work:
-        emu = Emulator(work)
-        try:
-            yield emu
-        finally:
-            emu.stop()
+def emulator(tmp_path_factory) -> Emulator:
+    binary = Path(os.environ.get("DPS_EMULATOR", REPO / "target" / "release" / "dps-emulator"))
+    if not binary.is_file():
+        pytest.fail(f"{binary} not found: run `cargo build --release -p dps-emulator` first")
+    work = tmp_path_factory.mktemp("emulator")
+    enrollments = build_enrollments()
+    enrollment_file = work / "enrollments.json"
+    enrollment_file.write_text(json.dumps(enrollments.doc, indent=2))
+    log = ConnectionLog(work / "connections.fifo")
+    proc = subprocess.Popen(
+        [str(binary), "serve", "--bind", "127.0.0.1", "--port", "8883", "--ws-port", "443",
+         "--tls12-only", "--cert-dir", str(work / "certs"), "--enrollments", str(enrollment_file),
+         "--log", str(log.fifo)],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        startup = wait_for_ready(proc)
+        assert startup.get("listening mqtts") == "127.0.0.1:8883", startup
+        assert startup.get("listening wss") == "127.0.0.1:443", startup
+        ca_path = Path(startup["CA certificate"])
+        yield Emulator(
+            ca_pem=ca_path.read_text(),
+            cert_dir=work / "certs",
+            log=log,
+            binary=binary,
+            enrollments=enrollments,
+        )
+    finally:
+        proc.terminate()
+        rc = proc.wait(timeout=30)
+        assert rc == 0, f"dps-emulator exited with {rc} on SIGTERM"
+
+
+TOPIC_LOG = re.compile(r"^Received payload:(?P<payload>b(?P<q>['\"]).*(?P=q)) on topic:(?P<topic>\S+)$", re.S)
+
+
+@dataclass
+class Response:
+    status: int
+    params: dict
+    body: dict
+
+
+@pytest.fixture
+def wire(caplog):
+    """What the SDK received from the emulator, as the SDK itself logged it (topic and body).
+
+    Lets tests check the bytes on the response topic that the SDK parses but does not expose
+    (retry-after, $rid echo, the error envelope)."""
+    caplog.set_level(logging.DEBUG, logger="azure.iot.device.provisioning.pipeline.pipeline_stages_provisioning_mqtt")
+
+    def responses() -> list:
+        out = []
+        for record in caplog.records:
+            m = TOPIC_LOG.match(record.getMessage())
+            if not m:
+                continue
+            topic = m["topic"]
+            head, _, query = topic.partition("/?")
+            params = dict(p.split("=", 1) for p in query.split("&"))
+            out.append(Response(int(head.rsplit("/", 1)[1]), params, json.loads(ast.literal_eval(m["payload"]))))
+        return out
+
+    return responses

@@ -1,0 +1,291 @@
+"""Microsoft's own device SDK (azure-iot-device 2.14.0, ProvisioningDeviceClient) against the emulator.
+
+If the SDK that ships to real devices registers against the emulator, and reports every failure
+scenario exactly as it reports the real service's, the emulator is faithful where devices can
+tell. What the SDK does with each answer was read from its source (azure/iot/device/provisioning/
+pipeline/pipeline_stages_provisioning.py and provisioning_device_client.py):
+
+- 202 `assigning` to the register request: waits a fixed 2 s (it ignores retry-after there), then
+  polls; 202 to a poll: waits retry-after (2 s when absent) and polls again.
+- 200 `assigned`: returns a RegistrationResult. 200 `failed`: the op fails with ServiceError, which
+  register() wraps as ClientError("Unexpected failure"), so the registrationState (errorCode,
+  errorMessage) never reaches the caller. 200 `disabled`: the SDK does not know this status and
+  fails with ServiceError("... invalid registration status disabled ..."), wrapped the same way.
+- Status 300..428 on the response topic (401 for bad credentials): ServiceError("register request
+  returned a service error status code 401") wrapped as ClientError. 429 and every status above it
+  (500 too): the same request is sent again after retry-after seconds, transparently.
+- CONNACK 5 / 4: CredentialError; CONNACK 3: ConnectionFailedError.
+
+The SDK's debug log carries every response topic and body it received; the `wire` fixture parses
+it, so tests also check what the SDK parses but does not return (retry-after, the error envelope).
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+from datetime import datetime
+
+import pytest
+from azure.iot.device import X509, ProvisioningDeviceClient, exceptions
+
+from conftest import HOST, ID_SCOPE
+
+pytestmark = pytest.mark.timeout(60)
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+SDK_POLL_DELAY_S = 2  # the SDK's fixed wait between the register 202 and the first poll
+
+
+def derive_device_key(registration_id: str, group_key: str) -> str:
+    """As the SDK's group-enrollment sample (provision_symmetric_key_group.py) derives it."""
+    signed = hmac.HMAC(base64.b64decode(group_key), registration_id.encode("utf-8"), hashlib.sha256)
+    return base64.b64encode(signed.digest()).decode("utf-8")
+
+
+def sym_client(emulator, reg_id, key=None, id_scope=ID_SCOPE, **kwargs):
+    return ProvisioningDeviceClient.create_from_symmetric_key(
+        provisioning_host=HOST,
+        registration_id=reg_id,
+        id_scope=id_scope,
+        symmetric_key=key or emulator.enrollments.individual_keys[reg_id],
+        server_verification_cert=emulator.ca_pem,
+        **kwargs,
+    )
+
+
+def x509_client(emulator, tmp_path, reg_id, cn=None, **kwargs):
+    cert, key = emulator.device_cert(cn or reg_id, tmp_path)
+    return ProvisioningDeviceClient.create_from_x509_certificate(
+        provisioning_host=HOST,
+        registration_id=reg_id,
+        id_scope=ID_SCOPE,
+        x509=X509(cert_file=cert, key_file=key),
+        server_verification_cert=emulator.ca_pem,
+        **kwargs,
+    )
+
+
+def check_assigned(result, *, hub, device_id, substatus="initialAssignment"):
+    """Every field a device reads from a successful registration, as the service fills them."""
+    assert result.status == "assigned"
+    assert result.operation_id
+    state = result.registration_state
+    assert state.assigned_hub == hub
+    assert state.device_id == device_id
+    assert state.sub_status == substatus
+    assert state.etag
+    created = datetime.fromisoformat(state.created_date_time.replace("Z", "+00:00"))
+    updated = datetime.fromisoformat(state.last_update_date_time.replace("Z", "+00:00"))
+    assert created <= updated
+
+
+def check_envelope(body, error_code):
+    """The service's error envelope on 4xx/5xx response topics."""
+    assert body["errorCode"] == error_code
+    assert body["trackingId"] and body["message"]
+    datetime.fromisoformat(body["timestampUtc"].replace("Z", "+00:00"))
+
+
+def statuses(responses):
+    return [r.status for r in responses]
+
+
+def test_symmetric_key_individual(emulator, wire):
+    result = sym_client(emulator, "sym-individual").register()
+
+    check_assigned(result, hub="conformance-hub-1.azure-devices.net", device_id="sym-individual-device")
+    accepted, assigned = wire()
+    assert (accepted.status, assigned.status) == (202, 200)
+    assert accepted.body == {"operationId": result.operation_id, "status": "assigning"}
+    assert accepted.params["retry-after"] == "1"
+    # The SDK's request ids are UUIDs: the emulator must echo them, or the SDK would never match.
+    assert UUID.match(accepted.params["$rid"]) and UUID.match(assigned.params["$rid"])
+    assert assigned.body["registrationState"]["registrationId"] == "sym-individual"
+    [conn] = emulator.connection_log("sym-individual")
+    assert conn["transport"] == "mqtts" and conn["enrollment"] == "individual"
+    # Both responses PUBACKed, and a clean DISCONNECT once assigned.
+    assert conn["packetsIn"] == {"CONNECT": 1, "SUBSCRIBE": 1, "PUBLISH": 2, "PUBACK": 2, "DISCONNECT": 1}
+
+
+def test_group_derived_key(emulator, wire):
+    reg_id = "group-device-0042"
+    device_key = derive_device_key(reg_id, emulator.enrollments.group_key)
+
+    result = sym_client(emulator, reg_id, key=device_key).register()
+
+    check_assigned(result, hub="conformance-group-hub.azure-devices.net", device_id=reg_id)
+    assert emulator.connection_log(reg_id)[0]["enrollment"] == "group:conformance-group"
+
+
+def test_group_key_itself_is_not_a_device_key(emulator, wire):
+    """A device that signs with the group key instead of its derived key is refused."""
+    reg_id = "group-device-0043"
+    with pytest.raises(exceptions.ClientError) as err:
+        sym_client(emulator, reg_id, key=emulator.enrollments.group_key).register()
+    assert isinstance(err.value.__cause__, exceptions.ServiceError)
+    assert "status code 401" in str(err.value.__cause__)
+
+
+def test_x509_individual(emulator, wire, tmp_path):
+    result = x509_client(emulator, tmp_path, "x509-individual").register()
+
+    check_assigned(result, hub="conformance-x509-hub.azure-devices.net", device_id="x509-individual-device")
+    [conn] = emulator.connection_log("x509-individual")
+    assert conn["enrollment"] == "individual"
+
+
+def test_x509_group(emulator, wire, tmp_path):
+    reg_id = "x509-group-device-7"
+    result = x509_client(emulator, tmp_path, reg_id).register()
+
+    check_assigned(result, hub="conformance-x509-group-hub.azure-devices.net", device_id=reg_id)
+    assert emulator.connection_log(reg_id)[0]["enrollment"] == "group:conformance-x509-group"
+
+
+def test_x509_common_name_must_match_registration_id(emulator, wire, tmp_path):
+    """A valid device certificate for another device: the service answers 401 after CONNACK 0."""
+    with pytest.raises(exceptions.ClientError) as err:
+        x509_client(emulator, tmp_path, "x509-cn-mismatch", cn="x509-someone-else").register()
+    assert str(err.value.__cause__) == "register request returned a service error status code 401"
+    [refusal] = wire()
+    assert refusal.status == 401
+    check_envelope(refusal.body, 401002)
+
+
+@pytest.mark.parametrize("attestation", ["symmetric-key", "x509"])
+def test_websockets_on_port_443(emulator, wire, tmp_path, attestation):
+    if attestation == "x509":
+        result = x509_client(emulator, tmp_path, "x509-websocket", websockets=True).register()
+        check_assigned(result, hub="conformance-x509-hub.azure-devices.net", device_id="x509-websocket")
+        reg_id = "x509-websocket"
+    else:
+        result = sym_client(emulator, "sym-websocket", websockets=True).register()
+        check_assigned(result, hub="conformance-ws-hub.azure-devices.net", device_id="sym-websocket")
+        reg_id = "sym-websocket"
+    [conn] = emulator.connection_log(reg_id)
+    assert conn["transport"] == "wss"
+
+
+def test_custom_payload_round_trip(emulator, wire):
+    sent = {"modelId": "dtmi:com:example:Thermostat;1", "site": {"floor": 3, "tags": ["a", "b"]}, "ok": True}
+    client = sym_client(emulator, "sym-payload-echo")
+    client.provisioning_payload = sent
+
+    result = client.register()
+
+    check_assigned(result, hub="conformance-hub-1.azure-devices.net", device_id="sym-payload-echo")
+    # The SDK re-serialises registrationState.payload as JSON text.
+    assert json.loads(result.registration_state.response_payload) == sent
+
+
+def test_enrollment_payload_is_returned_instead_of_the_device_payload(emulator, wire):
+    client = sym_client(emulator, "sym-payload-enrollment")
+    client.provisioning_payload = {"from": "device"}
+
+    result = client.register()
+
+    assert json.loads(result.registration_state.response_payload) == {"from": "enrollment", "n": [1, 2, 3]}
+
+
+def test_substatus_is_passed_through(emulator, wire):
+    result = sym_client(emulator, "sym-reprovisioned").register()
+    check_assigned(
+        result, hub="conformance-hub-1.azure-devices.net", device_id="sym-reprovisioned", substatus="deviceDataMigrated"
+    )
+
+
+def test_polling_honours_retry_after(emulator, wire):
+    started = time.monotonic()
+    result = sym_client(emulator, "sym-slow").register()
+    elapsed = time.monotonic() - started
+
+    check_assigned(result, hub="conformance-hub-1.azure-devices.net", device_id="sym-slow")
+    responses = wire()
+    assert statuses(responses) == [202, 202, 202, 200]
+    assert all(r.params["retry-after"] == "1" for r in responses[:3])
+    assert {r.body["operationId"] for r in responses} == {result.operation_id}
+    # The SDK's own 2 s, then retry-after=1 twice.
+    assert elapsed >= SDK_POLL_DELAY_S + 1 + 1
+
+
+def test_throttling_is_retried_after_retry_after(emulator, wire):
+    started = time.monotonic()
+    result = sym_client(emulator, "sym-throttled").register()
+    elapsed = time.monotonic() - started
+
+    check_assigned(result, hub="conformance-hub-1.azure-devices.net", device_id="sym-throttled")
+    responses = wire()
+    assert statuses(responses) == [429, 429, 202, 200]
+    for throttled in responses[:2]:
+        assert throttled.params["retry-after"] == "1"
+        check_envelope(throttled.body, 429001)
+    # Each retry is a new request with a new $rid.
+    assert len({r.params["$rid"] for r in responses[:3]}) == 3
+    assert elapsed >= 1 + 1 + SDK_POLL_DELAY_S
+    [conn] = emulator.connection_log("sym-throttled")
+    assert conn["packetsIn"]["PUBLISH"] == 4
+
+
+def test_server_error_is_retried(emulator, wire):
+    result = sym_client(emulator, "sym-server-error").register()
+
+    check_assigned(result, hub="conformance-hub-1.azure-devices.net", device_id="sym-server-error")
+    responses = wire()
+    assert statuses(responses) == [500, 202, 200]
+    check_envelope(responses[0].body, 500000)
+
+
+def test_failed_registration(emulator, wire):
+    with pytest.raises(exceptions.ClientError) as err:
+        sym_client(emulator, "sym-failed").register()
+
+    assert str(err.value) == "Unexpected failure"
+    cause = err.value.__cause__
+    assert type(cause) is exceptions.ServiceError
+    assert str(cause) == "Query Status operation returned a failed registration status with a status code of 200"
+    final = wire()[-1]
+    assert final.status == 200 and final.body["status"] == "failed"
+    state = final.body["registrationState"]
+    assert state["status"] == "failed"
+    assert state["errorCode"] == 400209
+    assert state["errorMessage"] == "Custom allocation failed: no hub."
+    assert "assignedHub" not in state
+
+
+def test_disabled_enrollment(emulator, wire):
+    with pytest.raises(exceptions.ClientError) as err:
+        sym_client(emulator, "sym-disabled").register()
+
+    cause = err.value.__cause__
+    assert type(cause) is exceptions.ServiceError
+    assert str(cause) == (
+        "Query Status Operation encountered an invalid registration status disabled with a status code of 200"
+    )
+    final = wire()[-1]
+    assert final.body["status"] == "disabled"
+    assert "assignedHub" not in final.body["registrationState"]
+
+
+def test_wrong_key_gets_401_after_connack_0(emulator, wire):
+    with pytest.raises(exceptions.ClientError) as err:
+        sym_client(emulator, "sym-wrong-key", key=base64.b64encode(b"k" * 32).decode()).register()
+
+    assert str(err.value.__cause__) == "register request returned a service error status code 401"
+    [refusal] = wire()
+    assert refusal.status == 401 and UUID.match(refusal.params["$rid"])
+    check_envelope(refusal.body, 401002)
+    outcomes = [c["outcome"] for c in emulator.connection_log("sym-wrong-key")]
+    assert outcomes == ["unauthorized (401)"]
+
+
+def test_wrong_key_with_connack_refusal(emulator, wire):
+    with pytest.raises(exceptions.CredentialError):
+        sym_client(emulator, "sym-auth-connack", key=base64.b64encode(b"k" * 32).decode()).register()
+
+
+def test_unknown_id_scope_is_refused_with_connack_3(emulator, wire):
+    with pytest.raises(exceptions.ConnectionFailedError):
+        sym_client(emulator, "sym-unknown-scope", key=base64.b64encode(b"k" * 32).decode(), id_scope="0ne00BADBAD").register()
