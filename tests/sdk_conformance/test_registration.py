@@ -30,6 +30,7 @@ from datetime import datetime
 
 import pytest
 from azure.iot.device import X509, ProvisioningDeviceClient, exceptions
+from azure.iot.device.common.evented_callback import EventedCallback
 
 from conftest import HOST, ID_SCOPE
 
@@ -45,27 +46,60 @@ def derive_device_key(registration_id: str, group_key: str) -> str:
     return base64.b64encode(signed.digest()).decode("utf-8")
 
 
-def sym_client(emulator, reg_id, key=None, id_scope=ID_SCOPE, **kwargs):
-    return ProvisioningDeviceClient.create_from_symmetric_key(
-        provisioning_host=HOST,
-        registration_id=reg_id,
-        id_scope=id_scope,
-        symmetric_key=key or emulator.enrollments.individual_keys[reg_id],
-        server_verification_cert=emulator.ca_pem,
-        **kwargs,
-    )
+class Devices:
+    """Makes SDK clients as a device application would, and shuts each down after the test.
+
+    register() shuts its pipeline down only on `assigned`; after a failure the SDK keeps the
+    connection and its reconnect and timeout timers alive, so the test ends them the way the
+    SDK's own register() does on success."""
+
+    def __init__(self, emulator, tmp_path):
+        self.emulator = emulator
+        self.tmp_path = tmp_path
+        self.clients = []
+
+    def sym(self, reg_id, key=None, id_scope=ID_SCOPE, **kwargs):
+        return self._keep(
+            ProvisioningDeviceClient.create_from_symmetric_key(
+                provisioning_host=HOST,
+                registration_id=reg_id,
+                id_scope=id_scope,
+                symmetric_key=key or self.emulator.enrollments.individual_keys[reg_id],
+                server_verification_cert=self.emulator.ca_pem,
+                **kwargs,
+            )
+        )
+
+    def x509(self, reg_id, cn=None, **kwargs):
+        cert, key = self.emulator.device_cert(cn or reg_id, self.tmp_path)
+        return self._keep(
+            ProvisioningDeviceClient.create_from_x509_certificate(
+                provisioning_host=HOST,
+                registration_id=reg_id,
+                id_scope=ID_SCOPE,
+                x509=X509(cert_file=cert, key_file=key),
+                server_verification_cert=self.emulator.ca_pem,
+                **kwargs,
+            )
+        )
+
+    def _keep(self, client):
+        self.clients.append(client)
+        return client
+
+    def shutdown(self):
+        for client in self.clients:
+            if client._pipeline._running:
+                done = EventedCallback()
+                client._pipeline.shutdown(callback=done)
+                done.wait_for_completion()
 
 
-def x509_client(emulator, tmp_path, reg_id, cn=None, **kwargs):
-    cert, key = emulator.device_cert(cn or reg_id, tmp_path)
-    return ProvisioningDeviceClient.create_from_x509_certificate(
-        provisioning_host=HOST,
-        registration_id=reg_id,
-        id_scope=ID_SCOPE,
-        x509=X509(cert_file=cert, key_file=key),
-        server_verification_cert=emulator.ca_pem,
-        **kwargs,
-    )
+@pytest.fixture
+def devices(emulator, tmp_path):
+    d = Devices(emulator, tmp_path)
+    yield d
+    d.shutdown()
 
 
 def check_assigned(result, *, hub, device_id, substatus="initialAssignment"):
@@ -93,8 +127,8 @@ def statuses(responses):
     return [r.status for r in responses]
 
 
-def test_symmetric_key_individual(emulator, wire):
-    result = sym_client(emulator, "sym-individual").register()
+def test_symmetric_key_individual(emulator, devices, wire):
+    result = devices.sym("sym-individual").register()
 
     check_assigned(result, hub="conformance-hub-1.azure-devices.net", device_id="sym-individual-device")
     accepted, assigned = wire()
@@ -110,45 +144,45 @@ def test_symmetric_key_individual(emulator, wire):
     assert conn["packetsIn"] == {"CONNECT": 1, "SUBSCRIBE": 1, "PUBLISH": 2, "PUBACK": 2, "DISCONNECT": 1}
 
 
-def test_group_derived_key(emulator, wire):
+def test_group_derived_key(emulator, devices, wire):
     reg_id = "group-device-0042"
     device_key = derive_device_key(reg_id, emulator.enrollments.group_key)
 
-    result = sym_client(emulator, reg_id, key=device_key).register()
+    result = devices.sym(reg_id, key=device_key).register()
 
     check_assigned(result, hub="conformance-group-hub.azure-devices.net", device_id=reg_id)
     assert emulator.connection_log(reg_id)[0]["enrollment"] == "group:conformance-group"
 
 
-def test_group_key_itself_is_not_a_device_key(emulator, wire):
+def test_group_key_itself_is_not_a_device_key(emulator, devices, wire):
     """A device that signs with the group key instead of its derived key is refused."""
     reg_id = "group-device-0043"
     with pytest.raises(exceptions.ClientError) as err:
-        sym_client(emulator, reg_id, key=emulator.enrollments.group_key).register()
+        devices.sym(reg_id, key=emulator.enrollments.group_key).register()
     assert isinstance(err.value.__cause__, exceptions.ServiceError)
     assert "status code 401" in str(err.value.__cause__)
 
 
-def test_x509_individual(emulator, wire, tmp_path):
-    result = x509_client(emulator, tmp_path, "x509-individual").register()
+def test_x509_individual(emulator, devices, wire):
+    result = devices.x509("x509-individual").register()
 
     check_assigned(result, hub="conformance-x509-hub.azure-devices.net", device_id="x509-individual-device")
     [conn] = emulator.connection_log("x509-individual")
     assert conn["enrollment"] == "individual"
 
 
-def test_x509_group(emulator, wire, tmp_path):
+def test_x509_group(emulator, devices, wire):
     reg_id = "x509-group-device-7"
-    result = x509_client(emulator, tmp_path, reg_id).register()
+    result = devices.x509(reg_id).register()
 
     check_assigned(result, hub="conformance-x509-group-hub.azure-devices.net", device_id=reg_id)
     assert emulator.connection_log(reg_id)[0]["enrollment"] == "group:conformance-x509-group"
 
 
-def test_x509_common_name_must_match_registration_id(emulator, wire, tmp_path):
+def test_x509_common_name_must_match_registration_id(emulator, devices, wire):
     """A valid device certificate for another device: the service answers 401 after CONNACK 0."""
     with pytest.raises(exceptions.ClientError) as err:
-        x509_client(emulator, tmp_path, "x509-cn-mismatch", cn="x509-someone-else").register()
+        devices.x509("x509-cn-mismatch", cn="x509-someone-else").register()
     assert str(err.value.__cause__) == "register request returned a service error status code 401"
     [refusal] = wire()
     assert refusal.status == 401
@@ -156,22 +190,22 @@ def test_x509_common_name_must_match_registration_id(emulator, wire, tmp_path):
 
 
 @pytest.mark.parametrize("attestation", ["symmetric-key", "x509"])
-def test_websockets_on_port_443(emulator, wire, tmp_path, attestation):
+def test_websockets_on_port_443(emulator, devices, wire, attestation):
     if attestation == "x509":
-        result = x509_client(emulator, tmp_path, "x509-websocket", websockets=True).register()
+        result = devices.x509("x509-websocket", websockets=True).register()
         check_assigned(result, hub="conformance-x509-hub.azure-devices.net", device_id="x509-websocket")
         reg_id = "x509-websocket"
     else:
-        result = sym_client(emulator, "sym-websocket", websockets=True).register()
+        result = devices.sym("sym-websocket", websockets=True).register()
         check_assigned(result, hub="conformance-ws-hub.azure-devices.net", device_id="sym-websocket")
         reg_id = "sym-websocket"
     [conn] = emulator.connection_log(reg_id)
     assert conn["transport"] == "wss"
 
 
-def test_custom_payload_round_trip(emulator, wire):
+def test_custom_payload_round_trip(emulator, devices, wire):
     sent = {"modelId": "dtmi:com:example:Thermostat;1", "site": {"floor": 3, "tags": ["a", "b"]}, "ok": True}
-    client = sym_client(emulator, "sym-payload-echo")
+    client = devices.sym("sym-payload-echo")
     client.provisioning_payload = sent
 
     result = client.register()
@@ -181,8 +215,8 @@ def test_custom_payload_round_trip(emulator, wire):
     assert json.loads(result.registration_state.response_payload) == sent
 
 
-def test_enrollment_payload_is_returned_instead_of_the_device_payload(emulator, wire):
-    client = sym_client(emulator, "sym-payload-enrollment")
+def test_enrollment_payload_is_returned_instead_of_the_device_payload(emulator, devices, wire):
+    client = devices.sym("sym-payload-enrollment")
     client.provisioning_payload = {"from": "device"}
 
     result = client.register()
@@ -190,16 +224,16 @@ def test_enrollment_payload_is_returned_instead_of_the_device_payload(emulator, 
     assert json.loads(result.registration_state.response_payload) == {"from": "enrollment", "n": [1, 2, 3]}
 
 
-def test_substatus_is_passed_through(emulator, wire):
-    result = sym_client(emulator, "sym-reprovisioned").register()
+def test_substatus_is_passed_through(emulator, devices, wire):
+    result = devices.sym("sym-reprovisioned").register()
     check_assigned(
         result, hub="conformance-hub-1.azure-devices.net", device_id="sym-reprovisioned", substatus="deviceDataMigrated"
     )
 
 
-def test_polling_honours_retry_after(emulator, wire):
+def test_polling_honours_retry_after(emulator, devices, wire):
     started = time.monotonic()
-    result = sym_client(emulator, "sym-slow").register()
+    result = devices.sym("sym-slow").register()
     elapsed = time.monotonic() - started
 
     check_assigned(result, hub="conformance-hub-1.azure-devices.net", device_id="sym-slow")
@@ -211,9 +245,9 @@ def test_polling_honours_retry_after(emulator, wire):
     assert elapsed >= SDK_POLL_DELAY_S + 1 + 1
 
 
-def test_throttling_is_retried_after_retry_after(emulator, wire):
+def test_throttling_is_retried_after_retry_after(emulator, devices, wire):
     started = time.monotonic()
-    result = sym_client(emulator, "sym-throttled").register()
+    result = devices.sym("sym-throttled").register()
     elapsed = time.monotonic() - started
 
     check_assigned(result, hub="conformance-hub-1.azure-devices.net", device_id="sym-throttled")
@@ -229,8 +263,8 @@ def test_throttling_is_retried_after_retry_after(emulator, wire):
     assert conn["packetsIn"]["PUBLISH"] == 4
 
 
-def test_server_error_is_retried(emulator, wire):
-    result = sym_client(emulator, "sym-server-error").register()
+def test_server_error_is_retried(emulator, devices, wire):
+    result = devices.sym("sym-server-error").register()
 
     check_assigned(result, hub="conformance-hub-1.azure-devices.net", device_id="sym-server-error")
     responses = wire()
@@ -238,9 +272,9 @@ def test_server_error_is_retried(emulator, wire):
     check_envelope(responses[0].body, 500000)
 
 
-def test_failed_registration(emulator, wire):
+def test_failed_registration(emulator, devices, wire):
     with pytest.raises(exceptions.ClientError) as err:
-        sym_client(emulator, "sym-failed").register()
+        devices.sym("sym-failed").register()
 
     assert str(err.value) == "Unexpected failure"
     cause = err.value.__cause__
@@ -255,9 +289,9 @@ def test_failed_registration(emulator, wire):
     assert "assignedHub" not in state
 
 
-def test_disabled_enrollment(emulator, wire):
+def test_disabled_enrollment(emulator, devices, wire):
     with pytest.raises(exceptions.ClientError) as err:
-        sym_client(emulator, "sym-disabled").register()
+        devices.sym("sym-disabled").register()
 
     cause = err.value.__cause__
     assert type(cause) is exceptions.ServiceError
@@ -269,9 +303,9 @@ def test_disabled_enrollment(emulator, wire):
     assert "assignedHub" not in final.body["registrationState"]
 
 
-def test_wrong_key_gets_401_after_connack_0(emulator, wire):
+def test_wrong_key_gets_401_after_connack_0(emulator, devices, wire):
     with pytest.raises(exceptions.ClientError) as err:
-        sym_client(emulator, "sym-wrong-key", key=base64.b64encode(b"k" * 32).decode()).register()
+        devices.sym("sym-wrong-key", key=base64.b64encode(b"k" * 32).decode()).register()
 
     assert str(err.value.__cause__) == "register request returned a service error status code 401"
     [refusal] = wire()
@@ -281,11 +315,11 @@ def test_wrong_key_gets_401_after_connack_0(emulator, wire):
     assert outcomes == ["unauthorized (401)"]
 
 
-def test_wrong_key_with_connack_refusal(emulator, wire):
+def test_wrong_key_with_connack_refusal(emulator, devices, wire):
     with pytest.raises(exceptions.CredentialError):
-        sym_client(emulator, "sym-auth-connack", key=base64.b64encode(b"k" * 32).decode()).register()
+        devices.sym("sym-auth-connack", key=base64.b64encode(b"k" * 32).decode()).register()
 
 
-def test_unknown_id_scope_is_refused_with_connack_3(emulator, wire):
+def test_unknown_id_scope_is_refused_with_connack_3(emulator, devices, wire):
     with pytest.raises(exceptions.ConnectionFailedError):
-        sym_client(emulator, "sym-unknown-scope", key=base64.b64encode(b"k" * 32).decode(), id_scope="0ne00BADBAD").register()
+        devices.sym("sym-unknown-scope", key=base64.b64encode(b"k" * 32).decode(), id_scope="0ne00BADBAD").register()
