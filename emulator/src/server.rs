@@ -361,8 +361,9 @@ pub async fn serve<W: Wire>(
     if let Some(why) = outcome {
         s.log.set_outcome(why);
     }
-    s.wire.shutdown().await;
+    // Logged before the close, so a client that has seen the close finds its line.
     s.log.finish(state);
+    s.wire.shutdown().await;
 }
 
 impl<W: Wire> Session<'_, W> {
