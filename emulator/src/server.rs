@@ -126,7 +126,8 @@ impl State {
         use std::io::Write;
         if let Ok(mut guard) = self.log.lock() {
             if let Some(f) = guard.as_mut() {
-                let _ = writeln!(f, "{line}");
+                // One write per line: readers never see half a line.
+                let _ = f.write_all(format!("{line}\n").as_bytes());
                 let _ = f.flush();
             }
         }

@@ -394,11 +394,16 @@ fn websocket_transport_registers_and_checks_the_path() {
         resp["registrationState"]["payload"],
         json!({ "over": "ws" })
     );
+    c.send(&mqttrs::Packet::Disconnect);
+    assert_eq!(c.recv(), Rx::Closed);
+    let log = emu.log_lines();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["transport"], "wss");
+    assert_eq!(log[0]["outcome"], "assigned");
     assert!(
         Client::websocket(&emu, "/mqtt").is_err(),
         "wrong path must be refused"
     );
-    assert!(emu.log_lines().iter().all(|l| l["transport"] == "wss"));
 }
 
 #[test]
