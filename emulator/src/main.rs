@@ -85,14 +85,19 @@ enum Command {
     Serve(ServeArgs),
     /// Issue a device certificate (CN = registration id) signed by the device CA.
     IssueDeviceCert {
+        /// The emulator's certificate directory (the device CA is created there if missing).
         #[arg(long, default_value = "dps-emulator-certs")]
         cert_dir: PathBuf,
+        /// Becomes the certificate's CN.
         #[arg(long)]
         registration_id: String,
+        /// PEM file to write: the device certificate, then the device CA.
         #[arg(long)]
         cert_out: PathBuf,
+        /// PEM file to write: the PKCS#8 private key.
         #[arg(long)]
         key_out: PathBuf,
+        /// Validity in days.
         #[arg(long, default_value_t = 365)]
         days: i64,
         /// Issue a certificate that expired yesterday.
@@ -104,6 +109,13 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Some(Command::IssueDeviceCert {
+            registration_id, ..
+        }) if !server::valid_registration_id(&registration_id) => Err(format!(
+            "{registration_id:?} is not a valid registration id (up to 128 of a-z A-Z 0-9 - . _ :, \
+             ending alphanumeric or -)"
+        )
+        .into()),
         Some(Command::IssueDeviceCert {
             cert_dir,
             registration_id,

@@ -215,7 +215,7 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// Up to 128 of `a-z A-Z 0-9 - . _ :`, the last alphanumeric or `-`.
-fn valid_registration_id(r: &str) -> bool {
+pub fn valid_registration_id(r: &str) -> bool {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "-._:".contains(c);
     !r.is_empty()
         && r.len() <= 128

@@ -576,3 +576,59 @@ fn without_an_enrollment_file_every_device_gets_401() {
     let (status, _, env) = c.register("1", &json!({ "registrationId": "dev-1" }));
     assert_eq!((status, &env["errorCode"]), (401, &json!(401002)));
 }
+
+#[test]
+fn committed_example_file_serves_the_demo_devices() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/enrollments.example.json");
+    let text = std::fs::read_to_string(path).expect("example file");
+    let file: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let scope = file["idScope"].as_str().expect("idScope");
+    let demo = &file["enrollments"][0];
+    assert_eq!(demo["registrationId"], "demo-device-1");
+    let key = demo["attestation"]["primaryKey"].as_str().expect("key");
+    let group_key = file["groups"][0]["attestation"]["primaryKey"]
+        .as_str()
+        .expect("group key");
+    let emu = Emulator::start_with(&text, &[]);
+    for (reg, key) in [
+        ("demo-device-1", key.to_owned()),
+        (
+            "any-group-device",
+            derive_key(group_key, "any-group-device"),
+        ),
+    ] {
+        let mut c = Client::tls(&emu);
+        let token = sas_token(scope, reg, &key, now() + 60, false);
+        c.connect_raw(reg, Some(&username(scope, reg)), Some(&token));
+        assert_eq!(c.connack(), 0);
+        let (status, resp) = c.provision(reg, None);
+        assert_eq!(
+            (status, &resp["status"]),
+            (200, &json!("assigned")),
+            "{resp}"
+        );
+    }
+}
+
+#[test]
+fn misspelt_enrollment_keys_stop_the_start() {
+    let dir = temp_dir("typo");
+    let file = dir.join("e.json");
+    std::fs::write(
+        &file,
+        r#"{ "idScope": "0ne1", "enrollments": [ { "registrationId": "a",
+             "attestation": { "type": "x509" }, "throttlefirst": 1 } ] }"#,
+    )
+    .expect("write");
+    let out = std::process::Command::new(binary())
+        .args(["--port", "0", "--cert-dir"])
+        .arg(dir.join("certs"))
+        .arg("--enrollments")
+        .arg(&file)
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("throttlefirst"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("ready"));
+}
