@@ -798,7 +798,8 @@ impl<W: Wire> Session<'_, W> {
         let op = Operation {
             registration_id: id.registration_id.clone(),
             polls: 0,
-            payload: obj.get("payload").cloned(),
+            // The Python SDK sends `"payload": null` when the app set none; DPS returns no key.
+            payload: obj.get("payload").filter(|p| !p.is_null()).cloned(),
             issued,
             created: now_utc(),
         };

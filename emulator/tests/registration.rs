@@ -103,6 +103,12 @@ fn device_payload_is_echoed_unless_the_enrollment_sets_one() {
     let (_, resp) = c.provision("dev-1", Some(sent.clone()));
     assert_eq!(resp["registrationState"]["payload"], sent);
 
+    // `"payload": null` (what Microsoft's Python SDK sends without one) is not echoed.
+    let mut c = Client::tls(&emu);
+    assert_eq!(c.connect_sas("dev-1", KEY), 0);
+    let (_, resp) = c.provision("dev-1", Some(serde_json::Value::Null));
+    assert!(resp["registrationState"].get("payload").is_none(), "{resp}");
+
     let mut c = Client::tls(&emu);
     assert_eq!(c.connect_sas("dev-payload", KEY), 0);
     let (_, resp) = c.provision("dev-payload", Some(sent));
