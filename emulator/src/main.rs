@@ -107,6 +107,10 @@ enum Command {
 }
 
 fn main() {
+    // Panics (mqttrs indexes into hostile packets) are contained per connection: one line each.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("dps-emulator: internal error, connection closed: {info}");
+    }));
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::IssueDeviceCert {

@@ -359,3 +359,59 @@ fn sigterm_exits_zero_with_the_log_flushed() {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["outcome"], "disconnected");
 }
+
+#[test]
+fn pipelined_and_byte_by_byte_requests_are_reassembled() {
+    let emu = Emulator::start(&[]);
+    let token = sas_token(SCOPE, "dev-1", KEY, now() + 60, false);
+    let user = username(SCOPE, "dev-1");
+    let body = json!({ "registrationId": "dev-1" }).to_string();
+    let pid = Pid::try_from(1).expect("pid");
+    let packets = [
+        Packet::Connect(mqttrs::Connect {
+            protocol: mqttrs::Protocol::MQTT311,
+            keep_alive: 60,
+            client_id: "dev-1",
+            clean_session: true,
+            last_will: None,
+            username: Some(&user),
+            password: Some(token.as_bytes()),
+        }),
+        Packet::Subscribe(mqttrs::Subscribe {
+            pid,
+            topics: vec![mqttrs::SubscribeTopic {
+                topic_path: "$dps/registrations/res/#".into(),
+                qos: mqttrs::QoS::AtLeastOnce,
+            }],
+        }),
+        Packet::Publish(Publish {
+            dup: false,
+            qospid: QosPid::AtLeastOnce(Pid::try_from(2).expect("pid")),
+            retain: false,
+            topic_name: "$dps/registrations/PUT/iotdps-register/?$rid=x",
+            payload: body.as_bytes(),
+        }),
+    ];
+    let mut bytes = Vec::new();
+    for p in &packets {
+        let mut buf = vec![0u8; 2048];
+        let n = mqttrs::encode_slice(p, &mut buf).expect("encode");
+        bytes.extend_from_slice(&buf[..n]);
+    }
+    for one_byte_writes in [false, true] {
+        let mut c = Client::tls(&emu);
+        if one_byte_writes {
+            for b in &bytes {
+                c.write_raw(std::slice::from_ref(b)).expect("write");
+            }
+        } else {
+            // Everything before the CONNACK, in one write, as a one-round-trip client sends it.
+            c.write_raw(&bytes).expect("write");
+        }
+        assert_eq!(c.recv(), Rx::Connack(0));
+        assert_eq!(c.recv(), Rx::Suback(vec![Some(1)]));
+        assert_eq!(c.recv(), Rx::Puback(2));
+        let (status, params, _) = c.response();
+        assert_eq!((status, param(&params, "$rid")), (202, Some("x")));
+    }
+}
