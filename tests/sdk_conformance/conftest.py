@@ -103,6 +103,7 @@ def build_enrollments() -> Enrollments:
         x509("x509-individual", deviceId="x509-individual-device"),
         x509("x509-websocket"),
         x509("x509-cn-mismatch"),
+        x509("x509-expired"),
     ]
     groups = [
         {
@@ -166,17 +167,19 @@ class Emulator:
     enrollments: Enrollments
     cert_files: dict = field(default_factory=dict)
 
-    def device_cert(self, cn: str, tmp: Path) -> tuple:
+    def device_cert(self, cn: str, tmp: Path, expired: bool = False) -> tuple:
         """A certificate chain + key for CN = cn, issued by the emulator's device CA."""
-        if cn not in self.cert_files:
-            cert, key = tmp / f"{cn}.pem", tmp / f"{cn}-key.pem"
+        name = f"{cn}-expired" if expired else cn
+        if name not in self.cert_files:
+            cert, key = tmp / f"{name}.pem", tmp / f"{name}-key.pem"
             subprocess.run(
                 [str(self.binary), "issue-device-cert", "--cert-dir", str(self.cert_dir),
-                 "--registration-id", cn, "--cert-out", str(cert), "--key-out", str(key)],
+                 "--registration-id", cn, "--cert-out", str(cert), "--key-out", str(key),
+                 *(["--expired"] if expired else [])],
                 check=True, capture_output=True, timeout=30,
             )
-            self.cert_files[cn] = (str(cert), str(key))
-        return self.cert_files[cn]
+            self.cert_files[name] = (str(cert), str(key))
+        return self.cert_files[name]
 
     def connection_log(self, registration_id: str, connections: int = 1) -> list:
         """The emulator's --log lines for this registration id, once `connections` have ended."""

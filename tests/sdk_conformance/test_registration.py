@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 import re
+import threading
 import time
 from datetime import datetime
 
@@ -70,8 +71,8 @@ class Devices:
             )
         )
 
-    def x509(self, reg_id, cn=None, **kwargs):
-        cert, key = self.emulator.device_cert(cn or reg_id, self.tmp_path)
+    def x509(self, reg_id, cn=None, expired=False, **kwargs):
+        cert, key = self.emulator.device_cert(cn or reg_id, self.tmp_path, expired)
         return self._keep(
             ProvisioningDeviceClient.create_from_x509_certificate(
                 provisioning_host=HOST,
@@ -84,11 +85,19 @@ class Devices:
         )
 
     def _keep(self, client):
-        self.clients.append(client)
+        closed = threading.Event()
+        client._pipeline.on_disconnected = lambda _reason: closed.set()
+        self.clients.append((client, closed))
         return client
 
+    def wait_closed_by_server(self, client):
+        """The service closes the connection after a 401. Waiting for the SDK to have seen that
+        also keeps the SDK's reconnect timer from starting after the test shut the client down."""
+        [closed] = [c for k, c in self.clients if k is client]
+        assert closed.wait(timeout=10), "the connection was not closed after the 401"
+
     def shutdown(self):
-        for client in self.clients:
+        for client, _ in self.clients:
             if client._pipeline._running:
                 done = EventedCallback()
                 client._pipeline.shutdown(callback=done)
@@ -114,6 +123,20 @@ def check_assigned(result, *, hub, device_id, substatus="initialAssignment"):
     created = datetime.fromisoformat(state.created_date_time.replace("Z", "+00:00"))
     updated = datetime.fromisoformat(state.last_update_date_time.replace("Z", "+00:00"))
     assert created <= updated
+
+
+def check_refused_with_401(devices, client, wire):
+    """Bad credentials, as the service answers them: CONNACK 0, then 401 with the error envelope
+    on the first request, then the connection closed. The SDK reports a ClientError caused by a
+    ServiceError naming the status."""
+    with pytest.raises(exceptions.ClientError) as err:
+        client.register()
+    assert type(err.value.__cause__) is exceptions.ServiceError
+    assert str(err.value.__cause__) == "register request returned a service error status code 401"
+    [refusal] = wire()
+    assert refusal.status == 401 and UUID.match(refusal.params["$rid"])
+    check_envelope(refusal.body, 401002)
+    devices.wait_closed_by_server(client)
 
 
 def check_envelope(body, error_code):
@@ -157,10 +180,7 @@ def test_group_derived_key(emulator, devices, wire):
 def test_group_key_itself_is_not_a_device_key(emulator, devices, wire):
     """A device that signs with the group key instead of its derived key is refused."""
     reg_id = "group-device-0043"
-    with pytest.raises(exceptions.ClientError) as err:
-        devices.sym(reg_id, key=emulator.enrollments.group_key).register()
-    assert isinstance(err.value.__cause__, exceptions.ServiceError)
-    assert "status code 401" in str(err.value.__cause__)
+    check_refused_with_401(devices, devices.sym(reg_id, key=emulator.enrollments.group_key), wire)
 
 
 def test_x509_individual(emulator, devices, wire):
@@ -181,12 +201,11 @@ def test_x509_group(emulator, devices, wire):
 
 def test_x509_common_name_must_match_registration_id(emulator, devices, wire):
     """A valid device certificate for another device: the service answers 401 after CONNACK 0."""
-    with pytest.raises(exceptions.ClientError) as err:
-        devices.x509("x509-cn-mismatch", cn="x509-someone-else").register()
-    assert str(err.value.__cause__) == "register request returned a service error status code 401"
-    [refusal] = wire()
-    assert refusal.status == 401
-    check_envelope(refusal.body, 401002)
+    check_refused_with_401(devices, devices.x509("x509-cn-mismatch", cn="x509-someone-else"), wire)
+
+
+def test_expired_device_certificate_gets_401(emulator, devices, wire):
+    check_refused_with_401(devices, devices.x509("x509-expired", expired=True), wire)
 
 
 @pytest.mark.parametrize("attestation", ["symmetric-key", "x509"])
@@ -304,15 +323,9 @@ def test_disabled_enrollment(emulator, devices, wire):
 
 
 def test_wrong_key_gets_401_after_connack_0(emulator, devices, wire):
-    with pytest.raises(exceptions.ClientError) as err:
-        devices.sym("sym-wrong-key", key=base64.b64encode(b"k" * 32).decode()).register()
-
-    assert str(err.value.__cause__) == "register request returned a service error status code 401"
-    [refusal] = wire()
-    assert refusal.status == 401 and UUID.match(refusal.params["$rid"])
-    check_envelope(refusal.body, 401002)
-    outcomes = [c["outcome"] for c in emulator.connection_log("sym-wrong-key")]
-    assert outcomes == ["unauthorized (401)"]
+    check_refused_with_401(devices, devices.sym("sym-wrong-key", key=base64.b64encode(b"k" * 32).decode()), wire)
+    # The SDK reconnects after any dropped connection; the first one is the refused one.
+    assert emulator.connection_log("sym-wrong-key")[0]["outcome"] == "unauthorized (401)"
 
 
 def test_wrong_key_with_connack_refusal(emulator, devices, wire):
