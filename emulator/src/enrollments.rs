@@ -5,6 +5,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
+use zeroize::Zeroizing;
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 pub enum AuthFailure {
@@ -72,6 +73,9 @@ pub struct Behaviour {
     pub delay_ms: u64,
     #[serde(default)]
     pub fragment: bool,
+    /// Enforce the service's 5 status polls per 10 s per device (429 beyond).
+    #[serde(default)]
+    pub limit_polls: bool,
     #[serde(default)]
     pub auth_failure: Option<AuthFailure>,
 }
@@ -137,6 +141,7 @@ const BEHAVIOUR_KEYS: &[&str] = &[
     "dropConnections",
     "delayMs",
     "fragment",
+    "limitPolls",
     "authFailure",
 ];
 
@@ -214,11 +219,13 @@ impl EnrollmentFile {
     }
 }
 
-pub fn hmac_b64(key_b64: &str, msg: &[u8]) -> Option<String> {
-    let key = STANDARD.decode(key_b64).ok()?;
+/// A group's device key: `base64(HMAC-SHA256(base64decode(groupKey), registrationId))`.
+fn derive_device_key(group_key_b64: &str, registration_id: &str) -> Option<Zeroizing<String>> {
+    let key = Zeroizing::new(STANDARD.decode(group_key_b64).ok()?);
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
-    mac.update(msg);
-    Some(STANDARD.encode(mac.finalize().into_bytes()))
+    mac.update(registration_id.as_bytes());
+    let derived = Zeroizing::new(mac.finalize().into_bytes().to_vec());
+    Some(Zeroizing::new(STANDARD.encode(&*derived)))
 }
 
 /// Who a connection turned out to be.
@@ -247,6 +254,7 @@ impl EnrollmentFile {
             else {
                 return false;
             };
+            let key = Zeroizing::new(key);
             Hmac::<Sha256>::new_from_slice(&key).is_ok_and(|mut mac| {
                 mac.update(signed.as_bytes());
                 mac.verify_slice(&signature).is_ok()
@@ -284,7 +292,7 @@ impl EnrollmentFile {
                     } = &g.attestation
                     {
                         let ok = std::iter::once(primary_key).chain(secondary_key).any(|k| {
-                            hmac_b64(k, registration_id.as_bytes())
+                            derive_device_key(k, registration_id)
                                 .is_some_and(|device_key| verifies(&device_key, signed, signature))
                         });
                         if ok {

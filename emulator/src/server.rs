@@ -84,7 +84,13 @@ pub struct PeerCert {
 struct DeviceCounters {
     requests: u64,
     connections: u64,
+    /// Recent status polls, for `limitPolls`.
+    polls: VecDeque<Instant>,
 }
+
+/// The service's status-poll limit per device.
+const POLL_LIMIT: usize = 5;
+const POLL_WINDOW: Duration = Duration::from_secs(10);
 
 pub struct State {
     pub enrollments: EnrollmentFile,
@@ -134,20 +140,18 @@ impl State {
     }
 }
 
+/// The service's timestamp shape: UTC with seven fractional digits.
 fn now_utc() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let t = time::OffsetDateTime::from_unix_timestamp(secs as i64)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t = time::OffsetDateTime::now_utc();
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
         t.year(),
         t.month() as u8,
         t.day(),
         t.hour(),
         t.minute(),
-        t.second()
+        t.second(),
+        t.nanosecond() / 100
     )
 }
 
@@ -379,7 +383,8 @@ impl<W: Wire> Session<'_, W> {
                     Ok(_) => break,
                     Err(e) => return Err(Close(format!("protocol-error: {e}"))),
                 };
-                let frame: Vec<u8> = buf.drain(..total).collect();
+                // CONNECT frames carry the SAS token.
+                let frame = zeroize::Zeroizing::new(buf.drain(..total).collect::<Vec<u8>>());
                 // mqttrs is not trusted with hostile bytes: a panic ends this connection only.
                 let packet = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     decode_slice(&frame)
@@ -710,7 +715,7 @@ impl<W: Wire> Session<'_, W> {
             return Err(Close("protocol-error: publish before CONNECT".into()));
         };
         let b = &identity.behaviour;
-        let request_no = {
+        let (request_no, poll_wait) = {
             let mut devices = self
                 .state
                 .devices
@@ -720,8 +725,29 @@ impl<W: Wire> Session<'_, W> {
                 .entry(identity.registration_id.to_ascii_lowercase())
                 .or_default();
             d.requests += 1;
-            d.requests
+            let mut poll_wait = None;
+            if !is_register && b.limit_polls {
+                let now = Instant::now();
+                while d.polls.front().is_some_and(|t| now - *t >= POLL_WINDOW) {
+                    d.polls.pop_front();
+                }
+                if d.polls.len() >= POLL_LIMIT {
+                    let oldest = d.polls.front().copied().unwrap_or(now);
+                    let left = POLL_WINDOW.saturating_sub(now - oldest);
+                    poll_wait = Some(left.as_secs() + u64::from(left.subsec_nanos() > 0));
+                } else {
+                    // Refused polls do not count: a client that waits retry-after gets through.
+                    d.polls.push_back(now);
+                }
+            }
+            (d.requests, poll_wait)
         };
+        if let Some(wait) = poll_wait {
+            let env = self.envelope(429001, "Too many status polls for this device.");
+            self.respond(429, &rid, Some(wait), &env).await?;
+            self.log.set_outcome("poll-limited");
+            return Ok(false);
+        }
         if request_no <= b.throttle_first {
             let env = self.envelope(429001, "Operations are being throttled for this tenant.");
             self.respond(429, &rid, Some(b.retry_after), &env).await?;

@@ -638,3 +638,23 @@ fn misspelt_enrollment_keys_stop_the_start() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("throttlefirst"));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("ready"));
 }
+
+#[test]
+fn limit_polls_answers_the_sixth_poll_in_ten_seconds_with_429() {
+    let emu = Emulator::start(&[]);
+    let mut c = Client::tls(&emu);
+    assert_eq!(c.connect_sas("dev-limit", KEY), 0);
+    c.subscribe();
+    let (_, _, resp) = c.register("r", &json!({ "registrationId": "dev-limit" }));
+    let op = resp["operationId"].as_str().expect("op").to_owned();
+    for rid in 1..=5 {
+        let (status, _, _) = c.poll(&rid.to_string(), &op);
+        assert_eq!(status, 202);
+    }
+    let (status, params, env) = c.poll("6", &op);
+    assert_eq!((status, &env["errorCode"]), (429, &json!(429001)));
+    let wait: u64 = param(&params, "retry-after")
+        .and_then(|s| s.parse().ok())
+        .expect("retry-after");
+    assert!((1..=10).contains(&wait), "retry-after={wait}");
+}

@@ -58,6 +58,10 @@ pub fn enrollments() -> String {
         sym("dev-delay", r#", "delayMs": 400"#),
         sym("dev-connack", r#", "authFailure": "connack""#),
         sym(
+            "dev-limit",
+            r#", "limitPolls": true, "assignAfterPolls": 10"#,
+        ),
+        sym(
             "dev-custom",
             r#", "deviceId": "custom-id", "substatus": "deviceDataMigrated""#,
         ),
