@@ -16,6 +16,13 @@ pipeline/pipeline_stages_provisioning.py and provisioning_device_client.py):
   (500 too): the same request is sent again after retry-after seconds, transparently.
 - CONNACK 5 / 4: CredentialError; CONNACK 3: ConnectionFailedError.
 
+What it sends (same source, common/mqtt_transport.py and common/auth/sastoken.py): TLS 1.2 only
+(ssl.PROTOCOL_TLSv1_2), CleanSession 0, client id = registration id, user name
+`{scope}/registrations/{id}/api-version=2019-03-31&ClientVersion=azure-iot-provisioning-devicesdk%2F2.14.0%28...%29`,
+SAS token `SharedAccessSignature sr={quote(uri, safe="")}&sig=...&se=...` with upper-case %2F and
+no skn, a UUID4 as $rid, `{"payload": null, "registrationId": ...}` when the app sets no payload,
+WebSocket path /$iothub/websocket with subprotocol mqtt (paho 1.6.1).
+
 The SDK's debug log carries every response topic and body it received; the `wire` fixture parses
 it, so tests also check what the SDK parses but does not return (retry-after, the error envelope).
 """
@@ -326,6 +333,11 @@ def test_wrong_key_gets_401_after_connack_0(emulator, devices, wire):
     check_refused_with_401(devices, devices.sym("sym-wrong-key", key=base64.b64encode(b"k" * 32).decode()), wire)
     # The SDK reconnects after any dropped connection; the first one is the refused one.
     assert emulator.connection_log("sym-wrong-key")[0]["outcome"] == "unauthorized (401)"
+
+
+def test_unknown_registration_id_gets_401(emulator, devices, wire):
+    """No enrollment and no group whose derived key verifies the signature."""
+    check_refused_with_401(devices, devices.sym("never-enrolled-device", key=base64.b64encode(b"u" * 32).decode()), wire)
 
 
 def test_wrong_key_with_connack_refusal(emulator, devices, wire):
