@@ -18,7 +18,7 @@ pipeline/pipeline_stages_provisioning.py and provisioning_device_client.py):
 
 What it sends (same source, common/mqtt_transport.py and common/auth/sastoken.py): TLS 1.2 only
 (ssl.PROTOCOL_TLSv1_2), CleanSession 0, client id = registration id, user name
-`{scope}/registrations/{id}/api-version=2019-03-31&ClientVersion=azure-iot-provisioning-devicesdk%2F2.14.0%28...%29`,
+`{scope}/registrations/{id}/api-version=2019-03-31&ClientVersion=azure-iot-device-provisioning-py%2F2.14.0%28...%29`,
 SAS token `SharedAccessSignature sr={quote(uri, safe="")}&sig=...&se=...` with upper-case %2F and
 no skn, a UUID4 as $rid, `{"payload": null, "registrationId": ...}` when the app sets no payload,
 WebSocket path /$iothub/websocket with subprotocol mqtt (paho 1.6.1).
