@@ -168,6 +168,8 @@ def test_symmetric_key_individual(emulator, devices, wire):
     # The SDK's request ids are UUIDs: the emulator must echo them, or the SDK would never match.
     assert UUID.match(accepted.params["$rid"]) and UUID.match(assigned.params["$rid"])
     assert assigned.body["registrationState"]["registrationId"] == "sym-individual"
+    # The SDK sent `"payload": null`; without a custom allocation the service returns no payload.
+    assert "payload" not in assigned.body["registrationState"]
     [conn] = emulator.connection_log("sym-individual")
     assert conn["transport"] == "mqtts" and conn["enrollment"] == "individual"
     # Both responses PUBACKed, and a clean DISCONNECT once assigned.
