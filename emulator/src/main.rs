@@ -183,6 +183,8 @@ fn serve(args: ServeArgs) -> Result<(), certs::AnyError> {
             Some(p) => Some(TcpListener::bind((args.bind.as_str(), p)).await?),
             None => None,
         };
+        // Installed before `ready`, so a SIGTERM right after it still ends the process cleanly.
+        let shutdown = shutdown_signal()?;
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
@@ -211,27 +213,21 @@ fn serve(args: ServeArgs) -> Result<(), certs::AnyError> {
         if let Some(ws) = ws {
             tokio::spawn(accept_loop(ws, ctx, true));
         }
-        shutdown_signal().await;
+        shutdown.await;
         Ok::<(), certs::AnyError>(())
     })
 }
 
-async fn shutdown_signal() {
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    })
 }
 
 /// What every connection task shares.

@@ -370,6 +370,9 @@ fn sigterm_exits_zero_with_the_log_flushed() {
     assert!(status.success(), "{status:?}");
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["outcome"], "disconnected");
+    // Right after `ready` too.
+    let (status, _) = Emulator::start(&[]).terminate();
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]
