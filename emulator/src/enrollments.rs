@@ -319,12 +319,18 @@ impl EnrollmentFile {
         }
     }
 
-    pub fn auth_failure_for(&self, registration_id: &str, default: AuthFailure) -> AuthFailure {
+    /// The enrollment's own setting, else the command line's, else the file's, else 401.
+    pub fn auth_failure_for(
+        &self,
+        registration_id: &str,
+        command_line: Option<AuthFailure>,
+    ) -> AuthFailure {
         self.enrollments
             .iter()
             .find(|e| e.registration_id.eq_ignore_ascii_case(registration_id))
             .and_then(|e| e.behaviour.auth_failure)
+            .or(command_line)
             .or(self.auth_failure)
-            .unwrap_or(default)
+            .unwrap_or_default()
     }
 }

@@ -74,9 +74,10 @@ struct ServeArgs {
     #[arg(long)]
     tls12_only: bool,
     /// How bad credentials are answered: CONNACK 0 then 401 on the first request (the
-    /// service's usual way), or CONNACK 5.
-    #[arg(long, value_enum, default_value = "401")]
-    auth_failure: AuthFailureArg,
+    /// service's usual way), or CONNACK 5. Overrides the enrollment file's `authFailure`;
+    /// an enrollment's own `authFailure` overrides both. [default: 401]
+    #[arg(long, value_enum)]
+    auth_failure: Option<AuthFailureArg>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,8 +166,9 @@ fn serve(args: ServeArgs) -> Result<(), certs::AnyError> {
         None => None,
     };
     let auth_failure = match args.auth_failure {
-        AuthFailureArg::Response401 => AuthFailure::Response401,
-        AuthFailureArg::Connack => AuthFailure::Connack,
+        Some(AuthFailureArg::Response401) => Some(AuthFailure::Response401),
+        Some(AuthFailureArg::Connack) => Some(AuthFailure::Connack),
+        None => None,
     };
     let cert_dir = args.cert_dir.canonicalize()?;
     let state = Arc::new(State::new(enrollments, auth_failure, cert_dir, log));

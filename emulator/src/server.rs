@@ -94,7 +94,8 @@ const POLL_WINDOW: Duration = Duration::from_secs(10);
 
 pub struct State {
     pub enrollments: EnrollmentFile,
-    pub auth_failure: AuthFailure,
+    /// From the command line, when given.
+    pub auth_failure: Option<AuthFailure>,
     pub cert_dir: PathBuf,
     devices: Mutex<HashMap<String, DeviceCounters>>,
     operations: Mutex<Operations>,
@@ -105,7 +106,7 @@ pub struct State {
 impl State {
     pub fn new(
         enrollments: EnrollmentFile,
-        auth_failure: AuthFailure,
+        auth_failure: Option<AuthFailure>,
         cert_dir: PathBuf,
         log: Option<std::fs::File>,
     ) -> State {

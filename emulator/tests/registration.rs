@@ -253,6 +253,17 @@ fn auth_failure_connack_flag_and_per_enrollment_knob_refuse_with_5() {
     let emu = Emulator::start(&[]);
     let mut c = Client::tls(&emu);
     assert_eq!(c.connect_sas("dev-connack", OTHER_KEY), 5);
+
+    // The file's setting applies unless the command line says otherwise.
+    let file = enrollments().replacen(
+        &format!(r#""idScope": "{SCOPE}""#),
+        &format!(r#""idScope": "{SCOPE}", "authFailure": "connack""#),
+        1,
+    );
+    let emu = Emulator::start_with(&file, &[]);
+    assert_eq!(Client::tls(&emu).connect_sas("dev-1", OTHER_KEY), 5);
+    let emu = Emulator::start_with(&file, &["--auth-failure", "401"]);
+    assert_eq!(Client::tls(&emu).connect_sas("dev-1", OTHER_KEY), 0);
 }
 
 #[test]
