@@ -100,6 +100,8 @@ def build_enrollments() -> Enrollments:
         sym("sym-wrong-key", keys),
         sym("sym-auth-connack", keys, authFailure="connack"),
         sym("sym-reprovisioned", keys, substatus="deviceDataMigrated"),
+        sym("sym-fragmented", keys, fragment=True, delayMs=20),
+        sym("sym-fragmented-ws", keys, fragment=True, delayMs=20),
         x509("x509-individual", deviceId="x509-individual-device"),
         x509("x509-websocket"),
         x509("x509-cn-mismatch"),

@@ -259,6 +259,15 @@ def test_substatus_is_passed_through(emulator, devices, wire):
     )
 
 
+@pytest.mark.parametrize("reg_id, websockets", [("sym-fragmented", False), ("sym-fragmented-ws", True)])
+def test_responses_written_byte_by_byte_and_delayed(emulator, devices, wire, reg_id, websockets):
+    """`fragment` sends every byte in its own TLS record (and WebSocket frame): the SDK's TLS and
+    MQTT stacks must still see the same answers."""
+    result = devices.sym(reg_id, websockets=websockets).register()
+    check_assigned(result, hub="conformance-hub-1.azure-devices.net", device_id=reg_id)
+    assert statuses(wire()) == [202, 200]
+
+
 def test_polling_honours_retry_after(emulator, devices, wire):
     started = time.monotonic()
     result = devices.sym("sym-slow").register()
