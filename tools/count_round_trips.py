@@ -6,7 +6,7 @@ A round trip is a client→server flight followed by the server's answer: the nu
 direction changes from client-to-server to server-to-client, plus one for the TCP handshake.
 This is what costs time on a cellular link, whatever the byte counts.
 
-usage: count_round_trips.py --emulator BIN [--listen-port P] -- CLIENT ARGS...
+usage: count_round_trips.py --emulator BIN [--listen-port P] [--tls12-only] -- CLIENT ARGS...
   The client command may use {port} and {ca} placeholders.
 """
 
@@ -21,10 +21,10 @@ import tempfile
 import threading
 
 
-def start_emulator(binary, workdir, enrollments):
+def start_emulator(binary, workdir, enrollments, extra):
     proc = subprocess.Popen(
         [binary, "--port", "0", "--cert-dir", os.path.join(workdir, "certs"),
-         "--enrollments", enrollments], stdout=subprocess.PIPE, text=True)
+         "--enrollments", enrollments, *extra], stdout=subprocess.PIPE, text=True)
     port = ca = None
     for line in proc.stdout:
         line = line.strip()
@@ -72,11 +72,13 @@ def main():
     ap.add_argument("--emulator", required=True)
     ap.add_argument("--enrollments", default="emulator/enrollments.example.json")
     ap.add_argument("--listen-port", type=int, default=0)
+    ap.add_argument("--tls12-only", action="store_true", help="start the emulator with --tls12-only")
     ap.add_argument("client", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     cmd = [a for a in args.client if a != "--"]
     with tempfile.TemporaryDirectory() as work:
-        emu, port, ca = start_emulator(args.emulator, work, args.enrollments)
+        extra = ["--tls12-only"] if args.tls12_only else []
+        emu, port, ca = start_emulator(args.emulator, work, args.enrollments, extra)
         try:
             listener = socket.socket()
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
