@@ -31,7 +31,8 @@ pub const KEY: &str = "Bwgd+oNqFi6U18PMBW/HDJkqq+yRUex+6DozTf8czYQ=";
 pub const OTHER_KEY: &str = "C9Si3mnJMaTI/zd53VBlD4HYajyaf67pvhgpLA/6HVk=";
 pub const GROUP_KEY: &str =
     "VBkEf0OyE7+t0/EqXNcAdKLwP+EV7ugsh44a+UhCVM6MvtOU+0vNfbaSE6pH/HsdrwkrZ3TkdWSTfVxM6oY7hw==";
-pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longer than any server timeout (10 s for the first packet), so those win the race.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The enrollments every test runs against.
 pub fn enrollments() -> String {
