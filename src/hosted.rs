@@ -41,32 +41,16 @@ impl Transport for TcpTransport {
     }
 
     fn send(&mut self, data: &[u8]) -> Io {
-        let Some(stream) = self.stream.as_mut() else {
-            return Io::Failed("not connected".into());
-        };
-        match stream.write(data) {
-            Ok(0) => Io::Closed,
-            Ok(n) => Io::Done(n),
-            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
-                Io::WouldBlock
-            }
-            Err(e) if is_reset(&e) => Io::Closed,
-            Err(e) => Io::Failed(e.to_string()),
+        match self.stream.as_mut() {
+            Some(stream) => io_result(stream.write(data)),
+            None => Io::Failed("not connected".into()),
         }
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> Io {
-        let Some(stream) = self.stream.as_mut() else {
-            return Io::Failed("not connected".into());
-        };
-        match stream.read(buf) {
-            Ok(0) => Io::Closed,
-            Ok(n) => Io::Done(n),
-            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
-                Io::WouldBlock
-            }
-            Err(e) if is_reset(&e) => Io::Closed,
-            Err(e) => Io::Failed(e.to_string()),
+        match self.stream.as_mut() {
+            Some(stream) => io_result(stream.read(buf)),
+            None => Io::Failed("not connected".into()),
         }
     }
 
@@ -95,11 +79,20 @@ impl Transport for TcpTransport {
     }
 }
 
-fn is_reset(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
-    )
+/// Maps a non-blocking socket read or write to the driver's terms: 0 bytes or a reset is a
+/// closed connection, EAGAIN/EINTR is "try later".
+fn io_result(r: std::io::Result<usize>) -> Io {
+    match r {
+        Ok(0) => Io::Closed,
+        Ok(n) => Io::Done(n),
+        Err(e) => match e.kind() {
+            ErrorKind::WouldBlock | ErrorKind::Interrupted => Io::WouldBlock,
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
+                Io::Closed
+            }
+            _ => Io::Failed(e.to_string()),
+        },
+    }
 }
 
 /// The host's monotonic clock and system time.
