@@ -56,12 +56,6 @@
 #define DPS_IO_ERROR -1
 
 /**
- * The largest register body we send: the service refuses messages over 96 KB, and failing
- * before dialling is clearer than a dropped connection.
- */
-#define MAX_REQUEST_BODY (96 * 1024)
-
-/**
  * Outcome of a dps-mqtt call. `DPS_OK` is zero; `DPS_PENDING` means "call again later";
  * every other value is an error whose class is shown by its name's prefix and by
  * `dps_result_class()`.

@@ -60,7 +60,14 @@ fn header_is_what_the_pinned_cbindgen_generates() {
     let fresh = std::env::temp_dir().join(format!("dps_mqtt-{}.h", std::process::id()));
     let out = Command::new(&bin)
         .current_dir(root())
-        .args(["--config", "cbindgen.toml", "--crate", "dps-mqtt", "--quiet", "--output"])
+        .args([
+            "--config",
+            "cbindgen.toml",
+            "--crate",
+            "dps-mqtt",
+            "--quiet",
+            "--output",
+        ])
         .arg(&fresh)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}; {}", bin.display(), install_hint()));
@@ -122,4 +129,73 @@ fn io_sentinels_are_in_the_header() {
     let header = committed_header();
     assert!(define(&header, "DPS_IO_WOULD_BLOCK").is_some());
     assert!(define(&header, "DPS_IO_ERROR").is_some());
+}
+
+/// The C names a header line declares at file scope: macros, types, functions.
+fn declared_names(line: &str) -> Vec<String> {
+    let ident = |s: &str| -> String {
+        s.trim_start_matches(['*', '('])
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["#define", name, ..] => vec![ident(name)],
+        ["enum" | "struct", name, ..] => vec![ident(name)],
+        ["typedef", "struct" | "enum", tag, rest @ ..] => {
+            let mut names = vec![ident(tag)];
+            names.extend(rest.last().map(|n| ident(n)));
+            names
+        }
+        ["typedef", ..] if line.contains("(*") => line
+            .split("(*")
+            .nth(1)
+            .map(|rest| vec![ident(rest)])
+            .unwrap_or_default(),
+        ["typedef", .., name] => vec![ident(name)],
+        _ if line.contains('(') && !line.starts_with('#') => {
+            let before = line.split('(').next().unwrap_or_default();
+            before
+                .split_whitespace()
+                .last()
+                .map(ident)
+                .into_iter()
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn every_declared_name_has_the_library_prefix() {
+    let header = committed_header();
+    let mut in_comment = false;
+    let mut checked = 0;
+    for line in header.lines() {
+        let starts_comment = line.trim_start().starts_with("/*");
+        if starts_comment || in_comment {
+            in_comment = !line.contains("*/");
+            continue;
+        }
+        // File-scope declarations start in column 0; members and enumerators are indented.
+        if line.starts_with([' ', '}', '#']) && !line.starts_with("#define") {
+            continue;
+        }
+        for name in declared_names(line) {
+            if name.is_empty() || name == "extern" {
+                continue;
+            }
+            checked += 1;
+            assert!(
+                name.starts_with("dps_") || name.starts_with("DPS_"),
+                "{HEADER} declares `{name}` without the dps_/DPS_ prefix (line: {line:?}); \
+                 exclude it in cbindgen.toml or make it private"
+            );
+        }
+    }
+    assert!(
+        checked > 40,
+        "only {checked} names found: the parser missed the header's shape"
+    );
 }

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 tools/ensure-deps.sh
 
 echo "==> building (cargo, then cmake)" >&2
-cargo build --release --quiet -p dps-mqtt -p dps-emulator
+cargo build --release --quiet -p dps-mqtt -p dps-emulator  # the same invocation as CMake's
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2 >/dev/null
 
