@@ -313,7 +313,7 @@ static int exit_code(dps_result r) {
     case DPS_CLASS_PROTOCOL: return 6;
     case DPS_CLASS_TIMEOUT: return 7;
     case DPS_CLASS_REGISTRATION: return 8;
-    default: return 9; /* internal error: not expected, but never reported as success */
+    default: return 9; /* internal error (a bug): never reported as success */
     }
 }
 
@@ -422,7 +422,7 @@ static const char usage_text[] =
     "(with \"errorCode\" and \"trackingId\" when the service sent them), and the exit code:\n"
     "  2 invalid argument (nothing was sent)  3 authentication refused  4 TLS\n"
     "  5 transport (connect, reset, closed)   6 protocol  7 deadline passed\n"
-    "  8 the service said failed or disabled\n";
+    "  8 the service said failed or disabled   9 internal error\n";
 
 typedef struct options {
     const char *id_scope, *registration_id, *symmetric_key, *group_key;
