@@ -145,10 +145,16 @@ impl Driver {
             match step {
                 Step::Finished(code) => return code,
                 Step::Pending { next_call_ms } => {
-                    transport.wait(next_call_ms, !self.unsent.is_empty());
+                    transport.wait(next_call_ms, self.wants_write());
                 }
             }
         }
+    }
+
+    /// Whether bytes are waiting for the transport to accept them: the caller should wake on
+    /// writability as well as readability.
+    pub fn wants_write(&self) -> bool {
+        !self.unsent.is_empty()
     }
 
     /// Releases the connection, if any, without touching the engine's outcome.

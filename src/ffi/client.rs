@@ -281,7 +281,8 @@ pub extern "C" fn dps_client_register(client: *mut dps_client) -> dps_result {
                 Step::Pending { next_call_ms } => {
                     // SAFETY: `busy` is set, so this is the only live borrow of `inner`.
                     let inner = unsafe { &mut *c.inner.get() };
-                    inner.transport.wait(next_call_ms, false);
+                    let want_write = inner.driver.wants_write();
+                    inner.transport.wait(next_call_ms, want_write);
                 }
             }
         };
