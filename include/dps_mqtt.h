@@ -444,6 +444,13 @@ dps_result dps_client_do_work(struct dps_client *client, uint32_t *next_call_ms)
 dps_result dps_client_register(struct dps_client *client);
 
 /**
+ * Whether bytes are waiting for the transport to accept them (its `send` hook returned
+ * `DPS_IO_WOULD_BLOCK`): an event loop should then wake on writability as well as
+ * readability before the next `dps_client_do_work`. False for NULL.
+ */
+bool dps_client_wants_write(const struct dps_client *client);
+
+/**
  * The result of the last driving call: `DPS_PENDING` while an attempt runs, `DPS_OK` when the
  * last attempt was assigned, its error otherwise, `DPS_ERR_INVALID_STATE` before any attempt.
  * NULL gives `DPS_ERR_INVALID_NULL_POINTER`.

@@ -198,7 +198,8 @@ impl Driver {
                     }
                 }
                 Action::Close => {
-                    // Give already-produced bytes (a DISCONNECT) one chance to leave.
+                    // Give already-produced bytes (DISCONNECT, close_notify) one chance to leave.
+                    self.unsent.extend_from_slice(&self.engine.take_transmit());
                     if self.connected && !self.unsent.is_empty() {
                         let _ = transport.send(&self.unsent);
                     }

@@ -805,8 +805,12 @@ impl Engine {
         if let Link::Up(conn) = &mut self.link {
             if error.is_none() {
                 conn.mqtt.disconnect();
-                let _ = Self::flush_connection(conn, &mut self.transmit);
             }
+            // Whatever is queued (a DISCONNECT, PUBACKs) leaves before the TLS close_notify.
+            let _ = Self::flush_connection(conn, &mut self.transmit);
+            conn.framing.close();
+            self.transmit
+                .extend_from_slice(&conn.framing.take_transport_output());
         }
         if !matches!(self.link, Link::Down) {
             self.actions.push_back(Action::Close);

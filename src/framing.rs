@@ -103,6 +103,15 @@ impl Framing {
         }
     }
 
+    /// Ends the session politely (TLS close_notify); nothing to do in the clear.
+    pub fn close(&mut self) {
+        match self {
+            Framing::Plain { .. } => {}
+            #[cfg(feature = "tls")]
+            Framing::Tls(s) => s.close_notify(),
+        }
+    }
+
     /// Bytes to write to the transport.
     pub fn take_transport_output(&mut self) -> Vec<u8> {
         match self {

@@ -286,6 +286,11 @@ impl TlsSession {
         self.conn.is_handshaking()
     }
 
+    /// Queues a close_notify alert, so the server sees an orderly end rather than a cut.
+    pub fn close_notify(&mut self) {
+        self.conn.send_close_notify();
+    }
+
     fn drain_plaintext(&mut self) {
         let mut buf = [0u8; 4096];
         loop {

@@ -291,6 +291,17 @@ pub extern "C" fn dps_client_register(client: *mut dps_client) -> dps_result {
     })
 }
 
+/// Whether bytes are waiting for the transport to accept them (its `send` hook returned
+/// `DPS_IO_WOULD_BLOCK`): an event loop should then wake on writability as well as
+/// readability before the next `dps_client_do_work`. False for NULL.
+#[no_mangle]
+pub extern "C" fn dps_client_wants_write(client: *const dps_client) -> bool {
+    guard_value(false, || {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        unsafe { inner_ref(client) }.is_some_and(|i| i.driver.wants_write())
+    })
+}
+
 /// The result of the last driving call: `DPS_PENDING` while an attempt runs, `DPS_OK` when the
 /// last attempt was assigned, its error otherwise, `DPS_ERR_INVALID_STATE` before any attempt.
 /// NULL gives `DPS_ERR_INVALID_NULL_POINTER`.
