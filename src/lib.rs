@@ -8,6 +8,10 @@
 //! `config` builds the engine's settings; `hosted` has a TCP transport and clocks for
 //! operating systems.
 
+// Unsafe code lives in `ffi` only (it allows it for itself); everywhere else it is an error.
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub mod config;
 pub mod driver;
 pub mod engine;

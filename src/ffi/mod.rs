@@ -6,6 +6,7 @@
 //! Types carry their C names (`dps_client`, ...) so the header reads as C.
 
 #![allow(non_camel_case_types)]
+#![allow(unsafe_code)]
 // Exports take raw pointers from C, where an `unsafe fn` marker means nothing; instead each one
 // NULL-checks its pointers and documents what it requires of them (as rustls-ffi does).
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
