@@ -61,9 +61,26 @@ fn client(cfg: *const dps_config) -> *mut dps_client {
 }
 
 #[test]
-fn free_null_is_a_no_op() {
+fn free_null_is_a_no_op_and_null_clients_are_refused() {
     dps_client_free(ptr::null_mut());
     dps_config_free(ptr::null_mut());
+    let null = ptr::null_mut();
+    assert_eq!(
+        dps_client_do_work(null, ptr::null_mut()),
+        DPS_ERR_INVALID_NULL_POINTER
+    );
+    assert_eq!(dps_client_register(null), DPS_ERR_INVALID_NULL_POINTER);
+    assert_eq!(dps_client_last_result(null), DPS_ERR_INVALID_NULL_POINTER);
+    assert!(dps_client_assigned_hub(null).is_null());
+    assert!(!dps_client_wants_write(null));
+    assert_eq!(dps_client_http_status(null), 0);
+    assert_eq!(dps_client_retry_after_ms(null), -1);
+    let mut out = ptr::null_mut();
+    assert_eq!(
+        dps_client_new(ptr::null(), ptr::null(), &mut out),
+        DPS_ERR_INVALID_NULL_POINTER
+    );
+    assert!(out.is_null());
 }
 
 #[test]
