@@ -1,0 +1,3 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| dps_mqtt_fuzz::targets::mqtt_stream(data));
