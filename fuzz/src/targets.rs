@@ -1,7 +1,7 @@
 //! The checks every fuzz target runs, shared with `tests/fuzz_corpus.rs` so stable Rust runs the
 //! seed corpus through them without libFuzzer. Each must never panic, whatever the bytes.
 
-use dps_mqtt::engine::{Action, Credential, Engine, Settings, Timing};
+use dps_mqtt::engine::{Action, Credential, Engine, Event, Settings, Timing};
 use dps_mqtt::error::{dps_result, Error};
 use dps_mqtt::framing::FramingFactory;
 use dps_mqtt::mqtt::{ConnectOptions, MqttSession, QoS, DEFAULT_MAX_PACKET_SIZE};
@@ -90,6 +90,10 @@ fn fuzz_engine() -> Engine {
     }
 }
 
+/// Whatever the server sends, one step's output and each log line stay within this: the client
+/// only sends its own small packets, and logs quote at most one received packet.
+const STEP_BOUND: usize = 2 * DEFAULT_MAX_PACKET_SIZE;
+
 /// The fuzzer's peer: accepts every dial at once and discards what the client sends.
 fn serve(engine: &mut Engine, now: u64) {
     while let Some(action) = engine.poll_action() {
@@ -98,8 +102,13 @@ fn serve(engine: &mut Engine, now: u64) {
             Action::Close => {}
         }
     }
-    drop(engine.take_transmit());
-    while engine.poll_event().is_some() {}
+    let sent = engine.take_transmit().len();
+    assert!(sent <= STEP_BOUND, "{sent} bytes to send in one step");
+    while let Some(event) = engine.poll_event() {
+        if let Event::Log(_, text) = event {
+            assert!(text.len() <= STEP_BOUND, "{}-byte log line", text.len());
+        }
+    }
 }
 
 /// Fires the engine's earliest timer; checks it never lies beyond the attempt's deadline.
