@@ -581,7 +581,7 @@ impl Engine {
         }
         self.log(
             dps_log_level::DPS_LOG_DEBUG,
-            format!("publish {topic} ({} bytes)", body.len()),
+            format!("publish {} ({} bytes)", protocol::clip(&topic), body.len()),
         );
         if kind == RequestKind::Register {
             self.status(dps_status::DPS_STATUS_REGISTERING);
@@ -608,14 +608,17 @@ impl Engine {
         let Op::Awaiting { kind, rid } = &self.op else {
             return self.log(
                 dps_log_level::DPS_LOG_DEBUG,
-                format!("ignoring unsolicited response on {topic}"),
+                format!("ignoring unsolicited response on {}", protocol::clip(topic)),
             );
         };
         let kind = *kind;
         if response.rid.as_deref() != Some(rid.as_str()) {
             return self.log(
                 dps_log_level::DPS_LOG_DEBUG,
-                format!("ignoring response for another request: {topic}"),
+                format!(
+                    "ignoring response for another request: {}",
+                    protocol::clip(topic)
+                ),
             );
         }
         if let Link::Up(conn) = &mut self.link {

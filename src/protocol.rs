@@ -182,7 +182,7 @@ pub fn parse_response_topic(topic: &str) -> Result<ResponseTopic> {
     })
 }
 
-fn clip(s: &str) -> &str {
+pub(crate) fn clip(s: &str) -> &str {
     let mut end = s.len().min(120);
     while !s.is_char_boundary(end) {
         end -= 1;
