@@ -723,11 +723,11 @@ impl Engine {
             }
             RegistrationStatus::Disabled => self.fail(Error::new(
                 DPS_ERR_REGISTRATION_DISABLED,
-                self.state_detail("enrollment disabled"),
+                self.envelope_detail("enrollment disabled"),
             )),
             RegistrationStatus::Failed | RegistrationStatus::Unassigned => self.fail(Error::new(
                 DPS_ERR_REGISTRATION_FAILED,
-                self.state_detail(&format!("registration {}", parsed.status.as_str())),
+                self.envelope_detail(&format!("registration {}", parsed.status.as_str())),
             )),
             RegistrationStatus::Other(s) => self.fail(Error::new(
                 DPS_ERR_PROTOCOL_BAD_RESPONSE,
@@ -763,6 +763,8 @@ impl Engine {
         }
     }
 
+    /// `what`, followed by the service's errorCode and message when it sent them (in the error
+    /// envelope or in registrationState).
     fn envelope_detail(&self, what: &str) -> String {
         match (&self.outcome.error_code, &self.outcome.error_message) {
             (Some(code), Some(msg)) => format!("{what}: {code} {msg}"),
@@ -770,10 +772,6 @@ impl Engine {
             (None, Some(msg)) => format!("{what}: {msg}"),
             (None, None) => what.to_owned(),
         }
-    }
-
-    fn state_detail(&self, what: &str) -> String {
-        self.envelope_detail(what)
     }
 
     /// Exponential back-off with full jitter: uniform in [base/2, base], base doubling per try.

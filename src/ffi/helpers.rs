@@ -2,8 +2,6 @@
 
 use std::ffi::c_char;
 
-use zeroize::Zeroize;
-
 use super::{guard, str_arg, try_ffi};
 use crate::error::dps_result;
 use crate::sas::{self, HexCase, KeySigner};
@@ -95,15 +93,14 @@ pub extern "C" fn dps_sas_token(
         // SAFETY: as above.
         let key = try_ffi!(unsafe { str_arg(key_base64) });
         let signer = try_ffi!(KeySigner::from_base64(key).map_err(|e| e.code));
-        let mut token =
+        // Zeroizing: the token is wiped when it goes out of scope.
+        let token =
             try_ffi!(
                 sas::sas_token(scope, reg, &signer, expiry_unix_seconds, HexCase::Lower)
                     .map_err(|e| e.code)
             );
         // SAFETY: the caller's output buffer, valid per the C contract.
-        let rc = unsafe { write_out(&token, out, out_len, written) };
-        token.zeroize();
-        rc
+        unsafe { write_out(&token, out, out_len, written) }
     })
 }
 
