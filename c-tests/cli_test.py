@@ -7,6 +7,9 @@ With --valgrind, runs a success and a failure under valgrind instead (any memory
 definite leak fails)."""
 
 import argparse
+import base64
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -15,8 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
-from emulator import ID_SCOPE, Emulator, test_key
+from emulator import ID_SCOPE, Emulator, derived_key, test_key
 
 SUCCESS_KEYS = {"status", "assignedHub", "deviceId", "substatus", "payload"}
 FAILURE_KEYS = {"status", "error", "message"}
@@ -241,24 +245,59 @@ def usage_cases(r, emu):
              out, err)
 
 
+SAS_TTL_S = 3600  # the library's default token lifetime; the CLI does not change it
+
+
+def sas_signature(key_b64, reg_id, expiry, scope=ID_SCOPE):
+    """The signature of the SAS token the library sends: base64 HMAC-SHA256 of
+    "{scope}%2fregistrations%2f{reg_id}\n{expiry}" under the (device) key."""
+    to_sign = f"{scope}%2fregistrations%2f{reg_id}\n{expiry}".encode()
+    mac = hmac.new(base64.b64decode(key_b64), to_sign, hashlib.sha256).digest()
+    return base64.b64encode(mac).decode()
+
+
+# The published vector (Microsoft's DPS docs), so the leak check below looks for the right thing.
+assert sas_signature("O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=", "FirstDevice", 1591921306,
+                     scope="0ne000EEBBD") == "hwgBlMB6G2Zg5ZcYtwmtLVKRbifiSCPfUMyscbVWa8o="
+
+
+def secrets_of(key_b64, reg_id, started, ended):
+    """Every form in which a key or a signature made during [started, ended] could leak: the
+    base64 key, a prefix of it, its hex bytes, each possible signature (plain and
+    percent-encoded) and the token markers."""
+    forms = [key_b64, key_b64[:16], base64.b64decode(key_b64).hex(), "SharedAccessSignature",
+             "sig="]
+    for expiry in range(int(started) + SAS_TTL_S - 2, int(ended) + SAS_TTL_S + 3):
+        sig = sas_signature(key_b64, reg_id, expiry)
+        forms += [sig, sig[:16], urllib.parse.quote(sig, safe="")]
+    return forms
+
+
+def leaks_in(forms, out, err):
+    return [f"contains {s!r}" for s in forms if s in out or s in err]
+
+
 def verbose_case(r, emu):
     key = test_key("cli-verbose")
+    started = time.time()
     rc, out, err, elapsed = r.run(*creds("cli-verbose", "--verbose"), emu=emu)
     r.check("verbose run", (rc, out, err, elapsed), 0, status="assigned")
-    leaks = [s for s in (key, key[:16], "SharedAccessSignature", "sig=") if s in err or s in out]
-    problems = [f"stderr or stdout contains {leak!r}" for leak in leaks]
+    problems = leaks_in(secrets_of(key, "cli-verbose", started, time.time()), out, err)
     if "assigned" not in err or "connecting" not in err:
         problems.append("stderr lacks the progress lines")
-    r.report("verbose logs progress on stderr, never a key or a token", problems, out, err)
+    r.report("verbose logs progress on stderr, never a key, a signature or a token", problems,
+             out, err)
 
+    # A group key: neither it nor the derived device key nor the signature may show.
     group_key = test_key("cli-group")
+    device_key = derived_key(group_key, "cli-member-2")
+    started = time.time()
     rc, out, err, _ = r.run("--id-scope", ID_SCOPE, "--registration-id", "cli-member-2",
                             "--group-key", group_key, "--verbose", emu=emu)
-    leaks = [s for s in (group_key, group_key[:16], "SharedAccessSignature", "sig=")
-             if s in err or s in out]
-    r.report("verbose with a group key leaks no key or token",
-             ([f"exit {rc}"] if rc != 0 else []) + [f"contains {leak!r}" for leak in leaks],
-             out, err)
+    forms = secrets_of(device_key, "cli-member-2", started, time.time())
+    forms += [group_key, group_key[:16], base64.b64decode(group_key).hex()]
+    r.report("verbose with a group key leaks no group key, derived key, signature or token",
+             ([f"exit {rc}"] if rc != 0 else []) + leaks_in(forms, out, err), out, err)
 
 
 def valgrind_cases(r, emu):
