@@ -126,6 +126,10 @@ static void null_arguments(void) {
     CHECK(dps_config_add_trust_anchors_pem(NULL, (const uint8_t *)"x", 1, true) ==
           DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_add_trust_anchors_pem(cfg, NULL, 10, true) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_trust_anchors_pem(NULL, (const uint8_t *)"x", 1, true) ==
+          DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_trust_anchors_pem(cfg, NULL, 10, true) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_trust_anchors_pem(cfg, NULL, 0, true) == DPS_OK); /* public roots */
     CHECK(dps_config_set_client_certificate(NULL, (const uint8_t *)"c", 1, (const uint8_t *)"k",
                                             1) == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_set_client_certificate(cfg, NULL, 10, (const uint8_t *)"k", 1) ==
@@ -215,6 +219,10 @@ static void invalid_values(void) {
     CHECK(dps_config_set_log_callback(cfg, NULL, NULL, 99) == DPS_ERR_INVALID_ARGUMENT);
     CHECK(dps_config_add_trust_anchors_pem(cfg, (const uint8_t *)"junk", 4, false) ==
           DPS_ERR_INVALID_CERTIFICATE);
+    CHECK(dps_config_set_trust_anchors_pem(cfg, (const uint8_t *)"junk", 4, true) ==
+          DPS_ERR_INVALID_CERTIFICATE);
+    CHECK(dps_config_set_trust_anchors_pem(cfg, NULL, 0, false) ==
+          DPS_ERR_INVALID_CERTIFICATE); /* would trust nothing */
 
     /* An incomplete configuration is refused when the client is created: nothing dialled. */
     CHECK(dps_client_new(cfg, NULL, &client) == DPS_ERR_INVALID_CONFIG);
@@ -722,6 +730,21 @@ static void registration_failures(const endpoint *ep) {
         CHECK(dps_client_error_code(client) == 401002);
         CHECK(dps_client_http_status(client) == 401);
         CHECK(dps_client_tracking_id(client) != NULL);
+        dps_client_free(client);
+    }
+
+    /* The emulator's CA replaced by another one: the server is no longer trusted. */
+    client = NULL;
+    memset(&o, 0, sizeof o);
+    o.secret = DEVICE_KEY;
+    cfg = registration_config(ep, "api-device", DEVICE_KEY, 0, &t, &o);
+    CHECK(dps_config_set_trust_anchors_pem(cfg, (const uint8_t *)DEVICE_CERT_PEM,
+                                           strlen(DEVICE_CERT_PEM), false) == DPS_OK);
+    CHECK(dps_client_new(cfg, &hooks, &client) == DPS_OK);
+    dps_config_free(cfg);
+    if (client != NULL) {
+        r = dps_client_register(client);
+        CHECK_RESULT(client, r, "DPS_ERR_TLS_CERT_UNTRUSTED");
         dps_client_free(client);
     }
     CHECK(t.closes == t.connects && t.fd < 0);

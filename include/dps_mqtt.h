@@ -626,7 +626,8 @@ dps_result dps_config_set_endpoint(struct dps_config *config, const char *host, 
 
 /**
  * Adds trust anchors (one or more PEM "CERTIFICATE" blocks) for the server's certificate,
- * e.g. a private CA or the local emulator's CA. `pem` is copied.
+ * e.g. a private CA or the local emulator's CA, to those added before (see
+ * `dps_config_set_trust_anchors_pem` to replace them). `pem` is copied.
  *
  * @param use_public_roots also trust the built-in public roots (webpki-roots) when true;
  *        trust only the given anchors when false.
@@ -712,6 +713,26 @@ dps_result dps_config_set_client_certificate(struct dps_config *config,
                                              size_t cert_chain_len,
                                              const uint8_t *private_key,
                                              size_t private_key_len);
+
+/**
+ * Replaces the trust anchors added before (by this function or
+ * `dps_config_add_trust_anchors_pem`) with the certificates in `pem`: a root list the
+ * firmware stores and updates at run time (e.g. a PEM bundle in flash, fetched with a firmware
+ * data update) takes effect without rebuilding the library. `pem` is copied.
+ *
+ * @param pem one or more PEM "CERTIFICATE" blocks; may be empty (any pointer, even NULL, with
+ *        `pem_len` 0) together with `use_public_roots` = true to go back to the built-in public
+ *        roots alone.
+ * @param pem_len its length in bytes.
+ * @param use_public_roots also trust the public roots compiled into the library
+ *        (webpki-roots) when true; trust only `pem` when false.
+ * @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `pem` (or it is
+ *         empty and `use_public_roots` is false): the anchors are left unchanged.
+ */
+dps_result dps_config_set_trust_anchors_pem(struct dps_config *config,
+                                            const uint8_t *pem,
+                                            size_t pem_len,
+                                            bool use_public_roots);
 
 /**
  * Derives a device's key from its enrollment group's key:

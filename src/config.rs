@@ -112,6 +112,35 @@ impl Default for Config {
     }
 }
 
+// Trust anchors: added to (`add`) or replacing (`set`) those given before.
+impl Config {
+    /// Appends the certificates in `pem` to the trust anchors; `use_public_roots` says whether
+    /// the built-in public roots stay trusted too. `DPS_ERR_INVALID_CERTIFICATE` (and no
+    /// change) when `pem` holds no readable certificate.
+    pub fn add_trust_anchors_pem(&mut self, pem: &[u8], use_public_roots: bool) -> Result<()> {
+        crate::framing::check_anchors_pem(pem)?;
+        self.extra_anchors_pem.extend_from_slice(pem);
+        self.extra_anchors_pem.push(b'\n');
+        self.use_default_roots = use_public_roots;
+        Ok(())
+    }
+
+    /// Replaces every anchor added before with the certificates in `pem`. An empty `pem` with
+    /// `use_public_roots` goes back to the public roots alone; an empty `pem` without them
+    /// would trust nothing and is `DPS_ERR_INVALID_CERTIFICATE`, as is a `pem` holding no
+    /// readable certificate (the anchors are then left unchanged).
+    pub fn set_trust_anchors_pem(&mut self, pem: &[u8], use_public_roots: bool) -> Result<()> {
+        if pem.is_empty() && use_public_roots {
+            self.extra_anchors_pem.clear();
+            self.use_default_roots = true;
+            return Ok(());
+        }
+        crate::framing::check_anchors_pem(pem)?;
+        self.extra_anchors_pem.clear();
+        self.add_trust_anchors_pem(pem, use_public_roots)
+    }
+}
+
 impl Config {
     /// Checks the configuration and builds the engine's settings.
     pub fn settings(&self) -> Result<Settings> {

@@ -159,7 +159,8 @@ pub extern "C" fn dps_config_set_endpoint(
 }
 
 /// Adds trust anchors (one or more PEM "CERTIFICATE" blocks) for the server's certificate,
-/// e.g. a private CA or the local emulator's CA. `pem` is copied.
+/// e.g. a private CA or the local emulator's CA, to those added before (see
+/// `dps_config_set_trust_anchors_pem` to replace them). `pem` is copied.
 ///
 /// @param use_public_roots also trust the built-in public roots (webpki-roots) when true;
 ///        trust only the given anchors when false.
@@ -176,10 +177,10 @@ pub extern "C" fn dps_config_add_trust_anchors_pem(
         let cfg = try_ffi!(unsafe { config_mut(config) });
         // SAFETY: `pem` has `pem_len` readable bytes per the C contract.
         let pem = try_ffi!(unsafe { bytes_arg(pem, pem_len) });
-        try_ffi!(crate::framing::check_anchors_pem(pem).map_err(|e| e.code));
-        cfg.inner.extra_anchors_pem.extend_from_slice(pem);
-        cfg.inner.extra_anchors_pem.push(b'\n');
-        cfg.inner.use_default_roots = use_public_roots;
+        try_ffi!(cfg
+            .inner
+            .add_trust_anchors_pem(pem, use_public_roots)
+            .map_err(|e| e.code));
         dps_result::DPS_OK
     })
 }
@@ -360,6 +361,39 @@ pub extern "C" fn dps_config_set_client_certificate(
         };
         try_ffi!(certificate.parse().map_err(|e| e.code));
         cfg.inner.key = Some(KeyKind::X509(certificate));
+        dps_result::DPS_OK
+    })
+}
+
+/// Replaces the trust anchors added before (by this function or
+/// `dps_config_add_trust_anchors_pem`) with the certificates in `pem`: a root list the
+/// firmware stores and updates at run time (e.g. a PEM bundle in flash, fetched with a firmware
+/// data update) takes effect without rebuilding the library. `pem` is copied.
+///
+/// @param pem one or more PEM "CERTIFICATE" blocks; may be empty (any pointer, even NULL, with
+///        `pem_len` 0) together with `use_public_roots` = true to go back to the built-in public
+///        roots alone.
+/// @param pem_len its length in bytes.
+/// @param use_public_roots also trust the public roots compiled into the library
+///        (webpki-roots) when true; trust only `pem` when false.
+/// @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `pem` (or it is
+///         empty and `use_public_roots` is false): the anchors are left unchanged.
+#[no_mangle]
+pub extern "C" fn dps_config_set_trust_anchors_pem(
+    config: *mut dps_config,
+    pem: *const u8,
+    pem_len: usize,
+    use_public_roots: bool,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointers, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        // SAFETY: `pem` has `pem_len` readable bytes per the C contract.
+        let pem = try_ffi!(unsafe { bytes_arg(pem, pem_len) });
+        try_ffi!(cfg
+            .inner
+            .set_trust_anchors_pem(pem, use_public_roots)
+            .map_err(|e| e.code));
         dps_result::DPS_OK
     })
 }
