@@ -54,6 +54,8 @@ ENROLLMENTS = {
         enrollment("cli-slow", assignAfterPolls=1000000, retryAfter=1),
         enrollment("cli-verbose", assignAfterPolls=1),
         enrollment("cli-migrated", deviceId="renamed-device", substatus="deviceDataMigrated"),
+        {"registrationId": "cli-x509", "attestation": {"type": "x509"},
+         "assignedHub": "cli-x509-hub.azure-devices.net", "retryAfter": 0},
     ],
     "groups": [
         {
@@ -61,7 +63,13 @@ ENROLLMENTS = {
             "attestation": {"type": "symmetricKey", "primaryKey": test_key("cli-group")},
             "assignedHub": "cli-group-hub.azure-devices.net",
             "retryAfter": 0,
-        }
+        },
+        {
+            "groupId": "cli-x509-group",
+            "attestation": {"type": "x509"},
+            "assignedHub": "cli-x509-group-hub.azure-devices.net",
+            "retryAfter": 0,
+        },
     ],
 }
 
@@ -300,7 +308,67 @@ def verbose_case(r, emu):
              ([f"exit {rc}"] if rc != 0 else []) + leaks_in(forms, out, err), out, err)
 
 
-def valgrind_cases(r, emu):
+def pem_to_der(pem_path, der_path):
+    """The first PEM block of a file, as DER."""
+    with open(pem_path) as f:
+        body = f.read().split("-----")[2]
+    with open(der_path, "wb") as f:
+        f.write(base64.b64decode("".join(body.split())))
+    return der_path
+
+
+def x509_cases(r, emu, work):
+    """X.509 client certificates from the emulator's device CA: an individual enrollment and
+    an enrollment group, PEM and DER, and the local checks (CN, key, files)."""
+    certs = os.path.join(work, "x509")
+    os.makedirs(certs, exist_ok=True)
+    cert, key = emu.issue_device_cert("cli-x509", certs)
+    member_cert, member_key = emu.issue_device_cert("cli-x509-member", certs)
+    scope = ("--id-scope", ID_SCOPE)
+    r.check("X.509 individual enrollment (id from the CN)",
+            r.run(*scope, "--cert", cert, "--key", key, emu=emu), 0, status="assigned",
+            assignedHub="cli-x509-hub.azure-devices.net", deviceId="cli-x509")
+    r.check("X.509 individual enrollment with --registration-id",
+            r.run(*scope, "--registration-id", "cli-x509", "--cert", cert, "--key", key, emu=emu),
+            0, deviceId="cli-x509")
+    r.check("X.509 DER certificate and DER key",
+            r.run(*scope, "--cert", pem_to_der(cert, os.path.join(certs, "leaf.der")),
+                  "--key", pem_to_der(key, os.path.join(certs, "key.der")), emu=emu),
+            0, deviceId="cli-x509")
+    r.check("X.509 enrollment group (device CA)",
+            r.run(*scope, "--cert", member_cert, "--key", member_key, emu=emu), 0,
+            status="assigned", assignedHub="cli-x509-group-hub.azure-devices.net",
+            deviceId="cli-x509-member")
+    r.check("X.509 registration id is not the CN",
+            r.run(*scope, "--registration-id", "cli-x509-other", "--cert", cert, "--key", key,
+                  emu=emu), 2, status="error", error="DPS_ERR_INVALID_CERTIFICATE_CN",
+            message=lambda m: isinstance(m, str) and '"cli-x509-other"' in m
+            and '"cli-x509"' in m)
+    r.check("X.509 key of another certificate",
+            r.run(*scope, "--cert", cert, "--key", member_key, emu=emu), 2, status="error",
+            error="DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH")
+    r.check("X.509 certificate file holds no certificate",
+            r.run(*scope, "--cert", key, "--key", key, emu=emu), 2,
+            error="DPS_ERR_INVALID_CERTIFICATE")
+    r.check("X.509 key file holds no key",
+            r.run(*scope, "--cert", cert, "--key", cert, emu=emu), 2,
+            error="DPS_ERR_INVALID_PRIVATE_KEY")
+    r.check("X.509 empty key file",
+            r.run(*scope, "--cert", cert, "--key", os.devnull, emu=emu), 2,
+            error="DPS_ERR_INVALID_PRIVATE_KEY")
+    invalid = "DPS_ERR_INVALID_ARGUMENT"
+    for name, args in [
+        ("--cert without --key", scope + ("--cert", cert)),
+        ("--key without --cert", scope + ("--key", key, "--registration-id", "x")),
+        ("--cert with --symmetric-key", scope + ("--cert", cert, "--key", key,
+                                                 "--symmetric-key", test_key("x"))),
+        ("unreadable --cert", scope + ("--cert", "/nonexistent.pem", "--key", key)),
+        ("unreadable --key", scope + ("--cert", cert, "--key", "/nonexistent.pem")),
+    ]:
+        r.check(f"usage: {name}", r.run(*args, raw=True), 2, status="error", error=invalid)
+
+
+def valgrind_cases(r, emu, work):
     r.check("valgrind: symmetric key", r.run(*creds("cli-ok"), emu=emu, timeout=60), 0,
             status="assigned")
     r.check("valgrind: wrong key", r.run("--id-scope", ID_SCOPE, "--registration-id", "cli-ok",
@@ -308,6 +376,12 @@ def valgrind_cases(r, emu):
                                          timeout=60), 3, error="DPS_ERR_AUTH_UNAUTHORIZED")
     r.check("valgrind: usage error", r.run(*creds("bad id!"), emu=emu), 2,
             error="DPS_ERR_INVALID_REGISTRATION_ID")
+    cert, key = emu.issue_device_cert("cli-x509", work)
+    r.check("valgrind: X.509", r.run("--id-scope", ID_SCOPE, "--cert", cert, "--key", key,
+                                     emu=emu, timeout=60), 0, deviceId="cli-x509")
+    r.check("valgrind: X.509 CN mismatch",
+            r.run("--id-scope", ID_SCOPE, "--registration-id", "other", "--cert", cert,
+                  "--key", key, emu=emu), 2, error="DPS_ERR_INVALID_CERTIFICATE_CN")
 
 
 def main():
@@ -328,13 +402,14 @@ def main():
     try:
         with Emulator(args.emulator, os.path.join(work, "a"), ENROLLMENTS) as emu:
             if args.valgrind:
-                valgrind_cases(r, emu)
+                valgrind_cases(r, emu, work)
             else:
                 with Emulator(args.emulator, os.path.join(work, "b"), ENROLLMENTS,
                               ["--auth-failure", "connack"]) as connack:
                     contract_cases(r, emu, connack)
                 usage_cases(r, emu)
                 verbose_case(r, emu)
+                x509_cases(r, emu, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{r.passed} passed, {r.failed} failed")
