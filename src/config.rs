@@ -21,6 +21,9 @@ pub enum KeyKind {
     Device(Zeroizing<String>),
     /// The enrollment group's key; the device key is derived from it and the registration id.
     Group(Zeroizing<String>),
+    /// X.509 where the transport's own TLS presents the client certificate (TLS offload): the
+    /// library holds no certificate or key and sends no password.
+    X509ByTransport,
 }
 
 #[derive(Clone)]
@@ -38,6 +41,9 @@ pub struct Config {
     pub timing: Timing,
     pub max_packet_size: usize,
     pub hex_case: HexCase,
+    /// The transport hooks carry MQTT in the clear because the firmware's transport does TLS.
+    /// Always true in a build without the `tls` feature.
+    pub tls_offload: bool,
 }
 
 impl Default for Config {
@@ -56,6 +62,7 @@ impl Default for Config {
             timing: Timing::default(),
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
             hex_case: HexCase::Lower,
+            tls_offload: !cfg!(feature = "tls"),
         }
     }
 }
@@ -72,12 +79,19 @@ impl Config {
         })?;
         protocol::validate_id_scope(&id_scope)?;
         protocol::validate_registration_id(&registration_id)?;
-        let signer = match &self.key {
-            Some(KeyKind::Device(key)) => KeySigner::from_base64(key)?,
+        let credential = match &self.key {
+            Some(KeyKind::Device(key)) => Credential::Sas(Box::new(KeySigner::from_base64(key)?)),
             Some(KeyKind::Group(group)) => {
                 let device_key = sas::derive_device_key(group, &registration_id)?;
-                KeySigner::from_base64(&device_key)?
+                Credential::Sas(Box::new(KeySigner::from_base64(&device_key)?))
             }
+            Some(KeyKind::X509ByTransport) if !self.tls_offload => {
+                return Err(Error::new(
+                    dps_result::DPS_ERR_INVALID_CONFIG,
+                    "X.509 by the transport needs TLS offload (dps_config_set_tls_offload)",
+                ))
+            }
+            Some(KeyKind::X509ByTransport) => Credential::X509,
             None => {
                 return Err(Error::new(
                     dps_result::DPS_ERR_INVALID_CONFIG,
@@ -91,15 +105,11 @@ impl Config {
                 "maximum packet size below 1024 bytes",
             ));
         }
-        let anchors = TrustAnchors {
-            use_default_roots: self.use_default_roots,
-            extra_pem: self.extra_anchors_pem.clone(),
-        };
-        let framing = FramingFactory::tls(&anchors)?;
+        let framing = self.framing()?;
         Ok(Settings {
             id_scope,
             registration_id,
-            credential: Credential::Sas(Box::new(signer)),
+            credential,
             host: self.host.clone(),
             port: self.port,
             api_version: self.api_version.clone(),
@@ -110,5 +120,119 @@ impl Config {
             max_packet_size: self.max_packet_size,
             hex_case: self.hex_case,
         })
+    }
+
+    /// TLS in the library, or bytes in the clear for a transport that does TLS itself. Trust
+    /// anchors set together with offload are an error rather than ignored: the firmware
+    /// would believe it pinned a CA that nothing checks.
+    fn framing(&self) -> Result<FramingFactory> {
+        let anchors = TrustAnchors {
+            use_default_roots: self.use_default_roots,
+            extra_pem: self.extra_anchors_pem.clone(),
+        };
+        if self.tls_offload {
+            if !anchors.extra_pem.is_empty() || !anchors.use_default_roots {
+                return Err(Error::new(
+                    dps_result::DPS_ERR_INVALID_CONFIG,
+                    "trust anchors set, but TLS is offloaded: the transport verifies the server",
+                ));
+            }
+            return Ok(FramingFactory::Plain);
+        }
+        FramingFactory::tls(&anchors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Action, Engine};
+    use mqttrs::{decode_slice, Packet};
+
+    const KEY: &str = "O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=";
+
+    fn config(key: KeyKind) -> Config {
+        Config {
+            id_scope: Some("0ne00000001".into()),
+            registration_id: Some("dev-1".into()),
+            key: Some(key),
+            ..Config::default()
+        }
+    }
+
+    fn code(cfg: &Config) -> dps_result {
+        cfg.settings().err().expect("settings must be refused").code
+    }
+
+    /// The first bytes the engine writes to the transport: with offload, a plain MQTT CONNECT.
+    fn first_connect(cfg: &Config) -> (Option<Vec<u8>>, Vec<u8>) {
+        let mut engine = Engine::new(cfg.settings().unwrap()).unwrap();
+        engine.set_unix_time(1_700_000_000);
+        engine.start(0).unwrap();
+        assert!(matches!(engine.poll_action(), Some(Action::Connect { .. })));
+        engine.on_connected(0);
+        let out = engine.take_transmit();
+        let password = match decode_slice(&out).unwrap().unwrap() {
+            Packet::Connect(c) => c.password.map(<[u8]>::to_vec),
+            other => panic!("first packet is {:?}, not CONNECT", other.get_type()),
+        };
+        (password, out)
+    }
+
+    #[test]
+    fn offload_sends_mqtt_in_the_clear_with_a_sas_password() {
+        let mut cfg = config(KeyKind::Device(Zeroizing::new(KEY.into())));
+        cfg.tls_offload = true;
+        let (password, out) = first_connect(&cfg);
+        assert_eq!(out[0], 0x10, "an MQTT CONNECT, not a TLS record");
+        assert!(password.unwrap().starts_with(b"SharedAccessSignature sr="));
+    }
+
+    #[test]
+    fn x509_by_the_transport_sends_no_password() {
+        let mut cfg = config(KeyKind::X509ByTransport);
+        cfg.tls_offload = true;
+        let (password, _) = first_connect(&cfg);
+        assert_eq!(password, None);
+    }
+
+    #[test]
+    fn x509_by_the_transport_needs_offload() {
+        let mut cfg = config(KeyKind::X509ByTransport);
+        cfg.tls_offload = false;
+        assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_CONFIG);
+    }
+
+    #[test]
+    fn trust_anchors_with_offload_are_a_contradiction_not_ignored() {
+        let mut cfg = config(KeyKind::Device(Zeroizing::new(KEY.into())));
+        cfg.tls_offload = true;
+        cfg.extra_anchors_pem = b"-----BEGIN CERTIFICATE-----".to_vec();
+        assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_CONFIG);
+        cfg.extra_anchors_pem.clear();
+        cfg.use_default_roots = false;
+        assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_CONFIG);
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_is_inside_the_library_by_default() {
+        let cfg = config(KeyKind::Device(Zeroizing::new(KEY.into())));
+        assert!(!cfg.tls_offload);
+        let settings = cfg.settings().unwrap();
+        assert!(matches!(settings.framing, FramingFactory::Tls(_)));
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn without_the_tls_feature_offload_is_the_only_mode() {
+        let mut cfg = config(KeyKind::Device(Zeroizing::new(KEY.into())));
+        assert!(cfg.tls_offload);
+        assert!(matches!(
+            cfg.settings().unwrap().framing,
+            FramingFactory::Plain
+        ));
+        cfg.tls_offload = false;
+        assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_UNSUPPORTED);
     }
 }

@@ -41,6 +41,10 @@ pub enum dps_result {
     DPS_ERR_INVALID_CERTIFICATE = 108,
     /// The id scope is empty or contains characters the service never issues.
     DPS_ERR_INVALID_ID_SCOPE = 109,
+    /// The call needs a feature this build of the library leaves out: TLS settings in a build
+    /// without the `tls` feature (CMake `DPS_MQTT_TLS=OFF`), where TLS is always the
+    /// transport's job.
+    DPS_ERR_INVALID_UNSUPPORTED = 130,
 
     /// The server refused the MQTT CONNECT as not authorized (CONNACK 5).
     DPS_ERR_AUTH_NOT_AUTHORIZED = 200,
@@ -142,6 +146,7 @@ pub const ALL_RESULTS: &[dps_result] = &[
     DPS_ERR_INVALID_STATE,
     DPS_ERR_INVALID_CERTIFICATE,
     DPS_ERR_INVALID_ID_SCOPE,
+    DPS_ERR_INVALID_UNSUPPORTED,
     DPS_ERR_AUTH_NOT_AUTHORIZED,
     DPS_ERR_AUTH_BAD_CREDENTIALS,
     DPS_ERR_AUTH_UNKNOWN_ID_SCOPE,
@@ -194,6 +199,7 @@ impl dps_result {
             DPS_ERR_INVALID_STATE => "DPS_ERR_INVALID_STATE",
             DPS_ERR_INVALID_CERTIFICATE => "DPS_ERR_INVALID_CERTIFICATE",
             DPS_ERR_INVALID_ID_SCOPE => "DPS_ERR_INVALID_ID_SCOPE",
+            DPS_ERR_INVALID_UNSUPPORTED => "DPS_ERR_INVALID_UNSUPPORTED",
             DPS_ERR_AUTH_NOT_AUTHORIZED => "DPS_ERR_AUTH_NOT_AUTHORIZED",
             DPS_ERR_AUTH_BAD_CREDENTIALS => "DPS_ERR_AUTH_BAD_CREDENTIALS",
             DPS_ERR_AUTH_UNKNOWN_ID_SCOPE => "DPS_ERR_AUTH_UNKNOWN_ID_SCOPE",
@@ -243,6 +249,9 @@ impl dps_result {
             DPS_ERR_INVALID_STATE => "call not allowed in the handle's current state",
             DPS_ERR_INVALID_CERTIFICATE => "a certificate or trust anchor could not be parsed",
             DPS_ERR_INVALID_ID_SCOPE => "invalid id scope",
+            DPS_ERR_INVALID_UNSUPPORTED => {
+                "not supported by this build of the library (built without TLS: the transport does TLS)"
+            }
             DPS_ERR_AUTH_NOT_AUTHORIZED => "the server refused the connection: not authorized",
             DPS_ERR_AUTH_BAD_CREDENTIALS => {
                 "the server refused the connection: malformed user name or password"
