@@ -150,6 +150,9 @@ static void null_arguments(void) {
     CHECK(dps_config_set_log_callback(cfg, NULL, NULL, DPS_LOG_INFO) == DPS_OK); /* = off */
     CHECK(dps_config_set_status_callback(NULL, NULL, NULL) == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_set_status_callback(cfg, NULL, NULL) == DPS_OK); /* = off */
+    /* TLS offload */
+    CHECK(dps_config_set_tls_offload(NULL, true) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_x509_offloaded(NULL) == DPS_ERR_INVALID_NULL_POINTER);
 
     CHECK(dps_client_new(NULL, NULL, &client) == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_client_new(cfg, NULL, NULL) == DPS_ERR_INVALID_NULL_POINTER);

@@ -130,6 +130,12 @@ enum dps_result
    */
   DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH = 112,
   /**
+   * The call needs a feature this build of the library leaves out: TLS settings in a build
+   * without the `tls` feature (CMake `DPS_MQTT_TLS=OFF`), where TLS is always the
+   * transport's job.
+   */
+  DPS_ERR_INVALID_UNSUPPORTED = 130,
+  /**
    * The server refused the MQTT CONNECT as not authorized (CONNACK 5).
    */
   DPS_ERR_AUTH_NOT_AUTHORIZED = 200,
@@ -632,6 +638,8 @@ dps_result dps_config_set_endpoint(struct dps_config *config, const char *host, 
  * @param use_public_roots also trust the built-in public roots (webpki-roots) when true;
  *        trust only the given anchors when false.
  * @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `pem`.
+ * @retval DPS_ERR_INVALID_UNSUPPORTED in a build without TLS (the transport verifies the
+ *         server); with TLS offload on, `dps_client_new` refuses anchors (DPS_ERR_INVALID_CONFIG).
  */
 dps_result dps_config_add_trust_anchors_pem(struct dps_config *config,
                                             const uint8_t *pem,
@@ -715,6 +723,27 @@ dps_result dps_config_set_client_certificate(struct dps_config *config,
                                              size_t private_key_len);
 
 /**
+ * Turns TLS offload on or off. With offload on, the transport hooks carry MQTT in the clear
+ * because the firmware's transport (a cellular modem's TLS socket, a secure element, the
+ * platform's TLS stack) does TLS itself: it must verify the server's certificate against
+ * the DPS host name passed to the connect hook, and, for X.509 enrollments, present the
+ * client certificate (see `dps_config_set_x509_offloaded`). The default is off in a normal
+ * build and on, unchangeable, in a build without the `tls` feature (CMake
+ * `DPS_MQTT_TLS=OFF`), which contains no TLS code.
+ *
+ * Trust anchors are the transport's business under offload: a config with offload on and
+ * anchors added (`dps_config_add_trust_anchors_pem`) is contradictory, and `dps_client_new`
+ * refuses it with DPS_ERR_INVALID_CONFIG rather than silently ignoring the anchors.
+ *
+ * @param[in,out] config the configuration.
+ * @param[in] enabled true: MQTT in the clear over the hooks; false: TLS inside the library.
+ * @retval DPS_OK on success.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+ * @retval DPS_ERR_INVALID_UNSUPPORTED when `enabled` is false in a build without TLS.
+ */
+dps_result dps_config_set_tls_offload(struct dps_config *config, bool enabled);
+
+/**
  * Replaces the trust anchors added before (by this function or
  * `dps_config_add_trust_anchors_pem`) with the certificates in `pem`: a root list the
  * firmware stores and updates at run time (e.g. a PEM bundle in flash, fetched with a firmware
@@ -733,6 +762,23 @@ dps_result dps_config_set_trust_anchors_pem(struct dps_config *config,
                                             const uint8_t *pem,
                                             size_t pem_len,
                                             bool use_public_roots);
+
+/**
+ * Chooses X.509 authentication done by the transport: under TLS offload, the firmware's TLS
+ * presents the device's client certificate, and the library sends no password (no SAS
+ * token). Replaces a symmetric or group key set before; setting one of those afterwards
+ * replaces this choice. The registration id must equal the certificate's subject CN: the
+ * library cannot check it (it never sees the certificate), the service refuses a mismatch
+ * (DPS_ERR_AUTH_*).
+ *
+ * Requires `dps_config_set_tls_offload(config, true)` (always on in a build without TLS):
+ * otherwise `dps_client_new` returns DPS_ERR_INVALID_CONFIG.
+ *
+ * @param[in,out] config the configuration.
+ * @retval DPS_OK on success.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+ */
+dps_result dps_config_set_x509_offloaded(struct dps_config *config);
 
 /**
  * Derives a device's key from its enrollment group's key:

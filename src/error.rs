@@ -49,6 +49,10 @@ pub enum dps_result {
     DPS_ERR_INVALID_PRIVATE_KEY = 111,
     /// The private key does not belong to the client certificate (the leaf's public key).
     DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH = 112,
+    /// The call needs a feature this build of the library leaves out: TLS settings in a build
+    /// without the `tls` feature (CMake `DPS_MQTT_TLS=OFF`), where TLS is always the
+    /// transport's job.
+    DPS_ERR_INVALID_UNSUPPORTED = 130,
 
     /// The server refused the MQTT CONNECT as not authorized (CONNACK 5).
     DPS_ERR_AUTH_NOT_AUTHORIZED = 200,
@@ -153,6 +157,7 @@ pub const ALL_RESULTS: &[dps_result] = &[
     DPS_ERR_INVALID_CERTIFICATE_CN,
     DPS_ERR_INVALID_PRIVATE_KEY,
     DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH,
+    DPS_ERR_INVALID_UNSUPPORTED,
     DPS_ERR_AUTH_NOT_AUTHORIZED,
     DPS_ERR_AUTH_BAD_CREDENTIALS,
     DPS_ERR_AUTH_UNKNOWN_ID_SCOPE,
@@ -208,6 +213,7 @@ impl dps_result {
             DPS_ERR_INVALID_CERTIFICATE_CN => "DPS_ERR_INVALID_CERTIFICATE_CN",
             DPS_ERR_INVALID_PRIVATE_KEY => "DPS_ERR_INVALID_PRIVATE_KEY",
             DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH => "DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH",
+            DPS_ERR_INVALID_UNSUPPORTED => "DPS_ERR_INVALID_UNSUPPORTED",
             DPS_ERR_AUTH_NOT_AUTHORIZED => "DPS_ERR_AUTH_NOT_AUTHORIZED",
             DPS_ERR_AUTH_BAD_CREDENTIALS => "DPS_ERR_AUTH_BAD_CREDENTIALS",
             DPS_ERR_AUTH_UNKNOWN_ID_SCOPE => "DPS_ERR_AUTH_UNKNOWN_ID_SCOPE",
@@ -265,6 +271,9 @@ impl dps_result {
             }
             DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH => {
                 "the private key does not belong to the client certificate"
+            }
+            DPS_ERR_INVALID_UNSUPPORTED => {
+                "not supported by this build of the library (built without TLS: the transport does TLS)"
             }
             DPS_ERR_AUTH_NOT_AUTHORIZED => "the server refused the connection: not authorized",
             DPS_ERR_AUTH_BAD_CREDENTIALS => {
