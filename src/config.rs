@@ -1,13 +1,18 @@
 //! The configuration builder behind `dps_config`: plain safe Rust, validated when a client is
 //! built from it so that every mistake is reported before anything is dialled.
 
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
 use zeroize::Zeroizing;
 
 use crate::engine::{Credential, Settings, Timing};
 use crate::error::{dps_result, Error, Result};
 use crate::framing::{FramingFactory, TrustAnchors};
 use crate::protocol;
-use crate::sas::{self, HexCase, KeySigner};
+use crate::sas::{self, HexCase, KeySigner, Signer};
 
 /// The global DPS endpoint.
 pub const DEFAULT_HOST: &str = "global.azure-devices-provisioning.net";
@@ -21,6 +26,9 @@ pub enum KeyKind {
     Device(Zeroizing<String>),
     /// The enrollment group's key; the device key is derived from it and the registration id.
     Group(Zeroizing<String>),
+    /// An external signer (HSM, TPM, secure element) that computes the SAS HMAC itself: the
+    /// key never enters the library's memory.
+    External(Arc<dyn Signer + Send + Sync>),
 }
 
 #[derive(Clone)]
@@ -38,6 +46,10 @@ pub struct Config {
     pub timing: Timing,
     pub max_packet_size: usize,
     pub hex_case: HexCase,
+    /// x5c: a PKCS#10 CSR (DER) sent as `csr` for certificate issuance.
+    pub csr_der: Option<Vec<u8>>,
+    /// x5c: whether `api_version` was chosen by the user (a CSR then does not change it).
+    pub api_version_explicit: bool,
 }
 
 impl Default for Config {
@@ -56,6 +68,8 @@ impl Default for Config {
             timing: Timing::default(),
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
             hex_case: HexCase::Lower,
+            csr_der: None,
+            api_version_explicit: false,
         }
     }
 }
@@ -72,16 +86,17 @@ impl Config {
         })?;
         protocol::validate_id_scope(&id_scope)?;
         protocol::validate_registration_id(&registration_id)?;
-        let signer = match &self.key {
-            Some(KeyKind::Device(key)) => KeySigner::from_base64(key)?,
+        let signer: Box<dyn Signer + Send> = match &self.key {
+            Some(KeyKind::Device(key)) => Box::new(KeySigner::from_base64(key)?),
             Some(KeyKind::Group(group)) => {
                 let device_key = sas::derive_device_key(group, &registration_id)?;
-                KeySigner::from_base64(&device_key)?
+                Box::new(KeySigner::from_base64(&device_key)?)
             }
+            Some(KeyKind::External(signer)) => Box::new(Arc::clone(signer)),
             None => {
                 return Err(Error::new(
                     dps_result::DPS_ERR_INVALID_CONFIG,
-                    "no credential set (symmetric key or group key)",
+                    "no credential set (symmetric key, group key or signing callback)",
                 ))
             }
         };
@@ -99,16 +114,21 @@ impl Config {
         Ok(Settings {
             id_scope,
             registration_id,
-            credential: Credential::Sas(Box::new(signer)),
+            credential: Credential::Sas(signer),
             host: self.host.clone(),
             port: self.port,
-            api_version: self.api_version.clone(),
+            api_version: if self.csr_der.is_some() && !self.api_version_explicit {
+                protocol::CERTIFICATE_ISSUANCE_API_VERSION.to_owned()
+            } else {
+                self.api_version.clone()
+            },
             client_version: self.client_version.clone(),
             payload: self.payload.clone(),
             framing,
             timing: self.timing.clone(),
             max_packet_size: self.max_packet_size,
             hex_case: self.hex_case,
+            csr_b64: self.csr_der.as_ref().map(|der| STANDARD.encode(der)),
         })
     }
 }
