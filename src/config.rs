@@ -1,13 +1,18 @@
 //! The configuration builder behind `dps_config`: plain safe Rust, validated when a client is
 //! built from it so that every mistake is reported before anything is dialled.
 
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
 use zeroize::Zeroizing;
 
 use crate::engine::{Credential, Settings, Timing};
 use crate::error::{dps_result, Error, Result};
 use crate::framing::{ClientIdentity, FramingFactory, TrustAnchors};
 use crate::protocol;
-use crate::sas::{self, HexCase, KeySigner};
+use crate::sas::{self, HexCase, KeySigner, Signer};
 
 /// The global DPS endpoint.
 pub const DEFAULT_HOST: &str = "global.azure-devices-provisioning.net";
@@ -26,6 +31,9 @@ pub enum KeyKind {
     /// X.509 where the transport's own TLS presents the client certificate (TLS offload): the
     /// library holds no certificate or key and sends no password.
     X509ByTransport,
+    /// An external signer (HSM, TPM, secure element) that computes the SAS HMAC itself: the
+    /// key never enters the library's memory.
+    External(Arc<dyn Signer + Send + Sync>),
 }
 
 /// An X.509 client certificate as given: the chain (PEM, leaf first; or one DER certificate)
@@ -108,6 +116,10 @@ pub struct Config {
     /// The transport hooks carry MQTT in the clear because the firmware's transport does TLS.
     /// Always true in a build without the `tls` feature.
     pub tls_offload: bool,
+    /// x5c: a PKCS#10 CSR (DER) sent as `csr` for certificate issuance.
+    pub csr_der: Option<Vec<u8>>,
+    /// x5c: whether `api_version` was chosen by the user (a CSR then does not change it).
+    pub api_version_explicit: bool,
 }
 
 impl Default for Config {
@@ -127,6 +139,8 @@ impl Default for Config {
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
             hex_case: HexCase::Lower,
             tls_offload: !cfg!(feature = "tls"),
+            csr_der: None,
+            api_version_explicit: false,
         }
     }
 }
@@ -194,10 +208,11 @@ impl Config {
                 ))
             }
             Some(KeyKind::X509ByTransport) => Credential::X509,
+            Some(KeyKind::External(signer)) => Credential::Sas(Box::new(Arc::clone(signer))),
             None => {
                 return Err(Error::new(
                     dps_result::DPS_ERR_INVALID_CONFIG,
-                    "no credential set (symmetric key, group key or client certificate)",
+                    "no credential set (symmetric key, group key, signing callback or client certificate)",
                 ))
             }
         };
@@ -214,13 +229,18 @@ impl Config {
             credential,
             host: self.host.clone(),
             port: self.port,
-            api_version: self.api_version.clone(),
+            api_version: if self.csr_der.is_some() && !self.api_version_explicit {
+                protocol::CERTIFICATE_ISSUANCE_API_VERSION.to_owned()
+            } else {
+                self.api_version.clone()
+            },
             client_version: self.client_version.clone(),
             payload: self.payload.clone(),
             framing,
             timing: self.timing.clone(),
             max_packet_size: self.max_packet_size,
             hex_case: self.hex_case,
+            csr_b64: self.csr_der.as_ref().map(|der| STANDARD.encode(der)),
         })
     }
 

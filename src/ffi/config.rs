@@ -8,6 +8,7 @@ use std::ffi::{c_char, c_void};
 
 use zeroize::Zeroizing;
 
+use super::signing::{dps_sign_fn, CallbackSigner};
 use super::transport::{dps_clock, dps_log_callback, dps_status_callback, LogSink, StatusSink};
 use super::{bytes_arg, guard, str_arg, try_ffi};
 use crate::config::{ClientCertificate, Config, KeyKind};
@@ -211,7 +212,8 @@ pub extern "C" fn dps_config_set_payload_json(
     })
 }
 
-/// Sets the service api-version (default "2019-03-31").
+/// Sets the service api-version (default "2019-03-31", or "2025-07-01-preview" when a CSR is
+/// set with `dps_config_set_csr_der`).
 #[no_mangle]
 pub extern "C" fn dps_config_set_api_version(
     config: *mut dps_config,
@@ -225,6 +227,7 @@ pub extern "C" fn dps_config_set_api_version(
             return Err(dps_result::DPS_ERR_INVALID_ARGUMENT);
         }
         cfg.inner.api_version = s.to_owned();
+        cfg.inner.api_version_explicit = true;
         Ok(())
     })
 }
@@ -367,6 +370,35 @@ pub extern "C" fn dps_config_set_client_certificate(
     })
 }
 
+// ---- x5c: external signing, certificate issuance -------------------------------------------
+
+/// Uses an external signer instead of a key: the SAS token's HMAC-SHA256 is computed by
+/// `sign` (an HSM, TPM or secure element), so the device key never enters the library's
+/// memory. Replaces a symmetric or group key set before; setting a key afterwards replaces
+/// the callback. `user` is passed back to `sign` and never dereferenced by the library; it
+/// must stay valid as long as a client built from this config (which copies the pointer)
+/// lives. The callback runs on the thread driving a client: when clients built from this
+/// config are driven from several threads, it must be thread-safe.
+///
+/// @param sign the signing callback (see `dps_sign_fn`).
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `sign` is NULL.
+#[no_mangle]
+pub extern "C" fn dps_config_set_signing_callback(
+    config: *mut dps_config,
+    sign: dps_sign_fn,
+    user: *mut c_void,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        let Some(signer) = CallbackSigner::new(sign, user) else {
+            return dps_result::DPS_ERR_INVALID_NULL_POINTER;
+        };
+        cfg.inner.key = Some(KeyKind::External(std::sync::Arc::new(signer)));
+        dps_result::DPS_OK
+    })
+}
+
 // ---- TLS offload (the transport does TLS; the library sends MQTT in the clear) ----
 
 /// Turns TLS offload on or off. With offload on, the transport hooks carry MQTT in the clear
@@ -450,6 +482,39 @@ pub extern "C" fn dps_config_set_x509_offloaded(config: *mut dps_config) -> dps_
         // SAFETY: the caller's pointer, valid per the C contract.
         let cfg = try_ffi!(unsafe { config_mut(config) });
         cfg.inner.key = Some(KeyKind::X509ByTransport);
+        dps_result::DPS_OK
+    })
+}
+
+/// Requests an operational certificate (certificate issuance, api-version
+/// `2025-07-01-preview`): the PKCS#10 certificate signing request is sent base64-encoded as
+/// `"csr"` in the register request, and the issued chain is read with
+/// `dps_client_issued_certificate_chain_pem` after the assignment. Its subject CN must be the
+/// registration id. Unless an api-version was set explicitly, `2025-07-01-preview` is used
+/// while a CSR is set. The CSR is copied; the private key stays with the caller.
+///
+/// @param der the CSR as DER (a PEM `CERTIFICATE REQUEST` block is accepted too); NULL with
+///        `der_len` 0 removes a CSR set before.
+/// @retval DPS_ERR_INVALID_CSR when it is not one DER structure (or such a PEM block) of at
+///         most 16 KiB.
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL, or `der` is NULL with a
+///         non-zero `der_len`.
+#[no_mangle]
+pub extern "C" fn dps_config_set_csr_der(
+    config: *mut dps_config,
+    der: *const u8,
+    der_len: usize,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        if der.is_null() && der_len == 0 {
+            cfg.inner.csr_der = None;
+            return dps_result::DPS_OK;
+        }
+        // SAFETY: `der` has `der_len` readable bytes per the C contract.
+        let input = try_ffi!(unsafe { bytes_arg(der, der_len) });
+        cfg.inner.csr_der = Some(try_ffi!(protocol::csr_der(input).map_err(|e| e.code)));
         dps_result::DPS_OK
     })
 }
