@@ -399,6 +399,7 @@ static const char usage_text[] =
     "                    (--symmetric-key B64 | --group-key B64)\n"
     "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
     "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
+    "                    [--websocket]\n"
     "\n"
     "Registers a device with the Azure IoT Device Provisioning Service over MQTT/TLS and\n"
     "prints one JSON object on stdout.\n"
@@ -408,7 +409,7 @@ static const char usage_text[] =
     "  --symmetric-key B64    the device's key (individual enrollment)\n"
     "  --group-key B64        the enrollment group's key; the device key is derived from it\n"
     "  --host HOST            DPS host (default global.azure-devices-provisioning.net)\n"
-    "  --port PORT            port (default 8883)\n"
+    "  --port PORT            port (default 8883, or 443 with --websocket)\n"
     "  --ca-file PEM          trust only the CA certificates in this PEM file (a private CA,\n"
     "                         or the local emulator's ca.pem) instead of the public roots\n"
     "  --payload JSON         custom JSON sent with the registration as its payload\n"
@@ -416,6 +417,8 @@ static const char usage_text[] =
     "  --timeout SECONDS      one deadline for the whole registration: connects,\n"
     "                         reconnects, waits and polls (default 90)\n"
     "  --verbose              progress on stderr (never keys or tokens)\n"
+    "  --websocket            MQTT over WebSocket over TLS (/$iothub/websocket), for networks\n"
+    "                         that only let port 443 out\n"
     "\n"
     "On success, exit 0 and {\"status\":\"assigned\",\"assignedHub\",\"deviceId\",\"substatus\",\n"
     "\"payload\"}. Otherwise {\"status\":\"failed\"|\"disabled\"|\"error\",\"error\",\"message\"}\n"
@@ -430,6 +433,8 @@ typedef struct options {
     unsigned long port;
     unsigned long timeout_ms;
     int verbose, help;
+    /* Connection path: WebSocket and HTTP proxy. */
+    int websocket;
 } options;
 
 /* Parses a decimal integer in [min, max]; 0 on success. */
@@ -472,7 +477,7 @@ static const char *parse_args(int argc, char **argv, options *o) {
 
     memset(o, 0, sizeof *o);
     o->host = "global.azure-devices-provisioning.net";
-    o->port = 8883;
+    o->port = 0; /* unset: 8883, or 443 with --websocket */
     o->timeout_ms = 90000;
     for (i = 1; i < argc; i++) {
         const char *flag = argv[i];
@@ -486,6 +491,11 @@ static const char *parse_args(int argc, char **argv, options *o) {
         if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
             o->help = 1;
             return NULL;
+        }
+        /* Connection path: WebSocket and HTTP proxy. */
+        if (strcmp(flag, "--websocket") == 0) {
+            o->websocket = 1;
+            continue;
         }
         if (strcmp(flag, "--id-scope") == 0) text = &o->id_scope;
         else if (strcmp(flag, "--registration-id") == 0) text = &o->registration_id;
@@ -511,6 +521,9 @@ static const char *parse_args(int argc, char **argv, options *o) {
         } else if (parse_seconds(value, &o->timeout_ms) != 0) {
             return "--timeout must be a positive number of seconds, at most 86400";
         }
+    }
+    if (o->port == 0) {
+        o->port = o->websocket ? 443 : 8883;
     }
     if (o->id_scope == NULL || o->registration_id == NULL) {
         return "--id-scope and --registration-id are required";
@@ -579,6 +592,8 @@ static dps_result configure(dps_config *cfg, const options *o, char *buf, size_t
         TRY("--api-version", dps_config_set_api_version(cfg, o->api_version));
     }
     TRY("--timeout", dps_config_set_timeout_ms(cfg, (uint32_t)o->timeout_ms));
+    /* Connection path: WebSocket and HTTP proxy. */
+    TRY("--websocket", dps_config_set_websocket(cfg, o->websocket != 0));
     if (o->ca_file != NULL) {
         size_t len = 0;
         char *pem = read_file(o->ca_file, &len);

@@ -113,6 +113,9 @@ static void null_arguments(void) {
     CHECK(dps_config_set_log_callback(cfg, NULL, NULL, DPS_LOG_INFO) == DPS_OK); /* = off */
     CHECK(dps_config_set_status_callback(NULL, NULL, NULL) == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_set_status_callback(cfg, NULL, NULL) == DPS_OK); /* = off */
+    /* Connection path: WebSocket and HTTP proxy. */
+    CHECK(dps_config_set_websocket(NULL, true) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_websocket(cfg, false) == DPS_OK);
 
     CHECK(dps_client_new(NULL, NULL, &client) == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_client_new(cfg, NULL, NULL) == DPS_ERR_INVALID_NULL_POINTER);

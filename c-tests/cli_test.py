@@ -261,6 +261,22 @@ def verbose_case(r, emu):
              out, err)
 
 
+def connection_path_cases(r, emu):
+    """WebSocket (the emulator's wss port) and HTTP proxies."""
+    r.check("websocket", r.run(*creds("cli-ok", "--websocket"), emu=emu, port=emu.ws_port), 0,
+            status="assigned", deviceId="cli-ok")
+    r.check("websocket: wrong key", r.run("--id-scope", ID_SCOPE, "--registration-id", "cli-ok",
+                                          "--symmetric-key", test_key("wrong"), "--websocket",
+                                          emu=emu, port=emu.ws_port), 3,
+            error="DPS_ERR_AUTH_UNAUTHORIZED")
+    rc, out, err, _ = r.run("--id-scope", ID_SCOPE, "--registration-id", "cli-ok",
+                            "--symmetric-key", test_key("cli-ok"), "--host", "127.0.0.1",
+                            "--websocket", "--timeout", "3", "--verbose", raw=True)
+    r.report("websocket defaults to port 443",
+             ([] if "connected to 127.0.0.1:443;" in err else ["no dial to port 443 logged"]) +
+             ([] if rc != 0 else ["exit 0 with nothing on port 443"]), out, err)
+
+
 def valgrind_cases(r, emu):
     r.check("valgrind: symmetric key", r.run(*creds("cli-ok"), emu=emu, timeout=60), 0,
             status="assigned")
@@ -287,7 +303,8 @@ def main():
     r = Runner(args.cli, wrapper)
     work = tempfile.mkdtemp(prefix="dps-cli-test-")
     try:
-        with Emulator(args.emulator, os.path.join(work, "a"), ENROLLMENTS) as emu:
+        with Emulator(args.emulator, os.path.join(work, "a"), ENROLLMENTS,
+                      ["--ws-port", "0"]) as emu:
             if args.valgrind:
                 valgrind_cases(r, emu)
             else:
@@ -296,6 +313,7 @@ def main():
                     contract_cases(r, emu, connack)
                 usage_cases(r, emu)
                 verbose_case(r, emu)
+                connection_path_cases(r, emu)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{r.passed} passed, {r.failed} failed")

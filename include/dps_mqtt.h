@@ -173,6 +173,16 @@ enum dps_result
    */
   DPS_ERR_TRANSPORT_IO = 402,
   /**
+   * The HTTP proxy refused or failed the CONNECT tunnel (its status is in the detail), or
+   * did not answer like an HTTP proxy.
+   */
+  DPS_ERR_TRANSPORT_PROXY = 403,
+  /**
+   * The HTTP proxy wants credentials, or refused the ones given (407). Not retryable: fix
+   * the proxy user name or password.
+   */
+  DPS_ERR_TRANSPORT_PROXY_AUTH = 404,
+  /**
    * The server sent bytes that are not valid MQTT 3.1.1.
    */
   DPS_ERR_PROTOCOL_MALFORMED = 500,
@@ -201,6 +211,16 @@ enum dps_result
    * The subscription to the response topic was refused.
    */
   DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED = 506,
+  /**
+   * The server refused or botched the WebSocket upgrade (not 101, wrong
+   * Sec-WebSocket-Accept, no `mqtt` subprotocol).
+   */
+  DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE = 507,
+  /**
+   * The server broke the WebSocket framing rules (masked or text frames, bad opcode or
+   * fragmentation).
+   */
+  DPS_ERR_PROTOCOL_WEBSOCKET = 508,
   /**
    * The overall deadline passed.
    */
@@ -600,7 +620,8 @@ dps_result dps_config_set_symmetric_key(struct dps_config *config, const char *k
 dps_result dps_config_set_group_key(struct dps_config *config, const char *group_key_base64);
 
 /**
- * Sets the DPS host name (also the TLS server name) and port.
+ * Sets the DPS host name (also the TLS server name) and port. A port set here is kept when
+ * WebSocket is turned on or off.
  *
  * @retval DPS_ERR_INVALID_ARGUMENT when the host is empty or the port is 0.
  */
@@ -665,6 +686,19 @@ dps_result dps_config_set_log_callback(struct dps_config *config,
 dps_result dps_config_set_status_callback(struct dps_config *config,
                                           dps_status_callback callback,
                                           void *user);
+
+/**
+ * Turns MQTT over WebSocket over TLS on or off (default off): the library upgrades the
+ * connection with `GET /$iothub/websocket` (subprotocol `mqtt`) and carries MQTT in binary
+ * frames, for networks that only let port 443 out. Unless a port was set with
+ * `dps_config_set_endpoint`, the port follows: 443 with WebSocket, 8883 without.
+ *
+ * @param[in,out] config the configuration.
+ * @param enabled true for WebSocket, false for MQTT straight over TLS.
+ * @retval DPS_OK on success.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+ */
+dps_result dps_config_set_websocket(struct dps_config *config, bool enabled);
 
 /**
  * Derives a device's key from its enrollment group's key:

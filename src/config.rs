@@ -38,6 +38,10 @@ pub struct Config {
     pub timing: Timing,
     pub max_packet_size: usize,
     pub hex_case: HexCase,
+    /// MQTT over WebSocket (port 443 unless the port was set explicitly).
+    pub websocket: bool,
+    /// Whether the port was chosen by the user (`set_endpoint`) rather than defaulted.
+    pub port_explicit: bool,
 }
 
 impl Default for Config {
@@ -56,11 +60,33 @@ impl Default for Config {
             timing: Timing::default(),
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
             hex_case: HexCase::Lower,
+            websocket: false,
+            port_explicit: false,
         }
     }
 }
 
 impl Config {
+    /// Sets the server's host and port; the port then stays whatever transport is chosen.
+    pub fn set_endpoint(&mut self, host: &str, port: u16) {
+        self.host = host.to_owned();
+        self.port = port;
+        self.port_explicit = true;
+    }
+
+    /// Turns MQTT over WebSocket on or off. Unless the port was set explicitly, it follows:
+    /// 443 with WebSocket, 8883 without.
+    pub fn set_websocket(&mut self, enabled: bool) {
+        self.websocket = enabled;
+        if !self.port_explicit {
+            self.port = if enabled {
+                crate::ws::DEFAULT_PORT
+            } else {
+                DEFAULT_PORT
+            };
+        }
+    }
+
     /// Checks the configuration and builds the engine's settings.
     pub fn settings(&self) -> Result<Settings> {
         let id_scope = self
@@ -109,6 +135,9 @@ impl Config {
             timing: self.timing.clone(),
             max_packet_size: self.max_packet_size,
             hex_case: self.hex_case,
+            route: crate::framing::Route {
+                websocket: self.websocket,
+            },
         })
     }
 }

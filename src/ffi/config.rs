@@ -139,7 +139,8 @@ pub extern "C" fn dps_config_set_group_key(
     })
 }
 
-/// Sets the DPS host name (also the TLS server name) and port.
+/// Sets the DPS host name (also the TLS server name) and port. A port set here is kept when
+/// WebSocket is turned on or off.
 ///
 /// @retval DPS_ERR_INVALID_ARGUMENT when the host is empty or the port is 0.
 #[no_mangle]
@@ -152,8 +153,7 @@ pub extern "C" fn dps_config_set_endpoint(
         if s.is_empty() || port == 0 {
             return Err(dps_result::DPS_ERR_INVALID_ARGUMENT);
         }
-        cfg.inner.host = s.to_owned();
-        cfg.inner.port = port;
+        cfg.inner.set_endpoint(s, port);
         Ok(())
     })
 }
@@ -311,6 +311,27 @@ pub extern "C" fn dps_config_set_status_callback(
         // SAFETY: the caller's pointer, valid per the C contract.
         let cfg = try_ffi!(unsafe { config_mut(config) });
         cfg.status = callback.map(|_| StatusSink { callback, user });
+        dps_result::DPS_OK
+    })
+}
+
+// ---- Connection path: WebSocket and HTTP proxy (owner x5b) ----
+
+/// Turns MQTT over WebSocket over TLS on or off (default off): the library upgrades the
+/// connection with `GET /$iothub/websocket` (subprotocol `mqtt`) and carries MQTT in binary
+/// frames, for networks that only let port 443 out. Unless a port was set with
+/// `dps_config_set_endpoint`, the port follows: 443 with WebSocket, 8883 without.
+///
+/// @param[in,out] config the configuration.
+/// @param enabled true for WebSocket, false for MQTT straight over TLS.
+/// @retval DPS_OK on success.
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+#[no_mangle]
+pub extern "C" fn dps_config_set_websocket(config: *mut dps_config, enabled: bool) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        cfg.inner.set_websocket(enabled);
         dps_result::DPS_OK
     })
 }
