@@ -1,5 +1,6 @@
 //! MQTT over WebSocket over TLS against the real emulator's `wss` listener: registration with
-//! a key, every byte delivered by a separate transport call, and what the server logs.
+//! a key (that port speaks only WebSocket), every byte delivered by a separate transport call,
+//! a wrong key.
 
 mod common;
 
@@ -69,14 +70,6 @@ fn register_with(cfg: &Config, transport: &mut dyn Transport) -> (dps_result, Ou
     (code, driver.engine.outcome().clone())
 }
 
-fn log_lines(emu: &Emulator) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(emu.log_path())
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("log line is JSON"))
-        .collect()
-}
-
 #[test]
 fn registration_with_a_key_over_websocket() {
     let emu = emulator("ws-dev", json!({ "assignAfterPolls": 1 }));
@@ -88,13 +81,6 @@ fn registration_with_a_key_over_websocket() {
     assert_eq!(
         outcome.assigned_hub.as_deref(),
         Some("test-hub.azure-devices.net")
-    );
-    let lines = log_lines(&emu);
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["transport"] == "wss" && l["outcome"] == "assigned"),
-        "{lines:?}"
     );
 }
 
