@@ -399,7 +399,7 @@ static const char usage_text[] =
     "                    (--symmetric-key B64 | --group-key B64)\n"
     "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
     "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
-    "                    [--websocket]\n"
+    "                    [--websocket] [--proxy HOST:PORT [--proxy-user USER:PASS]]\n"
     "\n"
     "Registers a device with the Azure IoT Device Provisioning Service over MQTT/TLS and\n"
     "prints one JSON object on stdout.\n"
@@ -419,6 +419,8 @@ static const char usage_text[] =
     "  --verbose              progress on stderr (never keys or tokens)\n"
     "  --websocket            MQTT over WebSocket over TLS (/$iothub/websocket), for networks\n"
     "                         that only let port 443 out\n"
+    "  --proxy HOST:PORT      tunnel through this HTTP proxy (CONNECT), e.g. proxy:3128\n"
+    "  --proxy-user USER:PASS basic authentication for the proxy (split at the first ':')\n"
     "\n"
     "On success, exit 0 and {\"status\":\"assigned\",\"assignedHub\",\"deviceId\",\"substatus\",\n"
     "\"payload\"}. Otherwise {\"status\":\"failed\"|\"disabled\"|\"error\",\"error\",\"message\"}\n"
@@ -435,6 +437,9 @@ typedef struct options {
     int verbose, help;
     /* Connection path: WebSocket and HTTP proxy. */
     int websocket;
+    const char *proxy, *proxy_user;
+    char proxy_host[256], proxy_username[256], proxy_password[256];
+    unsigned long proxy_port;
 } options;
 
 /* Parses a decimal integer in [min, max]; 0 on success. */
@@ -505,6 +510,8 @@ static const char *parse_args(int argc, char **argv, options *o) {
         else if (strcmp(flag, "--ca-file") == 0) text = &o->ca_file;
         else if (strcmp(flag, "--payload") == 0) text = &o->payload;
         else if (strcmp(flag, "--api-version") == 0) text = &o->api_version;
+        else if (strcmp(flag, "--proxy") == 0) text = &o->proxy;
+        else if (strcmp(flag, "--proxy-user") == 0) text = &o->proxy_user;
         else if (strcmp(flag, "--port") != 0 && strcmp(flag, "--timeout") != 0) {
             return "unknown option (see --help)";
         }
@@ -524,6 +531,37 @@ static const char *parse_args(int argc, char **argv, options *o) {
     }
     if (o->port == 0) {
         o->port = o->websocket ? 443 : 8883;
+    }
+    if (o->proxy != NULL) {
+        /* HOST:PORT, split at the last ':' ([v6]:port keeps its brackets off). */
+        const char *colon = strrchr(o->proxy, ':');
+        const char *host = o->proxy;
+        size_t host_len = colon == NULL ? 0 : (size_t)(colon - o->proxy);
+        if (host_len > 1 && host[0] == '[' && host[host_len - 1] == ']') {
+            host++;
+            host_len -= 2;
+        }
+        if (colon == NULL || host_len == 0 || host_len >= sizeof o->proxy_host ||
+            parse_ulong(colon + 1, 1, 65535, &o->proxy_port) != 0) {
+            return "--proxy must be HOST:PORT with a port from 1 to 65535";
+        }
+        memcpy(o->proxy_host, host, host_len);
+        o->proxy_host[host_len] = '\0';
+    }
+    if (o->proxy_user != NULL) {
+        const char *colon = strchr(o->proxy_user, ':');
+        size_t user_len = colon == NULL ? strlen(o->proxy_user) : (size_t)(colon - o->proxy_user);
+        const char *password = colon == NULL ? "" : colon + 1;
+        if (o->proxy == NULL) {
+            return "--proxy-user needs --proxy";
+        }
+        if (user_len == 0 || user_len >= sizeof o->proxy_username ||
+            strlen(password) >= sizeof o->proxy_password) {
+            return "--proxy-user must be USER:PASS (each under 256 bytes)";
+        }
+        memcpy(o->proxy_username, o->proxy_user, user_len);
+        o->proxy_username[user_len] = '\0';
+        memcpy(o->proxy_password, password, strlen(password) + 1);
     }
     if (o->id_scope == NULL || o->registration_id == NULL) {
         return "--id-scope and --registration-id are required";
@@ -594,6 +632,12 @@ static dps_result configure(dps_config *cfg, const options *o, char *buf, size_t
     TRY("--timeout", dps_config_set_timeout_ms(cfg, (uint32_t)o->timeout_ms));
     /* Connection path: WebSocket and HTTP proxy. */
     TRY("--websocket", dps_config_set_websocket(cfg, o->websocket != 0));
+    if (o->proxy != NULL) {
+        TRY("--proxy/--proxy-user",
+            dps_config_set_proxy(cfg, o->proxy_host, (uint16_t)o->proxy_port,
+                                 o->proxy_user != NULL ? o->proxy_username : NULL,
+                                 o->proxy_user != NULL ? o->proxy_password : NULL));
+    }
     if (o->ca_file != NULL) {
         size_t len = 0;
         char *pem = read_file(o->ca_file, &len);

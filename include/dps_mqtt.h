@@ -178,8 +178,8 @@ enum dps_result
    */
   DPS_ERR_TRANSPORT_PROXY = 403,
   /**
-   * The HTTP proxy wants credentials, or refused the ones given (407). Not retryable: fix
-   * the proxy user name or password.
+   * The HTTP proxy wants credentials, or refused the ones given (407, or 401 as tinyproxy
+   * answers). Not retryable: fix the proxy user name or password.
    */
   DPS_ERR_TRANSPORT_PROXY_AUTH = 404,
   /**
@@ -699,6 +699,36 @@ dps_result dps_config_set_status_callback(struct dps_config *config,
  * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
  */
 dps_result dps_config_set_websocket(struct dps_config *config, bool enabled);
+
+/**
+ * Tunnels every connection through an HTTP proxy with `CONNECT host:port` (for MQTT over TLS
+ * and over WebSocket alike): the transport's connect hook is called with the proxy's host and
+ * port, the TLS server name stays the DPS host. With `username`, the request carries
+ * `Proxy-Authorization: Basic`. The strings are copied; the password is zeroized when the
+ * config or client is freed and never logged.
+ *
+ * @param[in,out] config the configuration.
+ * @param[in] host the proxy's host name or address; NULL removes the proxy (the other
+ *        arguments are then ignored).
+ * @param port the proxy's port.
+ * @param[in] username NULL for no authentication; must not contain ':'.
+ * @param[in] password NULL for an empty password; needs a `username`.
+ * @retval DPS_OK on success.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+ * @retval DPS_ERR_INVALID_ARGUMENT when `host` is empty, `port` is 0, `username` contains
+ *         ':', or a password is given without a user name.
+ * @retval DPS_ERR_INVALID_CONFIG when `host` contains characters not allowed in a host name.
+ * @retval DPS_ERR_INVALID_UTF8 when a string is not UTF-8.
+ *
+ * A refused tunnel ends the registration with `DPS_ERR_TRANSPORT_PROXY_AUTH` (the proxy wants
+ * other credentials: 407, or 401) or `DPS_ERR_TRANSPORT_PROXY` (any other status, which is in
+ * `dps_client_result_detail`).
+ */
+dps_result dps_config_set_proxy(struct dps_config *config,
+                                const char *host,
+                                uint16_t port,
+                                const char *username,
+                                const char *password);
 
 /**
  * Derives a device's key from its enrollment group's key:

@@ -42,6 +42,8 @@ pub struct Config {
     pub websocket: bool,
     /// Whether the port was chosen by the user (`set_endpoint`) rather than defaulted.
     pub port_explicit: bool,
+    /// An HTTP CONNECT proxy to tunnel through.
+    pub proxy: Option<crate::proxy::Proxy>,
 }
 
 impl Default for Config {
@@ -62,6 +64,7 @@ impl Default for Config {
             hex_case: HexCase::Lower,
             websocket: false,
             port_explicit: false,
+            proxy: None,
         }
     }
 }
@@ -137,6 +140,7 @@ impl Config {
             hex_case: self.hex_case,
             route: crate::framing::Route {
                 websocket: self.websocket,
+                proxy: self.proxy.clone(),
             },
         })
     }

@@ -82,7 +82,7 @@ pub struct Settings {
     /// Custom JSON sent as `payload` in the register body.
     pub payload: Option<String>,
     pub framing: crate::framing::FramingFactory,
-    /// WebSocket framing (and, with it, how the server is reached).
+    /// WebSocket framing and an HTTP proxy: how the server is reached.
     pub route: crate::framing::Route,
     pub timing: Timing,
     pub max_packet_size: usize,
@@ -503,9 +503,13 @@ impl Engine {
     fn dial(&mut self) {
         self.link = Link::Dialling;
         self.status(dps_status::DPS_STATUS_CONNECTING);
+        let (host, port) = self
+            .settings
+            .route
+            .dial_target(&self.settings.host, self.settings.port);
         self.actions.push_back(Action::Connect {
-            host: self.settings.host.clone(),
-            port: self.settings.port,
+            host: host.to_owned(),
+            port,
         });
     }
 

@@ -76,8 +76,8 @@ pub enum dps_result {
     /// The HTTP proxy refused or failed the CONNECT tunnel (its status is in the detail), or
     /// did not answer like an HTTP proxy.
     DPS_ERR_TRANSPORT_PROXY = 403,
-    /// The HTTP proxy wants credentials, or refused the ones given (407). Not retryable: fix
-    /// the proxy user name or password.
+    /// The HTTP proxy wants credentials, or refused the ones given (407, or 401 as tinyproxy
+    /// answers). Not retryable: fix the proxy user name or password.
     DPS_ERR_TRANSPORT_PROXY_AUTH = 404,
 
     /// The server sent bytes that are not valid MQTT 3.1.1.
@@ -285,7 +285,7 @@ impl dps_result {
             DPS_ERR_TRANSPORT_IO => "the transport reported an I/O error",
             DPS_ERR_TRANSPORT_PROXY => "the HTTP proxy refused or failed the CONNECT tunnel",
             DPS_ERR_TRANSPORT_PROXY_AUTH => {
-                "the HTTP proxy requires authentication or refused the credentials (407)"
+                "the HTTP proxy requires authentication or refused the credentials"
             }
             DPS_ERR_PROTOCOL_MALFORMED => "the server sent malformed MQTT",
             DPS_ERR_PROTOCOL_PACKET_TOO_LARGE => "the server sent a packet over the size limit",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::error::Result;
 #[cfg(feature = "tls")]
 use crate::tls;
-use crate::ws;
+use crate::{proxy, ws};
 
 /// Which trust anchors verify the server: the public roots, extra PEM anchors, or both.
 #[derive(Clone, Debug, Default)]
@@ -123,16 +123,31 @@ impl Framing {
     }
 }
 
-/// How each connection reaches the server besides TLS: WebSocket framing (port 443).
+/// How each connection reaches the server besides TLS: WebSocket framing (port 443) and an
+/// HTTP CONNECT proxy.
 #[derive(Clone, Debug, Default)]
 pub struct Route {
     /// MQTT over WebSocket at `/$iothub/websocket`, subprotocol `mqtt`.
     pub websocket: bool,
+    /// Dial this proxy and tunnel to the server through it.
+    pub proxy: Option<proxy::Proxy>,
 }
 
-/// One connection's whole byte path under MQTT: TLS (or the clear), then WebSocket framing
-/// when the route asks for it. Bytes in, bytes out, like each layer.
+impl Route {
+    /// Where the transport connects: the proxy when there is one, else the server.
+    pub fn dial_target<'a>(&'a self, host: &'a str, port: u16) -> (&'a str, u16) {
+        match &self.proxy {
+            Some(p) => (&p.host, p.port),
+            None => (host, port),
+        }
+    }
+}
+
+/// One connection's whole byte path under MQTT, from the wire up: an HTTP CONNECT tunnel when
+/// there is a proxy, TLS (or the clear), then WebSocket framing when the route asks for it.
+/// Bytes in, bytes out, like each layer.
 pub struct Layers {
+    tunnel: Option<proxy::Tunnel>,
     framing: Framing,
     ws: Option<ws::WsClient>,
 }
@@ -146,6 +161,10 @@ impl Layers {
         port: u16,
         max_packet_size: usize,
     ) -> Result<Layers> {
+        let tunnel = match &route.proxy {
+            Some(p) => Some(proxy::Tunnel::new(p, host, port)?),
+            None => None,
+        };
         let mut framing = factory.new_session(host)?;
         let ws = if route.websocket {
             let mut client = ws::WsClient::new(host, port, max_packet_size, ws::os_random)?;
@@ -154,7 +173,11 @@ impl Layers {
         } else {
             None
         };
-        Ok(Layers { framing, ws })
+        Ok(Layers {
+            tunnel,
+            framing,
+            ws,
+        })
     }
 
     /// Queues MQTT bytes to send.
@@ -169,7 +192,16 @@ impl Layers {
     }
 
     /// Feeds bytes received from the transport.
-    pub fn read_transport(&mut self, data: &[u8]) -> Result<()> {
+    pub fn read_transport(&mut self, mut data: &[u8]) -> Result<()> {
+        if let Some(tunnel) = &mut self.tunnel {
+            match tunnel.read(data)? {
+                Some(through) => data = through,
+                None => return Ok(()),
+            }
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
         self.framing.read_transport(data)?;
         if let Some(ws) = &mut self.ws {
             let result = ws.read(&self.framing.take_plaintext());
@@ -197,8 +229,17 @@ impl Layers {
         self.framing.close();
     }
 
-    /// Bytes to write to the transport.
+    /// Bytes to write to the transport: the CONNECT request first, and nothing else until the
+    /// proxy accepted the tunnel.
     pub fn take_transport_output(&mut self) -> Vec<u8> {
+        if let Some(tunnel) = &mut self.tunnel {
+            if !tunnel.is_open() {
+                return tunnel
+                    .take_request()
+                    .map(|mut r| std::mem::take(&mut *r))
+                    .unwrap_or_default();
+            }
+        }
         self.framing.take_transport_output()
     }
 }

@@ -21,6 +21,7 @@ pub mod framing;
 pub mod hosted;
 pub mod mqtt;
 pub mod protocol;
+pub mod proxy;
 pub mod sas;
 #[cfg(feature = "tls")]
 pub mod tls;

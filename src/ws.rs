@@ -115,13 +115,14 @@ impl WsClient {
     /// header unless it is 443) is queued at once. Server data frames over `max_frame` payload
     /// bytes are refused with `DPS_ERR_PROTOCOL_PACKET_TOO_LARGE`; pass the MQTT packet limit.
     pub fn new(host: &str, port: u16, max_frame: usize, random: RandomSource) -> Result<WsClient> {
+        crate::proxy::check_host(host)?;
         let mut nonce = [0u8; 16];
         random(&mut nonce)?;
         let key = base64::engine::general_purpose::STANDARD.encode(nonce);
         let authority = if port == DEFAULT_PORT {
-            host.to_owned()
+            crate::proxy::http_host(host)
         } else {
-            format!("{host}:{port}")
+            crate::proxy::authority(host, port)
         };
         let request = format!(
             "GET {PATH} HTTP/1.1\r\n\

@@ -12,6 +12,8 @@ command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+# The proxy tests (tests/proxy.rs, cli_test.py) start Debian's tinyproxy on loopback.
+command -v tinyproxy >/dev/null 2>&1 || [ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy)
 if [ "${DPS_NEED_VALGRIND:-0}" = 1 ]; then
     command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 fi

@@ -335,3 +335,59 @@ pub extern "C" fn dps_config_set_websocket(config: *mut dps_config, enabled: boo
         dps_result::DPS_OK
     })
 }
+
+/// Tunnels every connection through an HTTP proxy with `CONNECT host:port` (for MQTT over TLS
+/// and over WebSocket alike): the transport's connect hook is called with the proxy's host and
+/// port, the TLS server name stays the DPS host. With `username`, the request carries
+/// `Proxy-Authorization: Basic`. The strings are copied; the password is zeroized when the
+/// config or client is freed and never logged.
+///
+/// @param[in,out] config the configuration.
+/// @param[in] host the proxy's host name or address; NULL removes the proxy (the other
+///        arguments are then ignored).
+/// @param port the proxy's port.
+/// @param[in] username NULL for no authentication; must not contain ':'.
+/// @param[in] password NULL for an empty password; needs a `username`.
+/// @retval DPS_OK on success.
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+/// @retval DPS_ERR_INVALID_ARGUMENT when `host` is empty, `port` is 0, `username` contains
+///         ':', or a password is given without a user name.
+/// @retval DPS_ERR_INVALID_CONFIG when `host` contains characters not allowed in a host name.
+/// @retval DPS_ERR_INVALID_UTF8 when a string is not UTF-8.
+///
+/// A refused tunnel ends the registration with `DPS_ERR_TRANSPORT_PROXY_AUTH` (the proxy wants
+/// other credentials: 407, or 401) or `DPS_ERR_TRANSPORT_PROXY` (any other status, which is in
+/// `dps_client_result_detail`).
+#[no_mangle]
+pub extern "C" fn dps_config_set_proxy(
+    config: *mut dps_config,
+    host: *const c_char,
+    port: u16,
+    username: *const c_char,
+    password: *const c_char,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        if host.is_null() {
+            cfg.inner.proxy = None;
+            return dps_result::DPS_OK;
+        }
+        // SAFETY: the caller's NUL-terminated strings, borrowed during this call only.
+        let host = try_ffi!(unsafe { str_arg(host) });
+        let optional = |ptr: *const c_char| {
+            if ptr.is_null() {
+                Ok(None)
+            } else {
+                // SAFETY: as above.
+                unsafe { str_arg(ptr) }.map(Some)
+            }
+        };
+        let username = try_ffi!(optional(username));
+        let password = try_ffi!(optional(password));
+        let proxy =
+            try_ffi!(crate::proxy::Proxy::new(host, port, username, password).map_err(|e| e.code));
+        cfg.inner.proxy = Some(proxy);
+        dps_result::DPS_OK
+    })
+}
