@@ -478,10 +478,46 @@ fn check_upgrade(response: &httparse::Response<'_, '_>, key: &str) -> Result<()>
 }
 
 #[cfg(test)]
-mod tests {
+mod tests_support {
     use super::*;
 
-    const MAX: usize = 1024;
+    pub const MAX: usize = 1024;
+
+    /// A client whose upgrade request was written; returns it with the request text.
+    pub fn client() -> (WsClient, String) {
+        let mut c = WsClient::new("dps.example", 443, MAX, os_random).unwrap();
+        let request = String::from_utf8(c.take_output().to_vec()).unwrap();
+        (c, request)
+    }
+
+    pub fn request_key(request: &str) -> String {
+        request
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap()
+            .to_owned()
+    }
+
+    pub fn response_for(request: &str) -> String {
+        format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n",
+            accept_key(&request_key(request))
+        )
+    }
+
+    pub fn open_client() -> WsClient {
+        let (mut c, request) = client();
+        c.read(response_for(&request).as_bytes()).unwrap();
+        assert!(c.is_open());
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
+    use super::*;
 
     fn counter_random(buf: &mut [u8]) -> Result<()> {
         use std::sync::atomic::{AtomicU8, Ordering};
@@ -490,36 +526,6 @@ mod tests {
             *b = NEXT.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
-    }
-
-    /// A client whose upgrade request was written; returns it with the request text.
-    fn client() -> (WsClient, String) {
-        let mut c = WsClient::new("dps.example", 443, MAX, os_random).unwrap();
-        let request = String::from_utf8(c.take_output().to_vec()).unwrap();
-        (c, request)
-    }
-
-    fn request_key(request: &str) -> String {
-        request
-            .lines()
-            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-            .unwrap()
-            .to_owned()
-    }
-
-    fn response_for(request: &str) -> String {
-        format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n",
-            accept_key(&request_key(request))
-        )
-    }
-
-    fn open_client() -> WsClient {
-        let (mut c, request) = client();
-        c.read(response_for(&request).as_bytes()).unwrap();
-        assert!(c.is_open());
-        c
     }
 
     /// An unmasked server frame.
@@ -818,6 +824,35 @@ mod tests {
             assert_eq!(e.code, dps_result::DPS_ERR_PROTOCOL_WEBSOCKET, "{what}");
             assert!(e.detail.contains(what), "{what}: {e}");
             assert!(c.take_plaintext().len() <= 1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::tests_support::*;
+
+    /// Pseudo-random server bytes after the upgrade: errors are fine, panics and unbounded
+    /// buffers are not.
+    #[test]
+    fn arbitrary_server_bytes_never_panic_or_grow_buffers() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for round in 0..2000 {
+            let mut c = open_client();
+            let mut input = Vec::new();
+            for _ in 0..(round % 64 + 1) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                input.extend_from_slice(&state.to_le_bytes());
+            }
+            for chunk in input.chunks((round % 7) + 1) {
+                if c.read(chunk).is_err() {
+                    break;
+                }
+                assert!(c.partial.len() <= 125);
+                assert!(c.take_plaintext().len() <= chunk.len());
+            }
         }
     }
 }
