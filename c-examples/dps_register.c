@@ -5,7 +5,7 @@
  *   dps_register --id-scope SCOPE --registration-id ID (--symmetric-key B64 | --group-key B64)
  *                [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
  *                [--api-version V] [--timeout SECONDS] [--verbose]
- *                [--csr FILE [--issued-cert-out FILE]]
+ *                [--csr FILE [--issued-cert-out FILE]] [--save-assignment FILE]
  *
  * It is also the reference for firmware authors. It uses only the public header, and brings
  * its own transport: four small hooks over POSIX sockets (a non-blocking connect, send and recv
@@ -405,7 +405,7 @@ static const char usage_text[] =
     "                    (--symmetric-key B64 | --group-key B64)\n"
     "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
     "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
-    "                    [--csr FILE [--issued-cert-out FILE]]\n"
+    "                    [--csr FILE [--issued-cert-out FILE]] [--save-assignment FILE]\n"
     "\n"
     "Registers a device with the Azure IoT Device Provisioning Service over MQTT/TLS and\n"
     "prints one JSON object on stdout.\n"
@@ -427,6 +427,8 @@ static const char usage_text[] =
     "                         the registration id); api-version 2025-07-01-preview unless\n"
     "                         --api-version is given; the JSON adds \"issuedCertificateChain\"\n"
     "  --issued-cert-out FILE write the issued chain there as PEM (leaf first)\n"
+    "  --save-assignment FILE write the assignment blob (hub, device id, etag, time) there,\n"
+    "                         for dps_should_provision at the next boot\n"
     "\n"
     "On success, exit 0 and {\"status\":\"assigned\",\"assignedHub\",\"deviceId\",\"substatus\",\n"
     "\"payload\"}. Otherwise {\"status\":\"failed\"|\"disabled\"|\"error\",\"error\",\"message\"}\n"
@@ -439,6 +441,7 @@ typedef struct options {
     const char *id_scope, *registration_id, *symmetric_key, *group_key;
     const char *host, *ca_file, *payload, *api_version;
     const char *csr_file, *issued_cert_out; /* certificate issuance */
+    const char *save_assignment;            /* the stored assignment blob */
     unsigned long port;
     unsigned long timeout_ms;
     int verbose, help;
@@ -509,6 +512,7 @@ static const char *parse_args(int argc, char **argv, options *o) {
         else if (strcmp(flag, "--api-version") == 0) text = &o->api_version;
         else if (strcmp(flag, "--csr") == 0) text = &o->csr_file;
         else if (strcmp(flag, "--issued-cert-out") == 0) text = &o->issued_cert_out;
+        else if (strcmp(flag, "--save-assignment") == 0) text = &o->save_assignment;
         else if (strcmp(flag, "--port") != 0 && strcmp(flag, "--timeout") != 0) {
             return "unknown option (see --help)";
         }
@@ -666,6 +670,36 @@ static dps_result write_issued_chain(const dps_client *client, const char *path,
     return DPS_OK;
 }
 
+/* Writes the assignment blob for the next boot's dps_should_provision to `path`, through a
+ * temporary file and a rename, so a crash never leaves half a blob behind. */
+static dps_result write_assignment(const dps_client *client, const char *path, char *buf,
+                                   size_t buf_len) {
+    uint8_t blob[DPS_ASSIGNMENT_MAX_LEN];
+    size_t len = 0;
+    char tmp[PATH_MAX];
+    FILE *f;
+    int ok;
+    dps_result r = dps_client_assignment_save(client, blob, sizeof blob, &len);
+
+    if (r != DPS_OK) {
+        snprintf(buf, buf_len, "--save-assignment: %s", dps_result_str(r));
+        return r;
+    }
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp ||
+        (f = fopen(tmp, "wb")) == NULL) {
+        snprintf(buf, buf_len, "--save-assignment: cannot write %s: %s", path, strerror(errno));
+        return DPS_ERR_INVALID_ARGUMENT;
+    }
+    ok = fwrite(blob, 1, len, f) == len;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(buf, buf_len, "--save-assignment: cannot write %s", path);
+        remove(tmp);
+        return DPS_ERR_INVALID_ARGUMENT;
+    }
+    return DPS_OK;
+}
+
 int main(int argc, char **argv) {
     options o;
     const char *usage_error = parse_args(argc, argv, &o);
@@ -722,19 +756,21 @@ int main(int argc, char **argv) {
     /* Blocking: returns when assigned, refused, failed, or the deadline passed. A firmware
      * main loop would call dps_client_do_work() instead and sleep for the time it returns. */
     r = dps_client_register(client);
+    message = dps_client_result_detail(client);
+    /* Outputs asked for on the command line; failing to write one fails the run. */
     if (r == DPS_OK && o.issued_cert_out != NULL) {
         r = write_issued_chain(client, o.issued_cert_out, message_buf, sizeof message_buf);
-        if (r != DPS_OK) {
-            rc = report_failure(r, message_buf, client);
-            dps_client_free(client);
-            return rc;
-        }
+        message = message_buf;
+    }
+    if (r == DPS_OK && o.save_assignment != NULL) {
+        r = write_assignment(client, o.save_assignment, message_buf, sizeof message_buf);
+        message = message_buf;
     }
     if (r == DPS_OK) {
         report_success(client, o.csr_file != NULL);
         rc = 0;
     } else {
-        rc = report_failure(r, dps_client_result_detail(client), client);
+        rc = report_failure(r, message, client);
     }
     dps_client_free(client);
     return rc;

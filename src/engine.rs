@@ -145,6 +145,8 @@ pub struct Outcome {
     /// `issued_certificate_chain` as PEM, leaf first; set on assignment when the service
     /// issued a certificate.
     pub issued_certificate_chain_pem: Option<String>,
+    /// UNIX seconds (the caller's clock) when the assignment arrived; for the stored blob.
+    pub assigned_at_unix: Option<u64>,
     pub error_code: Option<i64>,
     pub error_message: Option<String>,
     pub tracking_id: Option<String>,
@@ -719,6 +721,7 @@ impl Engine {
                         Err(e) => return self.fail(e),
                     }
                 }
+                self.outcome.assigned_at_unix = Some(self.unix_now);
                 self.finish(None);
             }
             RegistrationStatus::Assigning => {
