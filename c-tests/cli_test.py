@@ -373,7 +373,7 @@ def assignment_cases(r, emu, work):
         r.report("assignment: a failed registration writes no blob", ["file was written"])
 
 
-def valgrind_cases(r, emu):
+def valgrind_cases(r, emu, work):
     r.check("valgrind: symmetric key", r.run(*creds("cli-ok"), emu=emu, timeout=60), 0,
             status="assigned")
     r.check("valgrind: wrong key", r.run("--id-scope", ID_SCOPE, "--registration-id", "cli-ok",
@@ -381,6 +381,9 @@ def valgrind_cases(r, emu):
                                          timeout=60), 3, error="DPS_ERR_AUTH_UNAUTHORIZED")
     r.check("valgrind: usage error", r.run(*creds("bad id!"), emu=emu), 2,
             error="DPS_ERR_INVALID_REGISTRATION_ID")
+    r.check("valgrind: --save-assignment",
+            r.run(*creds("cli-ok", "--save-assignment", os.path.join(work, "a.bin")), emu=emu,
+                  timeout=60), 0, status="assigned")
 
 
 def main():
@@ -401,7 +404,7 @@ def main():
     try:
         with Emulator(args.emulator, os.path.join(work, "a"), ENROLLMENTS) as emu:
             if args.valgrind:
-                valgrind_cases(r, emu)
+                valgrind_cases(r, emu, work)
             else:
                 with Emulator(args.emulator, os.path.join(work, "b"), ENROLLMENTS,
                               ["--auth-failure", "connack"]) as connack:
