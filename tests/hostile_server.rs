@@ -524,6 +524,31 @@ fn silence_after_connect_ends_at_the_deadline() {
 }
 
 #[test]
+fn endless_flood_of_small_packets_ends_at_the_deadline() {
+    // PINGRESPs and responses to a request never made, as fast as the server can write them:
+    // the client keeps up, keeps nothing, and still stops at its deadline.
+    let (run, written) = against(
+        |peer| {
+            peer.accept();
+            let mut chunk = Vec::new();
+            while chunk.len() < 60 * 1024 {
+                chunk.extend_from_slice(&[0xd0, 0x00]);
+                chunk.extend_from_slice(&publish(
+                    b"$dps/registrations/res/200/?$rid=x",
+                    b"{}",
+                    None,
+                ));
+            }
+            while peer.write(&chunk) {}
+            peer.written
+        },
+        |_| {},
+    );
+    assert_code(&run, DPS_ERR_TIMEOUT);
+    eprintln!("flood: the server wrote {written} bytes before the client hung up");
+}
+
+#[test]
 fn black_holed_connect_ends_at_the_deadline() {
     // A listener that never accepts, with its accept queue full: the kernel drops further SYNs,
     // so a TCP connect hangs as it would towards a firewall that drops packets. The built-in
