@@ -24,6 +24,10 @@ pub enum Io {
 /// rather than wait; `connect` may return before the connection is up (then `send`/`recv`
 /// report `WouldBlock` until it is).
 pub trait Transport {
+    /// Called before each `connect` with the milliseconds left before the attempt's deadline:
+    /// a transport whose `connect` blocks (name resolution, a TCP handshake to a silent host)
+    /// must give up by then, or the attempt overruns its deadline.
+    fn set_connect_budget_ms(&mut self, _budget_ms: u64) {}
     fn connect(&mut self, host: &str, port: u16) -> std::result::Result<(), String>;
     fn send(&mut self, data: &[u8]) -> Io;
     fn recv(&mut self, buf: &mut [u8]) -> Io;
@@ -178,6 +182,8 @@ impl Driver {
                         transport.close();
                     }
                     self.unsent.clear();
+                    let deadline = self.engine.deadline().unwrap_or(now);
+                    transport.set_connect_budget_ms(deadline.saturating_sub(now));
                     match transport.connect(&host, port) {
                         Ok(()) => {
                             self.connected = true;
@@ -285,5 +291,84 @@ impl Driver {
             )
         };
         self.engine.on_connection_lost(now, error);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, KeyKind};
+    use zeroize::Zeroizing;
+
+    /// Refuses every connect and records the budget it was given.
+    #[derive(Default)]
+    struct Refusing {
+        budget: Option<u64>,
+        budgets: Vec<Option<u64>>,
+    }
+
+    impl Transport for Refusing {
+        fn set_connect_budget_ms(&mut self, budget_ms: u64) {
+            self.budget = Some(budget_ms);
+        }
+        fn connect(&mut self, _host: &str, _port: u16) -> std::result::Result<(), String> {
+            self.budgets.push(self.budget.take());
+            Err("refused".into())
+        }
+        fn send(&mut self, _data: &[u8]) -> Io {
+            Io::Failed("not connected".into())
+        }
+        fn recv(&mut self, _buf: &mut [u8]) -> Io {
+            Io::Failed("not connected".into())
+        }
+        fn close(&mut self) {}
+        fn wait(&mut self, _timeout_ms: u64, _want_write: bool) {}
+    }
+
+    struct FakeClock(u64);
+
+    impl Time for FakeClock {
+        fn now_ms(&mut self) -> u64 {
+            self.0
+        }
+        fn unix_seconds(&mut self) -> u64 {
+            1_700_000_000
+        }
+    }
+
+    #[test]
+    fn each_connect_is_given_the_time_left_before_the_deadline() {
+        let mut cfg = Config {
+            id_scope: Some("0ne00000001".into()),
+            registration_id: Some("dev".into()),
+            key: Some(KeyKind::Device(Zeroizing::new(
+                "O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=".into(),
+            ))),
+            ..Config::default()
+        };
+        cfg.timing.deadline_ms = 5_000;
+        cfg.timing.backoff_initial_ms = 100;
+        cfg.timing.backoff_max_ms = 100;
+        let mut driver = Driver::new(Engine::new(cfg.settings().unwrap()).unwrap());
+        let mut transport = Refusing::default();
+        let mut clock = FakeClock(10_000);
+        driver.start(&mut clock).unwrap();
+        assert!(matches!(
+            driver.do_work(&mut transport, &mut clock),
+            Step::Pending { .. }
+        ));
+        clock.0 = 11_200;
+        assert!(matches!(
+            driver.do_work(&mut transport, &mut clock),
+            Step::Pending { .. }
+        ));
+        assert_eq!(transport.budgets, vec![Some(5_000), Some(3_800)]);
+        // Past the deadline nothing is dialled: the attempt ends with a timeout.
+        clock.0 = 15_000;
+        assert_eq!(
+            driver.do_work(&mut transport, &mut clock),
+            Step::Finished(dps_result::DPS_ERR_TIMEOUT)
+        );
+        assert_eq!(transport.budgets.len(), 2);
     }
 }

@@ -293,6 +293,11 @@ impl Engine {
         !matches!(self.op, Op::Idle)
     }
 
+    /// When the running attempt's deadline passes (caller's monotonic ms); `None` when idle.
+    pub fn deadline(&self) -> Option<u64> {
+        self.is_running().then_some(self.deadline)
+    }
+
     pub fn outcome(&self) -> &Outcome {
         &self.outcome
     }

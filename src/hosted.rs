@@ -10,22 +10,36 @@ use crate::driver::{Io, Time, Transport};
 /// How long one address may take to accept a TCP connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// TCP over the operating system's sockets. `connect` blocks (bounded by `CONNECT_TIMEOUT` per
-/// resolved address); reads and writes never block.
+/// TCP over the operating system's sockets. `connect` blocks: name resolution, then each
+/// resolved address for at most `CONNECT_TIMEOUT`, and all of them together for no longer than
+/// the budget the driver gives (the time left before the attempt's deadline). Reads and writes
+/// never block.
 #[derive(Default)]
 pub struct TcpTransport {
     stream: Option<TcpStream>,
+    budget: Option<Duration>,
 }
 
 impl Transport for TcpTransport {
+    fn set_connect_budget_ms(&mut self, budget_ms: u64) {
+        self.budget = Some(Duration::from_millis(budget_ms));
+    }
+
     fn connect(&mut self, host: &str, port: u16) -> Result<(), String> {
         self.close();
+        let started = Instant::now();
+        let budget = self.budget.unwrap_or(CONNECT_TIMEOUT);
         let addrs = (host, port)
             .to_socket_addrs()
             .map_err(|e| format!("cannot resolve {host}: {e}"))?;
         let mut last = format!("{host} resolved to no address");
         for addr in addrs {
-            match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            let left = budget.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                last = format!("{addr}: no time left before the deadline");
+                break;
+            }
+            match TcpStream::connect_timeout(&addr, left.min(CONNECT_TIMEOUT)) {
                 Ok(stream) => {
                     stream
                         .set_nonblocking(true)

@@ -523,6 +523,63 @@ fn silence_after_connect_ends_at_the_deadline() {
     assert_code(&run, DPS_ERR_TIMEOUT);
 }
 
+#[test]
+fn endless_flood_of_small_packets_ends_at_the_deadline() {
+    // PINGRESPs and responses to a request never made, as fast as the server can write them:
+    // the client keeps up, keeps nothing, and still stops at its deadline.
+    let (run, written) = against(
+        |peer| {
+            peer.accept();
+            let mut chunk = Vec::new();
+            while chunk.len() < 60 * 1024 {
+                chunk.extend_from_slice(&[0xd0, 0x00]);
+                chunk.extend_from_slice(&publish(
+                    b"$dps/registrations/res/200/?$rid=x",
+                    b"{}",
+                    None,
+                ));
+            }
+            while peer.write(&chunk) {}
+            peer.written
+        },
+        |_| {},
+    );
+    assert_code(&run, DPS_ERR_TIMEOUT);
+    eprintln!("flood: the server wrote {written} bytes before the client hung up");
+}
+
+#[test]
+fn black_holed_connect_ends_at_the_deadline() {
+    // A listener that never accepts, with its accept queue full: the kernel drops further SYNs,
+    // so a TCP connect hangs as it would towards a firewall that drops packets. The built-in
+    // transport gets the time left before the deadline and gives up then, instead of after its
+    // own 10 s per address (src/driver.rs tests check the budget it is given).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    loop {
+        match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)) {
+            Ok(s) => queued.push(s),
+            Err(_) => break,
+        }
+        assert!(queued.len() < 5000, "the accept queue never filled");
+    }
+    let mut cfg = config(addr.port(), b"");
+    cfg.use_default_roots = true;
+    cfg.timing.deadline_ms = 1_500;
+    cfg.timing.backoff_initial_ms = 1_000;
+    let started = std::time::Instant::now();
+    let run = run(&cfg);
+    eprintln!(
+        "black-holed connect: {:?} after {} ms ({} queued connections)",
+        run.code,
+        started.elapsed().as_millis(),
+        queued.len()
+    );
+    assert_code(&run, DPS_ERR_TIMEOUT);
+    drop(listener);
+}
+
 // ---- TLS ----
 
 fn tls_failure(cert: ServerCert) -> Run {
