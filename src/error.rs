@@ -49,6 +49,8 @@ pub enum dps_result {
     DPS_ERR_INVALID_PRIVATE_KEY = 111,
     /// The private key does not belong to the client certificate (the leaf's public key).
     DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH = 112,
+    /// The model id is not a DTMI (e.g. `dtmi:com:example:Thermostat;1`).
+    DPS_ERR_INVALID_MODEL_ID = 113,
 
     /// The server refused the MQTT CONNECT as not authorized (CONNACK 5).
     DPS_ERR_AUTH_NOT_AUTHORIZED = 200,
@@ -153,6 +155,7 @@ pub const ALL_RESULTS: &[dps_result] = &[
     DPS_ERR_INVALID_CERTIFICATE_CN,
     DPS_ERR_INVALID_PRIVATE_KEY,
     DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH,
+    DPS_ERR_INVALID_MODEL_ID,
     DPS_ERR_AUTH_NOT_AUTHORIZED,
     DPS_ERR_AUTH_BAD_CREDENTIALS,
     DPS_ERR_AUTH_UNKNOWN_ID_SCOPE,
@@ -208,6 +211,7 @@ impl dps_result {
             DPS_ERR_INVALID_CERTIFICATE_CN => "DPS_ERR_INVALID_CERTIFICATE_CN",
             DPS_ERR_INVALID_PRIVATE_KEY => "DPS_ERR_INVALID_PRIVATE_KEY",
             DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH => "DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH",
+            DPS_ERR_INVALID_MODEL_ID => "DPS_ERR_INVALID_MODEL_ID",
             DPS_ERR_AUTH_NOT_AUTHORIZED => "DPS_ERR_AUTH_NOT_AUTHORIZED",
             DPS_ERR_AUTH_BAD_CREDENTIALS => "DPS_ERR_AUTH_BAD_CREDENTIALS",
             DPS_ERR_AUTH_UNKNOWN_ID_SCOPE => "DPS_ERR_AUTH_UNKNOWN_ID_SCOPE",
@@ -266,6 +270,7 @@ impl dps_result {
             DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH => {
                 "the private key does not belong to the client certificate"
             }
+            DPS_ERR_INVALID_MODEL_ID => "the model id is not a DTMI (dtmi:com:example:Model;1)",
             DPS_ERR_AUTH_NOT_AUTHORIZED => "the server refused the connection: not authorized",
             DPS_ERR_AUTH_BAD_CREDENTIALS => {
                 "the server refused the connection: malformed user name or password"
