@@ -159,6 +159,19 @@ fn individual_enrollment_with_every_key_format_and_chain_encoding() {
 }
 
 #[test]
+fn ed25519_key_generated_on_the_device() {
+    let emu = emulator();
+    let key = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let (leaf_pem, _, _) = issue(&emu, INDIVIDUAL, &key.serialize_pem(), true);
+    for key_bytes in [key.serialize_pem().into_bytes(), key.serialize_der()] {
+        let cfg = config(&emu, None, leaf_pem.clone().into_bytes(), key_bytes);
+        let (code, out) = register(&cfg);
+        assert_eq!(code, DPS_OK, "{out:?}");
+        assert_eq!(out.device_id.as_deref(), Some(INDIVIDUAL));
+    }
+}
+
+#[test]
 fn group_enrollment_takes_the_registration_id_from_the_cn() {
     let emu = emulator();
     let key = data("p256.pkcs8.pem");
