@@ -7,6 +7,7 @@
  *                [--api-version V] [--timeout SECONDS] [--verbose]
  *                [--csr FILE [--issued-cert-out FILE]] [--save-assignment FILE]
  *   dps_register --id-scope SCOPE [--registration-id ID] --cert FILE --key FILE [...]
+ *   request details, with either: [--model-id DTMI] [--sas-ttl SECONDS] [--client-version STR]
  *
  * With --cert and --key the device authenticates with an X.509 client certificate (individual
  * or enrollment-group X.509 attestation): no SAS token is sent, and the registration id is the
@@ -427,6 +428,7 @@ static const char usage_text[] =
     "                    [--csr FILE [--issued-cert-out FILE]] [--save-assignment FILE]\n"
     "                    [--websocket] [--proxy HOST:PORT [--proxy-user USER:PASS]]\n"
     "       dps_register --id-scope SCOPE [--registration-id ID] --cert FILE --key FILE\n"
+    "       and with either: [--model-id DTMI] [--sas-ttl SECONDS] [--client-version STR]\n"
     "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
     "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
     "\n"
@@ -441,6 +443,10 @@ static const char usage_text[] =
     "                         certificate; its CN is the registration id\n"
     "  --key FILE             the certificate's private key, PEM or DER (PKCS#8, PKCS#1 RSA\n"
     "                         or SEC1 EC), unencrypted\n"
+    "  --model-id DTMI        IoT Plug and Play model id, sent inside the payload as modelId\n"
+    "                         (e.g. dtmi:com:example:Thermostat;1)\n"
+    "  --sas-ttl SECONDS      lifetime of the SAS token, 60 to 2592000 (default 3600)\n"
+    "  --client-version STR   user agent sent as ClientVersion (default dps-mqtt/VERSION)\n"
     "  --host HOST            DPS host (default global.azure-devices-provisioning.net)\n"
     "  --port PORT            port (default 8883, or 443 with --websocket)\n"
     "  --ca-file PEM          trust only the CA certificates in this PEM file (a private CA,\n"
@@ -474,6 +480,8 @@ typedef struct options {
     const char *cert_file, *key_file;
     const char *csr_file, *issued_cert_out; /* certificate issuance */
     const char *save_assignment;            /* the stored assignment blob */
+    const char *model_id, *client_version;
+    unsigned long sas_ttl; /* 0 = the library's default */
     unsigned long port;
     unsigned long timeout_ms;
     int verbose, help;
@@ -559,7 +567,10 @@ static const char *parse_args(int argc, char **argv, options *o) {
         else if (strcmp(flag, "--proxy") == 0) text = &o->proxy;
         else if (strcmp(flag, "--proxy-user") == 0) text = &o->proxy_user;
         else if (strcmp(flag, "--save-assignment") == 0) text = &o->save_assignment;
-        else if (strcmp(flag, "--port") != 0 && strcmp(flag, "--timeout") != 0) {
+        else if (strcmp(flag, "--model-id") == 0) text = &o->model_id;
+        else if (strcmp(flag, "--client-version") == 0) text = &o->client_version;
+        else if (strcmp(flag, "--port") != 0 && strcmp(flag, "--timeout") != 0 &&
+                 strcmp(flag, "--sas-ttl") != 0) {
             return "unknown option (see --help)";
         }
         if (i + 1 >= argc) {
@@ -571,6 +582,11 @@ static const char *parse_args(int argc, char **argv, options *o) {
         } else if (strcmp(flag, "--port") == 0) {
             if (parse_ulong(value, 1, 65535, &o->port) != 0) {
                 return "--port must be a number from 1 to 65535";
+            }
+        } else if (strcmp(flag, "--sas-ttl") == 0) {
+            if (parse_ulong(value, DPS_SAS_TOKEN_LIFETIME_MIN_S, DPS_SAS_TOKEN_LIFETIME_MAX_S,
+                            &o->sas_ttl) != 0) {
+                return "--sas-ttl must be a number of seconds from 60 to 2592000";
             }
         } else if (parse_seconds(value, &o->timeout_ms) != 0) {
             return "--timeout must be a positive number of seconds, at most 86400";
@@ -733,6 +749,15 @@ static dps_result configure(dps_config *cfg, const options *o, log_state *logger
             dps_config_set_proxy(cfg, o->proxy_host, (uint16_t)o->proxy_port,
                                  o->proxy_user != NULL ? o->proxy_username : NULL,
                                  o->proxy_user != NULL ? o->proxy_password : NULL));
+    }
+    if (o->model_id != NULL) {
+        TRY("--model-id", dps_config_set_model_id(cfg, o->model_id));
+    }
+    if (o->sas_ttl != 0) {
+        TRY("--sas-ttl", dps_config_set_sas_token_lifetime_s(cfg, (uint32_t)o->sas_ttl));
+    }
+    if (o->client_version != NULL) {
+        TRY("--client-version", dps_config_set_client_version(cfg, o->client_version));
     }
     if (o->ca_file != NULL) {
         size_t len = 0;

@@ -139,6 +139,12 @@ static void null_arguments(void) {
           DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_set_client_certificate(cfg, (const uint8_t *)"c", 1, NULL, 10) ==
           DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_model_id(NULL, "dtmi:com:example:Thermostat;1") ==
+          DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_model_id(cfg, NULL) == DPS_OK); /* NULL clears the model id */
+    CHECK(dps_config_set_sas_token_lifetime_s(NULL, 3600) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_client_version(NULL, "fw/1.0") == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_client_version(cfg, NULL) == DPS_OK); /* NULL omits ClientVersion */
     CHECK(dps_config_set_payload_json(NULL, "{}") == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_set_payload_json(cfg, NULL) == DPS_OK); /* NULL clears the payload */
     CHECK(dps_config_set_api_version(NULL, "2019-03-31") == DPS_ERR_INVALID_NULL_POINTER);
@@ -266,6 +272,23 @@ static void invalid_values(void) {
     CHECK(dps_config_set_endpoint(cfg, "host", 0) == DPS_ERR_INVALID_ARGUMENT);
     CHECK(dps_config_set_endpoint(cfg, "", 8883) == DPS_ERR_INVALID_ARGUMENT);
     CHECK(dps_config_set_api_version(cfg, "2019-03-31&x=1") == DPS_ERR_INVALID_ARGUMENT);
+    CHECK(dps_config_set_api_version(cfg, "2019-3-31") == DPS_ERR_INVALID_ARGUMENT);
+    CHECK(dps_config_set_api_version(cfg, "2025-07-01-preview") == DPS_OK);
+    CHECK(dps_config_set_api_version(cfg, "2019-03-31") == DPS_OK);
+    CHECK(dps_config_set_model_id(cfg, "com:example:Thermostat;1") == DPS_ERR_INVALID_MODEL_ID);
+    CHECK(dps_config_set_model_id(cfg, "dtmi:com:example:Thermostat;0") ==
+          DPS_ERR_INVALID_MODEL_ID);
+    CHECK(dps_config_set_model_id(cfg, bad_utf8) == DPS_ERR_INVALID_UTF8);
+    CHECK(DPS_SAS_TOKEN_LIFETIME_MIN_S == 60 && DPS_SAS_TOKEN_LIFETIME_MAX_S == 2592000);
+    CHECK(dps_config_set_sas_token_lifetime_s(cfg, DPS_SAS_TOKEN_LIFETIME_MIN_S - 1) ==
+          DPS_ERR_INVALID_ARGUMENT);
+    CHECK(dps_config_set_sas_token_lifetime_s(cfg, DPS_SAS_TOKEN_LIFETIME_MAX_S + 1) ==
+          DPS_ERR_INVALID_ARGUMENT);
+    CHECK(dps_config_set_sas_token_lifetime_s(cfg, DPS_SAS_TOKEN_LIFETIME_MIN_S) == DPS_OK);
+    CHECK(dps_config_set_sas_token_lifetime_s(cfg, DPS_SAS_TOKEN_LIFETIME_MAX_S) == DPS_OK);
+    CHECK(dps_config_set_client_version(cfg, "") == DPS_ERR_INVALID_ARGUMENT);
+    CHECK(dps_config_set_client_version(cfg, "line\nbreak") == DPS_ERR_INVALID_ARGUMENT);
+    CHECK(dps_config_set_client_version(cfg, "contoso-fw/2.4.1 (board-x)") == DPS_OK);
     CHECK(dps_config_set_timeout_ms(cfg, 0) == DPS_ERR_INVALID_ARGUMENT);
     CHECK(dps_config_set_log_callback(cfg, NULL, NULL, 0) == DPS_ERR_INVALID_ARGUMENT);
     CHECK(dps_config_set_log_callback(cfg, NULL, NULL, 99) == DPS_ERR_INVALID_ARGUMENT);
@@ -283,6 +306,18 @@ static void invalid_values(void) {
     CHECK(dps_client_new(cfg, NULL, &client) == DPS_ERR_INVALID_CONFIG); /* no key */
     CHECK(client == NULL);
     CHECK(dps_config_set_symmetric_key(cfg, KEY) == DPS_OK);
+    /* A model id needs the payload to be a JSON object without its own modelId. */
+    CHECK(dps_config_set_model_id(cfg, "dtmi:com:example:Thermostat;1") == DPS_OK);
+    CHECK(dps_config_set_payload_json(cfg, "[1]") == DPS_OK);
+    CHECK(dps_client_new(cfg, NULL, &client) == DPS_ERR_INVALID_PAYLOAD);
+    CHECK(dps_config_set_payload_json(cfg, "{\"modelId\":\"dtmi:x;1\"}") == DPS_OK);
+    CHECK(dps_client_new(cfg, NULL, &client) == DPS_ERR_INVALID_PAYLOAD);
+    CHECK(dps_config_set_payload_json(cfg, "{\"site\":1}") == DPS_OK);
+    CHECK(dps_client_new(cfg, NULL, &client) == DPS_OK);
+    dps_client_free(client);
+    client = NULL;
+    CHECK(dps_config_set_model_id(cfg, NULL) == DPS_OK);
+    CHECK(dps_config_set_payload_json(cfg, NULL) == DPS_OK);
     CHECK(dps_client_new(cfg, NULL, &client) == DPS_OK);
     CHECK(client != NULL);
     CHECK(dps_client_last_result(client) == DPS_ERR_INVALID_STATE); /* no attempt yet */

@@ -565,6 +565,38 @@ def assignment_cases(r, emu, work):
         r.report("assignment: a failed registration writes no blob", ["file was written"])
 
 
+def request_option_cases(r, emu):
+    """--model-id (inside the payload), --sas-ttl, --client-version, --api-version."""
+    model = "dtmi:com:example:Thermostat;1"
+    r.check("--model-id goes inside the payload",
+            r.run(*creds("cli-payload", "--model-id", model), emu=emu), 0,
+            payload={"modelId": model})
+    r.check("--model-id merged with --payload",
+            r.run(*creds("cli-payload", "--model-id", model, "--payload", '{"site":"b","n":[1]}'),
+                  emu=emu), 0, payload={"modelId": model, "site": "b", "n": [1]})
+    r.check("--model-id with a payload that has its own modelId",
+            r.run(*creds("cli-payload", "--model-id", model,
+                          "--payload", '{"modelId":"dtmi:other;1"}'), emu=emu), 2,
+            error="DPS_ERR_INVALID_PAYLOAD", message=lambda m: "modelId" in m)
+    r.check("--model-id that is not a DTMI", r.run(*creds("cli-ok", "--model-id", "Thermostat"),
+                                                   emu=emu), 2, error="DPS_ERR_INVALID_MODEL_ID")
+    r.check("--sas-ttl within range", r.run(*creds("cli-ok", "--sas-ttl", "7200"), emu=emu), 0,
+            status="assigned")
+    r.check("--client-version", r.run(*creds("cli-ok", "--client-version", "contoso-fw/2.4 (x)"),
+                                      emu=emu), 0, status="assigned")
+    r.check("--api-version 2021-06-01", r.run(*creds("cli-ok", "--api-version", "2021-06-01"),
+                                              emu=emu), 0, status="assigned")
+    for name, args in [
+        ("--sas-ttl below 60", creds("x", "--sas-ttl", "59")),
+        ("--sas-ttl above 30 days", creds("x", "--sas-ttl", "2592001")),
+        ("--sas-ttl not a number", creds("x", "--sas-ttl", "1h")),
+        ("empty --client-version", creds("x", "--client-version", "")),
+        ("--api-version not a date", creds("x", "--api-version", "2019-3-31")),
+    ]:
+        r.check(f"usage: {name}", r.run(*args, raw=True), 2, status="error",
+                error="DPS_ERR_INVALID_ARGUMENT")
+
+
 def valgrind_cases(r, emu, work):
     r.check("valgrind: symmetric key", r.run(*creds("cli-ok"), emu=emu, timeout=60), 0,
             status="assigned")
@@ -614,6 +646,7 @@ def main():
                 issuance_cases(r, emu, work)
                 connection_path_cases(r, emu, work)
                 assignment_cases(r, emu, work)
+                request_option_cases(r, emu)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{r.passed} passed, {r.failed} failed")

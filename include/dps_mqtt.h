@@ -30,6 +30,19 @@
 #include <stdint.h>
 
 /**
+ * Shortest SAS token lifetime `dps_config_set_sas_token_lifetime_s` accepts, in seconds: the
+ * token must survive the TLS handshake on a slow link and a device clock a little behind.
+ */
+#define DPS_SAS_TOKEN_LIFETIME_MIN_S 60
+
+/**
+ * Longest SAS token lifetime accepted, in seconds (30 days). A token is made for each
+ * connection, so a long one only widens the window in which a leaked token can be replayed; a
+ * device whose clock lags far behind needs a correct clock, not a month-long token.
+ */
+#define DPS_SAS_TOKEN_LIFETIME_MAX_S 2592000
+
+/**
  * Longest blob `dps_client_assignment_save` writes (format version 1): a buffer of this size
  * always suffices.
  */
@@ -158,6 +171,10 @@ enum dps_result
    * The certificate signing request is not one DER (or PEM) PKCS#10 structure.
    */
   DPS_ERR_INVALID_CSR = 117,
+  /**
+   * The model id is not a DTMI (e.g. `dtmi:com:example:Thermostat;1`).
+   */
+  DPS_ERR_INVALID_MODEL_ID = 113,
   /**
    * The server refused the MQTT CONNECT as not authorized (CONNACK 5).
    */
@@ -846,7 +863,11 @@ dps_result dps_config_set_payload_json(struct dps_config *config, const char *js
 
 /**
  * Sets the service api-version (default "2019-03-31", or "2025-07-01-preview" when a CSR is
- * set with `dps_config_set_csr_der`).
+ * set with `dps_config_set_csr_der`; "2021-06-01" adds nothing a device must send;
+ * "2025-07-01-preview" adds certificate issuance).
+ *
+ * @retval DPS_ERR_INVALID_ARGUMENT when not `YYYY-MM-DD`, optionally with a lower-case
+ *         suffix such as `-preview`.
  */
 dps_result dps_config_set_api_version(struct dps_config *config, const char *api_version);
 
@@ -926,6 +947,41 @@ dps_result dps_config_set_client_certificate(struct dps_config *config,
  * @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `sign` is NULL.
  */
 dps_result dps_config_set_signing_callback(struct dps_config *config, dps_sign_fn sign, void *user);
+
+/**
+ * Sets the IoT Plug and Play model id the device announces (IoT Central uses it to pick the
+ * device template). It is sent inside the registration's `payload` as `"modelId"`, merged with
+ * the JSON object of `dps_config_set_payload_json` if one is set (that object must then not
+ * carry its own `modelId`, which `dps_client_new` refuses with `DPS_ERR_INVALID_PAYLOAD`).
+ * NULL clears it (the default: no model id). The string is copied.
+ *
+ * @param model_id a DTMI such as "dtmi:com:example:Thermostat;1", or NULL.
+ * @retval DPS_ERR_INVALID_MODEL_ID when not a DTMI.
+ */
+dps_result dps_config_set_model_id(struct dps_config *config, const char *model_id);
+
+/**
+ * Sets the lifetime of the SAS token made for each connection (default 3600 s, as
+ * Microsoft's SDKs). The token's expiry is the clock hook's UNIX time plus this; a longer one
+ * tolerates a device clock that lags the service's, a shorter one narrows the window in which
+ * a leaked token could be replayed. Not used with X.509 certificates.
+ *
+ * @param seconds from DPS_SAS_TOKEN_LIFETIME_MIN_S (60) to DPS_SAS_TOKEN_LIFETIME_MAX_S
+ *        (2592000, 30 days).
+ * @retval DPS_ERR_INVALID_ARGUMENT when out of that range (the setting is unchanged).
+ */
+dps_result dps_config_set_sas_token_lifetime_s(struct dps_config *config, uint32_t seconds);
+
+/**
+ * Sets the user agent sent as `&ClientVersion=` in the MQTT user name (percent-encoded),
+ * which shows up in the service's diagnostics. Default "dps-mqtt/<version>"; NULL omits the
+ * parameter. The string is copied.
+ *
+ * @param user_agent e.g. "contoso-fw/2.4.1 (board-x)": 1 to 256 bytes of UTF-8 without
+ *        control characters, or NULL.
+ * @retval DPS_ERR_INVALID_ARGUMENT when empty, too long or holding control characters.
+ */
+dps_result dps_config_set_client_version(struct dps_config *config, const char *user_agent);
 
 /**
  * Turns TLS offload on or off. With offload on, the transport hooks carry MQTT in the clear

@@ -108,6 +108,8 @@ pub struct Config {
     pub api_version: String,
     pub client_version: Option<String>,
     pub payload: Option<String>,
+    /// IoT Plug and Play model id, sent inside `payload` as `modelId`.
+    pub model_id: Option<String>,
     pub use_default_roots: bool,
     pub extra_anchors_pem: Vec<u8>,
     pub timing: Timing,
@@ -139,6 +141,7 @@ impl Default for Config {
             api_version: protocol::DEFAULT_API_VERSION.to_owned(),
             client_version: Some(concat!("dps-mqtt/", env!("CARGO_PKG_VERSION")).to_owned()),
             payload: None,
+            model_id: None,
             use_default_roots: true,
             extra_anchors_pem: Vec::new(),
             timing: Timing::default(),
@@ -153,6 +156,14 @@ impl Default for Config {
         }
     }
 }
+
+/// Shortest SAS token lifetime `dps_config_set_sas_token_lifetime_s` accepts, in seconds: the
+/// token must survive the TLS handshake on a slow link and a device clock a little behind.
+pub const DPS_SAS_TOKEN_LIFETIME_MIN_S: u32 = 60;
+/// Longest SAS token lifetime accepted, in seconds (30 days). A token is made for each
+/// connection, so a long one only widens the window in which a leaked token can be replayed; a
+/// device whose clock lags far behind needs a correct clock, not a month-long token.
+pub const DPS_SAS_TOKEN_LIFETIME_MAX_S: u32 = 2_592_000;
 
 // Trust anchors: added to (`add`) or replacing (`set`) those given before.
 impl Config {
@@ -180,6 +191,33 @@ impl Config {
         crate::framing::check_anchors_pem(pem)?;
         self.extra_anchors_pem.clear();
         self.add_trust_anchors_pem(pem, use_public_roots)
+    }
+
+    /// Sets the lifetime of each SAS token, from [`DPS_SAS_TOKEN_LIFETIME_MIN_S`] to
+    /// [`DPS_SAS_TOKEN_LIFETIME_MAX_S`]; `DPS_ERR_INVALID_ARGUMENT` (and no change) outside.
+    pub fn set_sas_token_lifetime_secs(&mut self, seconds: u32) -> Result<()> {
+        if !(DPS_SAS_TOKEN_LIFETIME_MIN_S..=DPS_SAS_TOKEN_LIFETIME_MAX_S).contains(&seconds) {
+            return Err(Error::new(
+                dps_result::DPS_ERR_INVALID_ARGUMENT,
+                format!(
+                    "SAS token lifetime {seconds} s is outside \
+                     {DPS_SAS_TOKEN_LIFETIME_MIN_S}..={DPS_SAS_TOKEN_LIFETIME_MAX_S} s"
+                ),
+            ));
+        }
+        self.timing.sas_ttl_secs = u64::from(seconds);
+        Ok(())
+    }
+
+    /// The payload sent: the custom payload, with the model id added inside it when one is set.
+    fn payload_to_send(&self) -> Result<Option<String>> {
+        match &self.model_id {
+            Some(model_id) => {
+                protocol::validate_model_id(model_id)?;
+                protocol::payload_with_model_id(self.payload.as_deref(), model_id).map(Some)
+            }
+            None => Ok(self.payload.clone()),
+        }
     }
 }
 
@@ -245,6 +283,10 @@ impl Config {
                 ))
             }
         };
+        protocol::validate_api_version(&self.api_version)?;
+        if let Some(agent) = &self.client_version {
+            protocol::validate_client_version(agent)?;
+        }
         if self.max_packet_size < 1024 {
             return Err(Error::new(
                 dps_result::DPS_ERR_INVALID_CONFIG,
@@ -264,7 +306,7 @@ impl Config {
                 self.api_version.clone()
             },
             client_version: self.client_version.clone(),
-            payload: self.payload.clone(),
+            payload: self.payload_to_send()?,
             framing,
             timing: self.timing.clone(),
             max_packet_size: self.max_packet_size,

@@ -60,6 +60,8 @@ pub enum dps_result {
     DPS_ERR_INVALID_ASSIGNMENT = 116,
     /// The certificate signing request is not one DER (or PEM) PKCS#10 structure.
     DPS_ERR_INVALID_CSR = 117,
+    /// The model id is not a DTMI (e.g. `dtmi:com:example:Thermostat;1`).
+    DPS_ERR_INVALID_MODEL_ID = 113,
 
     /// The server refused the MQTT CONNECT as not authorized (CONNACK 5).
     DPS_ERR_AUTH_NOT_AUTHORIZED = 200,
@@ -182,6 +184,7 @@ pub const ALL_RESULTS: &[dps_result] = &[
     DPS_ERR_INVALID_BUFFER_TOO_SMALL,
     DPS_ERR_INVALID_ASSIGNMENT,
     DPS_ERR_INVALID_CSR,
+    DPS_ERR_INVALID_MODEL_ID,
     DPS_ERR_AUTH_NOT_AUTHORIZED,
     DPS_ERR_AUTH_BAD_CREDENTIALS,
     DPS_ERR_AUTH_UNKNOWN_ID_SCOPE,
@@ -246,6 +249,7 @@ impl dps_result {
             DPS_ERR_INVALID_BUFFER_TOO_SMALL => "DPS_ERR_INVALID_BUFFER_TOO_SMALL",
             DPS_ERR_INVALID_ASSIGNMENT => "DPS_ERR_INVALID_ASSIGNMENT",
             DPS_ERR_INVALID_CSR => "DPS_ERR_INVALID_CSR",
+            DPS_ERR_INVALID_MODEL_ID => "DPS_ERR_INVALID_MODEL_ID",
             DPS_ERR_AUTH_NOT_AUTHORIZED => "DPS_ERR_AUTH_NOT_AUTHORIZED",
             DPS_ERR_AUTH_BAD_CREDENTIALS => "DPS_ERR_AUTH_BAD_CREDENTIALS",
             DPS_ERR_AUTH_UNKNOWN_ID_SCOPE => "DPS_ERR_AUTH_UNKNOWN_ID_SCOPE",
@@ -317,6 +321,7 @@ impl dps_result {
                 "the stored assignment is truncated, corrupt or of an unknown version"
             }
             DPS_ERR_INVALID_CSR => "the certificate signing request is not DER or PEM PKCS#10",
+            DPS_ERR_INVALID_MODEL_ID => "the model id is not a DTMI (dtmi:com:example:Model;1)",
             DPS_ERR_AUTH_NOT_AUTHORIZED => "the server refused the connection: not authorized",
             DPS_ERR_AUTH_BAD_CREDENTIALS => {
                 "the server refused the connection: malformed user name or password"

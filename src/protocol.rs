@@ -515,6 +515,137 @@ pub fn certificate_chain_pem(chain: &[String]) -> Result<String> {
     Ok(pem)
 }
 
+// Request details the caller configures: the IoT Plug and Play model id, the api-version and
+// the ClientVersion agent.
+
+/// Longest model id accepted: DTDL's limit for a DTMI.
+const MAX_MODEL_ID: usize = 2048;
+/// Longest ClientVersion agent string accepted (before percent-encoding).
+pub(crate) const MAX_CLIENT_VERSION: usize = 256;
+
+/// A DTMI as IoT Plug and Play uses it: `dtmi:` then `:`-separated segments (a letter, then
+/// letters, digits or `_`, not ending in `_`), then an optional `;version` (1 to 9 digits, no
+/// leading zero, optionally `.minor` of 1 to 6 digits), e.g. `dtmi:com:example:Thermostat;1`.
+/// `DPS_ERR_INVALID_MODEL_ID` otherwise.
+pub fn validate_model_id(model_id: &str) -> Result<()> {
+    fn segment_ok(s: &str) -> bool {
+        let b = s.as_bytes();
+        b.first().is_some_and(u8::is_ascii_alphabetic)
+            && b.last() != Some(&b'_')
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    }
+    fn number_ok(s: &str, max_digits: usize) -> bool {
+        (1..=max_digits).contains(&s.len())
+            && !s.starts_with('0')
+            && s.bytes().all(|c| c.is_ascii_digit())
+    }
+    let (path, version) = match model_id.split_once(';') {
+        Some((path, version)) => (path, Some(version)),
+        None => (model_id, None),
+    };
+    let path_ok = path
+        .strip_prefix("dtmi:")
+        .is_some_and(|p| p.split(':').all(segment_ok));
+    let version_ok = version.map_or(true, |v| match v.split_once('.') {
+        Some((major, minor)) => number_ok(major, 9) && number_ok(minor, 6),
+        None => number_ok(v, 9),
+    });
+    if model_id.len() <= MAX_MODEL_ID && path_ok && version_ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            dps_result::DPS_ERR_INVALID_MODEL_ID,
+            format!(
+                "model id {:?} is not a DTMI such as dtmi:com:example:Thermostat;1",
+                clip(model_id)
+            ),
+        ))
+    }
+}
+
+/// The custom payload with `"modelId"` added as its first member (DPS reads the model id
+/// inside `payload`; at the top level of the body it answers 400012). Without a payload the
+/// result is `{"modelId":"..."}`; the payload's own bytes are kept as they are.
+/// `DPS_ERR_INVALID_PAYLOAD` when the payload is not a JSON object or already has a `modelId`.
+pub fn payload_with_model_id(payload: Option<&str>, model_id: &str) -> Result<String> {
+    let member = format!("\"modelId\":{}", serde_json::Value::from(model_id));
+    let Some(payload) = payload else {
+        return Ok(format!("{{{member}}}"));
+    };
+    if nesting_exceeds(payload, MAX_DEPTH) {
+        return Err(invalid_payload("payload JSON is nested too deeply"));
+    }
+    let members: std::collections::HashMap<String, serde::de::IgnoredAny> =
+        serde_json::from_str(payload).map_err(|_| {
+            invalid_payload("with a model id, the payload must be a JSON object to carry it")
+        })?;
+    if members.contains_key("modelId") {
+        return Err(invalid_payload(
+            "the payload has its own modelId and a model id is set: set it in one place",
+        ));
+    }
+    // A JSON object: `{`, its members, `}`, with optional white space around.
+    let inner = payload
+        .trim()
+        .strip_prefix('{')
+        .and_then(|p| p.strip_suffix('}'))
+        .map(str::trim)
+        .ok_or_else(|| invalid_payload("payload is not a JSON object"))?;
+    Ok(if inner.is_empty() {
+        format!("{{{member}}}")
+    } else {
+        format!("{{{member},{inner}}}")
+    })
+}
+
+/// A service api-version: `YYYY-MM-DD`, optionally followed by `-preview` or another
+/// lower-case suffix (e.g. `2019-03-31`, `2025-07-01-preview`). `DPS_ERR_INVALID_ARGUMENT`
+/// otherwise: a typo would make the service refuse the connection (CONNACK 4).
+pub fn validate_api_version(api_version: &str) -> Result<()> {
+    let b = api_version.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let date_ok = b.len() >= 10
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10);
+    let suffix_ok = match b.get(10..) {
+        None | Some([]) => true,
+        Some([b'-', rest @ ..]) => {
+            (1..=22).contains(&rest.len()) && rest.iter().all(u8::is_ascii_lowercase)
+        }
+        Some(_) => false,
+    };
+    if date_ok && suffix_ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            dps_result::DPS_ERR_INVALID_ARGUMENT,
+            format!(
+                "api-version {:?} is not YYYY-MM-DD[-suffix]",
+                clip(api_version)
+            ),
+        ))
+    }
+}
+
+/// The ClientVersion agent: 1 to [`MAX_CLIENT_VERSION`] bytes without control characters (it
+/// is percent-encoded into the user name). `DPS_ERR_INVALID_ARGUMENT` otherwise.
+pub fn validate_client_version(agent: &str) -> Result<()> {
+    if (1..=MAX_CLIENT_VERSION).contains(&agent.len()) && !agent.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            dps_result::DPS_ERR_INVALID_ARGUMENT,
+            format!(
+                "client version must be 1 to {MAX_CLIENT_VERSION} bytes without control characters"
+            ),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -910,5 +1041,103 @@ mod tests {
                 "{bad_cert}"
             );
         }
+    }
+
+    #[test]
+    fn model_ids_are_dtmis() {
+        for ok in [
+            "dtmi:com:example:Thermostat;1",
+            "dtmi:contoso:a_b:C9;123456789",
+            "dtmi:x;2.15",
+            "dtmi:com:example:NoVersion",
+        ] {
+            assert!(validate_model_id(ok).is_ok(), "{ok}");
+        }
+        let long = format!("dtmi:{};1", "a".repeat(MAX_MODEL_ID));
+        for bad in [
+            "",
+            "dtmi:",
+            "com:example:Thermostat;1",
+            "DTMI:com:x;1",
+            "dtmi:com::x;1",
+            "dtmi:1com:x;1",
+            "dtmi:com_:x;1",
+            "dtmi:com:x;0",
+            "dtmi:com:x;01",
+            "dtmi:com:x;1234567890",
+            "dtmi:com:x;1.",
+            "dtmi:com:x;1.0",
+            "dtmi:com:x;",
+            "dtmi:com:x\";1",
+            "dtmi:com:ex ample;1",
+            long.as_str(),
+        ] {
+            assert_eq!(
+                validate_model_id(bad).unwrap_err().code,
+                dps_result::DPS_ERR_INVALID_MODEL_ID,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn model_id_joins_the_payload() {
+        let m = "dtmi:com:example:Thermostat;1";
+        assert_eq!(
+            payload_with_model_id(None, m).unwrap(),
+            r#"{"modelId":"dtmi:com:example:Thermostat;1"}"#
+        );
+        assert_eq!(
+            payload_with_model_id(Some(" { } "), m).unwrap(),
+            r#"{"modelId":"dtmi:com:example:Thermostat;1"}"#
+        );
+        assert_eq!(
+            payload_with_model_id(Some(r#" {"site": [1, {"x":"}"}], "n":2.50} "#), m).unwrap(),
+            r#"{"modelId":"dtmi:com:example:Thermostat;1","site": [1, {"x":"}"}], "n":2.50}"#
+        );
+        for bad in [
+            "[1]",
+            "\"text\"",
+            "3",
+            "null",
+            "{nope",
+            r#"{"modelId":"dtmi:other;1"}"#,
+        ] {
+            assert_eq!(
+                payload_with_model_id(Some(bad), m).unwrap_err().code,
+                dps_result::DPS_ERR_INVALID_PAYLOAD,
+                "{bad}"
+            );
+        }
+        let body = register_body("dev", Some(&payload_with_model_id(None, m).unwrap()), None);
+        assert_eq!(
+            body.unwrap(),
+            br#"{"registrationId":"dev","payload":{"modelId":"dtmi:com:example:Thermostat;1"}}"#
+        );
+    }
+
+    #[test]
+    fn api_versions_and_client_versions() {
+        for ok in ["2019-03-31", "2021-06-01", "2025-07-01-preview"] {
+            assert!(validate_api_version(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "2019-3-31",
+            "2019-03-31&x=1",
+            "2019-03-31-",
+            "2019-03-31-Preview",
+            "20190331",
+            "latest",
+            "2019-03-31 ",
+        ] {
+            assert!(validate_api_version(bad).is_err(), "{bad}");
+        }
+        assert!(validate_client_version("firmware/1.2 (board; rev b)").is_ok());
+        assert!(validate_client_version(&"x".repeat(MAX_CLIENT_VERSION)).is_ok());
+        for bad in ["", "line\nbreak", "tab\t"] {
+            assert!(validate_client_version(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_client_version(&"x".repeat(MAX_CLIENT_VERSION + 1)).is_err());
     }
 }

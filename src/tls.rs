@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
 use rustls::client::ClientConnection;
-use rustls::pki_types::pem::{PemObject, SectionKind};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::sign::{CertifiedKey, SigningKey, SingleCertAndKey};
 use rustls::time_provider::TimeProvider;
@@ -85,32 +86,59 @@ fn is_pem(data: &[u8]) -> bool {
     data.windows(11).any(|w| w == b"-----BEGIN ")
 }
 
+/// The PEM labels of the private keys accepted, with their formats.
+const KEY_LABELS: [(&str, KeyFormat); 3] = [
+    ("PRIVATE KEY", KeyFormat::Pkcs8),
+    ("RSA PRIVATE KEY", KeyFormat::Pkcs1),
+    ("EC PRIVATE KEY", KeyFormat::Sec1),
+];
+
+fn invalid_key(detail: &str) -> Error {
+    Error::new(dps_result::DPS_ERR_INVALID_PRIVATE_KEY, detail)
+}
+
 /// The private key's DER in a buffer that is wiped on drop, and its format.
 fn private_key_der(key: &[u8]) -> Result<(Zeroizing<Vec<u8>>, KeyFormat)> {
-    let invalid = |detail: &str| Error::new(dps_result::DPS_ERR_INVALID_PRIVATE_KEY, detail);
     if key.is_empty() {
-        return Err(invalid("the private key is empty"));
+        return Err(invalid_key("the private key is empty"));
     }
-    if !is_pem(key) {
-        let der = Zeroizing::new(key.to_vec());
-        let format = KeyFormat::of(&PrivateKeyDer::try_from(der.as_slice()).map_err(|_| {
-            invalid("the private key is neither PEM nor DER PKCS#8, PKCS#1 or SEC1")
-        })?);
-        return Ok((der, format));
+    if is_pem(key) {
+        return pem_private_key(key);
     }
-    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(key) {
-        // Neither the error nor the section is quoted: either could carry key material.
-        let (kind, der) = section.map_err(|_| invalid("unreadable PEM in the private key"))?;
-        let der = Zeroizing::new(der);
-        let format = match kind {
-            SectionKind::PrivateKey => KeyFormat::Pkcs8,
-            SectionKind::RsaPrivateKey => KeyFormat::Pkcs1,
-            SectionKind::EcPrivateKey => KeyFormat::Sec1,
-            _ => continue,
+    let der = Zeroizing::new(key.to_vec());
+    let format = KeyFormat::of(&PrivateKeyDer::try_from(der.as_slice()).map_err(|_| {
+        invalid_key("the private key is neither PEM nor DER PKCS#8, PKCS#1 or SEC1")
+    })?);
+    Ok((der, format))
+}
+
+/// Decodes the first private-key block of PEM text. Done here rather than with
+/// rustls-pki-types' PEM reader, whose working buffers (the key's base64 text) are freed
+/// without being wiped: both the base64 text and the DER live in wiped buffers, allocated once
+/// at their final size. Errors never quote the input, which is key material.
+fn pem_private_key(pem: &[u8]) -> Result<(Zeroizing<Vec<u8>>, KeyFormat)> {
+    let text =
+        std::str::from_utf8(pem).map_err(|_| invalid_key("the private key PEM is not text"))?;
+    for (begin, _) in text.match_indices("-----BEGIN ") {
+        let after_begin = &text[begin + "-----BEGIN ".len()..];
+        let Some((label, rest)) = after_begin.split_once("-----") else {
+            continue;
         };
+        let Some(&(_, format)) = KEY_LABELS.iter().find(|(l, _)| *l == label) else {
+            continue;
+        };
+        let (body, _) = rest
+            .split_once(&format!("-----END {label}-----"))
+            .ok_or_else(|| invalid_key("the private key PEM block has no END line"))?;
+        let mut base64_text = Zeroizing::new(String::with_capacity(body.len()));
+        base64_text.extend(body.chars().filter(|c| !c.is_ascii_whitespace()));
+        let mut der = Zeroizing::new(Vec::with_capacity(base64_text.len().div_ceil(4) * 3));
+        base64::engine::general_purpose::STANDARD
+            .decode_vec(base64_text.as_bytes(), &mut der)
+            .map_err(|_| invalid_key("the private key PEM block is not valid base64"))?;
         return Ok((der, format));
     }
-    Err(invalid(
+    Err(invalid_key(
         "no PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block in the PEM data \
          (encrypted keys are not supported)",
     ))
@@ -873,5 +901,50 @@ mod tests {
                 .map(|e| e.code),
             Some(dps_result::DPS_ERR_INVALID_ARGUMENT)
         );
+    }
+
+    #[test]
+    fn private_key_pem_is_decoded_like_rustls_pki_types_does() {
+        let keys: [&[u8]; 6] = [
+            include_bytes!("../tests/data/p256.pkcs8.pem"),
+            include_bytes!("../tests/data/p256.sec1.pem"),
+            include_bytes!("../tests/data/p384.pkcs8.pem"),
+            include_bytes!("../tests/data/p384.sec1.pem"),
+            include_bytes!("../tests/data/rsa2048.pkcs1.pem"),
+            include_bytes!("../tests/data/rsa2048.pkcs8.pem"),
+        ];
+        for pem in keys {
+            let reference = PrivateKeyDer::from_pem_slice(pem).unwrap();
+            let (der, format) = private_key_der(pem).unwrap();
+            assert_eq!(format.wrap(&der), reference);
+            // CRLF line ends and text around the block (as openssl pkcs12 writes) are fine.
+            let text = std::str::from_utf8(pem).unwrap().replace('\n', "\r\n");
+            let wrapped = format!("Bag Attributes\r\n    localKeyID: 01\r\n{text}trailer\r\n");
+            let (der, _) = private_key_der(wrapped.as_bytes()).unwrap();
+            assert_eq!(format.wrap(&der), reference);
+            // DER in, same key out.
+            let (der_again, _) = private_key_der(reference.secret_der()).unwrap();
+            assert_eq!(der_again.as_slice(), reference.secret_der());
+        }
+        let p256 = std::str::from_utf8(keys[0]).unwrap();
+        for bad in [
+            p256.replace("PRIVATE KEY", "ENCRYPTED PRIVATE KEY"),
+            p256.replace("-----END PRIVATE KEY-----", ""),
+            p256.replacen('M', "*", 1),
+            p256.replace(
+                "-----BEGIN PRIVATE KEY-----\n",
+                "-----BEGIN PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n",
+            ),
+            "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n".to_owned(),
+        ] {
+            let code = private_key_der(bad.as_bytes())
+                .and_then(|(der, format)| {
+                    rustls::crypto::ring::sign::any_supported_type(&format.wrap(&der))
+                        .map_err(|_| invalid_key("unusable"))
+                })
+                .err()
+                .map(|e| e.code);
+            assert_eq!(code, Some(dps_result::DPS_ERR_INVALID_PRIVATE_KEY), "{bad}");
+        }
     }
 }

@@ -12,7 +12,8 @@ use dps_mqtt::engine::{Engine, Outcome};
 use dps_mqtt::error::dps_result::{self, *};
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use rcgen::{
-    date_time_ymd, CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose,
+    date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -155,6 +156,19 @@ fn individual_enrollment_with_every_key_format_and_chain_encoding() {
         }
     }
     assert_eq!(registered, 3 * 4 * 2);
+}
+
+#[test]
+fn ed25519_key_generated_on_the_device() {
+    let emu = emulator();
+    let key = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let (leaf_pem, _, _) = issue(&emu, INDIVIDUAL, &key.serialize_pem(), true);
+    for key_bytes in [key.serialize_pem().into_bytes(), key.serialize_der()] {
+        let cfg = config(&emu, None, leaf_pem.clone().into_bytes(), key_bytes);
+        let (code, out) = register(&cfg);
+        assert_eq!(code, DPS_OK, "{out:?}");
+        assert_eq!(out.device_id.as_deref(), Some(INDIVIDUAL));
+    }
 }
 
 #[test]
@@ -313,4 +327,59 @@ fn a_der_chain_is_the_leaf_alone() {
     };
     assert_eq!(identity.chain, vec![CertificateDer::from(leaf_der)]);
     assert_eq!(cn, INDIVIDUAL);
+}
+
+/// A group member whose certificate comes from an intermediate CA under the device CA: the
+/// chain must carry the intermediate, as DPS requires for group enrollments.
+#[test]
+fn group_member_certificate_from_an_intermediate_ca() {
+    let emu = emulator();
+    let device_ca_pem = std::fs::read_to_string(emu.cert_dir().join("device-ca.pem")).unwrap();
+    let device_ca_key = KeyPair::from_pem(
+        &std::fs::read_to_string(emu.cert_dir().join("device-ca-key.pem")).unwrap(),
+    )
+    .unwrap();
+    let device_ca = CertificateParams::from_ca_cert_pem(&device_ca_pem)
+        .unwrap()
+        .self_signed(&device_ca_key)
+        .unwrap();
+    let intermediate_key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Production line 7");
+    params.not_before = date_time_ymd(2020, 1, 1);
+    params.not_after = date_time_ymd(2090, 1, 1);
+    let intermediate = params
+        .signed_by(&intermediate_key, &device_ca, &device_ca_key)
+        .unwrap();
+
+    let key_pem = data("rsa2048.pkcs8.pem");
+    let key = KeyPair::from_pem(std::str::from_utf8(&key_pem).unwrap()).unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "line7-device-42");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.not_before = date_time_ymd(2020, 1, 1);
+    params.not_after = date_time_ymd(2090, 1, 1);
+    let leaf = params
+        .signed_by(&key, &intermediate, &intermediate_key)
+        .unwrap();
+
+    let chain = format!("{}{}", leaf.pem(), intermediate.pem()).into_bytes();
+    let cfg = config(&emu, None, chain, data("rsa2048.pkcs1.pem"));
+    let (code, out) = register(&cfg);
+    assert_eq!(code, DPS_OK, "{out:?}");
+    assert_eq!(out.assigned_hub.as_deref(), Some(GROUP_HUB));
+    assert_eq!(out.device_id.as_deref(), Some("line7-device-42"));
+
+    // Without the intermediate the service cannot chain the certificate to the group's CA.
+    let cfg = config(&emu, None, leaf.pem().into_bytes(), key_pem);
+    assert_eq!(register(&cfg).0, DPS_ERR_AUTH_UNAUTHORIZED);
 }

@@ -239,8 +239,17 @@ fn valid_api_version(v: &str) -> bool {
         })
 }
 
-/// Parsed `{idScope}/registrations/{registrationId}/api-version=...[&ClientVersion=...]`.
-fn parse_username(u: &str) -> Option<(String, String, String)> {
+/// A parsed `{idScope}/registrations/{registrationId}/api-version=...[&ClientVersion=...]`.
+struct Username {
+    scope: String,
+    registration_id: String,
+    api_version: String,
+    /// Percent-decoded; `None` when absent (or not decodable, which is not refused: the
+    /// service treats the agent as informational).
+    client_version: Option<String>,
+}
+
+fn parse_username(u: &str) -> Option<Username> {
     let (scope, rest) = u.split_once("/registrations/")?;
     let (reg, params) = rest.split_once('/')?;
     let params = query(params);
@@ -248,7 +257,12 @@ fn parse_username(u: &str) -> Option<(String, String, String)> {
     if scope.is_empty() || !valid_registration_id(reg) || !valid_api_version(api) {
         return None;
     }
-    Some((scope.to_owned(), reg.to_owned(), (*api).to_owned()))
+    Some(Username {
+        scope: scope.to_owned(),
+        registration_id: reg.to_owned(),
+        api_version: (*api).to_owned(),
+        client_version: params.get("ClientVersion").and_then(|v| percent_decode(v)),
+    })
 }
 
 struct Sas {
@@ -276,6 +290,8 @@ fn parse_sas(token: &str) -> Option<Sas> {
 pub struct ConnectionLog {
     pub transport: &'static str,
     registration_id: Option<String>,
+    api_version: Option<String>,
+    client_version: Option<String>,
     enrollment: Option<String>,
     bytes_in: u64,
     bytes_out: u64,
@@ -292,6 +308,8 @@ impl ConnectionLog {
         ConnectionLog {
             transport,
             registration_id: None,
+            api_version: None,
+            client_version: None,
             enrollment: None,
             bytes_in: 0,
             bytes_out: 0,
@@ -311,6 +329,8 @@ impl ConnectionLog {
         state.write_log(&json!({
             "registrationId": self.registration_id,
             "enrollment": self.enrollment,
+            "apiVersion": self.api_version,
+            "clientVersion": self.client_version,
             "transport": self.transport,
             "bytesIn": self.bytes_in,
             "bytesOut": self.bytes_out,
@@ -499,13 +519,21 @@ impl<W: Wire> Session<'_, W> {
                         )
                         .await;
                 }
-                let Some((scope, reg, api)) = c.username.and_then(parse_username) else {
+                let Some(Username {
+                    scope,
+                    registration_id: reg,
+                    api_version,
+                    client_version,
+                }) = c.username.and_then(parse_username)
+                else {
                     return self
                         .refuse(ConnectReturnCode::BadUsernamePassword, "malformed-username")
                         .await;
                 };
                 self.log.registration_id = Some(reg.clone());
-                self.api_version = api;
+                self.api_version = api_version.clone();
+                self.log.api_version = Some(api_version);
+                self.log.client_version = client_version;
                 if c.keep_alive > 0 {
                     // MQTT 3.1.1 §3.1.2.10: one and a half keep-alive periods of silence.
                     self.idle_timeout = Duration::from_millis(u64::from(c.keep_alive) * 1500);

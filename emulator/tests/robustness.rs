@@ -286,6 +286,33 @@ fn fragment_writes_every_byte_in_its_own_record() {
 }
 
 #[test]
+fn log_records_the_api_version_and_the_decoded_client_version() {
+    let emu = Emulator::start(&[]);
+    let mut c = Client::tls(&emu);
+    let token = sas_token(SCOPE, "dev-1", KEY, now() + 60, false);
+    let user = format!(
+        "{SCOPE}/registrations/dev-1/api-version=2021-06-01\
+         &ClientVersion=contoso-fw%2F2.4.1%20%28board-x%29"
+    );
+    c.connect_raw("dev-1", Some(&user), Some(&token));
+    assert_eq!(c.connack(), 0);
+    c.send(&Packet::Disconnect);
+    assert_eq!(c.recv(), Rx::Closed);
+    let lines = emu.log_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["apiVersion"], "2021-06-01");
+    assert_eq!(lines[0]["clientVersion"], "contoso-fw/2.4.1 (board-x)");
+
+    let mut c = Client::tls(&emu);
+    let user = format!("{SCOPE}/registrations/dev-1/api-version=2019-03-31");
+    c.connect_raw("dev-1", Some(&user), Some(&token));
+    assert_eq!(c.connack(), 0);
+    c.send(&Packet::Disconnect);
+    assert_eq!(c.recv(), Rx::Closed);
+    assert_eq!(emu.log_lines()[1]["clientVersion"], serde_json::Value::Null);
+}
+
+#[test]
 fn log_file_has_one_json_line_per_connection_without_secrets() {
     let emu = Emulator::start(&["--ws-port", "0"]);
     let mut c = Client::tls(&emu);
@@ -307,6 +334,8 @@ fn log_file_has_one_json_line_per_connection_without_secrets() {
     assert_eq!(lines.len(), 2, "{lines:?}");
     let ok = &lines[0];
     assert_eq!(ok["registrationId"], "dev-1");
+    assert_eq!(ok["apiVersion"], "2019-03-31");
+    assert_eq!(ok["clientVersion"], "raw-test/1.0");
     assert_eq!(ok["transport"], "mqtts");
     assert_eq!(ok["outcome"], "assigned");
     assert_eq!(

@@ -213,19 +213,18 @@ pub extern "C" fn dps_config_set_payload_json(
 }
 
 /// Sets the service api-version (default "2019-03-31", or "2025-07-01-preview" when a CSR is
-/// set with `dps_config_set_csr_der`).
+/// set with `dps_config_set_csr_der`; "2021-06-01" adds nothing a device must send;
+/// "2025-07-01-preview" adds certificate issuance).
+///
+/// @retval DPS_ERR_INVALID_ARGUMENT when not `YYYY-MM-DD`, optionally with a lower-case
+///         suffix such as `-preview`.
 #[no_mangle]
 pub extern "C" fn dps_config_set_api_version(
     config: *mut dps_config,
     api_version: *const c_char,
 ) -> dps_result {
     with_str(config, api_version, |cfg, s| {
-        let ok = !s.is_empty()
-            && s.len() <= 32
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if !ok {
-            return Err(dps_result::DPS_ERR_INVALID_ARGUMENT);
-        }
+        protocol::validate_api_version(s).map_err(|e| e.code)?;
         cfg.inner.api_version = s.to_owned();
         cfg.inner.api_version_explicit = true;
         Ok(())
@@ -322,7 +321,8 @@ pub extern "C" fn dps_config_set_status_callback(
 }
 
 // X.509 client certificates, trust anchors replaced at run time, and the registration
-// request's and connection's details (model id, SAS token lifetime, client version).
+// request's and connection's details (model id, SAS token lifetime, client version): the
+// setters of issue 5's credentials and configuration part, kept together.
 
 /// Sets an X.509 client certificate and its private key (X.509 attestation: an individual
 /// X.509 enrollment, or an enrollment group whose CA issued the certificate). Replaces a
@@ -396,6 +396,85 @@ pub extern "C" fn dps_config_set_signing_callback(
         };
         cfg.inner.key = Some(KeyKind::External(std::sync::Arc::new(signer)));
         dps_result::DPS_OK
+    })
+}
+
+/// Sets the IoT Plug and Play model id the device announces (IoT Central uses it to pick the
+/// device template). It is sent inside the registration's `payload` as `"modelId"`, merged with
+/// the JSON object of `dps_config_set_payload_json` if one is set (that object must then not
+/// carry its own `modelId`, which `dps_client_new` refuses with `DPS_ERR_INVALID_PAYLOAD`).
+/// NULL clears it (the default: no model id). The string is copied.
+///
+/// @param model_id a DTMI such as "dtmi:com:example:Thermostat;1", or NULL.
+/// @retval DPS_ERR_INVALID_MODEL_ID when not a DTMI.
+#[no_mangle]
+pub extern "C" fn dps_config_set_model_id(
+    config: *mut dps_config,
+    model_id: *const c_char,
+) -> dps_result {
+    if model_id.is_null() {
+        return guard(|| {
+            // SAFETY: the caller's pointer, valid per the C contract.
+            let cfg = try_ffi!(unsafe { config_mut(config) });
+            cfg.inner.model_id = None;
+            dps_result::DPS_OK
+        });
+    }
+    with_str(config, model_id, |cfg, s| {
+        protocol::validate_model_id(s).map_err(|e| e.code)?;
+        cfg.inner.model_id = Some(s.to_owned());
+        Ok(())
+    })
+}
+
+/// Sets the lifetime of the SAS token made for each connection (default 3600 s, as
+/// Microsoft's SDKs). The token's expiry is the clock hook's UNIX time plus this; a longer one
+/// tolerates a device clock that lags the service's, a shorter one narrows the window in which
+/// a leaked token could be replayed. Not used with X.509 certificates.
+///
+/// @param seconds from DPS_SAS_TOKEN_LIFETIME_MIN_S (60) to DPS_SAS_TOKEN_LIFETIME_MAX_S
+///        (2592000, 30 days).
+/// @retval DPS_ERR_INVALID_ARGUMENT when out of that range (the setting is unchanged).
+#[no_mangle]
+pub extern "C" fn dps_config_set_sas_token_lifetime_s(
+    config: *mut dps_config,
+    seconds: u32,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        try_ffi!(cfg
+            .inner
+            .set_sas_token_lifetime_secs(seconds)
+            .map_err(|e| e.code));
+        dps_result::DPS_OK
+    })
+}
+
+/// Sets the user agent sent as `&ClientVersion=` in the MQTT user name (percent-encoded),
+/// which shows up in the service's diagnostics. Default "dps-mqtt/<version>"; NULL omits the
+/// parameter. The string is copied.
+///
+/// @param user_agent e.g. "contoso-fw/2.4.1 (board-x)": 1 to 256 bytes of UTF-8 without
+///        control characters, or NULL.
+/// @retval DPS_ERR_INVALID_ARGUMENT when empty, too long or holding control characters.
+#[no_mangle]
+pub extern "C" fn dps_config_set_client_version(
+    config: *mut dps_config,
+    user_agent: *const c_char,
+) -> dps_result {
+    if user_agent.is_null() {
+        return guard(|| {
+            // SAFETY: the caller's pointer, valid per the C contract.
+            let cfg = try_ffi!(unsafe { config_mut(config) });
+            cfg.inner.client_version = None;
+            dps_result::DPS_OK
+        });
+    }
+    with_str(config, user_agent, |cfg, s| {
+        protocol::validate_client_version(s).map_err(|e| e.code)?;
+        cfg.inner.client_version = Some(s.to_owned());
+        Ok(())
     })
 }
 

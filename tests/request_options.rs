@@ -1,0 +1,213 @@
+//! The registration's configurable details against the real emulator: the model id inside
+//! `payload`, the SAS token lifetime, the ClientVersion agent and the api-version.
+
+mod common;
+
+use common::{sym_enrollment, test_key, Emulator, ID_SCOPE};
+use dps_mqtt::config::{Config, KeyKind};
+use dps_mqtt::driver::{Driver, Io, Time, Transport};
+use dps_mqtt::engine::{Engine, Outcome};
+use dps_mqtt::error::dps_result::{self, *};
+use dps_mqtt::hosted::{SystemClock, TcpTransport};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+const DEVICE: &str = "options-dev";
+const MODEL: &str = "dtmi:com:example:Thermostat;1";
+
+fn emulator() -> Emulator {
+    Emulator::start(
+        json!({ "enrollments": [sym_enrollment(DEVICE, &test_key(DEVICE), json!({}))] }),
+        &[],
+    )
+}
+
+fn config(emu: &Emulator) -> Config {
+    let mut cfg = Config {
+        id_scope: Some(ID_SCOPE.into()),
+        registration_id: Some(DEVICE.into()),
+        key: Some(KeyKind::Device(Zeroizing::new(test_key(DEVICE)))),
+        host: "localhost".into(),
+        port: emu.port,
+        use_default_roots: false,
+        extra_anchors_pem: emu.ca_pem.clone(),
+        ..Config::default()
+    };
+    cfg.timing.deadline_ms = 20_000;
+    cfg
+}
+
+/// The system clock with its wall-clock time this many seconds behind.
+struct LaggingClock {
+    inner: SystemClock,
+    lag_secs: u64,
+}
+
+impl Time for LaggingClock {
+    fn now_ms(&mut self) -> u64 {
+        self.inner.now_ms()
+    }
+    fn unix_seconds(&mut self) -> u64 {
+        self.inner.unix_seconds() - self.lag_secs
+    }
+}
+
+/// TCP whose `close` first waits for the server to close its side. The emulator writes a
+/// connection's log line before it closes the connection, so once a registration has returned
+/// its line is in the log: no race between the test reading the log and the server writing it.
+#[derive(Default)]
+struct WaitForServerClose(TcpTransport);
+
+impl Transport for WaitForServerClose {
+    fn connect(&mut self, host: &str, port: u16) -> Result<(), String> {
+        self.0.connect(host, port)
+    }
+    fn send(&mut self, data: &[u8]) -> Io {
+        self.0.send(data)
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> Io {
+        self.0.recv(buf)
+    }
+    fn close(&mut self) {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.0.recv(&mut buf) {
+                Io::Done(_) => {}
+                Io::WouldBlock => self.0.wait(10_000, false),
+                Io::Closed | Io::Failed(_) => break,
+            }
+        }
+        self.0.close();
+    }
+    fn wait(&mut self, timeout_ms: u64, want_write: bool) {
+        self.0.wait(timeout_ms, want_write)
+    }
+}
+
+fn register_with(cfg: &Config, clock: &mut impl Time) -> (dps_result, Outcome) {
+    let mut driver = Driver::new(Engine::new(cfg.settings().unwrap()).unwrap());
+    driver.start(clock).unwrap();
+    let code = driver.run_to_completion(&mut WaitForServerClose::default(), clock, &mut |e| {
+        while e.poll_event().is_some() {}
+    });
+    (code, driver.engine.outcome().clone())
+}
+
+fn register(cfg: &Config) -> (dps_result, Outcome) {
+    register_with(cfg, &mut SystemClock::default())
+}
+
+/// The payload the emulator echoed back (it returns the device's own without an enrollment
+/// payload), parsed.
+fn echoed_payload(out: &Outcome) -> serde_json::Value {
+    serde_json::from_str(out.payload.as_deref().expect("payload echoed")).unwrap()
+}
+
+#[test]
+fn model_id_goes_inside_the_payload() {
+    let emu = emulator();
+    let mut cfg = config(&emu);
+    cfg.model_id = Some(MODEL.into());
+    let (code, out) = register(&cfg);
+    assert_eq!(code, DPS_OK, "{out:?}");
+    assert_eq!(echoed_payload(&out), json!({ "modelId": MODEL }));
+
+    cfg.payload = Some(r#"{"site":"berlin","n":[1,2]}"#.into());
+    let (code, out) = register(&cfg);
+    assert_eq!(code, DPS_OK, "{out:?}");
+    assert_eq!(
+        echoed_payload(&out),
+        json!({ "modelId": MODEL, "site": "berlin", "n": [1, 2] })
+    );
+}
+
+#[test]
+fn model_id_conflicts_are_refused_before_dialling() {
+    let emu = emulator();
+    let mut cfg = config(&emu);
+    cfg.model_id = Some(MODEL.into());
+    for payload in [r#"{"modelId":"dtmi:other;1"}"#, "[1,2]", "\"text\""] {
+        cfg.payload = Some(payload.into());
+        let e = cfg.settings().err().expect("refused");
+        assert_eq!(e.code, DPS_ERR_INVALID_PAYLOAD, "{payload}: {e}");
+    }
+    cfg.payload = None;
+    cfg.model_id = Some("com:example:Thermostat;1".into());
+    assert_eq!(
+        cfg.settings().err().map(|e| e.code),
+        Some(DPS_ERR_INVALID_MODEL_ID)
+    );
+}
+
+/// The emulator, like DPS, refuses a token whose expiry has passed. With a device clock two
+/// hours behind, the default one-hour token arrives expired; a three-hour one does not.
+#[test]
+fn sas_token_lifetime_sets_the_expiry() {
+    let emu = emulator();
+    let mut cfg = config(&emu);
+    let mut lagging = LaggingClock {
+        inner: SystemClock::default(),
+        lag_secs: 2 * 3600,
+    };
+    assert_eq!(register(&cfg).0, DPS_OK);
+    let (code, out) = register_with(&cfg, &mut lagging);
+    assert_eq!(code, DPS_ERR_AUTH_UNAUTHORIZED, "{out:?}");
+    cfg.set_sas_token_lifetime_secs(3 * 3600).unwrap();
+    assert_eq!(register_with(&cfg, &mut lagging).0, DPS_OK);
+    for out_of_range in [0, 59, 30 * 24 * 3600 + 1, u32::MAX] {
+        assert_eq!(
+            cfg.set_sas_token_lifetime_secs(out_of_range)
+                .unwrap_err()
+                .code,
+            DPS_ERR_INVALID_ARGUMENT
+        );
+    }
+    assert_eq!(
+        cfg.timing.sas_ttl_secs,
+        3 * 3600,
+        "unchanged by refused values"
+    );
+}
+
+/// What the emulator logged for each connection: (apiVersion, clientVersion).
+fn logged_versions(emu: &Emulator) -> Vec<(serde_json::Value, serde_json::Value)> {
+    std::fs::read_to_string(emu.log_path())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["apiVersion"].clone(), v["clientVersion"].clone())
+        })
+        .collect()
+}
+
+#[test]
+fn client_version_and_api_version_reach_the_service() {
+    let emu = emulator();
+    let mut cfg = config(&emu);
+    assert_eq!(register(&cfg).0, DPS_OK);
+    cfg.client_version = Some("contoso-fw/2.4.1 (board-x; rev b)".into());
+    cfg.api_version = "2021-06-01".into();
+    assert_eq!(register(&cfg).0, DPS_OK);
+    cfg.client_version = None;
+    assert_eq!(register(&cfg).0, DPS_OK);
+    assert_eq!(
+        logged_versions(&emu),
+        vec![
+            (
+                json!("2019-03-31"),
+                json!(concat!("dps-mqtt/", env!("CARGO_PKG_VERSION")))
+            ),
+            (
+                json!("2021-06-01"),
+                json!("contoso-fw/2.4.1 (board-x; rev b)")
+            ),
+            (json!("2021-06-01"), serde_json::Value::Null),
+        ]
+    );
+    cfg.api_version = "2021-6-1".into();
+    assert_eq!(
+        cfg.settings().err().map(|e| e.code),
+        Some(DPS_ERR_INVALID_ARGUMENT)
+    );
+}
