@@ -346,7 +346,7 @@ def connection_path_cases(r, emu, work):
                 error="DPS_ERR_TRANSPORT_PROXY", message=lambda m: isinstance(m, str) and "403" in m)
 
 
-def valgrind_cases(r, emu):
+def valgrind_cases(r, emu, work):
     r.check("valgrind: symmetric key", r.run(*creds("cli-ok"), emu=emu, timeout=60), 0,
             status="assigned")
     r.check("valgrind: wrong key", r.run("--id-scope", ID_SCOPE, "--registration-id", "cli-ok",
@@ -354,6 +354,11 @@ def valgrind_cases(r, emu):
                                          timeout=60), 3, error="DPS_ERR_AUTH_UNAUTHORIZED")
     r.check("valgrind: usage error", r.run(*creds("bad id!"), emu=emu), 2,
             error="DPS_ERR_INVALID_REGISTRATION_ID")
+    with Tinyproxy(work, [emu.ws_port], ("dev", "s3cret")) as proxy:
+        r.check("valgrind: websocket through a proxy with basic auth",
+                r.run(*creds("cli-ok", "--websocket", "--proxy", f"[127.0.0.1]:{proxy.port}",
+                             "--proxy-user", "dev:s3cret"), emu=emu, port=emu.ws_port,
+                      timeout=60), 0, status="assigned")
 
 
 def main():
@@ -375,7 +380,7 @@ def main():
         with Emulator(args.emulator, os.path.join(work, "a"), ENROLLMENTS,
                       ["--ws-port", "0"]) as emu:
             if args.valgrind:
-                valgrind_cases(r, emu)
+                valgrind_cases(r, emu, work)
             else:
                 with Emulator(args.emulator, os.path.join(work, "b"), ENROLLMENTS,
                               ["--auth-failure", "connack"]) as connack:
