@@ -614,6 +614,11 @@ def valgrind_cases(r, emu, work):
     r.check("valgrind: --save-assignment",
             r.run(*creds("cli-ok", "--save-assignment", os.path.join(work, "a.bin")), emu=emu,
                   timeout=60), 0, status="assigned")
+    with Tinyproxy(work, [emu.ws_port], ("dev", "s3cret")) as proxy:
+        r.check("valgrind: websocket through a proxy with basic auth",
+                r.run(*creds("cli-ok", "--websocket", "--proxy", f"[127.0.0.1]:{proxy.port}",
+                             "--proxy-user", "dev:s3cret"), emu=emu, port=emu.ws_port,
+                      timeout=60), 0, status="assigned")
 
 
 def main():
