@@ -51,7 +51,7 @@
 
 /**
  * Returned by the `send` and `recv` hooks on a transport error (any other negative value
- * is treated the same way).
+ * is treated the same way, except the negated `DPS_ERR_TLS_*` codes: see `dps_transport`).
  */
 #define DPS_IO_ERROR -1
 
@@ -353,6 +353,10 @@ typedef struct dps_transport {
   /**
    * Sends up to `len` bytes. Returns the count sent (> 0), `DPS_IO_WOULD_BLOCK`, or a
    * negative error. Required.
+   *
+   * With TLS offload, `send` and `recv` may return a negated `DPS_ERR_TLS_*` code (e.g.
+   * `-(ptrdiff_t)DPS_ERR_TLS_CERT_UNTRUSTED`) when the transport's own TLS failed: the
+   * attempt then ends with that code, without reconnecting, as when the library's TLS fails.
    */
   ptrdiff_t (*send)(void *user, const uint8_t *buf, size_t len);
   /**
