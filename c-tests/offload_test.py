@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -23,6 +24,8 @@ ENROLLMENTS = {
         enrollment("offload-ok"),
         enrollment("offload-payload"),
         enrollment("offload-polls", assignAfterPolls=2, retryAfter=0),
+        dict(enrollment("offload-x509"), attestation={"type": "x509"}),
+        dict(enrollment("offload-x509-other"), attestation={"type": "x509"}),
     ],
     "groups": [
         {
@@ -64,6 +67,23 @@ def contract_cases(r, emu):
     r.check("host name does not resolve",
             r.run(*creds("offload-ok"), emu=emu, host="no-such-host.invalid"), 5,
             error=starts("DPS_ERR_TRANSPORT"))
+
+
+def x509_cases(r, emu, emulator_bin, cert_dir, work):
+    """X.509 with the certificate presented by OpenSSL, not the library: no SAS password."""
+    cert, key = os.path.join(work, "x509.pem"), os.path.join(work, "x509-key.pem")
+    subprocess.run([emulator_bin, "issue-device-cert", "--cert-dir", cert_dir,
+                    "--registration-id", "offload-x509", "--cert-out", cert, "--key-out", key],
+                   check=True, stdout=subprocess.DEVNULL)
+    x509 = ("--id-scope", ID_SCOPE, "--cert", cert, "--key", key)
+    r.check("X.509 by the transport", r.run(*x509, "--registration-id", "offload-x509", emu=emu),
+            0, status="assigned", deviceId="offload-x509")
+    r.check("X.509: certificate CN is another device's",
+            r.run(*x509, "--registration-id", "offload-x509-other", emu=emu), 3,
+            error=starts("DPS_ERR_AUTH"))
+    r.check("usage: --key does not match --cert",
+            r.run(*x509, "--registration-id", "x", "--key", os.devnull, raw=True), 2,
+            error="DPS_ERR_INVALID_CERTIFICATE")
 
 
 def usage_cases(r):
@@ -119,6 +139,7 @@ def main():
                         error="DPS_ERR_TLS_CERT_UNTRUSTED")
             else:
                 contract_cases(r, emu)
+                x509_cases(r, emu, args.emulator, os.path.join(work, "a", "certs"), work)
                 usage_cases(r)
                 verbose_case(r, emu)
     finally:
