@@ -304,6 +304,12 @@ static dps_result make_tls_context(SSL_CTX **out, const char *ca_file, const cha
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     /* The library may retry a refused write from a moved (and longer) buffer. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+    /* A server that hangs up without close_notify has closed the connection (the library then
+     * reconnects); OpenSSL 3 would otherwise call it a TLS error, which ends the attempt. MQTT
+     * packets carry their own lengths, so a truncation cannot go unnoticed. */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
     if (ca_file != NULL ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1
                         : SSL_CTX_set_default_verify_paths(ctx) != 1) {
         what = "--ca-file: no CA certificate could be read from", file = ca_file;

@@ -24,6 +24,7 @@ ENROLLMENTS = {
         enrollment("offload-ok"),
         enrollment("offload-payload"),
         enrollment("offload-polls", assignAfterPolls=2, retryAfter=0),
+        enrollment("offload-dropped", dropAfterBytes=40, assignAfterPolls=1),
         dict(enrollment("offload-x509"), attestation={"type": "x509"}),
         dict(enrollment("offload-x509-other"), attestation={"type": "x509"}),
     ],
@@ -48,6 +49,10 @@ def contract_cases(r, emu):
             deviceId="offload-member")
     r.check("assigned after polling", r.run(*creds("offload-polls"), emu=emu), 0,
             status="assigned")
+    # The server hangs up mid-session without close_notify: the hooks report a closed
+    # connection (not a TLS failure), and the library reconnects and finishes.
+    r.check("server drops the connection, reconnect", r.run(*creds("offload-dropped"), emu=emu),
+            0, status="assigned")
     sent = {"modelId": "dtmi:com:example:Thermostat;1", "s": "q\"b\\n\u00e9", "n": [1, -2.5e3, None]}
     r.check("custom payload round trip",
             r.run(*creds("offload-payload", "--payload", json.dumps(sent)), emu=emu), 0,
