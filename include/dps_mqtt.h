@@ -417,7 +417,9 @@ extern "C" {
  *        transport over the host's sockets.
  * @param out receives the new client, owned by the caller (free with `dps_client_free`);
  *        written only on success.
- * @retval DPS_ERR_INVALID_CONFIG when a required setting is missing.
+ * @retval DPS_ERR_INVALID_CONFIG when a required setting is missing, or TLS offload is on
+ *         (always, in a build without TLS) with the built-in TCP transport (NULL
+ *         `transport`), which would send MQTT and the SAS token in the clear.
  * @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `out` is NULL, or a required hook in
  *         `transport` is NULL.
  */
