@@ -75,7 +75,7 @@
 
 /**
  * Returned by the `send` and `recv` hooks on a transport error (any other negative value
- * is treated the same way).
+ * is treated the same way, except the negated `DPS_ERR_TLS_*` codes: see `dps_transport`).
  */
 #define DPS_IO_ERROR -1
 
@@ -471,6 +471,10 @@ typedef struct dps_transport {
   /**
    * Sends up to `len` bytes. Returns the count sent (> 0), `DPS_IO_WOULD_BLOCK`, or a
    * negative error. Required.
+   *
+   * With TLS offload, `send` and `recv` may return a negated `DPS_ERR_TLS_*` code (e.g.
+   * `-(ptrdiff_t)DPS_ERR_TLS_CERT_UNTRUSTED`) when the transport's own TLS failed: the
+   * attempt then ends with that code, without reconnecting, as when the library's TLS fails.
    */
   ptrdiff_t (*send)(void *user, const uint8_t *buf, size_t len);
   /**
@@ -625,7 +629,9 @@ bool dps_should_provision(const uint8_t *blob, size_t blob_len, uint32_t hub_out
  *        transport over the host's sockets.
  * @param out receives the new client, owned by the caller (free with `dps_client_free`);
  *        written only on success.
- * @retval DPS_ERR_INVALID_CONFIG when a required setting is missing.
+ * @retval DPS_ERR_INVALID_CONFIG when a required setting is missing, or TLS offload is on
+ *         (always, in a build without TLS) with the built-in TCP transport (NULL
+ *         `transport`), which would send MQTT and the SAS token in the clear.
  * @retval DPS_ERR_INVALID_CERTIFICATE_CN when the registration id is not the client
  *         certificate's CN.
  * @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `out` is NULL, or a required hook in

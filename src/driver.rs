@@ -18,6 +18,9 @@ pub enum Io {
     Closed,
     /// The transport failed; the text is for logs.
     Failed(String),
+    /// The transport failed in a way no reconnect cures, with this error: its own TLS (TLS
+    /// offload) refused the server. Ends the attempt, as a TLS failure inside the library does.
+    Fatal(Error),
 }
 
 /// A byte-stream transport. Non-blocking by contract: `send`/`recv` return `WouldBlock`
@@ -246,6 +249,11 @@ impl Driver {
                     self.lost(now, dps_result::DPS_ERR_TRANSPORT_IO, &why);
                     break;
                 }
+                Io::Fatal(error) => {
+                    self.unsent.clear();
+                    self.engine.abort(error);
+                    break;
+                }
             }
         }
         moved
@@ -275,6 +283,11 @@ impl Driver {
             Io::WouldBlock => false,
             Io::Failed(why) => {
                 self.lost(now, dps_result::DPS_ERR_TRANSPORT_IO, &why);
+                true
+            }
+            Io::Fatal(error) => {
+                self.unsent.clear();
+                self.engine.abort(error);
                 true
             }
         }

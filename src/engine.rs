@@ -429,6 +429,14 @@ impl Engine {
         };
     }
 
+    /// Ends the attempt with `error`, without reconnecting: for transport failures no retry
+    /// cures (the transport's own TLS refused the server).
+    pub fn abort(&mut self, error: Error) {
+        if self.is_running() {
+            self.fail(error);
+        }
+    }
+
     /// Bytes received from the transport.
     pub fn handle_input(&mut self, now: u64, data: &[u8]) {
         let Link::Up(conn) = &mut self.link else {

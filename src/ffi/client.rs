@@ -91,7 +91,9 @@ fn as_ptr(s: &Option<CString>) -> *const c_char {
 ///        transport over the host's sockets.
 /// @param out receives the new client, owned by the caller (free with `dps_client_free`);
 ///        written only on success.
-/// @retval DPS_ERR_INVALID_CONFIG when a required setting is missing.
+/// @retval DPS_ERR_INVALID_CONFIG when a required setting is missing, or TLS offload is on
+///         (always, in a build without TLS) with the built-in TCP transport (NULL
+///         `transport`), which would send MQTT and the SAS token in the clear.
 /// @retval DPS_ERR_INVALID_CERTIFICATE_CN when the registration id is not the client
 ///         certificate's CN.
 /// @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `out` is NULL, or a required hook in
@@ -112,6 +114,8 @@ pub extern "C" fn dps_client_new(
         };
         // SAFETY: a non-NULL `transport` points to a readable hook table per the C contract.
         let transport: Box<dyn Transport> = match unsafe { transport.as_ref() } {
+            // Offload with plain TCP would put MQTT, and the SAS token, on the wire in the clear.
+            None if cfg.inner.tls_offload => return dps_result::DPS_ERR_INVALID_CONFIG,
             None => Box::new(TcpTransport::default()),
             Some(hooks) => match HookTransport::new(*hooks) {
                 Some(t) => Box::new(t),

@@ -710,6 +710,35 @@ mod tls_offload_tests {
         });
     }
 
+    #[test]
+    fn offload_is_refused_with_the_built_in_tcp_transport() {
+        use crate::ffi::client::{dps_client, dps_client_new};
+        let text = |s: &str| std::ffi::CString::new(s).unwrap();
+        with_config(|cfg| {
+            let (scope, id) = (text("0ne00000001"), text("dev-1"));
+            let key = text("O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=");
+            assert_eq!(
+                dps_config_set_id_scope(cfg, scope.as_ptr()),
+                dps_result::DPS_OK
+            );
+            assert_eq!(
+                dps_config_set_registration_id(cfg, id.as_ptr()),
+                dps_result::DPS_OK
+            );
+            assert_eq!(
+                dps_config_set_symmetric_key(cfg, key.as_ptr()),
+                dps_result::DPS_OK
+            );
+            assert_eq!(dps_config_set_tls_offload(cfg, true), dps_result::DPS_OK);
+            let mut client: *mut dps_client = std::ptr::null_mut();
+            assert_eq!(
+                dps_client_new(cfg, std::ptr::null(), &mut client),
+                dps_result::DPS_ERR_INVALID_CONFIG
+            );
+            assert!(client.is_null());
+        });
+    }
+
     #[cfg(feature = "tls")]
     #[test]
     fn offload_can_be_turned_off_again_with_tls_built_in() {

@@ -4,11 +4,12 @@ use std::ffi::{c_char, c_int, c_void, CString};
 
 use crate::driver::{Io, Time, Transport};
 use crate::engine::{dps_log_level, dps_status};
+use crate::error::{dps_class, dps_result, Error};
 
 /// Returned by the `send` and `recv` hooks when nothing can be transferred right now.
 pub const DPS_IO_WOULD_BLOCK: isize = -2;
 /// Returned by the `send` and `recv` hooks on a transport error (any other negative value
-/// is treated the same way).
+/// is treated the same way, except the negated `DPS_ERR_TLS_*` codes: see `dps_transport`).
 pub const DPS_IO_ERROR: isize = -1;
 
 /// Transport hooks supplied by the firmware. The library copies this table; `user` is passed
@@ -28,6 +29,10 @@ pub struct dps_transport {
         Option<unsafe extern "C" fn(user: *mut c_void, host: *const c_char, port: u16) -> c_int>,
     /// Sends up to `len` bytes. Returns the count sent (> 0), `DPS_IO_WOULD_BLOCK`, or a
     /// negative error. Required.
+    ///
+    /// With TLS offload, `send` and `recv` may return a negated `DPS_ERR_TLS_*` code (e.g.
+    /// `-(ptrdiff_t)DPS_ERR_TLS_CERT_UNTRUSTED`) when the transport's own TLS failed: the
+    /// attempt then ends with that code, without reconnecting, as when the library's TLS fails.
     pub send: Option<unsafe extern "C" fn(user: *mut c_void, buf: *const u8, len: usize) -> isize>,
     /// Receives up to `len` bytes into `buf`. Returns the count (> 0), 0 when the peer closed
     /// the connection, `DPS_IO_WOULD_BLOCK`, or a negative error. Required.
@@ -68,8 +73,17 @@ fn clamp_count(n: isize, len: usize) -> Io {
         DPS_IO_WOULD_BLOCK => Io::WouldBlock,
         0 => Io::Closed,
         n if n > 0 => Io::Done(n.unsigned_abs().min(len)),
-        n => Io::Failed(format!("transport hook returned {n}")),
+        n => match tls_failure(n) {
+            Some(code) => Io::Fatal(Error::new(code, "the transport's TLS failed")),
+            None => Io::Failed(format!("transport hook returned {n}")),
+        },
     }
+}
+
+/// The `DPS_ERR_TLS_*` code whose negation a hook returned, if it did.
+fn tls_failure(n: isize) -> Option<dps_result> {
+    let code = dps_result::from_u32(u32::try_from(n.checked_neg()?).ok()?)?;
+    (code.class() == dps_class::DPS_CLASS_TLS).then_some(code)
 }
 
 /// The C hook table seen as a `Transport`. Built only from a table whose required hooks were
@@ -214,5 +228,44 @@ impl StatusSink {
             // SAFETY: calling the firmware's status callback with its own user pointer.
             unsafe { cb(self.user, status) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fatal_code(io: Io) -> Option<dps_result> {
+        match io {
+            Io::Fatal(e) => Some(e.code),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn negated_tls_codes_end_the_attempt_with_that_code() {
+        for code in [
+            dps_result::DPS_ERR_TLS_HANDSHAKE,
+            dps_result::DPS_ERR_TLS_CERT_UNTRUSTED,
+            dps_result::DPS_ERR_TLS_CERT_NAME_MISMATCH,
+        ] {
+            let io = clamp_count(-(code as isize), 10);
+            assert_eq!(fatal_code(io), Some(code));
+        }
+    }
+
+    #[test]
+    fn other_negative_values_are_transport_errors() {
+        let not_tls = [
+            DPS_IO_ERROR,
+            -4,
+            -(dps_result::DPS_ERR_AUTH_UNAUTHORIZED as isize),
+            -399,
+            isize::MIN,
+        ];
+        for n in not_tls {
+            assert!(matches!(clamp_count(n, 10), Io::Failed(_)), "{n}");
+        }
+        assert_eq!(clamp_count(DPS_IO_WOULD_BLOCK, 10), Io::WouldBlock);
     }
 }

@@ -1,0 +1,657 @@
+/*
+ * dps_register_offload: dps_register with TLS offload. The library sends MQTT in the clear over
+ * the transport hooks and the hooks do TLS themselves, here with OpenSSL, as a cellular
+ * modem's TLS socket, a secure element or the platform's TLS stack would on a device.
+ *
+ *   dps_register_offload --id-scope SCOPE --registration-id ID
+ *                        (--symmetric-key B64 | --group-key B64 | --cert PEM --key PEM)
+ *                        [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
+ *                        [--api-version V] [--timeout SECONDS] [--verbose]
+ *
+ * Same arguments, JSON output and exit codes as dps_register (see usage_text), plus --cert and
+ * --key: X.509 where the client certificate is presented by OpenSSL, not by the library. It
+ * links against a library built with or without TLS (cargo --no-default-features, CMake
+ * -DDPS_MQTT_TLS=OFF): it never asks the library for TLS.
+ *
+ * What the hooks must do when they own TLS: send SNI and verify the server's certificate
+ * against the host name given to the connect hook (X509_VERIFY_PARAM_set1_host), trust the
+ * right anchors, refuse TLS below 1.2, stay non-blocking (SSL_ERROR_WANT_READ/WRITE become
+ * DPS_IO_WOULD_BLOCK), and report a TLS failure as a negated DPS_ERR_TLS_* code so the
+ * library ends the attempt with it instead of reconnecting.
+ *
+ * The argument parsing and JSON output duplicate dps_register.c on purpose for now (that file
+ * is being extended in parallel); they belong in a shared cli_common.c later.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "dps_mqtt.h"
+
+static int verbose;
+
+/* ======================================================================================== */
+/* Transport hooks: POSIX sockets + OpenSSL, non-blocking                                    */
+/* ======================================================================================== */
+
+typedef struct tls_socket {
+    SSL_CTX *ctx;              /* shared by every connection: trust anchors, client cert */
+    SSL *ssl;                  /* NULL while closed */
+    int fd;                    /* -1 while closed */
+    int connecting;            /* 1 while the TCP connect is in flight */
+    int handshaking;           /* 1 until the TLS handshake is done */
+    int wants_write;           /* 1 when OpenSSL last asked for writability */
+    struct addrinfo *addrs, *next;
+} tls_socket;
+
+static void close_fd(tls_socket *s) {
+    if (s->fd >= 0) {
+        close(s->fd);
+    }
+    s->fd = -1;
+    s->connecting = 0;
+}
+
+/* Starts a non-blocking connect to the next address that takes one; -1 when none is left. */
+static int start_next_address(tls_socket *s) {
+    while (s->next != NULL) {
+        const struct addrinfo *ai = s->next;
+        int fd, flags, one = 1;
+
+        s->next = ai->ai_next;
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) {
+            continue;
+        }
+        flags = fcntl(fd, F_GETFL, 0);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+            close(fd);
+            continue;
+        }
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            s->fd = fd;
+            s->connecting = 0;
+            return 0;
+        }
+        if (errno == EINPROGRESS) {
+            s->fd = fd;
+            s->connecting = 1;
+            return 0;
+        }
+        close(fd);
+    }
+    return -1;
+}
+
+/* connect hook: starts the TCP connect and prepares a TLS client for `host` (SNI and
+ * certificate name check); the handshake runs from send/recv. */
+static int tls_connect(void *user, const char *host, uint16_t port) {
+    tls_socket *s = (tls_socket *)user;
+    struct addrinfo hints;
+    char service[8];
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(service, sizeof service, "%u", (unsigned)port);
+    if (getaddrinfo(host, service, &hints, &s->addrs) != 0) {
+        s->addrs = NULL;
+        return -1;
+    }
+    s->next = s->addrs;
+    s->ssl = SSL_new(s->ctx);
+    if (s->ssl == NULL || start_next_address(s) != 0 ||
+        SSL_set_tlsext_host_name(s->ssl, host) != 1 ||
+        X509_VERIFY_PARAM_set1_host(SSL_get0_param(s->ssl), host, 0) != 1) {
+        SSL_free(s->ssl);
+        s->ssl = NULL;
+        close_fd(s);
+        freeaddrinfo(s->addrs);
+        s->addrs = s->next = NULL;
+        return -1;
+    }
+    SSL_set_connect_state(s->ssl);
+    s->handshaking = 1;
+    s->wants_write = 0;
+    return 0;
+}
+
+/* Maps a failed OpenSSL call to a hook result: DPS_IO_WOULD_BLOCK, 0 (peer closed),
+ * DPS_IO_ERROR (the network: the library reconnects), or a negated DPS_ERR_TLS_* code. */
+static ptrdiff_t tls_failure(tls_socket *s, int rc) {
+    int err = SSL_get_error(s->ssl, rc);
+    long verify;
+
+    s->wants_write = err == SSL_ERROR_WANT_WRITE;
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        return DPS_IO_WOULD_BLOCK;
+    }
+    if (!s->handshaking && (err == SSL_ERROR_ZERO_RETURN || err == SSL_ERROR_SYSCALL)) {
+        /* A closed or reset connection after the handshake: the peer is gone, and the library
+         * must first act on what it already received (e.g. a 401 just before the hang-up). */
+        return 0;
+    }
+    if (err != SSL_ERROR_SSL) {
+        return DPS_IO_ERROR;
+    }
+    verify = SSL_get_verify_result(s->ssl);
+    if (verbose) {
+        char why[256];
+        ERR_error_string_n(ERR_peek_last_error(), why, sizeof why);
+        fprintf(stderr, "dps_register_offload: TLS: %s (certificate check: %s)\n", why,
+                X509_verify_cert_error_string(verify));
+    }
+    ERR_clear_error();
+    switch (verify) {
+    case X509_V_OK: return -(ptrdiff_t)DPS_ERR_TLS_HANDSHAKE;
+    case X509_V_ERR_HOSTNAME_MISMATCH: return -(ptrdiff_t)DPS_ERR_TLS_CERT_NAME_MISMATCH;
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CERT_NOT_YET_VALID: return -(ptrdiff_t)DPS_ERR_TLS_CERT_EXPIRED;
+    default: return -(ptrdiff_t)DPS_ERR_TLS_CERT_UNTRUSTED;
+    }
+}
+
+/* Moves the connection on: TCP connect, then the TLS handshake. 1 = ready for data, otherwise
+ * the hook result to return (DPS_IO_WOULD_BLOCK or an error). */
+static ptrdiff_t progress(tls_socket *s) {
+    int rc;
+
+    while (s->connecting) {
+        struct pollfd p;
+        int err = 0;
+        socklen_t len = sizeof err;
+
+        p.fd = s->fd;
+        p.events = POLLOUT;
+        p.revents = 0;
+        if (poll(&p, 1, 0) == 0) {
+            return DPS_IO_WOULD_BLOCK;
+        }
+        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
+            s->connecting = 0;
+            break;
+        }
+        close_fd(s);
+        if (start_next_address(s) != 0) {
+            return DPS_IO_ERROR;
+        }
+    }
+    if (s->fd < 0) {
+        return DPS_IO_ERROR;
+    }
+    if (!s->handshaking) {
+        return 1;
+    }
+    if (SSL_get_fd(s->ssl) != s->fd && SSL_set_fd(s->ssl, s->fd) != 1) {
+        return DPS_IO_ERROR;
+    }
+    ERR_clear_error();
+    rc = SSL_do_handshake(s->ssl);
+    if (rc != 1) {
+        return tls_failure(s, rc);
+    }
+    s->handshaking = 0;
+    s->wants_write = 0;
+    if (verbose) {
+        fprintf(stderr, "dps_register_offload: TLS: %s, %s\n", SSL_get_version(s->ssl),
+                SSL_get_cipher_name(s->ssl));
+    }
+    return 1;
+}
+
+/* send hook: bytes taken, DPS_IO_WOULD_BLOCK, DPS_IO_ERROR or a negated DPS_ERR_TLS_*. */
+static ptrdiff_t tls_send(void *user, const uint8_t *buf, size_t len) {
+    tls_socket *s = (tls_socket *)user;
+    ptrdiff_t ready = progress(s);
+    int n, chunk = len > (size_t)INT_MAX ? INT_MAX : (int)len;
+
+    if (ready != 1) {
+        return ready == 0 ? DPS_IO_ERROR : ready; /* a peer gone while sending is an error */
+    }
+    ERR_clear_error();
+    n = SSL_write(s->ssl, buf, chunk);
+    if (n > 0) {
+        s->wants_write = 0;
+        return n;
+    }
+    ready = tls_failure(s, n);
+    return ready == 0 ? DPS_IO_ERROR : ready;
+}
+
+/* recv hook: bytes read, 0 when the peer closed, DPS_IO_WOULD_BLOCK, or an error. */
+static ptrdiff_t tls_recv(void *user, uint8_t *buf, size_t len) {
+    tls_socket *s = (tls_socket *)user;
+    ptrdiff_t ready = progress(s);
+    int n, chunk = len > (size_t)INT_MAX ? INT_MAX : (int)len;
+
+    if (ready != 1) {
+        return ready;
+    }
+    ERR_clear_error();
+    n = SSL_read(s->ssl, buf, chunk);
+    return n > 0 ? n : tls_failure(s, n);
+}
+
+/* close hook: a best-effort close_notify (never waits), then frees the connection. */
+static void tls_close(void *user) {
+    tls_socket *s = (tls_socket *)user;
+
+    if (s->ssl != NULL) {
+        if (!s->handshaking) {
+            (void)SSL_shutdown(s->ssl);
+        }
+        SSL_free(s->ssl);
+        s->ssl = NULL;
+    }
+    ERR_clear_error();
+    close_fd(s);
+    if (s->addrs != NULL) {
+        freeaddrinfo(s->addrs);
+    }
+    s->addrs = s->next = NULL;
+}
+
+/* wait hook: sleeps until the socket is ready or the library's timer is due. Bytes OpenSSL
+ * already decrypted do not show on the socket, so those return at once. */
+static void tls_wait(void *user, uint32_t timeout_ms, bool want_write) {
+    tls_socket *s = (tls_socket *)user;
+    struct pollfd p;
+    int timeout = timeout_ms > (uint32_t)INT_MAX ? INT_MAX : (int)timeout_ms;
+
+    if (s->ssl != NULL && SSL_pending(s->ssl) > 0) {
+        return;
+    }
+    if (s->fd < 0) {
+        (void)poll(NULL, 0, timeout);
+        return;
+    }
+    p.fd = s->fd;
+    p.events = (short)(POLLIN | ((want_write || s->connecting || s->wants_write) ? POLLOUT : 0));
+    p.revents = 0;
+    (void)poll(&p, 1, timeout);
+}
+
+/* The TLS settings every connection shares. On failure returns the result to report and
+ * writes what went wrong into `buf`. */
+static dps_result make_tls_context(SSL_CTX **out, const char *ca_file, const char *cert,
+                                   const char *key, char *buf, size_t buf_len) {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    const char *what = NULL, *file = NULL;
+
+    if (ctx == NULL) {
+        snprintf(buf, buf_len, "OpenSSL: cannot create a TLS context");
+        return DPS_ERR_INTERNAL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    /* The library may retry a refused write from a moved (and longer) buffer. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+    /* A server that hangs up without close_notify has closed the connection (the library then
+     * reconnects); OpenSSL 3 would otherwise call it a TLS error, which ends the attempt. MQTT
+     * packets carry their own lengths, so a truncation cannot go unnoticed. */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
+    if (ca_file != NULL ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1
+                        : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        what = "--ca-file: no CA certificate could be read from", file = ca_file;
+    } else if (cert != NULL && SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        what = "--cert: no certificate chain could be read from", file = cert;
+    } else if (key != NULL && (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+                               SSL_CTX_check_private_key(ctx) != 1)) {
+        what = "--key: no private key matching --cert could be read from", file = key;
+    }
+    if (what != NULL) {
+        snprintf(buf, buf_len, "%s %s", what, file != NULL ? file : "the system");
+        ERR_clear_error();
+        SSL_CTX_free(ctx);
+        return DPS_ERR_INVALID_CERTIFICATE;
+    }
+    *out = ctx;
+    return DPS_OK;
+}
+
+/* ======================================================================================== */
+/* JSON output (as dps_register)                                                             */
+/* ======================================================================================== */
+
+/* Length of the well-formed UTF-8 sequence at p (1 to 4), or 0 if it is not one. */
+static size_t utf8_length(const unsigned char *p) {
+    unsigned long cp;
+    size_t n, i;
+
+    if (p[0] < 0x80) {
+        return 1;
+    } else if ((p[0] & 0xE0) == 0xC0) {
+        n = 2, cp = p[0] & 0x1Fu;
+    } else if ((p[0] & 0xF0) == 0xE0) {
+        n = 3, cp = p[0] & 0x0Fu;
+    } else if ((p[0] & 0xF8) == 0xF0) {
+        n = 4, cp = p[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    for (i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (p[i] & 0x3Fu);
+    }
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+        return 0;
+    }
+    return n;
+}
+
+/* Writes `,"name":value`: a JSON string (bytes that are not UTF-8 become U+FFFD) or null. */
+static void json_field(const char *name, const char *value) {
+    const unsigned char *p = (const unsigned char *)value;
+
+    printf(",\"%s\":", name);
+    if (value == NULL) {
+        fputs("null", stdout);
+        return;
+    }
+    putchar('"');
+    while (*p != '\0') {
+        size_t n = utf8_length(p);
+        if (n == 0) {
+            fputs("\\ufffd", stdout);
+            n = 1;
+        } else if (n > 1) {
+            fwrite(p, 1, n, stdout);
+        } else if (*p == '"' || *p == '\\') {
+            printf("\\%c", *p);
+        } else if (*p < 0x20 || *p == 0x7F) {
+            printf("\\u%04x", (unsigned)*p);
+        } else {
+            putchar(*p);
+        }
+        p += n;
+    }
+    putchar('"');
+}
+
+static int exit_code(dps_result r) {
+    switch (dps_result_class(r)) {
+    case DPS_CLASS_OK: return 0;
+    case DPS_CLASS_INVALID: return 2;
+    case DPS_CLASS_AUTH: return 3;
+    case DPS_CLASS_TLS: return 4;
+    case DPS_CLASS_TRANSPORT: return 5;
+    case DPS_CLASS_PROTOCOL: return 6;
+    case DPS_CLASS_TIMEOUT: return 7;
+    case DPS_CLASS_REGISTRATION: return 8;
+    default: return 9;
+    }
+}
+
+static int report_failure(dps_result r, const char *message, const dps_client *client) {
+    const char *status = r == DPS_ERR_REGISTRATION_FAILED     ? "failed"
+                         : r == DPS_ERR_REGISTRATION_DISABLED ? "disabled"
+                                                              : "error";
+
+    printf("{\"status\":\"%s\"", status);
+    json_field("error", dps_result_name(r));
+    json_field("message", message != NULL ? message : dps_result_str(r));
+    if (client != NULL && dps_client_error_code(client) != 0) {
+        printf(",\"errorCode\":%lld", (long long)dps_client_error_code(client));
+    }
+    if (client != NULL && dps_client_tracking_id(client) != NULL) {
+        json_field("trackingId", dps_client_tracking_id(client));
+    }
+    fputs("}\n", stdout);
+    return exit_code(r);
+}
+
+static void report_success(const dps_client *client) {
+    const char *payload = dps_client_payload_json(client);
+
+    fputs("{\"status\":\"assigned\"", stdout);
+    json_field("assignedHub", dps_client_assigned_hub(client));
+    json_field("deviceId", dps_client_device_id(client));
+    json_field("substatus", dps_client_substatus(client));
+    printf(",\"payload\":%s}\n", payload != NULL ? payload : "null");
+}
+
+static void on_log(void *user, dps_log_level level, const char *message) {
+    static const char *const names[] = {"?", "error", "warn", "info", "debug"};
+    (void)user;
+    fprintf(stderr, "dps_register_offload: %s: %s\n",
+            (unsigned)level <= 4 ? names[level] : "?", message);
+}
+
+/* ======================================================================================== */
+/* Command line (as dps_register, plus --cert/--key)                                         */
+/* ======================================================================================== */
+
+static const char usage_text[] =
+    "usage: dps_register_offload --id-scope SCOPE --registration-id ID\n"
+    "                    (--symmetric-key B64 | --group-key B64 | --cert PEM --key PEM)\n"
+    "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
+    "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
+    "\n"
+    "Registers a device with the Azure IoT Device Provisioning Service over MQTT, with TLS\n"
+    "done by OpenSSL in the transport hooks (TLS offload), and prints one JSON object.\n"
+    "\n"
+    "  --id-scope SCOPE       the DPS instance's id scope, e.g. 0ne00000001\n"
+    "  --registration-id ID   the device's registration id\n"
+    "  --symmetric-key B64    the device's key (individual enrollment)\n"
+    "  --group-key B64        the enrollment group's key; the device key is derived from it\n"
+    "  --cert PEM --key PEM   X.509: OpenSSL presents this client certificate chain and key;\n"
+    "                         the registration id must be the certificate's CN\n"
+    "  --host HOST            DPS host (default global.azure-devices-provisioning.net)\n"
+    "  --port PORT            port (default 8883)\n"
+    "  --ca-file PEM          trust only the CA certificates in this PEM file instead of the\n"
+    "                         system's roots\n"
+    "  --payload JSON         custom JSON sent with the registration as its payload\n"
+    "  --api-version V        service api-version (default 2019-03-31)\n"
+    "  --timeout SECONDS      one deadline for the whole registration (default 90)\n"
+    "  --verbose              progress on stderr (never keys or tokens)\n"
+    "\n"
+    "Output and exit codes as dps_register: 0 assigned, 2 invalid argument, 3 authentication\n"
+    "refused, 4 TLS, 5 transport, 6 protocol, 7 deadline passed, 8 failed or disabled,\n"
+    "9 internal error.\n";
+
+typedef struct options {
+    const char *id_scope, *registration_id, *symmetric_key, *group_key, *cert, *key;
+    const char *host, *ca_file, *payload, *api_version;
+    unsigned long port, timeout_ms;
+    int help;
+} options;
+
+static const char *parse_args(int argc, char **argv, options *o) {
+    int i;
+
+    memset(o, 0, sizeof *o);
+    o->host = "global.azure-devices-provisioning.net";
+    o->port = 8883;
+    o->timeout_ms = 90000;
+    for (i = 1; i < argc; i++) {
+        const char *flag = argv[i], *value;
+        const char **text = NULL;
+        char *end = NULL;
+
+        if (strcmp(flag, "--verbose") == 0) {
+            verbose = 1;
+            continue;
+        }
+        if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
+            o->help = 1;
+            return NULL;
+        }
+        if (strcmp(flag, "--id-scope") == 0) text = &o->id_scope;
+        else if (strcmp(flag, "--registration-id") == 0) text = &o->registration_id;
+        else if (strcmp(flag, "--symmetric-key") == 0) text = &o->symmetric_key;
+        else if (strcmp(flag, "--group-key") == 0) text = &o->group_key;
+        else if (strcmp(flag, "--cert") == 0) text = &o->cert;
+        else if (strcmp(flag, "--key") == 0) text = &o->key;
+        else if (strcmp(flag, "--host") == 0) text = &o->host;
+        else if (strcmp(flag, "--ca-file") == 0) text = &o->ca_file;
+        else if (strcmp(flag, "--payload") == 0) text = &o->payload;
+        else if (strcmp(flag, "--api-version") == 0) text = &o->api_version;
+        else if (strcmp(flag, "--port") != 0 && strcmp(flag, "--timeout") != 0) {
+            return "unknown option (see --help)";
+        }
+        if (i + 1 >= argc) {
+            return "an option is missing its value";
+        }
+        value = argv[++i];
+        errno = 0;
+        if (text != NULL) {
+            *text = value;
+        } else if (strcmp(flag, "--port") == 0) {
+            unsigned long v = strtoul(value, &end, 10);
+            if (*value < '0' || *value > '9' || errno != 0 || *end != '\0' || v < 1 ||
+                v > 65535) {
+                return "--port must be a number from 1 to 65535";
+            }
+            o->port = v;
+        } else {
+            double v = strtod(value, &end);
+            if (((*value < '0' || *value > '9') && *value != '.') || errno != 0 ||
+                *end != '\0' || !(v * 1000.0 >= 1.0) || v > 86400.0) {
+                return "--timeout must be a positive number of seconds, at most 86400";
+            }
+            o->timeout_ms = (unsigned long)(v * 1000.0);
+        }
+    }
+    if (o->id_scope == NULL || o->registration_id == NULL) {
+        return "--id-scope and --registration-id are required";
+    }
+    if ((o->cert == NULL) != (o->key == NULL)) {
+        return "--cert and --key go together";
+    }
+    if ((o->symmetric_key != NULL) + (o->group_key != NULL) + (o->cert != NULL) != 1) {
+        return "give exactly one of --symmetric-key, --group-key and --cert/--key";
+    }
+    return NULL;
+}
+
+/* Applies the options to a config; on failure `buf` says which option was refused. */
+static dps_result configure(dps_config *cfg, const options *o, char *buf, size_t buf_len) {
+    const char *flag = "--tls-offload";
+    dps_result r;
+
+#define TRY(option, call)                                                                  \
+    do {                                                                                   \
+        flag = (option);                                                                   \
+        if ((r = (call)) != DPS_OK) {                                                      \
+            snprintf(buf, buf_len, "%s: %s", flag, dps_result_str(r));                     \
+            return r;                                                                      \
+        }                                                                                  \
+    } while (0)
+
+    /* The one line that makes this offload: MQTT in the clear, the hooks do TLS. */
+    TRY("TLS offload", dps_config_set_tls_offload(cfg, true));
+    TRY("--id-scope", dps_config_set_id_scope(cfg, o->id_scope));
+    TRY("--registration-id", dps_config_set_registration_id(cfg, o->registration_id));
+    if (o->symmetric_key != NULL) {
+        TRY("--symmetric-key", dps_config_set_symmetric_key(cfg, o->symmetric_key));
+    } else if (o->group_key != NULL) {
+        TRY("--group-key", dps_config_set_group_key(cfg, o->group_key));
+    } else {
+        TRY("--cert", dps_config_set_x509_offloaded(cfg)); /* OpenSSL presents the cert */
+    }
+    TRY("--host/--port", dps_config_set_endpoint(cfg, o->host, (uint16_t)o->port));
+    if (o->payload != NULL) {
+        TRY("--payload", dps_config_set_payload_json(cfg, o->payload));
+    }
+    if (o->api_version != NULL) {
+        TRY("--api-version", dps_config_set_api_version(cfg, o->api_version));
+    }
+    TRY("--timeout", dps_config_set_timeout_ms(cfg, (uint32_t)o->timeout_ms));
+    if (verbose) {
+        TRY("--verbose", dps_config_set_log_callback(cfg, on_log, NULL, DPS_LOG_DEBUG));
+    }
+    return DPS_OK;
+#undef TRY
+}
+
+int main(int argc, char **argv) {
+    options o;
+    const char *usage_error = parse_args(argc, argv, &o);
+    char message[512];
+    tls_socket sock;
+    dps_transport transport;
+    dps_config *cfg;
+    dps_client *client = NULL;
+    dps_result r;
+    int rc;
+
+    if (o.help) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (usage_error != NULL) {
+        fprintf(stderr, "dps_register_offload: %s\n%s", usage_error, usage_text);
+        return report_failure(DPS_ERR_INVALID_ARGUMENT, usage_error, NULL);
+    }
+    signal(SIGPIPE, SIG_IGN); /* OpenSSL writes with write(): a reset peer must give EPIPE */
+
+    memset(&sock, 0, sizeof sock);
+    sock.fd = -1;
+    if (o.ca_file != NULL && access(o.ca_file, R_OK) != 0) {
+        snprintf(message, sizeof message, "--ca-file: cannot read %s: %s", o.ca_file,
+                 strerror(errno));
+        return report_failure(DPS_ERR_INVALID_ARGUMENT, message, NULL);
+    }
+    r = make_tls_context(&sock.ctx, o.ca_file, o.cert, o.key, message, sizeof message);
+    if (r != DPS_OK) {
+        return report_failure(r, message, NULL);
+    }
+    cfg = dps_config_new();
+    if (cfg == NULL) {
+        SSL_CTX_free(sock.ctx);
+        return report_failure(DPS_ERR_INTERNAL, "out of memory", NULL);
+    }
+    r = configure(cfg, &o, message, sizeof message);
+    if (r != DPS_OK) {
+        dps_config_free(cfg);
+        SSL_CTX_free(sock.ctx);
+        return report_failure(r, message, NULL);
+    }
+
+    memset(&transport, 0, sizeof transport);
+    transport.user = &sock;
+    transport.connect = tls_connect;
+    transport.send = tls_send;
+    transport.recv = tls_recv;
+    transport.close = tls_close;
+    transport.wait = tls_wait;
+    r = dps_client_new(cfg, &transport, &client);
+    dps_config_free(cfg);
+    if (r != DPS_OK) {
+        SSL_CTX_free(sock.ctx);
+        return report_failure(r, NULL, NULL);
+    }
+    r = dps_client_register(client);
+    if (r == DPS_OK) {
+        report_success(client);
+        rc = 0;
+    } else {
+        rc = report_failure(r, dps_client_result_detail(client), client);
+    }
+    dps_client_free(client);
+    SSL_CTX_free(sock.ctx);
+    return rc;
+}
