@@ -74,7 +74,7 @@ impl Transport for WaitForServerClose {
             match self.0.recv(&mut buf) {
                 Io::Done(_) => {}
                 Io::WouldBlock => self.0.wait(10_000, false),
-                Io::Closed | Io::Failed(_) => break,
+                Io::Closed | Io::Failed(_) | Io::Fatal(_) => break,
             }
         }
         self.0.close();
