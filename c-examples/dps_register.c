@@ -5,6 +5,12 @@
  *   dps_register --id-scope SCOPE --registration-id ID (--symmetric-key B64 | --group-key B64)
  *                [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
  *                [--api-version V] [--timeout SECONDS] [--verbose]
+ *                [--csr FILE [--issued-cert-out FILE]] [--save-assignment FILE]
+ *   dps_register --id-scope SCOPE [--registration-id ID] --cert FILE --key FILE [...]
+ *
+ * With --cert and --key the device authenticates with an X.509 client certificate (individual
+ * or enrollment-group X.509 attestation): no SAS token is sent, and the registration id is the
+ * certificate's CN (if given, --registration-id must equal it).
  *
  * It is also the reference for firmware authors. It uses only the public header, and brings
  * its own transport: four small hooks over POSIX sockets (a non-blocking connect, send and recv
@@ -340,14 +346,19 @@ static int report_failure(dps_result r, const char *message, const dps_client *c
     return exit_code(r);
 }
 
-/* Prints the success object. The payload is the JSON text the service returned, as is. */
-static void report_success(const dps_client *client) {
+/* Prints the success object. The payload is the JSON text the service returned, as is.
+ * With --csr it also carries "issuedCertificateChain": the PEM text, or null. */
+static void report_success(const dps_client *client, int with_csr) {
     const char *payload = dps_client_payload_json(client);
 
     fputs("{\"status\":\"assigned\"", stdout);
     json_field(stdout, "assignedHub", dps_client_assigned_hub(client));
     json_field(stdout, "deviceId", dps_client_device_id(client));
     json_field(stdout, "substatus", dps_client_substatus(client));
+    if (with_csr) {
+        json_field(stdout, "issuedCertificateChain",
+                   dps_client_issued_certificate_chain_pem(client));
+    }
     printf(",\"payload\":%s}\n", payload != NULL ? payload : "null");
 }
 
@@ -379,10 +390,24 @@ static const char *status_name(dps_status status) {
     }
 }
 
+/* What the log callback knows: whether to print, and the last error, which explains a
+ * configuration that dps_client_new refused (e.g. a registration id that is not the
+ * certificate's CN). */
+typedef struct log_state {
+    int verbose;
+    char last_error[512];
+} log_state;
+
 /* The library promises never to pass a key or a token to these callbacks. */
 static void on_log(void *user, dps_log_level level, const char *message) {
-    (void)user;
-    fprintf(stderr, "dps_register: %s: %s\n", level_name(level), message);
+    log_state *state = (log_state *)user;
+
+    if (level == DPS_LOG_ERROR) {
+        snprintf(state->last_error, sizeof state->last_error, "%s", message);
+    }
+    if (state->verbose) {
+        fprintf(stderr, "dps_register: %s: %s\n", level_name(level), message);
+    }
 }
 
 static void on_status(void *user, dps_status status) {
@@ -399,7 +424,11 @@ static const char usage_text[] =
     "                    (--symmetric-key B64 | --group-key B64)\n"
     "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
     "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
+    "                    [--csr FILE [--issued-cert-out FILE]] [--save-assignment FILE]\n"
     "                    [--websocket] [--proxy HOST:PORT [--proxy-user USER:PASS]]\n"
+    "       dps_register --id-scope SCOPE [--registration-id ID] --cert FILE --key FILE\n"
+    "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
+    "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
     "\n"
     "Registers a device with the Azure IoT Device Provisioning Service over MQTT/TLS and\n"
     "prints one JSON object on stdout.\n"
@@ -408,6 +437,10 @@ static const char usage_text[] =
     "  --registration-id ID   the device's registration id\n"
     "  --symmetric-key B64    the device's key (individual enrollment)\n"
     "  --group-key B64        the enrollment group's key; the device key is derived from it\n"
+    "  --cert FILE            X.509 client certificate: PEM chain (leaf first) or one DER\n"
+    "                         certificate; its CN is the registration id\n"
+    "  --key FILE             the certificate's private key, PEM or DER (PKCS#8, PKCS#1 RSA\n"
+    "                         or SEC1 EC), unencrypted\n"
     "  --host HOST            DPS host (default global.azure-devices-provisioning.net)\n"
     "  --port PORT            port (default 8883, or 443 with --websocket)\n"
     "  --ca-file PEM          trust only the CA certificates in this PEM file (a private CA,\n"
@@ -417,10 +450,16 @@ static const char usage_text[] =
     "  --timeout SECONDS      one deadline for the whole registration: connects,\n"
     "                         reconnects, waits and polls (default 90)\n"
     "  --verbose              progress on stderr (never keys or tokens)\n"
+    "  --csr FILE             request a certificate: send this PKCS#10 CSR (DER or PEM, CN =\n"
+    "                         the registration id); api-version 2025-07-01-preview unless\n"
+    "                         --api-version is given; the JSON adds \"issuedCertificateChain\"\n"
+    "  --issued-cert-out FILE write the issued chain there as PEM (leaf first)\n"
     "  --websocket            MQTT over WebSocket over TLS (/$iothub/websocket), for networks\n"
     "                         that only let port 443 out\n"
     "  --proxy HOST:PORT      tunnel through this HTTP proxy (CONNECT), e.g. proxy:3128\n"
     "  --proxy-user USER:PASS basic authentication for the proxy (split at the first ':')\n"
+    "  --save-assignment FILE write the assignment blob (hub, device id, etag, time) there,\n"
+    "                         for dps_should_provision at the next boot\n"
     "\n"
     "On success, exit 0 and {\"status\":\"assigned\",\"assignedHub\",\"deviceId\",\"substatus\",\n"
     "\"payload\"}. Otherwise {\"status\":\"failed\"|\"disabled\"|\"error\",\"error\",\"message\"}\n"
@@ -432,6 +471,9 @@ static const char usage_text[] =
 typedef struct options {
     const char *id_scope, *registration_id, *symmetric_key, *group_key;
     const char *host, *ca_file, *payload, *api_version;
+    const char *cert_file, *key_file;
+    const char *csr_file, *issued_cert_out; /* certificate issuance */
+    const char *save_assignment;            /* the stored assignment blob */
     unsigned long port;
     unsigned long timeout_ms;
     int verbose, help;
@@ -510,8 +552,13 @@ static const char *parse_args(int argc, char **argv, options *o) {
         else if (strcmp(flag, "--ca-file") == 0) text = &o->ca_file;
         else if (strcmp(flag, "--payload") == 0) text = &o->payload;
         else if (strcmp(flag, "--api-version") == 0) text = &o->api_version;
+        else if (strcmp(flag, "--cert") == 0) text = &o->cert_file;
+        else if (strcmp(flag, "--key") == 0) text = &o->key_file;
+        else if (strcmp(flag, "--csr") == 0) text = &o->csr_file;
+        else if (strcmp(flag, "--issued-cert-out") == 0) text = &o->issued_cert_out;
         else if (strcmp(flag, "--proxy") == 0) text = &o->proxy;
         else if (strcmp(flag, "--proxy-user") == 0) text = &o->proxy_user;
+        else if (strcmp(flag, "--save-assignment") == 0) text = &o->save_assignment;
         else if (strcmp(flag, "--port") != 0 && strcmp(flag, "--timeout") != 0) {
             return "unknown option (see --help)";
         }
@@ -528,6 +575,9 @@ static const char *parse_args(int argc, char **argv, options *o) {
         } else if (parse_seconds(value, &o->timeout_ms) != 0) {
             return "--timeout must be a positive number of seconds, at most 86400";
         }
+    }
+    if ((o->cert_file == NULL) != (o->key_file == NULL)) {
+        return "--cert and --key go together";
     }
     if (o->port == 0) {
         o->port = o->websocket ? 443 : 8883;
@@ -563,11 +613,14 @@ static const char *parse_args(int argc, char **argv, options *o) {
         o->proxy_username[user_len] = '\0';
         memcpy(o->proxy_password, password, strlen(password) + 1);
     }
-    if (o->id_scope == NULL || o->registration_id == NULL) {
-        return "--id-scope and --registration-id are required";
+    if ((o->symmetric_key != NULL) + (o->group_key != NULL) + (o->cert_file != NULL) != 1) {
+        return "give exactly one of --symmetric-key, --group-key and --cert/--key";
     }
-    if ((o->symmetric_key == NULL) == (o->group_key == NULL)) {
-        return "give exactly one of --symmetric-key and --group-key";
+    if (o->id_scope == NULL || (o->registration_id == NULL && o->cert_file == NULL)) {
+        return "--id-scope and --registration-id are required (with --cert, the CN is the id)";
+    }
+    if (o->issued_cert_out != NULL && o->csr_file == NULL) {
+        return "--issued-cert-out needs --csr";
     }
     return NULL;
 }
@@ -600,10 +653,48 @@ static char *read_file(const char *path, size_t *len) {
     return buf;
 }
 
+/* Overwrites a buffer that held a secret (a plain memset may be optimised away before free). */
+static void wipe(char *buf, size_t len) {
+    volatile char *p = buf;
+    while (len-- > 0) {
+        *p++ = 0;
+    }
+}
+
+/* Reads --cert and --key and sets them; the key's copy is wiped at once (the library keeps its
+ * own, wiped when freed). On failure, `buf` says what went wrong. */
+static dps_result set_client_certificate(dps_config *cfg, const options *o, char *buf,
+                                         size_t buf_len) {
+    size_t cert_len = 0, key_len = 0;
+    char *cert = read_file(o->cert_file, &cert_len);
+    char *key;
+    dps_result r;
+
+    if (cert == NULL) {
+        snprintf(buf, buf_len, "--cert: cannot read %s: %s", o->cert_file, strerror(errno));
+        return DPS_ERR_INVALID_ARGUMENT;
+    }
+    key = read_file(o->key_file, &key_len);
+    if (key == NULL) {
+        snprintf(buf, buf_len, "--key: cannot read %s: %s", o->key_file, strerror(errno));
+        free(cert);
+        return DPS_ERR_INVALID_ARGUMENT;
+    }
+    r = dps_config_set_client_certificate(cfg, (const uint8_t *)cert, cert_len,
+                                          (const uint8_t *)key, key_len);
+    wipe(key, key_len);
+    free(key);
+    free(cert);
+    if (r != DPS_OK) {
+        snprintf(buf, buf_len, "--cert/--key: %s", dps_result_str(r));
+    }
+    return r;
+}
+
 /* Applies the options to a config. On failure returns the setter's error and points
  * `message` at a description in `buf`. */
-static dps_result configure(dps_config *cfg, const options *o, char *buf, size_t buf_len,
-                            const char **message) {
+static dps_result configure(dps_config *cfg, const options *o, log_state *logger, char *buf,
+                            size_t buf_len, const char **message) {
     const char *flag;
     dps_result r;
 
@@ -616,11 +707,16 @@ static dps_result configure(dps_config *cfg, const options *o, char *buf, size_t
     } while (0)
 
     TRY("--id-scope", dps_config_set_id_scope(cfg, o->id_scope));
-    TRY("--registration-id", dps_config_set_registration_id(cfg, o->registration_id));
+    if (o->registration_id != NULL) {
+        TRY("--registration-id", dps_config_set_registration_id(cfg, o->registration_id));
+    }
     if (o->symmetric_key != NULL) {
         TRY("--symmetric-key", dps_config_set_symmetric_key(cfg, o->symmetric_key));
-    } else {
+    } else if (o->group_key != NULL) {
         TRY("--group-key", dps_config_set_group_key(cfg, o->group_key));
+    } else if ((r = set_client_certificate(cfg, o, buf, buf_len)) != DPS_OK) {
+        *message = buf;
+        return r;
     }
     TRY("--host/--port", dps_config_set_endpoint(cfg, o->host, (uint16_t)o->port));
     if (o->payload != NULL) {
@@ -654,8 +750,24 @@ static dps_result configure(dps_config *cfg, const options *o, char *buf, size_t
             goto failed;
         }
     }
+    TRY("--verbose", dps_config_set_log_callback(cfg, on_log, logger,
+                                                 o->verbose ? DPS_LOG_DEBUG : DPS_LOG_ERROR));
+    if (o->csr_file != NULL) {
+        size_t len = 0;
+        char *csr = read_file(o->csr_file, &len);
+        if (csr == NULL) {
+            snprintf(buf, buf_len, "--csr: cannot read %s: %s", o->csr_file, strerror(errno));
+            *message = buf;
+            return DPS_ERR_INVALID_ARGUMENT;
+        }
+        r = dps_config_set_csr_der(cfg, (const uint8_t *)csr, len);
+        free(csr);
+        flag = "--csr";
+        if (r != DPS_OK) {
+            goto failed;
+        }
+    }
     if (o->verbose) {
-        TRY("--verbose", dps_config_set_log_callback(cfg, on_log, NULL, DPS_LOG_DEBUG));
         TRY("--verbose", dps_config_set_status_callback(cfg, on_status, NULL));
     }
     return DPS_OK;
@@ -667,12 +779,69 @@ failed:
     return r;
 }
 
+/* Writes the issued certificate chain (PEM) to `path`. Without a chain (the service issued
+ * none) or when the file cannot be written, returns an error and a message in `buf`. */
+static dps_result write_issued_chain(const dps_client *client, const char *path, char *buf,
+                                     size_t buf_len) {
+    const char *pem = dps_client_issued_certificate_chain_pem(client);
+    FILE *f;
+    int ok;
+
+    if (pem == NULL) {
+        snprintf(buf, buf_len, "--issued-cert-out: the service issued no certificate");
+        return DPS_ERR_PROTOCOL_BAD_RESPONSE;
+    }
+    f = fopen(path, "w");
+    if (f == NULL) {
+        snprintf(buf, buf_len, "--issued-cert-out: cannot write %s: %s", path, strerror(errno));
+        return DPS_ERR_INVALID_ARGUMENT;
+    }
+    ok = fputs(pem, f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok) {
+        snprintf(buf, buf_len, "--issued-cert-out: cannot write %s", path);
+        return DPS_ERR_INVALID_ARGUMENT;
+    }
+    return DPS_OK;
+}
+
+/* Writes the assignment blob for the next boot's dps_should_provision to `path`, through a
+ * temporary file and a rename, so a crash never leaves half a blob behind. */
+static dps_result write_assignment(const dps_client *client, const char *path, char *buf,
+                                   size_t buf_len) {
+    uint8_t blob[DPS_ASSIGNMENT_MAX_LEN];
+    size_t len = 0;
+    char tmp[PATH_MAX];
+    FILE *f;
+    int ok;
+    dps_result r = dps_client_assignment_save(client, blob, sizeof blob, &len);
+
+    if (r != DPS_OK) {
+        snprintf(buf, buf_len, "--save-assignment: %s", dps_result_str(r));
+        return r;
+    }
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp ||
+        (f = fopen(tmp, "wb")) == NULL) {
+        snprintf(buf, buf_len, "--save-assignment: cannot write %s: %s", path, strerror(errno));
+        return DPS_ERR_INVALID_ARGUMENT;
+    }
+    ok = fwrite(blob, 1, len, f) == len;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(buf, buf_len, "--save-assignment: cannot write %s", path);
+        remove(tmp);
+        return DPS_ERR_INVALID_ARGUMENT;
+    }
+    return DPS_OK;
+}
+
 int main(int argc, char **argv) {
     options o;
     const char *usage_error = parse_args(argc, argv, &o);
     const char *message = NULL;
     char message_buf[512];
     posix_socket sock;
+    log_state logger;
     dps_transport transport;
     dps_config *cfg;
     dps_client *client = NULL;
@@ -697,7 +866,9 @@ int main(int argc, char **argv) {
     if (cfg == NULL) {
         return report_failure(DPS_ERR_INTERNAL, "out of memory", NULL);
     }
-    r = configure(cfg, &o, message_buf, sizeof message_buf, &message);
+    memset(&logger, 0, sizeof logger);
+    logger.verbose = o.verbose;
+    r = configure(cfg, &o, &logger, message_buf, sizeof message_buf, &message);
     if (r != DPS_OK) {
         dps_config_free(cfg);
         return report_failure(r, message, NULL);
@@ -717,17 +888,28 @@ int main(int argc, char **argv) {
     r = dps_client_new(cfg, &transport, &client);
     dps_config_free(cfg); /* the client keeps its own copy (keys included, zeroized on free) */
     if (r != DPS_OK) {
-        return report_failure(r, NULL, NULL);
+        /* The reason, if the library gave one, came through the log callback. */
+        return report_failure(r, logger.last_error[0] != '\0' ? logger.last_error : NULL, NULL);
     }
 
     /* Blocking: returns when assigned, refused, failed, or the deadline passed. A firmware
      * main loop would call dps_client_do_work() instead and sleep for the time it returns. */
     r = dps_client_register(client);
+    message = dps_client_result_detail(client);
+    /* Outputs asked for on the command line; failing to write one fails the run. */
+    if (r == DPS_OK && o.issued_cert_out != NULL) {
+        r = write_issued_chain(client, o.issued_cert_out, message_buf, sizeof message_buf);
+        message = message_buf;
+    }
+    if (r == DPS_OK && o.save_assignment != NULL) {
+        r = write_assignment(client, o.save_assignment, message_buf, sizeof message_buf);
+        message = message_buf;
+    }
     if (r == DPS_OK) {
-        report_success(client);
+        report_success(client, o.csr_file != NULL);
         rc = 0;
     } else {
-        rc = report_failure(r, dps_client_result_detail(client), client);
+        rc = report_failure(r, message, client);
     }
     dps_client_free(client);
     return rc;

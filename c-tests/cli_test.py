@@ -7,7 +7,10 @@ With --valgrind, runs a success and a failure under valgrind instead (any memory
 definite leak fails)."""
 
 import argparse
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -17,8 +20,10 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
+import zlib
 
-from emulator import ID_SCOPE, Emulator, test_key
+from emulator import ID_SCOPE, Emulator, derived_key, test_key
 
 SUCCESS_KEYS = {"status", "assignedHub", "deviceId", "substatus", "payload"}
 FAILURE_KEYS = {"status", "error", "message"}
@@ -52,6 +57,9 @@ ENROLLMENTS = {
         enrollment("cli-slow", assignAfterPolls=1000000, retryAfter=1),
         enrollment("cli-verbose", assignAfterPolls=1),
         enrollment("cli-migrated", deviceId="renamed-device", substatus="deviceDataMigrated"),
+        {"registrationId": "cli-x509", "attestation": {"type": "x509"},
+         "assignedHub": "cli-x509-hub.azure-devices.net", "retryAfter": 0},
+        enrollment("cli-csr"),
     ],
     "groups": [
         {
@@ -59,7 +67,13 @@ ENROLLMENTS = {
             "attestation": {"type": "symmetricKey", "primaryKey": test_key("cli-group")},
             "assignedHub": "cli-group-hub.azure-devices.net",
             "retryAfter": 0,
-        }
+        },
+        {
+            "groupId": "cli-x509-group",
+            "attestation": {"type": "x509"},
+            "assignedHub": "cli-x509-group-hub.azure-devices.net",
+            "retryAfter": 0,
+        },
     ],
 }
 
@@ -106,9 +120,10 @@ class Runner:
             self.passed += 1
             print(f"ok   {name}")
 
-    def check(self, name, result, code, seconds=None, **expect):
+    def check(self, name, result, code, seconds=None, extra_keys=(), **expect):
         """Checks the exit code, that stdout is one JSON object with exactly the contract's
-        keys, and each `expect` key (a value, or a predicate)."""
+        keys (plus `extra_keys` on success), and each `expect` key (a value, or a
+        predicate)."""
         rc, out, err, elapsed = result
         problems = []
         if rc != code:
@@ -125,7 +140,7 @@ class Runner:
             problems.append("stdout is not exactly one line")
         if doc:
             keys = set(doc)
-            if code == 0 and keys != SUCCESS_KEYS:
+            if code == 0 and keys != SUCCESS_KEYS | set(extra_keys):
                 problems.append(f"keys {sorted(keys)}, want {sorted(SUCCESS_KEYS)}")
             if code != 0 and not FAILURE_KEYS <= keys <= FAILURE_KEYS | FAILURE_OPTIONAL_KEYS:
                 problems.append(f"keys {sorted(keys)} are not the failure object's")
@@ -243,24 +258,188 @@ def usage_cases(r, emu):
              out, err)
 
 
+SAS_TTL_S = 3600  # the library's default token lifetime; the CLI does not change it
+
+
+def sas_signature(key_b64, reg_id, expiry, scope=ID_SCOPE):
+    """The signature of the SAS token the library sends: base64 HMAC-SHA256 of
+    "{scope}%2fregistrations%2f{reg_id}\n{expiry}" under the (device) key."""
+    to_sign = f"{scope}%2fregistrations%2f{reg_id}\n{expiry}".encode()
+    mac = hmac.new(base64.b64decode(key_b64), to_sign, hashlib.sha256).digest()
+    return base64.b64encode(mac).decode()
+
+
+# The published vector (Microsoft's DPS docs), so the leak check below looks for the right thing.
+assert sas_signature("O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=", "FirstDevice", 1591921306,
+                     scope="0ne000EEBBD") == "hwgBlMB6G2Zg5ZcYtwmtLVKRbifiSCPfUMyscbVWa8o="
+
+
+def secrets_of(key_b64, reg_id, started, ended):
+    """Every form in which a key or a signature made during [started, ended] could leak: the
+    base64 key, a prefix of it, its hex bytes, each possible signature (plain and
+    percent-encoded) and the token markers."""
+    forms = [key_b64, key_b64[:16], base64.b64decode(key_b64).hex(), "SharedAccessSignature",
+             "sig="]
+    for expiry in range(int(started) + SAS_TTL_S - 2, int(ended) + SAS_TTL_S + 3):
+        sig = sas_signature(key_b64, reg_id, expiry)
+        forms += [sig, sig[:16], urllib.parse.quote(sig, safe="")]
+    return forms
+
+
+def leaks_in(forms, out, err):
+    return [f"contains {s!r}" for s in forms if s in out or s in err]
+
+
 def verbose_case(r, emu):
     key = test_key("cli-verbose")
+    started = time.time()
     rc, out, err, elapsed = r.run(*creds("cli-verbose", "--verbose"), emu=emu)
     r.check("verbose run", (rc, out, err, elapsed), 0, status="assigned")
-    leaks = [s for s in (key, key[:16], "SharedAccessSignature", "sig=") if s in err or s in out]
-    problems = [f"stderr or stdout contains {leak!r}" for leak in leaks]
+    problems = leaks_in(secrets_of(key, "cli-verbose", started, time.time()), out, err)
     if "assigned" not in err or "connecting" not in err:
         problems.append("stderr lacks the progress lines")
-    r.report("verbose logs progress on stderr, never a key or a token", problems, out, err)
+    r.report("verbose logs progress on stderr, never a key, a signature or a token", problems,
+             out, err)
 
+    # A group key: neither it nor the derived device key nor the signature may show.
     group_key = test_key("cli-group")
+    device_key = derived_key(group_key, "cli-member-2")
+    started = time.time()
     rc, out, err, _ = r.run("--id-scope", ID_SCOPE, "--registration-id", "cli-member-2",
                             "--group-key", group_key, "--verbose", emu=emu)
-    leaks = [s for s in (group_key, group_key[:16], "SharedAccessSignature", "sig=")
-             if s in err or s in out]
-    r.report("verbose with a group key leaks no key or token",
-             ([f"exit {rc}"] if rc != 0 else []) + [f"contains {leak!r}" for leak in leaks],
-             out, err)
+    forms = secrets_of(device_key, "cli-member-2", started, time.time())
+    forms += [group_key, group_key[:16], base64.b64decode(group_key).hex()]
+    r.report("verbose with a group key leaks no group key, derived key, signature or token",
+             ([f"exit {rc}"] if rc != 0 else []) + leaks_in(forms, out, err), out, err)
+
+
+def pem_to_der(pem_path, der_path):
+    """The first PEM block of a file, as DER."""
+    with open(pem_path) as f:
+        body = f.read().split("-----")[2]
+    with open(der_path, "wb") as f:
+        f.write(base64.b64decode("".join(body.split())))
+    return der_path
+
+
+def x509_cases(r, emu, work):
+    """X.509 client certificates from the emulator's device CA: an individual enrollment and
+    an enrollment group, PEM and DER, and the local checks (CN, key, files)."""
+    certs = os.path.join(work, "x509")
+    os.makedirs(certs, exist_ok=True)
+    cert, key = emu.issue_device_cert("cli-x509", certs)
+    member_cert, member_key = emu.issue_device_cert("cli-x509-member", certs)
+    scope = ("--id-scope", ID_SCOPE)
+    r.check("X.509 individual enrollment (id from the CN)",
+            r.run(*scope, "--cert", cert, "--key", key, emu=emu), 0, status="assigned",
+            assignedHub="cli-x509-hub.azure-devices.net", deviceId="cli-x509")
+    r.check("X.509 individual enrollment with --registration-id",
+            r.run(*scope, "--registration-id", "cli-x509", "--cert", cert, "--key", key, emu=emu),
+            0, deviceId="cli-x509")
+    r.check("X.509 DER certificate and DER key",
+            r.run(*scope, "--cert", pem_to_der(cert, os.path.join(certs, "leaf.der")),
+                  "--key", pem_to_der(key, os.path.join(certs, "key.der")), emu=emu),
+            0, deviceId="cli-x509")
+    r.check("X.509 enrollment group (device CA)",
+            r.run(*scope, "--cert", member_cert, "--key", member_key, emu=emu), 0,
+            status="assigned", assignedHub="cli-x509-group-hub.azure-devices.net",
+            deviceId="cli-x509-member")
+    r.check("X.509 registration id is not the CN",
+            r.run(*scope, "--registration-id", "cli-x509-other", "--cert", cert, "--key", key,
+                  emu=emu), 2, status="error", error="DPS_ERR_INVALID_CERTIFICATE_CN",
+            message=lambda m: isinstance(m, str) and '"cli-x509-other"' in m
+            and '"cli-x509"' in m)
+    r.check("X.509 key of another certificate",
+            r.run(*scope, "--cert", cert, "--key", member_key, emu=emu), 2, status="error",
+            error="DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH")
+    r.check("X.509 certificate file holds no certificate",
+            r.run(*scope, "--cert", key, "--key", key, emu=emu), 2,
+            error="DPS_ERR_INVALID_CERTIFICATE")
+    r.check("X.509 key file holds no key",
+            r.run(*scope, "--cert", cert, "--key", cert, emu=emu), 2,
+            error="DPS_ERR_INVALID_PRIVATE_KEY")
+    r.check("X.509 empty key file",
+            r.run(*scope, "--cert", cert, "--key", os.devnull, emu=emu), 2,
+            error="DPS_ERR_INVALID_PRIVATE_KEY")
+    invalid = "DPS_ERR_INVALID_ARGUMENT"
+    for name, args in [
+        ("--cert without --key", scope + ("--cert", cert)),
+        ("--key without --cert", scope + ("--key", key, "--registration-id", "x")),
+        ("--cert with --symmetric-key", scope + ("--cert", cert, "--key", key,
+                                                 "--symmetric-key", test_key("x"))),
+        ("unreadable --cert", scope + ("--cert", "/nonexistent.pem", "--key", key)),
+        ("unreadable --key", scope + ("--cert", cert, "--key", "/nonexistent.pem")),
+    ]:
+        r.check(f"usage: {name}", r.run(*args, raw=True), 2, status="error", error=invalid)
+
+
+# ---- x5c: certificate issuance --------------------------------------------------------------
+
+def openssl(*args, stdin=None):
+    p = subprocess.run(["openssl", *args], input=stdin, capture_output=True, text=True)
+    return p.returncode, p.stdout.strip(), p.stderr.strip()
+
+
+def issuance_cases(r, emu, work):
+    """--csr / --issued-cert-out: the chain the emulator issues is checked with openssl (signed
+    by the emulator's device CA, CN = registration id, the CSR's public key)."""
+    if shutil.which("openssl") is None:
+        r.report("certificate issuance", ["openssl not found (apt-get install openssl)"])
+        return
+    der, pem, other = (os.path.join(work, f) for f in ("csr.der", "csr.pem", "other.der"))
+    for subject, out, form in (("/CN=cli-csr", der, "DER"), ("/CN=cli-csr", pem, "PEM"),
+                               ("/CN=somebody-else", other, "DER")):
+        rc, _, err = openssl("req", "-new", "-newkey", "ec", "-pkeyopt",
+                             "ec_paramgen_curve:P-256", "-nodes", "-keyout", out + ".key",
+                             "-subj", subject, "-outform", form, "-out", out)
+        if rc != 0:
+            r.report("certificate issuance: openssl req", [err])
+            return
+    device_ca = os.path.join(os.path.dirname(emu.ca), "device-ca.pem")
+    chain_file = os.path.join(work, "issued.pem")
+    for form, csr in (("DER", der), ("PEM", pem)):
+        if os.path.exists(chain_file):
+            os.remove(chain_file)
+        doc = r.check(f"issuance: {form} CSR, chain in the JSON and the file",
+                      r.run(*creds("cli-csr", "--csr", csr, "--issued-cert-out", chain_file),
+                            emu=emu), 0, extra_keys={"issuedCertificateChain"},
+                      status="assigned", deviceId="cli-csr",
+                      issuedCertificateChain=starts("-----BEGIN CERTIFICATE-----\n"))
+        problems = []
+        written = open(chain_file).read() if os.path.exists(chain_file) else None
+        if written != doc.get("issuedCertificateChain"):
+            problems.append("the file differs from the JSON's chain")
+        if written is not None and written.count("-----BEGIN CERTIFICATE-----") != 2:
+            problems.append("the chain is not leaf + device CA")
+        rc, _, err = openssl("verify", "-CAfile", device_ca, chain_file)
+        if rc != 0:
+            problems.append(f"openssl verify against the device CA: {err}")
+        rc, subject, _ = openssl("x509", "-in", chain_file, "-noout", "-subject", "-nameopt",
+                                 "RFC2253")
+        if subject != "subject=CN=cli-csr":
+            problems.append(f"leaf {subject!r}, want CN=cli-csr")
+        _, leaf_key, _ = openssl("x509", "-in", chain_file, "-noout", "-pubkey")
+        _, csr_key, _ = openssl("pkey", "-in", csr + ".key", "-pubout")
+        if not leaf_key or leaf_key != csr_key:
+            problems.append("the leaf does not carry the CSR's public key")
+        r.report(f"issuance: {form} CSR, issued leaf verified with openssl", problems)
+    r.check("issuance: an explicit older api-version issues nothing",
+            r.run(*creds("cli-csr", "--csr", der, "--api-version", "2021-06-01"), emu=emu), 0,
+            extra_keys={"issuedCertificateChain"}, issuedCertificateChain=None)
+    r.check("issuance: --issued-cert-out when nothing was issued",
+            r.run(*creds("cli-csr", "--csr", der, "--api-version", "2021-06-01",
+                         "--issued-cert-out", chain_file), emu=emu), 6,
+            error="DPS_ERR_PROTOCOL_BAD_RESPONSE")
+    r.check("issuance: a CSR for another name is refused by the service",
+            r.run(*creds("cli-csr", "--csr", other), emu=emu), 8,
+            error="DPS_ERR_REGISTRATION_REJECTED")
+    for name, args, error in [
+        ("unreadable CSR file", ("--csr", "/nonexistent/csr.der"), "DPS_ERR_INVALID_ARGUMENT"),
+        ("not a CSR", ("--csr", device_ca), "DPS_ERR_INVALID_CSR"),
+        ("--issued-cert-out without --csr", ("--issued-cert-out", chain_file),
+         "DPS_ERR_INVALID_ARGUMENT"),
+    ]:
+        r.check(f"usage: {name}", r.run(*creds("x", *args), raw=True), 2, error=error)
 
 
 class Tinyproxy:
@@ -346,6 +525,46 @@ def connection_path_cases(r, emu, work):
                 error="DPS_ERR_TRANSPORT_PROXY", message=lambda m: isinstance(m, str) and "403" in m)
 
 
+def assignment_cases(r, emu, work):
+    """--save-assignment writes the stored-assignment blob (format version 1: magic, version,
+    three lengths, time, strings, CRC-32), decoded here independently of the library."""
+    path = os.path.join(work, "assignment.bin")
+    doc = r.check("assignment: --save-assignment after success",
+                  r.run(*creds("cli-ok", "--save-assignment", path), emu=emu), 0,
+                  status="assigned")
+    problems = []
+    blob = open(path, "rb").read() if os.path.exists(path) else b""
+    if len(blob) < 20 or blob[:5] != b"DPSa\x01":
+        problems.append(f"not a version 1 blob: {blob[:8]!r}")
+    else:
+        hub_len, dev_len, etag_len = blob[5], blob[6], blob[7]
+        at = int.from_bytes(blob[8:16], "little")
+        strings = blob[16:16 + hub_len + dev_len + etag_len]
+        crc = int.from_bytes(blob[-4:], "little")
+        if len(blob) != 20 + hub_len + dev_len + etag_len:
+            problems.append("length does not match the header")
+        if zlib.crc32(blob[:-4]) != crc:
+            problems.append("CRC-32 mismatch")
+        if strings[:hub_len].decode() != doc.get("assignedHub"):
+            problems.append(f"hub {strings[:hub_len]!r}")
+        if strings[hub_len:hub_len + dev_len].decode() != doc.get("deviceId"):
+            problems.append(f"device id {strings[hub_len:hub_len + dev_len]!r}")
+        if etag_len == 0 or abs(at - time.time()) > 120:
+            problems.append(f"etag length {etag_len}, time {at}")
+    if os.path.exists(path + ".tmp"):
+        problems.append("the temporary file was left behind")
+    r.report("assignment: the blob holds hub, device id, etag, time and a CRC", problems)
+    r.check("assignment: unwritable --save-assignment",
+            r.run(*creds("cli-ok", "--save-assignment", "/nonexistent/dir/a.bin"), emu=emu), 2,
+            error="DPS_ERR_INVALID_ARGUMENT")
+    missing = os.path.join(work, "not-written.bin")
+    r.check("assignment: nothing saved when the registration fails",
+            r.run(*creds("cli-failed", "--save-assignment", missing), emu=emu), 8,
+            error="DPS_ERR_REGISTRATION_FAILED")
+    if os.path.exists(missing):
+        r.report("assignment: a failed registration writes no blob", ["file was written"])
+
+
 def valgrind_cases(r, emu, work):
     r.check("valgrind: symmetric key", r.run(*creds("cli-ok"), emu=emu, timeout=60), 0,
             status="assigned")
@@ -354,6 +573,15 @@ def valgrind_cases(r, emu, work):
                                          timeout=60), 3, error="DPS_ERR_AUTH_UNAUTHORIZED")
     r.check("valgrind: usage error", r.run(*creds("bad id!"), emu=emu), 2,
             error="DPS_ERR_INVALID_REGISTRATION_ID")
+    cert, key = emu.issue_device_cert("cli-x509", work)
+    r.check("valgrind: X.509", r.run("--id-scope", ID_SCOPE, "--cert", cert, "--key", key,
+                                     emu=emu, timeout=60), 0, deviceId="cli-x509")
+    r.check("valgrind: X.509 CN mismatch",
+            r.run("--id-scope", ID_SCOPE, "--registration-id", "other", "--cert", cert,
+                  "--key", key, emu=emu), 2, error="DPS_ERR_INVALID_CERTIFICATE_CN")
+    r.check("valgrind: --save-assignment",
+            r.run(*creds("cli-ok", "--save-assignment", os.path.join(work, "a.bin")), emu=emu,
+                  timeout=60), 0, status="assigned")
     with Tinyproxy(work, [emu.ws_port], ("dev", "s3cret")) as proxy:
         r.check("valgrind: websocket through a proxy with basic auth",
                 r.run(*creds("cli-ok", "--websocket", "--proxy", f"[127.0.0.1]:{proxy.port}",
@@ -387,7 +615,10 @@ def main():
                     contract_cases(r, emu, connack)
                 usage_cases(r, emu)
                 verbose_case(r, emu)
+                x509_cases(r, emu, work)
+                issuance_cases(r, emu, work)
                 connection_path_cases(r, emu, work)
+                assignment_cases(r, emu, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{r.passed} passed, {r.failed} failed")

@@ -30,6 +30,12 @@
 #include <stdint.h>
 
 /**
+ * Longest blob `dps_client_assignment_save` writes (format version 1): a buffer of this size
+ * always suffices.
+ */
+#define DPS_ASSIGNMENT_MAX_LEN 785
+
+/**
  * Major version of the library, matching Cargo.toml.
  */
 #define DPS_VERSION_MAJOR 0
@@ -43,6 +49,11 @@
  * Patch version of the library, matching Cargo.toml.
  */
 #define DPS_VERSION_PATCH 0
+
+/**
+ * Length of the signature a `dps_sign_fn` writes: an HMAC-SHA256.
+ */
+#define DPS_SIGNATURE_LEN 32
 
 /**
  * Returned by the `send` and `recv` hooks when nothing can be transferred right now.
@@ -116,6 +127,38 @@ enum dps_result
    */
   DPS_ERR_INVALID_ID_SCOPE = 109,
   /**
+   * The registration id does not match the client certificate's subject CN (X.509
+   * attestation requires them to be equal), or the certificate has no usable CN.
+   */
+  DPS_ERR_INVALID_CERTIFICATE_CN = 110,
+  /**
+   * The private key could not be read: not PEM or DER, or not an unencrypted PKCS#8,
+   * PKCS#1 (RSA) or SEC1 (EC) key of a supported algorithm.
+   */
+  DPS_ERR_INVALID_PRIVATE_KEY = 111,
+  /**
+   * The private key does not belong to the client certificate (the leaf's public key).
+   */
+  DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH = 112,
+  /**
+   * The call needs a feature this build of the library leaves out: TLS settings in a build
+   * without the `tls` feature (CMake `DPS_MQTT_TLS=OFF`), where TLS is always the
+   * transport's job.
+   */
+  DPS_ERR_INVALID_UNSUPPORTED = 130,
+  /**
+   * The output buffer is NULL or too small; the size needed was reported.
+   */
+  DPS_ERR_INVALID_BUFFER_TOO_SMALL = 115,
+  /**
+   * A stored assignment blob is truncated, corrupt or of an unknown format version.
+   */
+  DPS_ERR_INVALID_ASSIGNMENT = 116,
+  /**
+   * The certificate signing request is not one DER (or PEM) PKCS#10 structure.
+   */
+  DPS_ERR_INVALID_CSR = 117,
+  /**
    * The server refused the MQTT CONNECT as not authorized (CONNACK 5).
    */
   DPS_ERR_AUTH_NOT_AUTHORIZED = 200,
@@ -136,6 +179,10 @@ enum dps_result
    * The server refused the client identifier (CONNACK 2).
    */
   DPS_ERR_AUTH_IDENTIFIER_REJECTED = 204,
+  /**
+   * The external signing callback reported a failure (HSM, TPM or secure element).
+   */
+  DPS_ERR_AUTH_SIGNING_FAILED = 205,
   /**
    * The TLS handshake failed for a reason not covered below.
    */
@@ -337,6 +384,46 @@ typedef uint32_t dps_class;
 #endif // __cplusplus
 
 /**
+ * Where a device stands with the hub it was assigned to, as reported by the firmware.
+ */
+enum dps_hub_outcome
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * No connection to the stored hub was attempted yet (e.g. at boot).
+   */
+  DPS_HUB_NOT_TRIED = 0,
+  /**
+   * The hub accepted the device.
+   */
+  DPS_HUB_CONNECTED = 1,
+  /**
+   * The hub refused the device itself: not authorized (CONNACK 4/5, 401), device not
+   * found or disabled.
+   */
+  DPS_HUB_REJECTED_DEVICE = 2,
+  /**
+   * The hub could not be reached (name resolution, TCP, TLS, timeout, server busy).
+   */
+  DPS_HUB_UNREACHABLE = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum dps_hub_outcome dps_hub_outcome;
+#else
+typedef uint32_t dps_hub_outcome;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Opaque stored assignment, read with `dps_assignment_parse`; free with
+ * `dps_assignment_free`.
+ */
+typedef struct dps_assignment dps_assignment;
+
+/**
  * Opaque registration client. Create with `dps_client_new`, free with `dps_client_free`.
  */
 typedef struct dps_client dps_client;
@@ -416,18 +503,114 @@ typedef void (*dps_log_callback)(void *user, dps_log_level level, const char *me
  */
 typedef void (*dps_status_callback)(void *user, dps_status status);
 
+/**
+ * Computes HMAC-SHA256 with the device key over `data` (the SAS string-to-sign
+ * `<idScope>%2fregistrations%2f<registrationId>\n<expiry>`, exactly as sent) and writes the
+ * 32-byte result to `signature` (`signature_len` is `DPS_SIGNATURE_LEN`).
+ *
+ * Called once per connection, on the thread driving the client, from inside
+ * `dps_client_do_work` / `dps_client_register`. It must not call back into that client:
+ * driving calls return `DPS_ERR_INVALID_STATE` and getters return NULL/0 while it runs.
+ * `data` and `signature` are valid only during the call.
+ *
+ * @return 0 on success; any other value fails the attempt with
+ *         `DPS_ERR_AUTH_SIGNING_FAILED` (not retried by the library).
+ */
+typedef int32_t (*dps_sign_fn)(void *user,
+                               const uint8_t *data,
+                               size_t data_len,
+                               uint8_t *signature,
+                               size_t signature_len);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /**
+ * Writes the last registration's assignment (hub, device id, etag, time of assignment by the
+ * client's clock) as a small versioned, checksummed blob for the firmware to store (flash,
+ * NVS, a file) and give to `dps_should_provision` / `dps_assignment_parse` at the next boot.
+ *
+ * @param buf receives the blob; NULL to ask for the size. `DPS_ASSIGNMENT_MAX_LEN` bytes
+ *        always suffice.
+ * @param written receives the blob's length on success, and the length needed with
+ *        `DPS_ERR_INVALID_BUFFER_TOO_SMALL`. Required.
+ * @retval DPS_ERR_INVALID_BUFFER_TOO_SMALL when `buf` is NULL or `buf_len` is too small
+ *         (`*written` = the size needed, nothing else written).
+ * @retval DPS_ERR_INVALID_STATE when the client's last attempt did not end assigned (or is
+ *         still running).
+ * @retval DPS_ERR_INVALID_ASSIGNMENT when the service's hub, device id or etag is too long
+ *         to store (over 255 bytes).
+ */
+dps_result dps_client_assignment_save(const struct dps_client *client,
+                                      uint8_t *buf,
+                                      size_t buf_len,
+                                      size_t *written);
+
+/**
+ * Reads a blob written by `dps_client_assignment_save`.
+ *
+ * @param out receives the assignment (free with `dps_assignment_free`); written only on
+ *        success.
+ * @retval DPS_ERR_INVALID_ASSIGNMENT when the blob is truncated, corrupt (checksum) or of a
+ *         format version this library does not know.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `out` is NULL, or `blob` is NULL with a
+ *         non-zero `blob_len`.
+ */
+dps_result dps_assignment_parse(const uint8_t *blob, size_t blob_len, struct dps_assignment **out);
+
+/**
+ * Frees an assignment from `dps_assignment_parse`. NULL is a no-op.
+ */
+void dps_assignment_free(struct dps_assignment *assignment);
+
+/**
+ * The stored assigned hub. Valid until `dps_assignment_free`; NULL for NULL.
+ */
+const char *dps_assignment_assigned_hub(const struct dps_assignment *assignment);
+
+/**
+ * The stored device id. Valid until `dps_assignment_free`; NULL for NULL.
+ */
+const char *dps_assignment_device_id(const struct dps_assignment *assignment);
+
+/**
+ * The stored etag of the registration state. Valid until `dps_assignment_free`; NULL when
+ * the service sent none (or for NULL).
+ */
+const char *dps_assignment_etag(const struct dps_assignment *assignment);
+
+/**
+ * When the assignment was received, in UNIX seconds of the client's clock (0 for NULL).
+ * Firmware can use it to space out provisioning attempts when a hub keeps rejecting a freshly
+ * provisioned device.
+ */
+uint64_t dps_assignment_assigned_at_unix(const struct dps_assignment *assignment);
+
+/**
+ * Whether to provision now, from the stored blob and what the stored hub said; call it at
+ * boot with `DPS_HUB_NOT_TRIED`, and again after a failed hub connection. True when nothing
+ * valid is stored (NULL or empty, truncated, corrupt, unknown version) or the hub rejected
+ * the device (moved, deleted, re-enrolled); false while the hub is untried, connected or
+ * merely unreachable (an outage must not send the fleet back to DPS on every boot).
+ *
+ * @param hub_outcome a `dps_hub_outcome` value; unknown values count as
+ *        `DPS_HUB_NOT_TRIED` (a valid assignment is kept).
+ */
+bool dps_should_provision(const uint8_t *blob, size_t blob_len, uint32_t hub_outcome);
+
+/**
  * Creates a client from a configuration (copied: the config may be freed afterwards).
+ * When the configuration is refused, the reason (e.g. naming the registration id and the
+ * certificate's CN) is passed to the config's log callback at `DPS_LOG_ERROR`.
  *
  * @param transport the firmware's transport hooks (copied), or NULL for the built-in TCP
  *        transport over the host's sockets.
  * @param out receives the new client, owned by the caller (free with `dps_client_free`);
  *        written only on success.
  * @retval DPS_ERR_INVALID_CONFIG when a required setting is missing.
+ * @retval DPS_ERR_INVALID_CERTIFICATE_CN when the registration id is not the client
+ *         certificate's CN.
  * @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `out` is NULL, or a required hook in
  *         `transport` is NULL.
  */
@@ -576,6 +759,16 @@ uint32_t dps_client_http_status(const struct dps_client *client);
 int64_t dps_client_retry_after_ms(const struct dps_client *client);
 
 /**
+ * The certificate chain the service issued for the CSR set with `dps_config_set_csr_der`, as
+ * PEM text: one `CERTIFICATE` block per certificate, the device's own (leaf) first, then the
+ * issuing CAs, as the service listed them (`registrationState.issuedCertificateChain`).
+ *
+ * Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+ * `dps_client_free`; NULL when none was issued (no CSR, not assigned, or `client` is NULL).
+ */
+const char *dps_client_issued_certificate_chain_pem(const struct dps_client *client);
+
+/**
  * Creates an empty configuration with defaults: host global.azure-devices-provisioning.net,
  * port 8883, the public root certificates, api-version 2019-03-31, 90 s deadline.
  *
@@ -629,11 +822,14 @@ dps_result dps_config_set_endpoint(struct dps_config *config, const char *host, 
 
 /**
  * Adds trust anchors (one or more PEM "CERTIFICATE" blocks) for the server's certificate,
- * e.g. a private CA or the local emulator's CA. `pem` is copied.
+ * e.g. a private CA or the local emulator's CA, to those added before (see
+ * `dps_config_set_trust_anchors_pem` to replace them). `pem` is copied.
  *
  * @param use_public_roots also trust the built-in public roots (webpki-roots) when true;
  *        trust only the given anchors when false.
  * @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `pem`.
+ * @retval DPS_ERR_INVALID_UNSUPPORTED in a build without TLS (the transport verifies the
+ *         server); with TLS offload on, `dps_client_new` refuses anchors (DPS_ERR_INVALID_CONFIG).
  */
 dps_result dps_config_add_trust_anchors_pem(struct dps_config *config,
                                             const uint8_t *pem,
@@ -649,7 +845,8 @@ dps_result dps_config_add_trust_anchors_pem(struct dps_config *config,
 dps_result dps_config_set_payload_json(struct dps_config *config, const char *json);
 
 /**
- * Sets the service api-version (default "2019-03-31").
+ * Sets the service api-version (default "2019-03-31", or "2025-07-01-preview" when a CSR is
+ * set with `dps_config_set_csr_der`).
  */
 dps_result dps_config_set_api_version(struct dps_config *config, const char *api_version);
 
@@ -686,6 +883,124 @@ dps_result dps_config_set_log_callback(struct dps_config *config,
 dps_result dps_config_set_status_callback(struct dps_config *config,
                                           dps_status_callback callback,
                                           void *user);
+
+/**
+ * Sets an X.509 client certificate and its private key (X.509 attestation: an individual
+ * X.509 enrollment, or an enrollment group whose CA issued the certificate). Replaces a
+ * symmetric or group key: no SAS token (MQTT password) is sent, the certificate is presented
+ * in the TLS handshake. Both buffers are copied; the key copy is wiped when freed, so the
+ * caller may wipe its own at once.
+ *
+ * The registration id must equal the leaf certificate's subject CN (compared
+ * case-insensitively, as the service does); `dps_client_new` checks it and, when no
+ * registration id was set, uses the CN.
+ *
+ * @param cert_chain the certificate chain as PEM ("CERTIFICATE" blocks, the leaf first, then
+ *        any intermediates up to but excluding the root), or one DER certificate (the leaf).
+ * @param cert_chain_len its length in bytes.
+ * @param private_key the leaf's private key, unencrypted, as PEM ("PRIVATE KEY",
+ *        "RSA PRIVATE KEY" or "EC PRIVATE KEY") or DER (PKCS#8, PKCS#1 or SEC1): RSA, ECDSA
+ *        P-256/P-384 or Ed25519.
+ * @param private_key_len its length in bytes.
+ * @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `cert_chain`.
+ * @retval DPS_ERR_INVALID_PRIVATE_KEY when the key cannot be read or is not supported.
+ * @retval DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH when the key is not the leaf's.
+ * @retval DPS_ERR_INVALID_CERTIFICATE_CN when the leaf's subject has no usable CN.
+ */
+dps_result dps_config_set_client_certificate(struct dps_config *config,
+                                             const uint8_t *cert_chain,
+                                             size_t cert_chain_len,
+                                             const uint8_t *private_key,
+                                             size_t private_key_len);
+
+/**
+ * Uses an external signer instead of a key: the SAS token's HMAC-SHA256 is computed by
+ * `sign` (an HSM, TPM or secure element), so the device key never enters the library's
+ * memory. Replaces a symmetric or group key set before; setting a key afterwards replaces
+ * the callback. `user` is passed back to `sign` and never dereferenced by the library; it
+ * must stay valid as long as a client built from this config (which copies the pointer)
+ * lives. The callback runs on the thread driving a client: when clients built from this
+ * config are driven from several threads, it must be thread-safe.
+ *
+ * @param sign the signing callback (see `dps_sign_fn`).
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `sign` is NULL.
+ */
+dps_result dps_config_set_signing_callback(struct dps_config *config, dps_sign_fn sign, void *user);
+
+/**
+ * Turns TLS offload on or off. With offload on, the transport hooks carry MQTT in the clear
+ * because the firmware's transport (a cellular modem's TLS socket, a secure element, the
+ * platform's TLS stack) does TLS itself: it must verify the server's certificate against
+ * the DPS host name passed to the connect hook, and, for X.509 enrollments, present the
+ * client certificate (see `dps_config_set_x509_offloaded`). The default is off in a normal
+ * build and on, unchangeable, in a build without the `tls` feature (CMake
+ * `DPS_MQTT_TLS=OFF`), which contains no TLS code.
+ *
+ * Trust anchors are the transport's business under offload: a config with offload on and
+ * anchors added (`dps_config_add_trust_anchors_pem`) is contradictory, and `dps_client_new`
+ * refuses it with DPS_ERR_INVALID_CONFIG rather than silently ignoring the anchors.
+ *
+ * @param[in,out] config the configuration.
+ * @param[in] enabled true: MQTT in the clear over the hooks; false: TLS inside the library.
+ * @retval DPS_OK on success.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+ * @retval DPS_ERR_INVALID_UNSUPPORTED when `enabled` is false in a build without TLS.
+ */
+dps_result dps_config_set_tls_offload(struct dps_config *config, bool enabled);
+
+/**
+ * Replaces the trust anchors added before (by this function or
+ * `dps_config_add_trust_anchors_pem`) with the certificates in `pem`: a root list the
+ * firmware stores and updates at run time (e.g. a PEM bundle in flash, fetched with a firmware
+ * data update) takes effect without rebuilding the library. `pem` is copied.
+ *
+ * @param pem one or more PEM "CERTIFICATE" blocks; may be empty (any pointer, even NULL, with
+ *        `pem_len` 0) together with `use_public_roots` = true to go back to the built-in public
+ *        roots alone.
+ * @param pem_len its length in bytes.
+ * @param use_public_roots also trust the public roots compiled into the library
+ *        (webpki-roots) when true; trust only `pem` when false.
+ * @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `pem` (or it is
+ *         empty and `use_public_roots` is false): the anchors are left unchanged.
+ */
+dps_result dps_config_set_trust_anchors_pem(struct dps_config *config,
+                                            const uint8_t *pem,
+                                            size_t pem_len,
+                                            bool use_public_roots);
+
+/**
+ * Chooses X.509 authentication done by the transport: under TLS offload, the firmware's TLS
+ * presents the device's client certificate, and the library sends no password (no SAS
+ * token). Replaces a symmetric or group key set before; setting one of those afterwards
+ * replaces this choice. The registration id must equal the certificate's subject CN: the
+ * library cannot check it (it never sees the certificate), the service refuses a mismatch
+ * (DPS_ERR_AUTH_*).
+ *
+ * Requires `dps_config_set_tls_offload(config, true)` (always on in a build without TLS):
+ * otherwise `dps_client_new` returns DPS_ERR_INVALID_CONFIG.
+ *
+ * @param[in,out] config the configuration.
+ * @retval DPS_OK on success.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+ */
+dps_result dps_config_set_x509_offloaded(struct dps_config *config);
+
+/**
+ * Requests an operational certificate (certificate issuance, api-version
+ * `2025-07-01-preview`): the PKCS#10 certificate signing request is sent base64-encoded as
+ * `"csr"` in the register request, and the issued chain is read with
+ * `dps_client_issued_certificate_chain_pem` after the assignment. Its subject CN must be the
+ * registration id. Unless an api-version was set explicitly, `2025-07-01-preview` is used
+ * while a CSR is set. The CSR is copied; the private key stays with the caller.
+ *
+ * @param der the CSR as DER (a PEM `CERTIFICATE REQUEST` block is accepted too); NULL with
+ *        `der_len` 0 removes a CSR set before.
+ * @retval DPS_ERR_INVALID_CSR when it is not one DER structure (or such a PEM block) of at
+ *         most 16 KiB.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL, or `der` is NULL with a
+ *         non-zero `der_len`.
+ */
+dps_result dps_config_set_csr_der(struct dps_config *config, const uint8_t *der, size_t der_len);
 
 /**
  * Turns MQTT over WebSocket over TLS on or off (default off): the library upgrades the

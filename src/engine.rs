@@ -87,6 +87,8 @@ pub struct Settings {
     pub timing: Timing,
     pub max_packet_size: usize,
     pub hex_case: HexCase,
+    /// Base64 DER PKCS#10 CSR sent as `csr` (certificate issuance).
+    pub csr_b64: Option<String>,
 }
 
 /// What the engine asks its transport to do.
@@ -142,6 +144,11 @@ pub struct Outcome {
     pub last_updated_date_time_utc: Option<String>,
     pub payload: Option<String>,
     pub issued_certificate_chain: Vec<String>,
+    /// `issued_certificate_chain` as PEM, leaf first; set on assignment when the service
+    /// issued a certificate.
+    pub issued_certificate_chain_pem: Option<String>,
+    /// UNIX seconds (the caller's clock) when the assignment arrived; for the stored blob.
+    pub assigned_at_unix: Option<u64>,
     pub error_code: Option<i64>,
     pub error_message: Option<String>,
     pub tracking_id: Option<String>,
@@ -219,7 +226,11 @@ impl Engine {
             return Err(Error::new(DPS_ERR_INVALID_CONFIG, "empty api-version"));
         }
         // Validate the payload once so a bad one fails before dialling.
-        protocol::register_body(&settings.registration_id, settings.payload.as_deref(), None)?;
+        protocol::register_body(
+            &settings.registration_id,
+            settings.payload.as_deref(),
+            settings.csr_b64.as_deref(),
+        )?;
         let seed = settings
             .registration_id
             .bytes()
@@ -582,7 +593,7 @@ impl Engine {
                 let body = match protocol::register_body(
                     &self.settings.registration_id,
                     self.settings.payload.as_deref(),
-                    None,
+                    self.settings.csr_b64.as_deref(),
                 ) {
                     Ok(b) => b,
                     Err(e) => return self.fail(e),
@@ -730,6 +741,13 @@ impl Engine {
                         "assigned without assignedHub or deviceId",
                     ));
                 }
+                if !self.outcome.issued_certificate_chain.is_empty() {
+                    match protocol::certificate_chain_pem(&self.outcome.issued_certificate_chain) {
+                        Ok(pem) => self.outcome.issued_certificate_chain_pem = Some(pem),
+                        Err(e) => return self.fail(e),
+                    }
+                }
+                self.outcome.assigned_at_unix = Some(self.unix_now);
                 self.finish(None);
             }
             RegistrationStatus::Assigning => {
@@ -898,6 +916,7 @@ mod tests {
             timing,
             max_packet_size: crate::config::DEFAULT_MAX_PACKET_SIZE,
             hex_case: HexCase::Lower,
+            csr_b64: None,
         })
         .unwrap()
     }
@@ -1252,6 +1271,56 @@ mod tests {
     }
 
     #[test]
+    fn issued_chain_becomes_pem_and_a_bad_one_fails_the_attempt() {
+        let mut p = Peer::start(Timing::default());
+        p.connack(mqttrs::ConnectReturnCode::Accepted);
+        p.respond(200, "", r#"{"operationId":"op-1","status":"assigned","registrationState":{"assignedHub":"hub","deviceId":"dev-1","issuedCertificateChain":["MAMCAQA=","MAMCAQE="]}}"#);
+        assert_eq!(p.result(), Some(DPS_OK));
+        let pem = p
+            .engine
+            .outcome()
+            .issued_certificate_chain_pem
+            .clone()
+            .unwrap();
+        assert_eq!(pem.matches("-----BEGIN CERTIFICATE-----\n").count(), 2);
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\nMAMCAQA=\n"));
+        assert_eq!(p.engine.outcome().assigned_at_unix, Some(1_700_000_000));
+
+        let mut p = Peer::start(Timing::default());
+        p.connack(mqttrs::ConnectReturnCode::Accepted);
+        p.respond(200, "", r#"{"operationId":"op-1","status":"assigned","registrationState":{"assignedHub":"hub","deviceId":"dev-1","issuedCertificateChain":["MAMCAQA=","%%%"]}}"#);
+        assert_eq!(p.result(), Some(DPS_ERR_PROTOCOL_BAD_RESPONSE));
+        assert_eq!(p.engine.outcome().issued_certificate_chain_pem, None);
+        assert_eq!(p.engine.outcome().assigned_at_unix, None);
+    }
+
+    #[test]
+    fn the_csr_goes_into_the_register_body() {
+        let mut e = engine(Timing::default());
+        e.settings.csr_b64 = Some("MAMCAQA=".into());
+        e.set_unix_time(1_700_000_000);
+        e.start(0).unwrap();
+        assert!(matches!(e.poll_action(), Some(Action::Connect { .. })));
+        e.on_connected(0);
+        let out = e.take_transmit();
+        let mut rest = &out[..];
+        let mut body = None;
+        while !rest.is_empty() {
+            let packet = decode_slice(rest).unwrap().unwrap();
+            let mut buf = vec![0u8; rest.len()];
+            let n = encode_slice(&packet, &mut buf).unwrap();
+            if let Packet::Publish(p) = &packet {
+                body = Some(p.payload.to_vec());
+            }
+            rest = &rest[n..];
+        }
+        assert_eq!(
+            body.as_deref(),
+            Some(&br#"{"registrationId":"dev-1","payload":{"a":1},"csr":"MAMCAQA="}"#[..])
+        );
+    }
+
+    #[test]
     fn connection_failures_give_up_after_the_limit() {
         let mut p = Peer::start(Timing::default());
         for _ in 0..=Timing::default().max_connection_failures {
@@ -1270,5 +1339,57 @@ mod tests {
             ));
         }
         assert_eq!(p.result(), Some(DPS_ERR_TRANSPORT_CONNECT));
+    }
+
+    /// The user name and password of the CONNECT an engine with these settings sends first.
+    fn first_connect(settings: Settings) -> (String, Option<String>) {
+        let mut engine = Engine::new(settings).unwrap();
+        engine.set_unix_time(1_700_000_000);
+        engine.start(0).unwrap();
+        assert!(matches!(engine.poll_action(), Some(Action::Connect { .. })));
+        engine.on_connected(0);
+        let out = engine.take_transmit();
+        match decode_slice(&out).unwrap().unwrap() {
+            Packet::Connect(c) => (
+                c.username.unwrap().to_owned(),
+                c.password.map(|p| String::from_utf8(p.to_vec()).unwrap()),
+            ),
+            other => panic!("first packet is {other:?}"),
+        }
+    }
+
+    fn settings(credential: Credential) -> Settings {
+        let mut s = engine(Timing::default()).settings;
+        s.credential = credential;
+        s
+    }
+
+    #[test]
+    fn x509_sends_no_password() {
+        let (username, password) = first_connect(settings(Credential::X509));
+        assert_eq!(password, None);
+        assert_eq!(
+            username,
+            "0ne00000001/registrations/dev-1/api-version=2019-03-31"
+        );
+    }
+
+    #[test]
+    fn sas_token_lifetime_and_client_version_reach_the_connect() {
+        let signer = || Credential::Sas(Box::new(KeySigner::from_base64(KEY).unwrap()));
+        let (_, password) = first_connect(settings(signer()));
+        assert!(
+            password.unwrap().contains("&se=1700003600&"),
+            "default 1 hour"
+        );
+        let mut s = settings(signer());
+        s.timing.sas_ttl_secs = 60;
+        s.client_version = Some("firmware/2.1 (board-x)".into());
+        let (username, password) = first_connect(s);
+        assert!(password.unwrap().contains("&se=1700000060&"));
+        assert!(
+            username.ends_with("&ClientVersion=firmware%2F2.1%20%28board-x%29"),
+            "{username}"
+        );
     }
 }

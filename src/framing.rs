@@ -1,6 +1,7 @@
 //! The byte framing under MQTT: TLS inside the library, or the bytes as they are when the
 //! firmware's transport already speaks TLS (offload). The engine sees one shape for both.
 
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 
 use crate::error::Result;
@@ -21,6 +22,28 @@ pub fn check_anchors_pem(pem: &[u8]) -> Result<()> {
     tls::parse_pem_certificates(pem).map(|_| ())
 }
 
+/// Without the `tls` feature there is no TLS in the library to give anchors to.
+#[cfg(not(feature = "tls"))]
+pub fn check_anchors_pem(_pem: &[u8]) -> Result<()> {
+    Err(no_tls_in_this_build())
+}
+
+/// The error of every TLS setting in a build without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+pub fn no_tls_in_this_build() -> crate::error::Error {
+    crate::error::Error::new(
+        crate::error::dps_result::DPS_ERR_INVALID_UNSUPPORTED,
+        "built without the tls feature: the transport must do TLS (TLS offload)",
+    )
+}
+
+/// The client certificate and key TLS presents (X.509 attestation); a type with no values in
+/// a build without TLS, where only the transport can present one.
+#[cfg(feature = "tls")]
+pub type ClientIdentity = tls::ClientIdentity;
+#[cfg(not(feature = "tls"))]
+pub enum ClientIdentity {}
+
 /// Makes one framing per connection.
 #[derive(Clone)]
 pub enum FramingFactory {
@@ -31,14 +54,34 @@ pub enum FramingFactory {
 }
 
 impl FramingFactory {
+    /// TLS with these anchors, presenting `identity` (X.509 attestation) when given.
     #[cfg(feature = "tls")]
-    pub fn tls(anchors: &TrustAnchors) -> Result<FramingFactory> {
-        let config = tls::TlsClientConfig::new(anchors.use_default_roots, &anchors.extra_pem)?;
-        Ok(FramingFactory::Tls(Arc::new(config)))
+    pub fn tls(
+        anchors: &TrustAnchors,
+        identity: Option<tls::ClientIdentity>,
+    ) -> Result<FramingFactory> {
+        let mut builder = tls::TlsClientConfig::builder().default_roots(anchors.use_default_roots);
+        if !anchors.extra_pem.is_empty() {
+            builder = builder.add_anchors_pem(&anchors.extra_pem)?;
+        }
+        if let Some(identity) = identity {
+            builder = builder.client_identity(identity);
+        }
+        Ok(FramingFactory::Tls(Arc::new(builder.build()?)))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    pub fn tls(
+        _anchors: &TrustAnchors,
+        _identity: Option<ClientIdentity>,
+    ) -> Result<FramingFactory> {
+        Err(no_tls_in_this_build())
     }
 
     /// Tells the TLS layer the wall-clock time, for certificate validity checks.
     pub fn set_unix_time(&self, unix_seconds: u64) {
+        #[cfg(not(feature = "tls"))]
+        let _ = unix_seconds;
         match self {
             FramingFactory::Plain => {}
             #[cfg(feature = "tls")]
@@ -47,6 +90,8 @@ impl FramingFactory {
     }
 
     pub fn new_session(&self, server_name: &str) -> Result<Framing> {
+        #[cfg(not(feature = "tls"))]
+        let _ = server_name;
         match self {
             FramingFactory::Plain => Ok(Framing::Plain {
                 inbound: Vec::new(),

@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod assignment;
 pub mod config;
 pub mod driver;
 pub mod engine;
@@ -26,3 +27,4 @@ pub mod sas;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod ws;
+pub mod x509;

@@ -26,7 +26,7 @@ use crate::error::{dps_result, Error, Result};
 /// The path DPS and IoT Hub serve MQTT over WebSocket on.
 pub const PATH: &str = "/$iothub/websocket";
 /// The port DPS serves WebSocket (over TLS) on.
-pub const DEFAULT_PORT: u16 = 443;
+pub(crate) const DEFAULT_PORT: u16 = 443;
 /// Largest server handshake response accepted (status line and headers).
 pub(crate) const MAX_RESPONSE_HEAD: usize = 8 * 1024;
 /// RFC 6455 section 1.3: appended to the key before hashing.

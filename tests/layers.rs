@@ -30,6 +30,7 @@ fn engine() -> Engine {
         timing: Timing::default(),
         max_packet_size: 4096,
         hex_case: HexCase::Lower,
+        csr_b64: None,
     })
     .unwrap()
 }
