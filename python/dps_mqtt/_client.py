@@ -249,24 +249,20 @@ class _Callbacks:
     def _recv(self, _user: Optional[int], buf: Any, length: int) -> int:
         if self.errors or self.transport is None:
             return _ffi.DPS_IO_ERROR
-        address = ctypes.cast(buf, ctypes.c_void_p).value
-        if not address or length == 0:
-            return _ffi.DPS_IO_ERROR
-        view = memoryview((ctypes.c_ubyte * length).from_address(address)).cast("B")
+        # The transport receives into Python memory, copied into C's buffer afterwards: a view
+        # of C's buffer that the transport kept past the call would point at freed memory.
+        data = bytearray(length)
         try:
-            n = self.transport.recv_into(view)
+            n = self.transport.recv_into(memoryview(data))
             if n is None:
                 return _ffi.DPS_IO_WOULD_BLOCK
-            return max(0, min(int(n), length))
+            n = max(0, min(int(n), length))
+            ctypes.memmove(buf, (ctypes.c_char * length).from_buffer(data), n)
+            return n
         except BlockingIOError:
             return _ffi.DPS_IO_WOULD_BLOCK
         except BaseException as e:
             return self._hook_error(e)
-        finally:
-            try:
-                view.release()
-            except BufferError as e:  # the transport kept a view of C's buffer
-                self._fail(e)
 
     def _close(self, _user: Optional[int]) -> None:
         try:

@@ -1,5 +1,6 @@
 """One typed exception per result class, carrying the service's errorCode and trackingId."""
 
+import logging
 import socket
 
 import pytest
@@ -79,7 +80,8 @@ def test_untrusted_server_certificate(emulator) -> None:
     assert e.value.exit_code == 4
 
 
-def test_nothing_listening() -> None:
+def test_nothing_listening(caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="dps_mqtt")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))  # bound, never listening: connects are refused
         with pytest.raises(dps_mqtt.TransportError) as e:
@@ -89,6 +91,9 @@ def test_nothing_listening() -> None:
                 client.register()
     assert isinstance(e.value, ConnectionError)
     assert e.value.exit_code == 5
+    # The reconnects on the way were logged as warnings.
+    assert any(r.levelno == logging.WARNING and "reconnecting" in r.getMessage()
+               for r in caplog.records if r.name == "dps_mqtt")
 
 
 def test_deadline_while_assigning(emulator) -> None:
