@@ -5,6 +5,11 @@
  *   dps_register --id-scope SCOPE --registration-id ID (--symmetric-key B64 | --group-key B64)
  *                [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
  *                [--api-version V] [--timeout SECONDS] [--verbose]
+ *   dps_register --id-scope SCOPE [--registration-id ID] --cert FILE --key FILE [...]
+ *
+ * With --cert and --key the device authenticates with an X.509 client certificate (individual
+ * or enrollment-group X.509 attestation): no SAS token is sent, and the registration id is the
+ * certificate's CN (if given, --registration-id must equal it).
  *
  * It is also the reference for firmware authors. It uses only the public header, and brings
  * its own transport: four small hooks over POSIX sockets (a non-blocking connect, send and recv
@@ -379,10 +384,24 @@ static const char *status_name(dps_status status) {
     }
 }
 
+/* What the log callback knows: whether to print, and the last error, which explains a
+ * configuration that dps_client_new refused (e.g. a registration id that is not the
+ * certificate's CN). */
+typedef struct log_state {
+    int verbose;
+    char last_error[512];
+} log_state;
+
 /* The library promises never to pass a key or a token to these callbacks. */
 static void on_log(void *user, dps_log_level level, const char *message) {
-    (void)user;
-    fprintf(stderr, "dps_register: %s: %s\n", level_name(level), message);
+    log_state *state = (log_state *)user;
+
+    if (level == DPS_LOG_ERROR) {
+        snprintf(state->last_error, sizeof state->last_error, "%s", message);
+    }
+    if (state->verbose) {
+        fprintf(stderr, "dps_register: %s: %s\n", level_name(level), message);
+    }
 }
 
 static void on_status(void *user, dps_status status) {
@@ -399,6 +418,9 @@ static const char usage_text[] =
     "                    (--symmetric-key B64 | --group-key B64)\n"
     "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
     "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
+    "       dps_register --id-scope SCOPE [--registration-id ID] --cert FILE --key FILE\n"
+    "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
+    "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
     "\n"
     "Registers a device with the Azure IoT Device Provisioning Service over MQTT/TLS and\n"
     "prints one JSON object on stdout.\n"
@@ -407,6 +429,10 @@ static const char usage_text[] =
     "  --registration-id ID   the device's registration id\n"
     "  --symmetric-key B64    the device's key (individual enrollment)\n"
     "  --group-key B64        the enrollment group's key; the device key is derived from it\n"
+    "  --cert FILE            X.509 client certificate: PEM chain (leaf first) or one DER\n"
+    "                         certificate; its CN is the registration id\n"
+    "  --key FILE             the certificate's private key, PEM or DER (PKCS#8, PKCS#1 RSA\n"
+    "                         or SEC1 EC), unencrypted\n"
     "  --host HOST            DPS host (default global.azure-devices-provisioning.net)\n"
     "  --port PORT            port (default 8883)\n"
     "  --ca-file PEM          trust only the CA certificates in this PEM file (a private CA,\n"
@@ -427,6 +453,7 @@ static const char usage_text[] =
 typedef struct options {
     const char *id_scope, *registration_id, *symmetric_key, *group_key;
     const char *host, *ca_file, *payload, *api_version;
+    const char *cert_file, *key_file;
     unsigned long port;
     unsigned long timeout_ms;
     int verbose, help;
@@ -495,6 +522,8 @@ static const char *parse_args(int argc, char **argv, options *o) {
         else if (strcmp(flag, "--ca-file") == 0) text = &o->ca_file;
         else if (strcmp(flag, "--payload") == 0) text = &o->payload;
         else if (strcmp(flag, "--api-version") == 0) text = &o->api_version;
+        else if (strcmp(flag, "--cert") == 0) text = &o->cert_file;
+        else if (strcmp(flag, "--key") == 0) text = &o->key_file;
         else if (strcmp(flag, "--port") != 0 && strcmp(flag, "--timeout") != 0) {
             return "unknown option (see --help)";
         }
@@ -512,11 +541,14 @@ static const char *parse_args(int argc, char **argv, options *o) {
             return "--timeout must be a positive number of seconds, at most 86400";
         }
     }
-    if (o->id_scope == NULL || o->registration_id == NULL) {
-        return "--id-scope and --registration-id are required";
+    if ((o->cert_file == NULL) != (o->key_file == NULL)) {
+        return "--cert and --key go together";
     }
-    if ((o->symmetric_key == NULL) == (o->group_key == NULL)) {
-        return "give exactly one of --symmetric-key and --group-key";
+    if ((o->symmetric_key != NULL) + (o->group_key != NULL) + (o->cert_file != NULL) != 1) {
+        return "give exactly one of --symmetric-key, --group-key and --cert/--key";
+    }
+    if (o->id_scope == NULL || (o->registration_id == NULL && o->cert_file == NULL)) {
+        return "--id-scope and --registration-id are required (with --cert, the CN is the id)";
     }
     return NULL;
 }
@@ -549,10 +581,48 @@ static char *read_file(const char *path, size_t *len) {
     return buf;
 }
 
+/* Overwrites a buffer that held a secret (a plain memset may be optimised away before free). */
+static void wipe(char *buf, size_t len) {
+    volatile char *p = buf;
+    while (len-- > 0) {
+        *p++ = 0;
+    }
+}
+
+/* Reads --cert and --key and sets them; the key's copy is wiped at once (the library keeps its
+ * own, wiped when freed). On failure, `buf` says what went wrong. */
+static dps_result set_client_certificate(dps_config *cfg, const options *o, char *buf,
+                                         size_t buf_len) {
+    size_t cert_len = 0, key_len = 0;
+    char *cert = read_file(o->cert_file, &cert_len);
+    char *key;
+    dps_result r;
+
+    if (cert == NULL) {
+        snprintf(buf, buf_len, "--cert: cannot read %s: %s", o->cert_file, strerror(errno));
+        return DPS_ERR_INVALID_ARGUMENT;
+    }
+    key = read_file(o->key_file, &key_len);
+    if (key == NULL) {
+        snprintf(buf, buf_len, "--key: cannot read %s: %s", o->key_file, strerror(errno));
+        free(cert);
+        return DPS_ERR_INVALID_ARGUMENT;
+    }
+    r = dps_config_set_client_certificate(cfg, (const uint8_t *)cert, cert_len,
+                                          (const uint8_t *)key, key_len);
+    wipe(key, key_len);
+    free(key);
+    free(cert);
+    if (r != DPS_OK) {
+        snprintf(buf, buf_len, "--cert/--key: %s", dps_result_str(r));
+    }
+    return r;
+}
+
 /* Applies the options to a config. On failure returns the setter's error and points
  * `message` at a description in `buf`. */
-static dps_result configure(dps_config *cfg, const options *o, char *buf, size_t buf_len,
-                            const char **message) {
+static dps_result configure(dps_config *cfg, const options *o, log_state *logger, char *buf,
+                            size_t buf_len, const char **message) {
     const char *flag;
     dps_result r;
 
@@ -565,11 +635,16 @@ static dps_result configure(dps_config *cfg, const options *o, char *buf, size_t
     } while (0)
 
     TRY("--id-scope", dps_config_set_id_scope(cfg, o->id_scope));
-    TRY("--registration-id", dps_config_set_registration_id(cfg, o->registration_id));
+    if (o->registration_id != NULL) {
+        TRY("--registration-id", dps_config_set_registration_id(cfg, o->registration_id));
+    }
     if (o->symmetric_key != NULL) {
         TRY("--symmetric-key", dps_config_set_symmetric_key(cfg, o->symmetric_key));
-    } else {
+    } else if (o->group_key != NULL) {
         TRY("--group-key", dps_config_set_group_key(cfg, o->group_key));
+    } else if ((r = set_client_certificate(cfg, o, buf, buf_len)) != DPS_OK) {
+        *message = buf;
+        return r;
     }
     TRY("--host/--port", dps_config_set_endpoint(cfg, o->host, (uint16_t)o->port));
     if (o->payload != NULL) {
@@ -595,8 +670,9 @@ static dps_result configure(dps_config *cfg, const options *o, char *buf, size_t
             goto failed;
         }
     }
+    TRY("--verbose", dps_config_set_log_callback(cfg, on_log, logger,
+                                                 o->verbose ? DPS_LOG_DEBUG : DPS_LOG_ERROR));
     if (o->verbose) {
-        TRY("--verbose", dps_config_set_log_callback(cfg, on_log, NULL, DPS_LOG_DEBUG));
         TRY("--verbose", dps_config_set_status_callback(cfg, on_status, NULL));
     }
     return DPS_OK;
@@ -614,6 +690,7 @@ int main(int argc, char **argv) {
     const char *message = NULL;
     char message_buf[512];
     posix_socket sock;
+    log_state logger;
     dps_transport transport;
     dps_config *cfg;
     dps_client *client = NULL;
@@ -638,7 +715,9 @@ int main(int argc, char **argv) {
     if (cfg == NULL) {
         return report_failure(DPS_ERR_INTERNAL, "out of memory", NULL);
     }
-    r = configure(cfg, &o, message_buf, sizeof message_buf, &message);
+    memset(&logger, 0, sizeof logger);
+    logger.verbose = o.verbose;
+    r = configure(cfg, &o, &logger, message_buf, sizeof message_buf, &message);
     if (r != DPS_OK) {
         dps_config_free(cfg);
         return report_failure(r, message, NULL);
@@ -658,7 +737,8 @@ int main(int argc, char **argv) {
     r = dps_client_new(cfg, &transport, &client);
     dps_config_free(cfg); /* the client keeps its own copy (keys included, zeroized on free) */
     if (r != DPS_OK) {
-        return report_failure(r, NULL, NULL);
+        /* The reason, if the library gave one, came through the log callback. */
+        return report_failure(r, logger.last_error[0] != '\0' ? logger.last_error : NULL, NULL);
     }
 
     /* Blocking: returns when assigned, refused, failed, or the deadline passed. A firmware

@@ -67,6 +67,33 @@ static const char *const DEVICE_KEY = "pmImfq0KLX6Pz0Cn55CDokkQ7dC3rEhAfggusfpcy
 static const char *const FAILED_KEY = "Ik0dQ4ZVZu1WmiqH2iWJs3MHDe+HHS+P7d80WEQU81g=";
 static const char *const GROUP_KEY = "b28l409KTA3CcURml1MYEvrIB7n0c5dd+86OyF5s7QQ=";
 
+/* A self-signed test certificate with CN "c-device", its key (PKCS#8) and another key (SEC1):
+ * offline checks of dps_config_set_client_certificate. Test-only material. */
+static const char DEVICE_CERT_PEM[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBfTCCASOgAwIBAgIUee5jkfT8TOm9tnsjLLjGRNH2aGwwCgYIKoZIzj0EAwIw\n"
+    "EzERMA8GA1UEAwwIYy1kZXZpY2UwIBcNMjYxMjAxMDIyNzA2WhgPMjEyNjExMDcw\n"
+    "MjI3MDZaMBMxETAPBgNVBAMMCGMtZGV2aWNlMFkwEwYHKoZIzj0CAQYIKoZIzj0D\n"
+    "AQcDQgAEwDEFB68/SPTbM2XxBd08q4bC6+HSzb+qiendnB9CrtqeIjB21eU2OtSC\n"
+    "MdLnjsifWNYmDqi4Q+552JWsu+YOhaNTMFEwHQYDVR0OBBYEFBC1Xis6xCeIrOgH\n"
+    "jMFn1wj9c0YUMB8GA1UdIwQYMBaAFBC1Xis6xCeIrOgHjMFn1wj9c0YUMA8GA1Ud\n"
+    "EwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIhAJAgdAkT+8f3yk36gbeZ9clQ\n"
+    "BXQpsr6mRlHDovOTGpvxAiB1o2YgDbIo2RbcSc/iaga7jsKSIf+q6drfJ/yBiOWN\n"
+    "1w==\n"
+    "-----END CERTIFICATE-----\n";
+static const char DEVICE_CERT_KEY_PEM[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgxItNZLJfsQtgl+N4\n"
+    "2vSKfbgwke2V0zK6gPF/TPJGeSehRANCAATAMQUHrz9I9NszZfEF3TyrhsLr4dLN\n"
+    "v6qJ6d2cH0Ku2p4iMHbV5TY61IIx0ueOyJ9Y1iYOqLhD7nnYlay75g6F\n"
+    "-----END PRIVATE KEY-----\n";
+static const char OTHER_KEY_PEM[] =
+    "-----BEGIN EC PRIVATE KEY-----\n"
+    "MHcCAQEEIPdhXuKpYP3alUIfI1esJz5luusIMKqfReJ1noPnvKb4oAoGCCqGSM49\n"
+    "AwEHoUQDQgAEMUs02Ag/+CP778GqVLZ/kuT174xl8caR58LpDfCMidrZutMl5xMJ\n"
+    "JymqlONh0vX2AkbWTixlDw/7IDirgmC2WA==\n"
+    "-----END EC PRIVATE KEY-----\n";
+
 static ptrdiff_t null_send(void *user, const uint8_t *buf, size_t len) {
     (void)user, (void)buf, (void)len;
     return DPS_IO_ERROR;
@@ -99,6 +126,16 @@ static void null_arguments(void) {
     CHECK(dps_config_add_trust_anchors_pem(NULL, (const uint8_t *)"x", 1, true) ==
           DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_add_trust_anchors_pem(cfg, NULL, 10, true) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_trust_anchors_pem(NULL, (const uint8_t *)"x", 1, true) ==
+          DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_trust_anchors_pem(cfg, NULL, 10, true) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_trust_anchors_pem(cfg, NULL, 0, true) == DPS_OK); /* public roots */
+    CHECK(dps_config_set_client_certificate(NULL, (const uint8_t *)"c", 1, (const uint8_t *)"k",
+                                            1) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_client_certificate(cfg, NULL, 10, (const uint8_t *)"k", 1) ==
+          DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_client_certificate(cfg, (const uint8_t *)"c", 1, NULL, 10) ==
+          DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_set_payload_json(NULL, "{}") == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_set_payload_json(cfg, NULL) == DPS_OK); /* NULL clears the payload */
     CHECK(dps_config_set_api_version(NULL, "2019-03-31") == DPS_ERR_INVALID_NULL_POINTER);
@@ -182,6 +219,10 @@ static void invalid_values(void) {
     CHECK(dps_config_set_log_callback(cfg, NULL, NULL, 99) == DPS_ERR_INVALID_ARGUMENT);
     CHECK(dps_config_add_trust_anchors_pem(cfg, (const uint8_t *)"junk", 4, false) ==
           DPS_ERR_INVALID_CERTIFICATE);
+    CHECK(dps_config_set_trust_anchors_pem(cfg, (const uint8_t *)"junk", 4, true) ==
+          DPS_ERR_INVALID_CERTIFICATE);
+    CHECK(dps_config_set_trust_anchors_pem(cfg, NULL, 0, false) ==
+          DPS_ERR_INVALID_CERTIFICATE); /* would trust nothing */
 
     /* An incomplete configuration is refused when the client is created: nothing dialled. */
     CHECK(dps_client_new(cfg, NULL, &client) == DPS_ERR_INVALID_CONFIG);
@@ -195,6 +236,57 @@ static void invalid_values(void) {
     CHECK(dps_client_last_result(client) == DPS_ERR_INVALID_STATE); /* no attempt yet */
     CHECK(dps_client_assigned_hub(client) == NULL);
     CHECK(dps_client_http_status(client) == 0);
+    dps_client_free(client);
+    dps_config_free(cfg);
+}
+
+/* Records the last error-level log line. */
+static void keep_last_error(void *user, dps_log_level level, const char *message) {
+    if (level == DPS_LOG_ERROR) {
+        snprintf((char *)user, 512, "%s", message);
+    }
+}
+
+/* X.509 credentials offline: bad inputs have their own codes; the registration id must be
+ * the certificate's CN, and dps_client_new says why through the log callback. */
+static void client_certificates(void) {
+    dps_config *cfg = dps_config_new();
+    dps_client *client = NULL;
+    char last_error[512] = "";
+    const uint8_t *cert = (const uint8_t *)DEVICE_CERT_PEM;
+    const uint8_t *key = (const uint8_t *)DEVICE_CERT_KEY_PEM;
+    size_t cert_len = strlen(DEVICE_CERT_PEM), key_len = strlen(DEVICE_CERT_KEY_PEM);
+
+    CHECK(dps_config_set_client_certificate(cfg, (const uint8_t *)"junk", 4, key, key_len) ==
+          DPS_ERR_INVALID_CERTIFICATE);
+    CHECK(dps_config_set_client_certificate(cfg, cert, cert_len, NULL, 0) ==
+          DPS_ERR_INVALID_PRIVATE_KEY);
+    CHECK(dps_config_set_client_certificate(cfg, cert, cert_len, (const uint8_t *)"junk", 4) ==
+          DPS_ERR_INVALID_PRIVATE_KEY);
+    CHECK(dps_config_set_client_certificate(cfg, cert, cert_len,
+                                            (const uint8_t *)OTHER_KEY_PEM,
+                                            strlen(OTHER_KEY_PEM)) ==
+          DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH);
+    CHECK(dps_config_set_client_certificate(cfg, cert, cert_len, key, key_len) == DPS_OK);
+    CHECK(dps_config_set_id_scope(cfg, SCOPE) == DPS_OK);
+    CHECK(dps_config_set_log_callback(cfg, keep_last_error, last_error, DPS_LOG_ERROR) == DPS_OK);
+
+    /* No registration id: the CN is used. */
+    CHECK(dps_client_new(cfg, NULL, &client) == DPS_OK);
+    dps_client_free(client);
+    client = NULL;
+    CHECK(dps_config_set_registration_id(cfg, "C-Device") == DPS_OK); /* case-insensitive */
+    CHECK(dps_client_new(cfg, NULL, &client) == DPS_OK);
+    dps_client_free(client);
+    client = NULL;
+    CHECK(dps_config_set_registration_id(cfg, "another-device") == DPS_OK);
+    CHECK(dps_client_new(cfg, NULL, &client) == DPS_ERR_INVALID_CERTIFICATE_CN);
+    CHECK(client == NULL);
+    CHECK(strstr(last_error, "\"another-device\"") != NULL);
+    CHECK(strstr(last_error, "\"c-device\"") != NULL);
+    /* A symmetric key replaces the certificate, and the other way round. */
+    CHECK(dps_config_set_symmetric_key(cfg, KEY) == DPS_OK);
+    CHECK(dps_client_new(cfg, NULL, &client) == DPS_OK);
     dps_client_free(client);
     dps_config_free(cfg);
 }
@@ -640,6 +732,21 @@ static void registration_failures(const endpoint *ep) {
         CHECK(dps_client_tracking_id(client) != NULL);
         dps_client_free(client);
     }
+
+    /* The emulator's CA replaced by another one: the server is no longer trusted. */
+    client = NULL;
+    memset(&o, 0, sizeof o);
+    o.secret = DEVICE_KEY;
+    cfg = registration_config(ep, "api-device", DEVICE_KEY, 0, &t, &o);
+    CHECK(dps_config_set_trust_anchors_pem(cfg, (const uint8_t *)DEVICE_CERT_PEM,
+                                           strlen(DEVICE_CERT_PEM), false) == DPS_OK);
+    CHECK(dps_client_new(cfg, &hooks, &client) == DPS_OK);
+    dps_config_free(cfg);
+    if (client != NULL) {
+        r = dps_client_register(client);
+        CHECK_RESULT(client, r, "DPS_ERR_TLS_CERT_UNTRUSTED");
+        dps_client_free(client);
+    }
     CHECK(t.closes == t.connects && t.fd < 0);
 }
 
@@ -679,6 +786,7 @@ int main(int argc, char **argv) {
 
     null_arguments();
     invalid_values();
+    client_certificates();
     result_codes();
     helpers();
     if (ep.host != NULL) {

@@ -7,6 +7,9 @@ With --valgrind, runs a success and a failure under valgrind instead (any memory
 definite leak fails)."""
 
 import argparse
+import base64
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -15,8 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
-from emulator import ID_SCOPE, Emulator, test_key
+from emulator import ID_SCOPE, Emulator, derived_key, test_key
 
 SUCCESS_KEYS = {"status", "assignedHub", "deviceId", "substatus", "payload"}
 FAILURE_KEYS = {"status", "error", "message"}
@@ -50,6 +54,8 @@ ENROLLMENTS = {
         enrollment("cli-slow", assignAfterPolls=1000000, retryAfter=1),
         enrollment("cli-verbose", assignAfterPolls=1),
         enrollment("cli-migrated", deviceId="renamed-device", substatus="deviceDataMigrated"),
+        {"registrationId": "cli-x509", "attestation": {"type": "x509"},
+         "assignedHub": "cli-x509-hub.azure-devices.net", "retryAfter": 0},
     ],
     "groups": [
         {
@@ -57,7 +63,13 @@ ENROLLMENTS = {
             "attestation": {"type": "symmetricKey", "primaryKey": test_key("cli-group")},
             "assignedHub": "cli-group-hub.azure-devices.net",
             "retryAfter": 0,
-        }
+        },
+        {
+            "groupId": "cli-x509-group",
+            "attestation": {"type": "x509"},
+            "assignedHub": "cli-x509-group-hub.azure-devices.net",
+            "retryAfter": 0,
+        },
     ],
 }
 
@@ -241,27 +253,122 @@ def usage_cases(r, emu):
              out, err)
 
 
+SAS_TTL_S = 3600  # the library's default token lifetime; the CLI does not change it
+
+
+def sas_signature(key_b64, reg_id, expiry, scope=ID_SCOPE):
+    """The signature of the SAS token the library sends: base64 HMAC-SHA256 of
+    "{scope}%2fregistrations%2f{reg_id}\n{expiry}" under the (device) key."""
+    to_sign = f"{scope}%2fregistrations%2f{reg_id}\n{expiry}".encode()
+    mac = hmac.new(base64.b64decode(key_b64), to_sign, hashlib.sha256).digest()
+    return base64.b64encode(mac).decode()
+
+
+# The published vector (Microsoft's DPS docs), so the leak check below looks for the right thing.
+assert sas_signature("O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=", "FirstDevice", 1591921306,
+                     scope="0ne000EEBBD") == "hwgBlMB6G2Zg5ZcYtwmtLVKRbifiSCPfUMyscbVWa8o="
+
+
+def secrets_of(key_b64, reg_id, started, ended):
+    """Every form in which a key or a signature made during [started, ended] could leak: the
+    base64 key, a prefix of it, its hex bytes, each possible signature (plain and
+    percent-encoded) and the token markers."""
+    forms = [key_b64, key_b64[:16], base64.b64decode(key_b64).hex(), "SharedAccessSignature",
+             "sig="]
+    for expiry in range(int(started) + SAS_TTL_S - 2, int(ended) + SAS_TTL_S + 3):
+        sig = sas_signature(key_b64, reg_id, expiry)
+        forms += [sig, sig[:16], urllib.parse.quote(sig, safe="")]
+    return forms
+
+
+def leaks_in(forms, out, err):
+    return [f"contains {s!r}" for s in forms if s in out or s in err]
+
+
 def verbose_case(r, emu):
     key = test_key("cli-verbose")
+    started = time.time()
     rc, out, err, elapsed = r.run(*creds("cli-verbose", "--verbose"), emu=emu)
     r.check("verbose run", (rc, out, err, elapsed), 0, status="assigned")
-    leaks = [s for s in (key, key[:16], "SharedAccessSignature", "sig=") if s in err or s in out]
-    problems = [f"stderr or stdout contains {leak!r}" for leak in leaks]
+    problems = leaks_in(secrets_of(key, "cli-verbose", started, time.time()), out, err)
     if "assigned" not in err or "connecting" not in err:
         problems.append("stderr lacks the progress lines")
-    r.report("verbose logs progress on stderr, never a key or a token", problems, out, err)
-
-    group_key = test_key("cli-group")
-    rc, out, err, _ = r.run("--id-scope", ID_SCOPE, "--registration-id", "cli-member-2",
-                            "--group-key", group_key, "--verbose", emu=emu)
-    leaks = [s for s in (group_key, group_key[:16], "SharedAccessSignature", "sig=")
-             if s in err or s in out]
-    r.report("verbose with a group key leaks no key or token",
-             ([f"exit {rc}"] if rc != 0 else []) + [f"contains {leak!r}" for leak in leaks],
+    r.report("verbose logs progress on stderr, never a key, a signature or a token", problems,
              out, err)
 
+    # A group key: neither it nor the derived device key nor the signature may show.
+    group_key = test_key("cli-group")
+    device_key = derived_key(group_key, "cli-member-2")
+    started = time.time()
+    rc, out, err, _ = r.run("--id-scope", ID_SCOPE, "--registration-id", "cli-member-2",
+                            "--group-key", group_key, "--verbose", emu=emu)
+    forms = secrets_of(device_key, "cli-member-2", started, time.time())
+    forms += [group_key, group_key[:16], base64.b64decode(group_key).hex()]
+    r.report("verbose with a group key leaks no group key, derived key, signature or token",
+             ([f"exit {rc}"] if rc != 0 else []) + leaks_in(forms, out, err), out, err)
 
-def valgrind_cases(r, emu):
+
+def pem_to_der(pem_path, der_path):
+    """The first PEM block of a file, as DER."""
+    with open(pem_path) as f:
+        body = f.read().split("-----")[2]
+    with open(der_path, "wb") as f:
+        f.write(base64.b64decode("".join(body.split())))
+    return der_path
+
+
+def x509_cases(r, emu, work):
+    """X.509 client certificates from the emulator's device CA: an individual enrollment and
+    an enrollment group, PEM and DER, and the local checks (CN, key, files)."""
+    certs = os.path.join(work, "x509")
+    os.makedirs(certs, exist_ok=True)
+    cert, key = emu.issue_device_cert("cli-x509", certs)
+    member_cert, member_key = emu.issue_device_cert("cli-x509-member", certs)
+    scope = ("--id-scope", ID_SCOPE)
+    r.check("X.509 individual enrollment (id from the CN)",
+            r.run(*scope, "--cert", cert, "--key", key, emu=emu), 0, status="assigned",
+            assignedHub="cli-x509-hub.azure-devices.net", deviceId="cli-x509")
+    r.check("X.509 individual enrollment with --registration-id",
+            r.run(*scope, "--registration-id", "cli-x509", "--cert", cert, "--key", key, emu=emu),
+            0, deviceId="cli-x509")
+    r.check("X.509 DER certificate and DER key",
+            r.run(*scope, "--cert", pem_to_der(cert, os.path.join(certs, "leaf.der")),
+                  "--key", pem_to_der(key, os.path.join(certs, "key.der")), emu=emu),
+            0, deviceId="cli-x509")
+    r.check("X.509 enrollment group (device CA)",
+            r.run(*scope, "--cert", member_cert, "--key", member_key, emu=emu), 0,
+            status="assigned", assignedHub="cli-x509-group-hub.azure-devices.net",
+            deviceId="cli-x509-member")
+    r.check("X.509 registration id is not the CN",
+            r.run(*scope, "--registration-id", "cli-x509-other", "--cert", cert, "--key", key,
+                  emu=emu), 2, status="error", error="DPS_ERR_INVALID_CERTIFICATE_CN",
+            message=lambda m: isinstance(m, str) and '"cli-x509-other"' in m
+            and '"cli-x509"' in m)
+    r.check("X.509 key of another certificate",
+            r.run(*scope, "--cert", cert, "--key", member_key, emu=emu), 2, status="error",
+            error="DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH")
+    r.check("X.509 certificate file holds no certificate",
+            r.run(*scope, "--cert", key, "--key", key, emu=emu), 2,
+            error="DPS_ERR_INVALID_CERTIFICATE")
+    r.check("X.509 key file holds no key",
+            r.run(*scope, "--cert", cert, "--key", cert, emu=emu), 2,
+            error="DPS_ERR_INVALID_PRIVATE_KEY")
+    r.check("X.509 empty key file",
+            r.run(*scope, "--cert", cert, "--key", os.devnull, emu=emu), 2,
+            error="DPS_ERR_INVALID_PRIVATE_KEY")
+    invalid = "DPS_ERR_INVALID_ARGUMENT"
+    for name, args in [
+        ("--cert without --key", scope + ("--cert", cert)),
+        ("--key without --cert", scope + ("--key", key, "--registration-id", "x")),
+        ("--cert with --symmetric-key", scope + ("--cert", cert, "--key", key,
+                                                 "--symmetric-key", test_key("x"))),
+        ("unreadable --cert", scope + ("--cert", "/nonexistent.pem", "--key", key)),
+        ("unreadable --key", scope + ("--cert", cert, "--key", "/nonexistent.pem")),
+    ]:
+        r.check(f"usage: {name}", r.run(*args, raw=True), 2, status="error", error=invalid)
+
+
+def valgrind_cases(r, emu, work):
     r.check("valgrind: symmetric key", r.run(*creds("cli-ok"), emu=emu, timeout=60), 0,
             status="assigned")
     r.check("valgrind: wrong key", r.run("--id-scope", ID_SCOPE, "--registration-id", "cli-ok",
@@ -269,6 +376,12 @@ def valgrind_cases(r, emu):
                                          timeout=60), 3, error="DPS_ERR_AUTH_UNAUTHORIZED")
     r.check("valgrind: usage error", r.run(*creds("bad id!"), emu=emu), 2,
             error="DPS_ERR_INVALID_REGISTRATION_ID")
+    cert, key = emu.issue_device_cert("cli-x509", work)
+    r.check("valgrind: X.509", r.run("--id-scope", ID_SCOPE, "--cert", cert, "--key", key,
+                                     emu=emu, timeout=60), 0, deviceId="cli-x509")
+    r.check("valgrind: X.509 CN mismatch",
+            r.run("--id-scope", ID_SCOPE, "--registration-id", "other", "--cert", cert,
+                  "--key", key, emu=emu), 2, error="DPS_ERR_INVALID_CERTIFICATE_CN")
 
 
 def main():
@@ -289,13 +402,14 @@ def main():
     try:
         with Emulator(args.emulator, os.path.join(work, "a"), ENROLLMENTS) as emu:
             if args.valgrind:
-                valgrind_cases(r, emu)
+                valgrind_cases(r, emu, work)
             else:
                 with Emulator(args.emulator, os.path.join(work, "b"), ENROLLMENTS,
                               ["--auth-failure", "connack"]) as connack:
                     contract_cases(r, emu, connack)
                 usage_cases(r, emu)
                 verbose_case(r, emu)
+                x509_cases(r, emu, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{r.passed} passed, {r.failed} failed")

@@ -26,6 +26,8 @@ class Emulator:
 
     def __init__(self, binary: str, workdir: str, enrollments: dict, extra=()):
         os.makedirs(workdir, exist_ok=True)
+        self.binary = binary
+        self.cert_dir = os.path.join(workdir, "certs")
         path = os.path.join(workdir, "enrollments.json")
         with open(path, "w") as f:
             json.dump(enrollments, f)
@@ -46,6 +48,16 @@ class Emulator:
         if self.port is None or self.ca is None:
             self.stop()
             raise RuntimeError(f"{binary} did not print its port, CA and ready lines")
+
+    def issue_device_cert(self, registration_id: str, directory: str):
+        """A device certificate (CN = registration_id) from the emulator's device CA: returns
+        the paths of the chain (leaf, device CA) and of the PKCS#8 key, both PEM."""
+        cert = os.path.join(directory, f"{registration_id}.pem")
+        key = os.path.join(directory, f"{registration_id}-key.pem")
+        subprocess.run([self.binary, "issue-device-cert", "--cert-dir", self.cert_dir,
+                        "--registration-id", registration_id, "--cert-out", cert,
+                        "--key-out", key], check=True, stdout=subprocess.DEVNULL)
+        return cert, key
 
     def stop(self):
         if self.proc.poll() is None:

@@ -116,6 +116,20 @@ enum dps_result
    */
   DPS_ERR_INVALID_ID_SCOPE = 109,
   /**
+   * The registration id does not match the client certificate's subject CN (X.509
+   * attestation requires them to be equal), or the certificate has no usable CN.
+   */
+  DPS_ERR_INVALID_CERTIFICATE_CN = 110,
+  /**
+   * The private key could not be read: not PEM or DER, or not an unencrypted PKCS#8,
+   * PKCS#1 (RSA) or SEC1 (EC) key of a supported algorithm.
+   */
+  DPS_ERR_INVALID_PRIVATE_KEY = 111,
+  /**
+   * The private key does not belong to the client certificate (the leaf's public key).
+   */
+  DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH = 112,
+  /**
    * The server refused the MQTT CONNECT as not authorized (CONNACK 5).
    */
   DPS_ERR_AUTH_NOT_AUTHORIZED = 200,
@@ -402,12 +416,16 @@ extern "C" {
 
 /**
  * Creates a client from a configuration (copied: the config may be freed afterwards).
+ * When the configuration is refused, the reason (e.g. naming the registration id and the
+ * certificate's CN) is passed to the config's log callback at `DPS_LOG_ERROR`.
  *
  * @param transport the firmware's transport hooks (copied), or NULL for the built-in TCP
  *        transport over the host's sockets.
  * @param out receives the new client, owned by the caller (free with `dps_client_free`);
  *        written only on success.
  * @retval DPS_ERR_INVALID_CONFIG when a required setting is missing.
+ * @retval DPS_ERR_INVALID_CERTIFICATE_CN when the registration id is not the client
+ *         certificate's CN.
  * @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `out` is NULL, or a required hook in
  *         `transport` is NULL.
  */
@@ -608,7 +626,8 @@ dps_result dps_config_set_endpoint(struct dps_config *config, const char *host, 
 
 /**
  * Adds trust anchors (one or more PEM "CERTIFICATE" blocks) for the server's certificate,
- * e.g. a private CA or the local emulator's CA. `pem` is copied.
+ * e.g. a private CA or the local emulator's CA, to those added before (see
+ * `dps_config_set_trust_anchors_pem` to replace them). `pem` is copied.
  *
  * @param use_public_roots also trust the built-in public roots (webpki-roots) when true;
  *        trust only the given anchors when false.
@@ -665,6 +684,55 @@ dps_result dps_config_set_log_callback(struct dps_config *config,
 dps_result dps_config_set_status_callback(struct dps_config *config,
                                           dps_status_callback callback,
                                           void *user);
+
+/**
+ * Sets an X.509 client certificate and its private key (X.509 attestation: an individual
+ * X.509 enrollment, or an enrollment group whose CA issued the certificate). Replaces a
+ * symmetric or group key: no SAS token (MQTT password) is sent, the certificate is presented
+ * in the TLS handshake. Both buffers are copied; the key copy is wiped when freed, so the
+ * caller may wipe its own at once.
+ *
+ * The registration id must equal the leaf certificate's subject CN (compared
+ * case-insensitively, as the service does); `dps_client_new` checks it and, when no
+ * registration id was set, uses the CN.
+ *
+ * @param cert_chain the certificate chain as PEM ("CERTIFICATE" blocks, the leaf first, then
+ *        any intermediates up to but excluding the root), or one DER certificate (the leaf).
+ * @param cert_chain_len its length in bytes.
+ * @param private_key the leaf's private key, unencrypted, as PEM ("PRIVATE KEY",
+ *        "RSA PRIVATE KEY" or "EC PRIVATE KEY") or DER (PKCS#8, PKCS#1 or SEC1): RSA, ECDSA
+ *        P-256/P-384 or Ed25519.
+ * @param private_key_len its length in bytes.
+ * @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `cert_chain`.
+ * @retval DPS_ERR_INVALID_PRIVATE_KEY when the key cannot be read or is not supported.
+ * @retval DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH when the key is not the leaf's.
+ * @retval DPS_ERR_INVALID_CERTIFICATE_CN when the leaf's subject has no usable CN.
+ */
+dps_result dps_config_set_client_certificate(struct dps_config *config,
+                                             const uint8_t *cert_chain,
+                                             size_t cert_chain_len,
+                                             const uint8_t *private_key,
+                                             size_t private_key_len);
+
+/**
+ * Replaces the trust anchors added before (by this function or
+ * `dps_config_add_trust_anchors_pem`) with the certificates in `pem`: a root list the
+ * firmware stores and updates at run time (e.g. a PEM bundle in flash, fetched with a firmware
+ * data update) takes effect without rebuilding the library. `pem` is copied.
+ *
+ * @param pem one or more PEM "CERTIFICATE" blocks; may be empty (any pointer, even NULL, with
+ *        `pem_len` 0) together with `use_public_roots` = true to go back to the built-in public
+ *        roots alone.
+ * @param pem_len its length in bytes.
+ * @param use_public_roots also trust the public roots compiled into the library
+ *        (webpki-roots) when true; trust only `pem` when false.
+ * @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `pem` (or it is
+ *         empty and `use_public_roots` is false): the anchors are left unchanged.
+ */
+dps_result dps_config_set_trust_anchors_pem(struct dps_config *config,
+                                            const uint8_t *pem,
+                                            size_t pem_len,
+                                            bool use_public_roots);
 
 /**
  * Derives a device's key from its enrollment group's key:

@@ -1244,4 +1244,56 @@ mod tests {
         }
         assert_eq!(p.result(), Some(DPS_ERR_TRANSPORT_CONNECT));
     }
+
+    /// The user name and password of the CONNECT an engine with these settings sends first.
+    fn first_connect(settings: Settings) -> (String, Option<String>) {
+        let mut engine = Engine::new(settings).unwrap();
+        engine.set_unix_time(1_700_000_000);
+        engine.start(0).unwrap();
+        assert!(matches!(engine.poll_action(), Some(Action::Connect { .. })));
+        engine.on_connected(0);
+        let out = engine.take_transmit();
+        match decode_slice(&out).unwrap().unwrap() {
+            Packet::Connect(c) => (
+                c.username.unwrap().to_owned(),
+                c.password.map(|p| String::from_utf8(p.to_vec()).unwrap()),
+            ),
+            other => panic!("first packet is {other:?}"),
+        }
+    }
+
+    fn settings(credential: Credential) -> Settings {
+        let mut s = engine(Timing::default()).settings;
+        s.credential = credential;
+        s
+    }
+
+    #[test]
+    fn x509_sends_no_password() {
+        let (username, password) = first_connect(settings(Credential::X509));
+        assert_eq!(password, None);
+        assert_eq!(
+            username,
+            "0ne00000001/registrations/dev-1/api-version=2019-03-31"
+        );
+    }
+
+    #[test]
+    fn sas_token_lifetime_and_client_version_reach_the_connect() {
+        let signer = || Credential::Sas(Box::new(KeySigner::from_base64(KEY).unwrap()));
+        let (_, password) = first_connect(settings(signer()));
+        assert!(
+            password.unwrap().contains("&se=1700003600&"),
+            "default 1 hour"
+        );
+        let mut s = settings(signer());
+        s.timing.sas_ttl_secs = 60;
+        s.client_version = Some("firmware/2.1 (board-x)".into());
+        let (username, password) = first_connect(s);
+        assert!(password.unwrap().contains("&se=1700000060&"));
+        assert!(
+            username.ends_with("&ClientVersion=firmware%2F2.1%20%28board-x%29"),
+            "{username}"
+        );
+    }
 }

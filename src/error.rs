@@ -41,6 +41,14 @@ pub enum dps_result {
     DPS_ERR_INVALID_CERTIFICATE = 108,
     /// The id scope is empty or contains characters the service never issues.
     DPS_ERR_INVALID_ID_SCOPE = 109,
+    /// The registration id does not match the client certificate's subject CN (X.509
+    /// attestation requires them to be equal), or the certificate has no usable CN.
+    DPS_ERR_INVALID_CERTIFICATE_CN = 110,
+    /// The private key could not be read: not PEM or DER, or not an unencrypted PKCS#8,
+    /// PKCS#1 (RSA) or SEC1 (EC) key of a supported algorithm.
+    DPS_ERR_INVALID_PRIVATE_KEY = 111,
+    /// The private key does not belong to the client certificate (the leaf's public key).
+    DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH = 112,
 
     /// The server refused the MQTT CONNECT as not authorized (CONNACK 5).
     DPS_ERR_AUTH_NOT_AUTHORIZED = 200,
@@ -142,6 +150,9 @@ pub const ALL_RESULTS: &[dps_result] = &[
     DPS_ERR_INVALID_STATE,
     DPS_ERR_INVALID_CERTIFICATE,
     DPS_ERR_INVALID_ID_SCOPE,
+    DPS_ERR_INVALID_CERTIFICATE_CN,
+    DPS_ERR_INVALID_PRIVATE_KEY,
+    DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH,
     DPS_ERR_AUTH_NOT_AUTHORIZED,
     DPS_ERR_AUTH_BAD_CREDENTIALS,
     DPS_ERR_AUTH_UNKNOWN_ID_SCOPE,
@@ -194,6 +205,9 @@ impl dps_result {
             DPS_ERR_INVALID_STATE => "DPS_ERR_INVALID_STATE",
             DPS_ERR_INVALID_CERTIFICATE => "DPS_ERR_INVALID_CERTIFICATE",
             DPS_ERR_INVALID_ID_SCOPE => "DPS_ERR_INVALID_ID_SCOPE",
+            DPS_ERR_INVALID_CERTIFICATE_CN => "DPS_ERR_INVALID_CERTIFICATE_CN",
+            DPS_ERR_INVALID_PRIVATE_KEY => "DPS_ERR_INVALID_PRIVATE_KEY",
+            DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH => "DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH",
             DPS_ERR_AUTH_NOT_AUTHORIZED => "DPS_ERR_AUTH_NOT_AUTHORIZED",
             DPS_ERR_AUTH_BAD_CREDENTIALS => "DPS_ERR_AUTH_BAD_CREDENTIALS",
             DPS_ERR_AUTH_UNKNOWN_ID_SCOPE => "DPS_ERR_AUTH_UNKNOWN_ID_SCOPE",
@@ -243,6 +257,15 @@ impl dps_result {
             DPS_ERR_INVALID_STATE => "call not allowed in the handle's current state",
             DPS_ERR_INVALID_CERTIFICATE => "a certificate or trust anchor could not be parsed",
             DPS_ERR_INVALID_ID_SCOPE => "invalid id scope",
+            DPS_ERR_INVALID_CERTIFICATE_CN => {
+                "the registration id does not match the client certificate's subject CN"
+            }
+            DPS_ERR_INVALID_PRIVATE_KEY => {
+                "the private key is not an unencrypted PKCS#8, PKCS#1 or SEC1 key (PEM or DER)"
+            }
+            DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH => {
+                "the private key does not belong to the client certificate"
+            }
             DPS_ERR_AUTH_NOT_AUTHORIZED => "the server refused the connection: not authorized",
             DPS_ERR_AUTH_BAD_CREDENTIALS => {
                 "the server refused the connection: malformed user name or password"
@@ -374,7 +397,7 @@ mod tests {
 
     #[test]
     fn unknown_values_map_to_none() {
-        for v in [2u32, 99, 110, 299, 1000, u32::MAX] {
+        for v in [2u32, 99, 119, 299, 1000, u32::MAX] {
             assert_eq!(dps_result::from_u32(v), None, "{v}");
         }
     }

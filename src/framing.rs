@@ -30,10 +30,20 @@ pub enum FramingFactory {
 }
 
 impl FramingFactory {
+    /// TLS with these anchors, presenting `identity` (X.509 attestation) when given.
     #[cfg(feature = "tls")]
-    pub fn tls(anchors: &TrustAnchors) -> Result<FramingFactory> {
-        let config = tls::TlsClientConfig::new(anchors.use_default_roots, &anchors.extra_pem)?;
-        Ok(FramingFactory::Tls(Arc::new(config)))
+    pub fn tls(
+        anchors: &TrustAnchors,
+        identity: Option<tls::ClientIdentity>,
+    ) -> Result<FramingFactory> {
+        let mut builder = tls::TlsClientConfig::builder().default_roots(anchors.use_default_roots);
+        if !anchors.extra_pem.is_empty() {
+            builder = builder.add_anchors_pem(&anchors.extra_pem)?;
+        }
+        if let Some(identity) = identity {
+            builder = builder.client_identity(identity);
+        }
+        Ok(FramingFactory::Tls(Arc::new(builder.build()?)))
     }
 
     /// Tells the TLS layer the wall-clock time, for certificate validity checks.

@@ -24,3 +24,4 @@ pub mod protocol;
 pub mod sas;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod x509;

@@ -18,10 +18,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::client::ClientConnection;
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{PemObject, SectionKind};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::sign::{CertifiedKey, SigningKey, SingleCertAndKey};
 use rustls::time_provider::TimeProvider;
-use rustls::{AlertDescription, CertificateError, ClientConfig, RootCertStore};
+use rustls::{AlertDescription, CertificateError, ClientConfig, InconsistentKeys, RootCertStore};
+use zeroize::Zeroizing;
 
 use crate::error::{dps_result, Error, Result};
 
@@ -39,13 +41,6 @@ pub fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>
         return Err(invalid_certificate("no CERTIFICATE block in the PEM data"));
     }
     Ok(certs)
-}
-
-/// Reads the first private key (PKCS#8, PKCS#1 or SEC1) of a PEM buffer.
-pub fn parse_pem_private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>> {
-    // The error text could quote key material, so it is not passed on.
-    PrivateKeyDer::from_pem_slice(pem)
-        .map_err(|_| invalid_certificate("no readable PRIVATE KEY block in the PEM data"))
 }
 
 /// The caller's wall-clock time in UNIX seconds, shared between the engine (which stores it
@@ -79,18 +74,125 @@ impl TimeProvider for UnixClock {
 }
 
 /// A client certificate chain (leaf first) and its private key, for X.509 authentication.
+/// The key is held as rustls' signing key: the DER bytes it was loaded from are wiped.
 pub struct ClientIdentity {
     pub chain: Vec<CertificateDer<'static>>,
-    pub key: PrivateKeyDer<'static>,
+    pub key: Arc<dyn SigningKey>,
+}
+
+/// Whether `data` is PEM text rather than DER (which starts with a SEQUENCE tag, 0x30).
+fn is_pem(data: &[u8]) -> bool {
+    data.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+/// The private key's DER in a buffer that is wiped on drop, and its format.
+fn private_key_der(key: &[u8]) -> Result<(Zeroizing<Vec<u8>>, KeyFormat)> {
+    let invalid = |detail: &str| Error::new(dps_result::DPS_ERR_INVALID_PRIVATE_KEY, detail);
+    if key.is_empty() {
+        return Err(invalid("the private key is empty"));
+    }
+    if !is_pem(key) {
+        let der = Zeroizing::new(key.to_vec());
+        let format = KeyFormat::of(&PrivateKeyDer::try_from(der.as_slice()).map_err(|_| {
+            invalid("the private key is neither PEM nor DER PKCS#8, PKCS#1 or SEC1")
+        })?);
+        return Ok((der, format));
+    }
+    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(key) {
+        // Neither the error nor the section is quoted: either could carry key material.
+        let (kind, der) = section.map_err(|_| invalid("unreadable PEM in the private key"))?;
+        let der = Zeroizing::new(der);
+        let format = match kind {
+            SectionKind::PrivateKey => KeyFormat::Pkcs8,
+            SectionKind::RsaPrivateKey => KeyFormat::Pkcs1,
+            SectionKind::EcPrivateKey => KeyFormat::Sec1,
+            _ => continue,
+        };
+        return Ok((der, format));
+    }
+    Err(invalid(
+        "no PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block in the PEM data \
+         (encrypted keys are not supported)",
+    ))
+}
+
+#[derive(Clone, Copy)]
+enum KeyFormat {
+    Pkcs8,
+    Pkcs1,
+    Sec1,
+}
+
+impl KeyFormat {
+    fn of(key: &PrivateKeyDer<'_>) -> KeyFormat {
+        match key {
+            PrivateKeyDer::Pkcs1(_) => KeyFormat::Pkcs1,
+            PrivateKeyDer::Sec1(_) => KeyFormat::Sec1,
+            _ => KeyFormat::Pkcs8,
+        }
+    }
+
+    fn wrap<'a>(self, der: &'a [u8]) -> PrivateKeyDer<'a> {
+        match self {
+            KeyFormat::Pkcs8 => PrivateKeyDer::Pkcs8(der.into()),
+            KeyFormat::Pkcs1 => PrivateKeyDer::Pkcs1(der.into()),
+            KeyFormat::Sec1 => PrivateKeyDer::Sec1(der.into()),
+        }
+    }
 }
 
 impl ClientIdentity {
     /// From PEM: `chain_pem` holds the leaf certificate first, then any intermediates.
     pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<ClientIdentity> {
-        Ok(ClientIdentity {
-            chain: parse_pem_certificates(chain_pem)?,
-            key: parse_pem_private_key(key_pem)?,
-        })
+        ClientIdentity::parse(chain_pem, key_pem)
+    }
+
+    /// From a certificate chain in PEM (leaf first, then intermediates) or one DER
+    /// certificate, and a private key in PEM or DER: PKCS#8, PKCS#1 (RSA) or SEC1 (EC),
+    /// unencrypted. Checks that the key is usable and belongs to the leaf certificate.
+    ///
+    /// `DPS_ERR_INVALID_CERTIFICATE` for an unreadable chain, `DPS_ERR_INVALID_PRIVATE_KEY`
+    /// for an unreadable or unsupported key, `DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH` when
+    /// the key is not the leaf's.
+    pub fn parse(chain: &[u8], key: &[u8]) -> Result<ClientIdentity> {
+        let chain = if is_pem(chain) {
+            parse_pem_certificates(chain)?
+        } else if chain.is_empty() {
+            return Err(invalid_certificate("the client certificate is empty"));
+        } else {
+            vec![CertificateDer::from(chain.to_vec())]
+        };
+        let (der, format) = private_key_der(key)?;
+        let signing_key = rustls::crypto::ring::sign::any_supported_type(&format.wrap(&der))
+            .map_err(|_| {
+                Error::new(
+                    dps_result::DPS_ERR_INVALID_PRIVATE_KEY,
+                    "the private key is not a usable RSA, ECDSA P-256/P-384 or Ed25519 key",
+                )
+            })?;
+        let identity = ClientIdentity {
+            chain,
+            key: signing_key,
+        };
+        identity.certified_key()?;
+        Ok(identity)
+    }
+
+    /// The chain and key as rustls holds them, after checking that they belong together.
+    fn certified_key(&self) -> Result<CertifiedKey> {
+        let certified = CertifiedKey::new(self.chain.clone(), self.key.clone());
+        match certified.keys_match() {
+            Ok(()) | Err(rustls::Error::InconsistentKeys(InconsistentKeys::Unknown)) => {
+                Ok(certified)
+            }
+            Err(rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch)) => Err(Error::new(
+                dps_result::DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH,
+                "the private key does not belong to the client certificate",
+            )),
+            Err(e) => Err(invalid_certificate(format!(
+                "unusable client certificate: {e}"
+            ))),
+        }
     }
 }
 
@@ -161,8 +263,7 @@ impl TlsConfigBuilder {
         let config = match self.identity {
             None => builder.with_no_client_auth(),
             Some(id) => builder
-                .with_client_auth_cert(id.chain, id.key)
-                .map_err(|e| invalid_certificate(format!("unusable client certificate: {e}")))?,
+                .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(id.certified_key()?))),
         };
         Ok(TlsClientConfig {
             config: Arc::new(config),
@@ -686,7 +787,7 @@ mod tests {
             .add_anchor_der(ca.cert.der().clone())
             .client_identity(ClientIdentity {
                 chain: vec![device_cert.clone()],
-                key: device_key,
+                key: rustls::crypto::ring::sign::any_supported_type(&device_key).unwrap(),
             })
             .build()
             .unwrap();
@@ -736,24 +837,34 @@ mod tests {
             Some(dps_result::DPS_ERR_INVALID_CONFIG)
         );
         // A key PEM parses; a certificate where the key should be does not.
-        let key_pem = KeyPair::generate().unwrap().serialize_pem();
-        assert!(parse_pem_private_key(key_pem.as_bytes()).is_ok());
+        let key = KeyPair::generate().unwrap();
+        let key_pem = key.serialize_pem();
+        assert!(private_key_der(key_pem.as_bytes()).is_ok());
         assert_eq!(
             ClientIdentity::from_pem(&ca.pem(), &ca.pem())
                 .err()
                 .map(|e| e.code),
-            Some(dps_result::DPS_ERR_INVALID_CERTIFICATE)
+            Some(dps_result::DPS_ERR_INVALID_PRIVATE_KEY)
         );
-        // A key that does not match its certificate is refused at build time.
+        // A key that does not match its certificate is refused, whether parsed or built.
         let mismatched = TlsClientConfig::builder()
             .client_identity(ClientIdentity {
-                chain: vec![leaf],
-                key: parse_pem_private_key(key_pem.as_bytes()).unwrap(),
+                chain: vec![leaf.clone()],
+                key: rustls::crypto::ring::sign::any_supported_type(
+                    &PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+                )
+                .unwrap(),
             })
             .build();
         assert_eq!(
             mismatched.err().map(|e| e.code),
-            Some(dps_result::DPS_ERR_INVALID_CERTIFICATE)
+            Some(dps_result::DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH)
+        );
+        assert_eq!(
+            ClientIdentity::parse(&leaf, key_pem.as_bytes())
+                .err()
+                .map(|e| e.code),
+            Some(dps_result::DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH)
         );
         assert_eq!(
             client_config(&ca)

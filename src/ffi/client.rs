@@ -14,7 +14,7 @@ use super::config::dps_config;
 use super::transport::{dps_transport, HookClock, HookTransport, LogSink, StatusSink};
 use super::{guard, guard_value, try_ffi};
 use crate::driver::{Driver, Step, Time, Transport};
-use crate::engine::{Engine, Event, Outcome};
+use crate::engine::{dps_log_level, Engine, Event, Outcome};
 use crate::error::dps_result;
 use crate::hosted::{SystemClock, TcpTransport};
 
@@ -77,12 +77,16 @@ fn as_ptr(s: &Option<CString>) -> *const c_char {
 }
 
 /// Creates a client from a configuration (copied: the config may be freed afterwards).
+/// When the configuration is refused, the reason (e.g. naming the registration id and the
+/// certificate's CN) is passed to the config's log callback at `DPS_LOG_ERROR`.
 ///
 /// @param transport the firmware's transport hooks (copied), or NULL for the built-in TCP
 ///        transport over the host's sockets.
 /// @param out receives the new client, owned by the caller (free with `dps_client_free`);
 ///        written only on success.
 /// @retval DPS_ERR_INVALID_CONFIG when a required setting is missing.
+/// @retval DPS_ERR_INVALID_CERTIFICATE_CN when the registration id is not the client
+///         certificate's CN.
 /// @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `out` is NULL, or a required hook in
 ///         `transport` is NULL.
 #[no_mangle]
@@ -114,7 +118,19 @@ pub extern "C" fn dps_client_new(
                 None => return dps_result::DPS_ERR_INVALID_NULL_POINTER,
             },
         };
-        let settings = try_ffi!(cfg.inner.settings().map_err(|e| e.code));
+        let settings = match cfg.inner.settings() {
+            Ok(settings) => settings,
+            Err(e) => {
+                // No client exists to hold the detail: the config's log callback gets it.
+                if let Some(log) = &cfg.log {
+                    log.emit(
+                        dps_log_level::DPS_LOG_ERROR,
+                        &format!("dps_client_new: {e}"),
+                    );
+                }
+                return e.code;
+            }
+        };
         let engine = try_ffi!(Engine::new(settings).map_err(|e| e.code));
         let client = Box::new(dps_client {
             busy: Cell::new(false),

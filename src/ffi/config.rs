@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use super::transport::{dps_clock, dps_log_callback, dps_status_callback, LogSink, StatusSink};
 use super::{bytes_arg, guard, str_arg, try_ffi};
-use crate::config::{Config, KeyKind};
+use crate::config::{ClientCertificate, Config, KeyKind};
 use crate::engine::dps_log_level;
 use crate::error::dps_result;
 use crate::protocol;
@@ -159,7 +159,8 @@ pub extern "C" fn dps_config_set_endpoint(
 }
 
 /// Adds trust anchors (one or more PEM "CERTIFICATE" blocks) for the server's certificate,
-/// e.g. a private CA or the local emulator's CA. `pem` is copied.
+/// e.g. a private CA or the local emulator's CA, to those added before (see
+/// `dps_config_set_trust_anchors_pem` to replace them). `pem` is copied.
 ///
 /// @param use_public_roots also trust the built-in public roots (webpki-roots) when true;
 ///        trust only the given anchors when false.
@@ -176,10 +177,10 @@ pub extern "C" fn dps_config_add_trust_anchors_pem(
         let cfg = try_ffi!(unsafe { config_mut(config) });
         // SAFETY: `pem` has `pem_len` readable bytes per the C contract.
         let pem = try_ffi!(unsafe { bytes_arg(pem, pem_len) });
-        try_ffi!(crate::framing::check_anchors_pem(pem).map_err(|e| e.code));
-        cfg.inner.extra_anchors_pem.extend_from_slice(pem);
-        cfg.inner.extra_anchors_pem.push(b'\n');
-        cfg.inner.use_default_roots = use_public_roots;
+        try_ffi!(cfg
+            .inner
+            .add_trust_anchors_pem(pem, use_public_roots)
+            .map_err(|e| e.code));
         dps_result::DPS_OK
     })
 }
@@ -311,6 +312,88 @@ pub extern "C" fn dps_config_set_status_callback(
         // SAFETY: the caller's pointer, valid per the C contract.
         let cfg = try_ffi!(unsafe { config_mut(config) });
         cfg.status = callback.map(|_| StatusSink { callback, user });
+        dps_result::DPS_OK
+    })
+}
+
+// X.509 client certificates, trust anchors replaced at run time, and the registration
+// request's and connection's details (model id, SAS token lifetime, client version).
+
+/// Sets an X.509 client certificate and its private key (X.509 attestation: an individual
+/// X.509 enrollment, or an enrollment group whose CA issued the certificate). Replaces a
+/// symmetric or group key: no SAS token (MQTT password) is sent, the certificate is presented
+/// in the TLS handshake. Both buffers are copied; the key copy is wiped when freed, so the
+/// caller may wipe its own at once.
+///
+/// The registration id must equal the leaf certificate's subject CN (compared
+/// case-insensitively, as the service does); `dps_client_new` checks it and, when no
+/// registration id was set, uses the CN.
+///
+/// @param cert_chain the certificate chain as PEM ("CERTIFICATE" blocks, the leaf first, then
+///        any intermediates up to but excluding the root), or one DER certificate (the leaf).
+/// @param cert_chain_len its length in bytes.
+/// @param private_key the leaf's private key, unencrypted, as PEM ("PRIVATE KEY",
+///        "RSA PRIVATE KEY" or "EC PRIVATE KEY") or DER (PKCS#8, PKCS#1 or SEC1): RSA, ECDSA
+///        P-256/P-384 or Ed25519.
+/// @param private_key_len its length in bytes.
+/// @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `cert_chain`.
+/// @retval DPS_ERR_INVALID_PRIVATE_KEY when the key cannot be read or is not supported.
+/// @retval DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH when the key is not the leaf's.
+/// @retval DPS_ERR_INVALID_CERTIFICATE_CN when the leaf's subject has no usable CN.
+#[no_mangle]
+pub extern "C" fn dps_config_set_client_certificate(
+    config: *mut dps_config,
+    cert_chain: *const u8,
+    cert_chain_len: usize,
+    private_key: *const u8,
+    private_key_len: usize,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointers, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        // SAFETY: `cert_chain` has `cert_chain_len` readable bytes per the C contract.
+        let chain = try_ffi!(unsafe { bytes_arg(cert_chain, cert_chain_len) });
+        // SAFETY: `private_key` has `private_key_len` readable bytes per the C contract.
+        let key = try_ffi!(unsafe { bytes_arg(private_key, private_key_len) });
+        let certificate = ClientCertificate {
+            chain: chain.to_vec(),
+            key: Zeroizing::new(key.to_vec()),
+        };
+        try_ffi!(certificate.parse().map_err(|e| e.code));
+        cfg.inner.key = Some(KeyKind::X509(certificate));
+        dps_result::DPS_OK
+    })
+}
+
+/// Replaces the trust anchors added before (by this function or
+/// `dps_config_add_trust_anchors_pem`) with the certificates in `pem`: a root list the
+/// firmware stores and updates at run time (e.g. a PEM bundle in flash, fetched with a firmware
+/// data update) takes effect without rebuilding the library. `pem` is copied.
+///
+/// @param pem one or more PEM "CERTIFICATE" blocks; may be empty (any pointer, even NULL, with
+///        `pem_len` 0) together with `use_public_roots` = true to go back to the built-in public
+///        roots alone.
+/// @param pem_len its length in bytes.
+/// @param use_public_roots also trust the public roots compiled into the library
+///        (webpki-roots) when true; trust only `pem` when false.
+/// @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `pem` (or it is
+///         empty and `use_public_roots` is false): the anchors are left unchanged.
+#[no_mangle]
+pub extern "C" fn dps_config_set_trust_anchors_pem(
+    config: *mut dps_config,
+    pem: *const u8,
+    pem_len: usize,
+    use_public_roots: bool,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointers, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        // SAFETY: `pem` has `pem_len` readable bytes per the C contract.
+        let pem = try_ffi!(unsafe { bytes_arg(pem, pem_len) });
+        try_ffi!(cfg
+            .inner
+            .set_trust_anchors_pem(pem, use_public_roots)
+            .map_err(|e| e.code));
         dps_result::DPS_OK
     })
 }

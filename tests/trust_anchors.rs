@@ -1,0 +1,107 @@
+//! Trust anchors at run time against the real emulator: `add` appends, `set` replaces, and a
+//! client left trusting only a replaced-away CA fails with `DPS_ERR_TLS_CERT_UNTRUSTED`.
+
+mod common;
+
+use common::{sym_enrollment, test_key, Emulator, ID_SCOPE};
+use dps_mqtt::config::{Config, KeyKind};
+use dps_mqtt::driver::Driver;
+use dps_mqtt::engine::Engine;
+use dps_mqtt::error::dps_result::{self, *};
+use dps_mqtt::hosted::{SystemClock, TcpTransport};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+const DEVICE: &str = "anchors-dev";
+
+fn emulator() -> Emulator {
+    Emulator::start(
+        json!({ "enrollments": [sym_enrollment(DEVICE, &test_key(DEVICE), json!({}))] }),
+        &[],
+    )
+}
+
+/// A CA that signed nothing the emulator presents.
+fn other_ca() -> Vec<u8> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Other CA");
+    params
+        .self_signed(&KeyPair::generate().unwrap())
+        .unwrap()
+        .pem()
+        .into_bytes()
+}
+
+/// A config with no anchors added yet (the public roots only).
+fn config(emu: &Emulator) -> Config {
+    let mut cfg = Config {
+        id_scope: Some(ID_SCOPE.into()),
+        registration_id: Some(DEVICE.into()),
+        key: Some(KeyKind::Device(Zeroizing::new(test_key(DEVICE)))),
+        host: "localhost".into(),
+        port: emu.port,
+        ..Config::default()
+    };
+    cfg.timing.deadline_ms = 20_000;
+    cfg
+}
+
+fn register(cfg: &Config) -> dps_result {
+    let mut driver = Driver::new(Engine::new(cfg.settings().unwrap()).unwrap());
+    let mut clock = SystemClock::default();
+    driver.start(&mut clock).unwrap();
+    driver.run_to_completion(&mut TcpTransport::default(), &mut clock, &mut |e| {
+        while e.poll_event().is_some() {}
+    })
+}
+
+#[test]
+fn a_ca_replaced_away_is_no_longer_trusted() {
+    let emu = emulator();
+    let mut cfg = config(&emu);
+    cfg.add_trust_anchors_pem(&emu.ca_pem, false).unwrap();
+    assert_eq!(register(&cfg), DPS_OK);
+    cfg.set_trust_anchors_pem(&other_ca(), false).unwrap();
+    assert_eq!(register(&cfg), DPS_ERR_TLS_CERT_UNTRUSTED);
+    // Back to the emulator's CA, then replaced by the public roots alone.
+    cfg.set_trust_anchors_pem(&emu.ca_pem, false).unwrap();
+    assert_eq!(register(&cfg), DPS_OK);
+    cfg.set_trust_anchors_pem(&[], true).unwrap();
+    assert_eq!(register(&cfg), DPS_ERR_TLS_CERT_UNTRUSTED);
+}
+
+#[test]
+fn add_appends_and_set_replaces() {
+    let emu = emulator();
+    let mut cfg = config(&emu);
+    cfg.add_trust_anchors_pem(&other_ca(), false).unwrap();
+    assert_eq!(register(&cfg), DPS_ERR_TLS_CERT_UNTRUSTED);
+    cfg.add_trust_anchors_pem(&emu.ca_pem, false).unwrap();
+    assert_eq!(
+        register(&cfg),
+        DPS_OK,
+        "the second add kept the first and added the CA"
+    );
+    // A bundle with several certificates is one replacement.
+    let mut bundle = other_ca();
+    bundle.extend_from_slice(&emu.ca_pem);
+    cfg.set_trust_anchors_pem(&bundle, true).unwrap();
+    assert_eq!(register(&cfg), DPS_OK);
+}
+
+#[test]
+fn a_refused_replacement_leaves_the_anchors_unchanged() {
+    let emu = emulator();
+    let mut cfg = config(&emu);
+    cfg.add_trust_anchors_pem(&emu.ca_pem, false).unwrap();
+    for (bad, public_roots) in [(&b""[..], false), (b"junk", true), (b"junk", false)] {
+        let e = cfg.set_trust_anchors_pem(bad, public_roots).unwrap_err();
+        assert_eq!(e.code, DPS_ERR_INVALID_CERTIFICATE);
+    }
+    assert_eq!(register(&cfg), DPS_OK);
+    assert!(!cfg.use_default_roots);
+}
