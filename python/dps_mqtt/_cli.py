@@ -14,20 +14,24 @@ PROG = "python -m dps_mqtt"
 
 USAGE = """\
 usage: python -m dps_mqtt register --id-scope SCOPE --registration-id ID
-            (--symmetric-key B64 | --group-key B64 | --cert PEM --key PEM)
-            [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
-            [--api-version V] [--timeout SECONDS] [--websocket]
-            [--proxy HOST:PORT [--proxy-user USER:PASS]] [--verbose]
+                    (--symmetric-key B64 | --group-key B64) [OPTIONS]
+       python -m dps_mqtt register --id-scope SCOPE [--registration-id ID]
+                    --cert FILE --key FILE [OPTIONS]
+OPTIONS: [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
+         [--api-version V] [--timeout SECONDS] [--websocket]
+         [--proxy HOST:PORT [--proxy-user USER:PASS]] [--verbose]
 
 Registers a device with the Azure IoT Device Provisioning Service over MQTT/TLS and
 prints one JSON object on stdout.
 
   --id-scope SCOPE       the DPS instance's id scope, e.g. 0ne00000001
-  --registration-id ID   the device's registration id (with --cert: default its CN)
+  --registration-id ID   the device's registration id
   --symmetric-key B64    the device's key (individual enrollment)
   --group-key B64        the enrollment group's key; the device key is derived from it
-  --cert FILE            the device's X.509 certificate (chain), PEM or DER; with --key
-  --key FILE             its private key, PEM or DER (PKCS#8, PKCS#1, SEC1)
+  --cert FILE            X.509 client certificate: PEM chain (leaf first) or one DER
+                         certificate; its CN is the registration id
+  --key FILE             the certificate's private key, PEM or DER (PKCS#8, PKCS#1 RSA
+                         or SEC1 EC), unencrypted
   --host HOST            DPS host (default global.azure-devices-provisioning.net)
   --port PORT            port (default 8883, or 443 with --websocket)
   --ca-file PEM          trust only the CA certificates in this PEM file (a private CA,
@@ -109,12 +113,13 @@ def parse_args(argv: List[str]) -> Dict[str, Any]:
             o["timeout"] = _parse_seconds(value)
         else:
             o[_TEXT_FLAGS[flag]] = value
-    if o.get("id_scope") is None or (o.get("registration_id") is None and o.get("cert") is None):
-        raise UsageError("--id-scope and --registration-id are required")
     if (o.get("cert") is None) != (o.get("key") is None):
         raise UsageError("--cert and --key go together")
     if sum(o.get(k) is not None for k in ("symmetric_key", "group_key", "cert")) != 1:
         raise UsageError("give exactly one of --symmetric-key, --group-key and --cert/--key")
+    if o.get("id_scope") is None or (o.get("registration_id") is None and o.get("cert") is None):
+        raise UsageError(
+            "--id-scope and --registration-id are required (with --cert, the CN is the id)")
     if o.get("proxy_user") is not None and o.get("proxy") is None:
         raise UsageError("--proxy-user needs --proxy")
     return o

@@ -179,6 +179,7 @@ class _Callbacks:
         self.transport = transport
         self.errors: List[BaseException] = []
         self.os_error: Optional[OSError] = None
+        self.last_error_line: Optional[str] = None
         self.log_cb = _ffi.dps_log_callback(self._log)
         self.status_cb = _ffi.dps_status_callback(self._status)
         self.table: Optional[_ffi.dps_transport] = None
@@ -204,8 +205,11 @@ class _Callbacks:
     def _log(self, _user: Optional[int], level: int, message: Optional[bytes]) -> None:
         try:
             py_level = _LOG_LEVELS.get(level, logging.DEBUG)
+            line = _ffi.text(message)
+            if py_level == logging.ERROR:
+                self.last_error_line = line  # says why dps_client_new refused a configuration
             if logger.isEnabledFor(py_level):
-                logger.log(py_level, "%s", _ffi.text(message))
+                logger.log(py_level, "%s", line)
         except BaseException as e:
             self._fail(e)
 
@@ -321,6 +325,7 @@ class ProvisioningClient:
                             api_version)
             if provisioning_payload is not None:
                 self.provisioning_payload = provisioning_payload
+            self._prepare()  # checks the whole configuration (e.g. a certificate's CN) now
         except BaseException:
             self.close()
             raise
@@ -420,15 +425,19 @@ class ProvisioningClient:
         try:
             with open(x509.cert_file, "rb") as f:
                 cert = f.read()
+        except OSError as e:
+            raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
+                                       f"cert_file: cannot read {e.filename}: {e.strerror}") from e
+        try:
             with open(x509.key_file, "rb") as f:
                 key = ctypes.create_string_buffer(f.read())
         except OSError as e:
             raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
-                                       f"x509: cannot read {e.filename}: {e.strerror}") from e
+                                       f"key_file: cannot read {e.filename}: {e.strerror}") from e
 
         def credential(cfg: Any) -> None:
-            check(_optional("dps_config_set_client_certificate")(
-                cfg, cert, len(cert), key, len(key) - 1), "x509")
+            check(_ffi.dps_config_set_client_certificate(cfg, cert, len(cert), key, len(key) - 1),
+                  "x509")
         try:
             return cls(provisioning_host, registration_id, id_scope, credential, **kwargs)
         finally:
@@ -493,7 +502,10 @@ class ProvisioningClient:
             self._free_client()
             out = _ffi.dps_client_p()
             table = None if self._callbacks.table is None else ctypes.byref(self._callbacks.table)
-            check(_ffi.dps_client_new(self._config, table, ctypes.byref(out)), "configuration")
+            self._callbacks.last_error_line = None
+            result = _ffi.dps_client_new(self._config, table, ctypes.byref(out))
+            if result != _ffi.DPS_OK:
+                raise error_class(result)(result, self._callbacks.last_error_line)
             self._client = out
             self._client_finalizer = weakref.finalize(self, _free_client, out, self._callbacks)
             self._dirty = False

@@ -71,6 +71,18 @@ transport_close_fn = CFUNCTYPE(None, c_void_p)
 transport_wait_fn = CFUNCTYPE(None, c_void_p, c_uint32, c_bool)
 
 
+clock_now_ms_fn = CFUNCTYPE(c_uint64, c_void_p)
+clock_unix_seconds_fn = CFUNCTYPE(c_uint64, c_void_p)
+
+
+class dps_clock(Structure):
+    _fields_ = [
+        ("user", c_void_p),
+        ("now_ms", clock_now_ms_fn),
+        ("unix_seconds", clock_unix_seconds_fn),
+    ]
+
+
 class dps_transport(Structure):
     _fields_ = [
         ("user", c_void_p),
@@ -150,6 +162,13 @@ dps_config_set_endpoint = _declare(
     "dps_config_set_endpoint", dps_result, [dps_config_p, c_char_p, c_uint16])
 dps_config_add_trust_anchors_pem = _declare(
     "dps_config_add_trust_anchors_pem", dps_result, [dps_config_p, c_char_p, c_size_t, c_bool])
+dps_config_set_trust_anchors_pem = _declare(
+    "dps_config_set_trust_anchors_pem", dps_result, [dps_config_p, c_char_p, c_size_t, c_bool])
+dps_config_set_client_certificate = _declare(
+    "dps_config_set_client_certificate", dps_result,
+    [dps_config_p, c_char_p, c_size_t, c_char_p, c_size_t])
+dps_config_set_clock = _declare(
+    "dps_config_set_clock", dps_result, [dps_config_p, POINTER(dps_clock)])
 dps_config_set_payload_json = _declare(
     "dps_config_set_payload_json", dps_result, [dps_config_p, c_char_p])
 dps_config_set_api_version = _declare(
@@ -173,11 +192,8 @@ dps_result_name = _declare("dps_result_name", c_char_p, [c_uint32])
 dps_result_class = _declare("dps_result_class", c_uint32, [c_uint32])
 dps_result_is_retryable = _declare("dps_result_is_retryable", c_bool, [c_uint32])
 
-# Declared on first use (issue 5's additions): a library built before them still imports.
+# Declared on first use (issue 5's later additions): a library built before them still imports.
 _LATER: Dict[str, Tuple[Any, List[Any]]] = {
-    "dps_config_set_client_certificate": (dps_result, [dps_config_p, c_char_p, c_size_t,
-                                                       c_char_p, c_size_t]),
-    "dps_config_set_trust_anchors_pem": (dps_result, [dps_config_p, c_char_p, c_size_t, c_bool]),
     "dps_config_set_model_id": (dps_result, [dps_config_p, c_char_p]),
     "dps_config_set_sas_token_lifetime_s": (dps_result, [dps_config_p, c_uint32]),
     "dps_config_set_client_version": (dps_result, [dps_config_p, c_char_p]),

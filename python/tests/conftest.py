@@ -17,6 +17,7 @@ ID_SCOPE = "0ne00000001"
 HUB = "py-hub.azure-devices.net"
 GROUP_HUB = "py-group-hub.azure-devices.net"
 X509_HUB = "py-x509-hub.azure-devices.net"
+X509_GROUP_HUB = "py-x509-group-hub.azure-devices.net"
 AWKWARD_MESSAGE = 'quote " backslash \\ newline \n e-acute \u00e9 snowman \u2603'
 
 
@@ -54,6 +55,8 @@ ENROLLMENTS = {
         {"groupId": "py-group",
          "attestation": {"type": "symmetricKey", "primaryKey": test_key("py-group")},
          "assignedHub": GROUP_HUB, "retryAfter": 0},
+        {"groupId": "py-x509-group", "attestation": {"type": "x509"},
+         "assignedHub": X509_GROUP_HUB, "retryAfter": 0},
     ],
 }
 
