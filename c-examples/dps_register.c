@@ -5,6 +5,7 @@
  *   dps_register --id-scope SCOPE --registration-id ID (--symmetric-key B64 | --group-key B64)
  *                [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
  *                [--api-version V] [--timeout SECONDS] [--verbose]
+ *                [--csr FILE [--issued-cert-out FILE]]
  *   dps_register --id-scope SCOPE [--registration-id ID] --cert FILE --key FILE [...]
  *
  * With --cert and --key the device authenticates with an X.509 client certificate (individual
@@ -345,14 +346,19 @@ static int report_failure(dps_result r, const char *message, const dps_client *c
     return exit_code(r);
 }
 
-/* Prints the success object. The payload is the JSON text the service returned, as is. */
-static void report_success(const dps_client *client) {
+/* Prints the success object. The payload is the JSON text the service returned, as is.
+ * With --csr it also carries "issuedCertificateChain": the PEM text, or null. */
+static void report_success(const dps_client *client, int with_csr) {
     const char *payload = dps_client_payload_json(client);
 
     fputs("{\"status\":\"assigned\"", stdout);
     json_field(stdout, "assignedHub", dps_client_assigned_hub(client));
     json_field(stdout, "deviceId", dps_client_device_id(client));
     json_field(stdout, "substatus", dps_client_substatus(client));
+    if (with_csr) {
+        json_field(stdout, "issuedCertificateChain",
+                   dps_client_issued_certificate_chain_pem(client));
+    }
     printf(",\"payload\":%s}\n", payload != NULL ? payload : "null");
 }
 
@@ -418,6 +424,7 @@ static const char usage_text[] =
     "                    (--symmetric-key B64 | --group-key B64)\n"
     "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
     "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
+    "                    [--csr FILE [--issued-cert-out FILE]]\n"
     "       dps_register --id-scope SCOPE [--registration-id ID] --cert FILE --key FILE\n"
     "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
     "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
@@ -442,6 +449,10 @@ static const char usage_text[] =
     "  --timeout SECONDS      one deadline for the whole registration: connects,\n"
     "                         reconnects, waits and polls (default 90)\n"
     "  --verbose              progress on stderr (never keys or tokens)\n"
+    "  --csr FILE             request a certificate: send this PKCS#10 CSR (DER or PEM, CN =\n"
+    "                         the registration id); api-version 2025-07-01-preview unless\n"
+    "                         --api-version is given; the JSON adds \"issuedCertificateChain\"\n"
+    "  --issued-cert-out FILE write the issued chain there as PEM (leaf first)\n"
     "\n"
     "On success, exit 0 and {\"status\":\"assigned\",\"assignedHub\",\"deviceId\",\"substatus\",\n"
     "\"payload\"}. Otherwise {\"status\":\"failed\"|\"disabled\"|\"error\",\"error\",\"message\"}\n"
@@ -454,6 +465,7 @@ typedef struct options {
     const char *id_scope, *registration_id, *symmetric_key, *group_key;
     const char *host, *ca_file, *payload, *api_version;
     const char *cert_file, *key_file;
+    const char *csr_file, *issued_cert_out; /* certificate issuance */
     unsigned long port;
     unsigned long timeout_ms;
     int verbose, help;
@@ -524,6 +536,8 @@ static const char *parse_args(int argc, char **argv, options *o) {
         else if (strcmp(flag, "--api-version") == 0) text = &o->api_version;
         else if (strcmp(flag, "--cert") == 0) text = &o->cert_file;
         else if (strcmp(flag, "--key") == 0) text = &o->key_file;
+        else if (strcmp(flag, "--csr") == 0) text = &o->csr_file;
+        else if (strcmp(flag, "--issued-cert-out") == 0) text = &o->issued_cert_out;
         else if (strcmp(flag, "--port") != 0 && strcmp(flag, "--timeout") != 0) {
             return "unknown option (see --help)";
         }
@@ -549,6 +563,9 @@ static const char *parse_args(int argc, char **argv, options *o) {
     }
     if (o->id_scope == NULL || (o->registration_id == NULL && o->cert_file == NULL)) {
         return "--id-scope and --registration-id are required (with --cert, the CN is the id)";
+    }
+    if (o->issued_cert_out != NULL && o->csr_file == NULL) {
+        return "--issued-cert-out needs --csr";
     }
     return NULL;
 }
@@ -672,6 +689,21 @@ static dps_result configure(dps_config *cfg, const options *o, log_state *logger
     }
     TRY("--verbose", dps_config_set_log_callback(cfg, on_log, logger,
                                                  o->verbose ? DPS_LOG_DEBUG : DPS_LOG_ERROR));
+    if (o->csr_file != NULL) {
+        size_t len = 0;
+        char *csr = read_file(o->csr_file, &len);
+        if (csr == NULL) {
+            snprintf(buf, buf_len, "--csr: cannot read %s: %s", o->csr_file, strerror(errno));
+            *message = buf;
+            return DPS_ERR_INVALID_ARGUMENT;
+        }
+        r = dps_config_set_csr_der(cfg, (const uint8_t *)csr, len);
+        free(csr);
+        flag = "--csr";
+        if (r != DPS_OK) {
+            goto failed;
+        }
+    }
     if (o->verbose) {
         TRY("--verbose", dps_config_set_status_callback(cfg, on_status, NULL));
     }
@@ -682,6 +714,32 @@ failed:
     snprintf(buf, buf_len, "%s: %s", flag, dps_result_str(r));
     *message = buf;
     return r;
+}
+
+/* Writes the issued certificate chain (PEM) to `path`. Without a chain (the service issued
+ * none) or when the file cannot be written, returns an error and a message in `buf`. */
+static dps_result write_issued_chain(const dps_client *client, const char *path, char *buf,
+                                     size_t buf_len) {
+    const char *pem = dps_client_issued_certificate_chain_pem(client);
+    FILE *f;
+    int ok;
+
+    if (pem == NULL) {
+        snprintf(buf, buf_len, "--issued-cert-out: the service issued no certificate");
+        return DPS_ERR_PROTOCOL_BAD_RESPONSE;
+    }
+    f = fopen(path, "w");
+    if (f == NULL) {
+        snprintf(buf, buf_len, "--issued-cert-out: cannot write %s: %s", path, strerror(errno));
+        return DPS_ERR_INVALID_ARGUMENT;
+    }
+    ok = fputs(pem, f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok) {
+        snprintf(buf, buf_len, "--issued-cert-out: cannot write %s", path);
+        return DPS_ERR_INVALID_ARGUMENT;
+    }
+    return DPS_OK;
 }
 
 int main(int argc, char **argv) {
@@ -744,8 +802,16 @@ int main(int argc, char **argv) {
     /* Blocking: returns when assigned, refused, failed, or the deadline passed. A firmware
      * main loop would call dps_client_do_work() instead and sleep for the time it returns. */
     r = dps_client_register(client);
+    if (r == DPS_OK && o.issued_cert_out != NULL) {
+        r = write_issued_chain(client, o.issued_cert_out, message_buf, sizeof message_buf);
+        if (r != DPS_OK) {
+            rc = report_failure(r, message_buf, client);
+            dps_client_free(client);
+            return rc;
+        }
+    }
     if (r == DPS_OK) {
-        report_success(client);
+        report_success(client, o.csr_file != NULL);
         rc = 0;
     } else {
         rc = report_failure(r, dps_client_result_detail(client), client);

@@ -93,6 +93,9 @@ static const char OTHER_KEY_PEM[] =
     "AwEHoUQDQgAEMUs02Ag/+CP778GqVLZ/kuT174xl8caR58LpDfCMidrZutMl5xMJ\n"
     "JymqlONh0vX2AkbWTixlDw/7IDirgmC2WA==\n"
     "-----END EC PRIVATE KEY-----\n";
+/* x5c: the test "HSM", defined with the registrations below. */
+static int32_t hsm_sign(void *user, const uint8_t *data, size_t data_len, uint8_t *signature,
+                        size_t signature_len);
 
 static ptrdiff_t null_send(void *user, const uint8_t *buf, size_t len) {
     (void)user, (void)buf, (void)len;
@@ -150,6 +153,9 @@ static void null_arguments(void) {
     CHECK(dps_config_set_log_callback(cfg, NULL, NULL, DPS_LOG_INFO) == DPS_OK); /* = off */
     CHECK(dps_config_set_status_callback(NULL, NULL, NULL) == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_set_status_callback(cfg, NULL, NULL) == DPS_OK); /* = off */
+    /* TLS offload */
+    CHECK(dps_config_set_tls_offload(NULL, true) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_x509_offloaded(NULL) == DPS_ERR_INVALID_NULL_POINTER);
 
     CHECK(dps_client_new(NULL, NULL, &client) == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_client_new(cfg, NULL, NULL) == DPS_ERR_INVALID_NULL_POINTER);
@@ -191,6 +197,18 @@ static void null_arguments(void) {
           DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_sas_token(SCOPE, "dev", KEY, 1, NULL, sizeof buf, NULL) ==
           DPS_ERR_INVALID_NULL_POINTER);
+
+    /* x5c: external signing, certificate issuance, stored assignments */
+    CHECK(dps_config_set_signing_callback(NULL, hsm_sign, NULL) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_signing_callback(cfg, NULL, NULL) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_csr_der(NULL, (const uint8_t *)"\x30\x00", 2) ==
+          DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_csr_der(cfg, NULL, 2) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_csr_der(cfg, NULL, 0) == DPS_OK); /* NULL, 0 removes the CSR */
+    CHECK(dps_config_set_csr_der(cfg, (const uint8_t *)"\x30\x01", 2) == DPS_ERR_INVALID_CSR);
+    CHECK(dps_config_set_csr_der(cfg, (const uint8_t *)"\x30\x00", 2) == DPS_OK);
+    CHECK(dps_config_set_csr_der(cfg, NULL, 0) == DPS_OK);
+    CHECK(dps_client_issued_certificate_chain_pem(NULL) == NULL);
 
     dps_client_free(NULL);
     dps_config_free(NULL);
@@ -750,6 +768,208 @@ static void registration_failures(const endpoint *ep) {
     CHECK(t.closes == t.connects && t.fd < 0);
 }
 
+/* ======================================================================================== */
+/* x5c: external signing (HSM), certificate issuance, stored assignments                     */
+/* ======================================================================================== */
+
+/* A dependency-free SHA-256 and HMAC (FIPS 180-4, RFC 2104): the "HSM" of these tests holds
+ * the device key and signs in C, so the library never sees the key. */
+typedef struct sha256 {
+    uint32_t h[8];
+    uint8_t block[64];
+    size_t used;
+    uint64_t bits;
+} sha256;
+
+static uint32_t ror32(uint32_t x, unsigned n) {
+    return (x >> n) | (x << (32u - n));
+}
+
+static void sha256_block(sha256 *s, const uint8_t *p) {
+    static const uint32_t k[64] = {
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+        0xc67178f2};
+    uint32_t w[64], v[8], t1, t2;
+    int i;
+    for (i = 0; i < 16; i++) {
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+    }
+    for (i = 16; i < 64; i++) {
+        w[i] = w[i - 16] + (ror32(w[i - 15], 7) ^ ror32(w[i - 15], 18) ^ (w[i - 15] >> 3)) +
+               w[i - 7] + (ror32(w[i - 2], 17) ^ ror32(w[i - 2], 19) ^ (w[i - 2] >> 10));
+    }
+    memcpy(v, s->h, sizeof v);
+    for (i = 0; i < 64; i++) {
+        t1 = v[7] + (ror32(v[4], 6) ^ ror32(v[4], 11) ^ ror32(v[4], 25)) +
+             ((v[4] & v[5]) ^ (~v[4] & v[6])) + k[i] + w[i];
+        t2 = (ror32(v[0], 2) ^ ror32(v[0], 13) ^ ror32(v[0], 22)) +
+             ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
+        memmove(v + 1, v, 7 * sizeof v[0]);
+        v[4] += t1;
+        v[0] = t1 + t2;
+    }
+    for (i = 0; i < 8; i++) {
+        s->h[i] += v[i];
+    }
+}
+
+static void sha256_init(sha256 *s) {
+    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memset(s, 0, sizeof *s);
+    memcpy(s->h, iv, sizeof iv);
+}
+
+static void sha256_update(sha256 *s, const uint8_t *p, size_t n) {
+    while (n-- > 0) {
+        s->block[s->used++] = *p++;
+        s->bits += 8;
+        if (s->used == 64) {
+            sha256_block(s, s->block);
+            s->used = 0;
+        }
+    }
+}
+
+static void sha256_final(sha256 *s, uint8_t out[32]) {
+    uint64_t bits = s->bits;
+    uint8_t pad = 0x80, len[8];
+    int i;
+    sha256_update(s, &pad, 1);
+    pad = 0;
+    while (s->used != 56) {
+        sha256_update(s, &pad, 1);
+    }
+    for (i = 0; i < 8; i++) {
+        len[i] = (uint8_t)(bits >> (56 - 8 * i));
+    }
+    sha256_update(s, len, 8);
+    for (i = 0; i < 32; i++) {
+        out[i] = (uint8_t)(s->h[i / 4] >> (24 - 8 * (i % 4)));
+    }
+}
+
+static void hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t len,
+                        uint8_t out[32]) {
+    uint8_t pad[64], inner[32];
+    sha256 s;
+    size_t i;
+    for (i = 0; i < 64; i++) { /* keys here are at most 64 bytes */
+        pad[i] = (uint8_t)((i < key_len ? key[i] : 0) ^ 0x36);
+    }
+    sha256_init(&s);
+    sha256_update(&s, pad, 64);
+    sha256_update(&s, msg, len);
+    sha256_final(&s, inner);
+    for (i = 0; i < 64; i++) {
+        pad[i] ^= 0x36 ^ 0x5c;
+    }
+    sha256_init(&s);
+    sha256_update(&s, pad, 64);
+    sha256_update(&s, inner, 32);
+    sha256_final(&s, out);
+}
+
+/* The key of api_enrollments.json's "api-hsm-device": the bytes 0..31, base64
+ * "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=". Only the "HSM" below holds it. */
+typedef struct hsm {
+    uint8_t key[32];
+    int32_t fail_with; /* non-zero: refuse to sign */
+    int calls;
+    int reentrant_calls_refused;
+    dps_client *client;
+    char last_data[256];
+} hsm;
+
+static int32_t hsm_sign(void *user, const uint8_t *data, size_t data_len, uint8_t *signature,
+                        size_t signature_len) {
+    hsm *h = (hsm *)user;
+    h->calls++;
+    CHECK(signature_len == 32 && data != NULL && signature != NULL);
+    if (data_len < sizeof h->last_data) {
+        memcpy(h->last_data, data, data_len);
+        h->last_data[data_len] = '\0';
+    }
+    if (h->client != NULL) {
+        /* Mid-step: the client can be neither driven nor read from here. */
+        CHECK(dps_client_do_work(h->client, NULL) == DPS_ERR_INVALID_STATE);
+        CHECK(dps_client_last_result(h->client) == DPS_ERR_INVALID_NULL_POINTER);
+        h->reentrant_calls_refused++;
+    }
+    if (h->fail_with != 0 || signature_len != 32) {
+        return h->fail_with;
+    }
+    hmac_sha256(h->key, sizeof h->key, data, data_len, signature);
+    return 0;
+}
+
+static void hmac_vectors(void) {
+    /* RFC 4231 test case 2. */
+    static const uint8_t want[32] = {0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e,
+                                     0x6a, 0x04, 0x24, 0x26, 0x08, 0x95, 0x75, 0xc7,
+                                     0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83,
+                                     0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+    const char *msg = "what do ya want for nothing?";
+    uint8_t mac[32];
+    hmac_sha256((const uint8_t *)"Jefe", 4, (const uint8_t *)msg, strlen(msg), mac);
+    CHECK(memcmp(mac, want, sizeof mac) == 0);
+}
+
+static void register_with_hsm(const endpoint *ep) {
+    trickle t;
+    observer o;
+    hsm h;
+    dps_transport hooks;
+    dps_config *cfg;
+    dps_client *client = NULL;
+    dps_result r;
+    int i;
+
+    memset(&t, 0, sizeof t);
+    t.fd = -1;
+    memset(&o, 0, sizeof o);
+    o.secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    memset(&h, 0, sizeof h);
+    for (i = 0; i < 32; i++) {
+        h.key[i] = (uint8_t)i;
+    }
+    hooks = trickle_hooks(&t, 1);
+    /* A wrong key first: the signing callback replaces it. */
+    cfg = registration_config(ep, "api-hsm-device", KEY, 0, &t, &o);
+    CHECK(dps_config_set_signing_callback(cfg, hsm_sign, &h) == DPS_OK);
+    CHECK(dps_client_new(cfg, &hooks, &client) == DPS_OK);
+    dps_config_free(cfg);
+    if (client == NULL) {
+        return;
+    }
+    h.client = client;
+    r = dps_client_register(client);
+    CHECK_RESULT(client, r, "DPS_OK");
+    CHECK_STR(dps_client_assigned_hub(client), "api-hub.azure-devices.net");
+    CHECK(h.calls == 1 && h.reentrant_calls_refused == 1);
+    CHECK(strncmp(h.last_data, "0ne00000001%2fregistrations%2fapi-hsm-device\n", 45) == 0);
+
+    /* The HSM fails: an auth-class error at once, the callback asked once, no retries. */
+    h.fail_with = -5;
+    h.calls = 0;
+    r = dps_client_register(client);
+    CHECK_RESULT(client, r, "DPS_ERR_AUTH_SIGNING_FAILED");
+    CHECK(dps_result_class(r) == DPS_CLASS_AUTH && !dps_result_is_retryable(r));
+    CHECK(h.calls == 1);
+    h.client = NULL;
+    dps_client_free(client);
+    CHECK(t.closes == t.connects && t.fd < 0);
+}
+
 static char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     char *buf = (char *)malloc(1 << 20);
@@ -789,6 +1009,7 @@ int main(int argc, char **argv) {
     client_certificates();
     result_codes();
     helpers();
+    hmac_vectors();
     if (ep.host != NULL) {
         ep.ca_pem = ca_file != NULL ? read_file(ca_file, &ep.ca_len) : NULL;
         CHECK(ep.port != 0 && ep.ca_pem != NULL);
@@ -796,6 +1017,7 @@ int main(int argc, char **argv) {
             register_with_do_work(&ep);
             register_group_member(&ep);
             registration_failures(&ep);
+            register_with_hsm(&ep);
         }
         free(ep.ca_pem);
     }

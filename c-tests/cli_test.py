@@ -56,6 +56,7 @@ ENROLLMENTS = {
         enrollment("cli-migrated", deviceId="renamed-device", substatus="deviceDataMigrated"),
         {"registrationId": "cli-x509", "attestation": {"type": "x509"},
          "assignedHub": "cli-x509-hub.azure-devices.net", "retryAfter": 0},
+        enrollment("cli-csr"),
     ],
     "groups": [
         {
@@ -116,9 +117,10 @@ class Runner:
             self.passed += 1
             print(f"ok   {name}")
 
-    def check(self, name, result, code, seconds=None, **expect):
+    def check(self, name, result, code, seconds=None, extra_keys=(), **expect):
         """Checks the exit code, that stdout is one JSON object with exactly the contract's
-        keys, and each `expect` key (a value, or a predicate)."""
+        keys (plus `extra_keys` on success), and each `expect` key (a value, or a
+        predicate)."""
         rc, out, err, elapsed = result
         problems = []
         if rc != code:
@@ -135,7 +137,7 @@ class Runner:
             problems.append("stdout is not exactly one line")
         if doc:
             keys = set(doc)
-            if code == 0 and keys != SUCCESS_KEYS:
+            if code == 0 and keys != SUCCESS_KEYS | set(extra_keys):
                 problems.append(f"keys {sorted(keys)}, want {sorted(SUCCESS_KEYS)}")
             if code != 0 and not FAILURE_KEYS <= keys <= FAILURE_KEYS | FAILURE_OPTIONAL_KEYS:
                 problems.append(f"keys {sorted(keys)} are not the failure object's")
@@ -368,6 +370,75 @@ def x509_cases(r, emu, work):
         r.check(f"usage: {name}", r.run(*args, raw=True), 2, status="error", error=invalid)
 
 
+# ---- x5c: certificate issuance --------------------------------------------------------------
+
+def openssl(*args, stdin=None):
+    p = subprocess.run(["openssl", *args], input=stdin, capture_output=True, text=True)
+    return p.returncode, p.stdout.strip(), p.stderr.strip()
+
+
+def issuance_cases(r, emu, work):
+    """--csr / --issued-cert-out: the chain the emulator issues is checked with openssl (signed
+    by the emulator's device CA, CN = registration id, the CSR's public key)."""
+    if shutil.which("openssl") is None:
+        r.report("certificate issuance", ["openssl not found (apt-get install openssl)"])
+        return
+    der, pem, other = (os.path.join(work, f) for f in ("csr.der", "csr.pem", "other.der"))
+    for subject, out, form in (("/CN=cli-csr", der, "DER"), ("/CN=cli-csr", pem, "PEM"),
+                               ("/CN=somebody-else", other, "DER")):
+        rc, _, err = openssl("req", "-new", "-newkey", "ec", "-pkeyopt",
+                             "ec_paramgen_curve:P-256", "-nodes", "-keyout", out + ".key",
+                             "-subj", subject, "-outform", form, "-out", out)
+        if rc != 0:
+            r.report("certificate issuance: openssl req", [err])
+            return
+    device_ca = os.path.join(os.path.dirname(emu.ca), "device-ca.pem")
+    chain_file = os.path.join(work, "issued.pem")
+    for form, csr in (("DER", der), ("PEM", pem)):
+        if os.path.exists(chain_file):
+            os.remove(chain_file)
+        doc = r.check(f"issuance: {form} CSR, chain in the JSON and the file",
+                      r.run(*creds("cli-csr", "--csr", csr, "--issued-cert-out", chain_file),
+                            emu=emu), 0, extra_keys={"issuedCertificateChain"},
+                      status="assigned", deviceId="cli-csr",
+                      issuedCertificateChain=starts("-----BEGIN CERTIFICATE-----\n"))
+        problems = []
+        written = open(chain_file).read() if os.path.exists(chain_file) else None
+        if written != doc.get("issuedCertificateChain"):
+            problems.append("the file differs from the JSON's chain")
+        if written is not None and written.count("-----BEGIN CERTIFICATE-----") != 2:
+            problems.append("the chain is not leaf + device CA")
+        rc, _, err = openssl("verify", "-CAfile", device_ca, chain_file)
+        if rc != 0:
+            problems.append(f"openssl verify against the device CA: {err}")
+        rc, subject, _ = openssl("x509", "-in", chain_file, "-noout", "-subject", "-nameopt",
+                                 "RFC2253")
+        if subject != "subject=CN=cli-csr":
+            problems.append(f"leaf {subject!r}, want CN=cli-csr")
+        _, leaf_key, _ = openssl("x509", "-in", chain_file, "-noout", "-pubkey")
+        _, csr_key, _ = openssl("pkey", "-in", csr + ".key", "-pubout")
+        if not leaf_key or leaf_key != csr_key:
+            problems.append("the leaf does not carry the CSR's public key")
+        r.report(f"issuance: {form} CSR, issued leaf verified with openssl", problems)
+    r.check("issuance: an explicit older api-version issues nothing",
+            r.run(*creds("cli-csr", "--csr", der, "--api-version", "2021-06-01"), emu=emu), 0,
+            extra_keys={"issuedCertificateChain"}, issuedCertificateChain=None)
+    r.check("issuance: --issued-cert-out when nothing was issued",
+            r.run(*creds("cli-csr", "--csr", der, "--api-version", "2021-06-01",
+                         "--issued-cert-out", chain_file), emu=emu), 6,
+            error="DPS_ERR_PROTOCOL_BAD_RESPONSE")
+    r.check("issuance: a CSR for another name is refused by the service",
+            r.run(*creds("cli-csr", "--csr", other), emu=emu), 8,
+            error="DPS_ERR_REGISTRATION_REJECTED")
+    for name, args, error in [
+        ("unreadable CSR file", ("--csr", "/nonexistent/csr.der"), "DPS_ERR_INVALID_ARGUMENT"),
+        ("not a CSR", ("--csr", device_ca), "DPS_ERR_INVALID_CSR"),
+        ("--issued-cert-out without --csr", ("--issued-cert-out", chain_file),
+         "DPS_ERR_INVALID_ARGUMENT"),
+    ]:
+        r.check(f"usage: {name}", r.run(*creds("x", *args), raw=True), 2, error=error)
+
+
 def valgrind_cases(r, emu, work):
     r.check("valgrind: symmetric key", r.run(*creds("cli-ok"), emu=emu, timeout=60), 0,
             status="assigned")
@@ -410,6 +481,7 @@ def main():
                 usage_cases(r, emu)
                 verbose_case(r, emu)
                 x509_cases(r, emu, work)
+                issuance_cases(r, emu, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{r.passed} passed, {r.failed} failed")

@@ -45,6 +45,11 @@
 #define DPS_VERSION_PATCH 0
 
 /**
+ * Length of the signature a `dps_sign_fn` writes: an HMAC-SHA256.
+ */
+#define DPS_SIGNATURE_LEN 32
+
+/**
  * Returned by the `send` and `recv` hooks when nothing can be transferred right now.
  */
 #define DPS_IO_WOULD_BLOCK -2
@@ -130,6 +135,24 @@ enum dps_result
    */
   DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH = 112,
   /**
+   * The call needs a feature this build of the library leaves out: TLS settings in a build
+   * without the `tls` feature (CMake `DPS_MQTT_TLS=OFF`), where TLS is always the
+   * transport's job.
+   */
+  DPS_ERR_INVALID_UNSUPPORTED = 130,
+  /**
+   * The output buffer is NULL or too small; the size needed was reported.
+   */
+  DPS_ERR_INVALID_BUFFER_TOO_SMALL = 115,
+  /**
+   * A stored assignment blob is truncated, corrupt or of an unknown format version.
+   */
+  DPS_ERR_INVALID_ASSIGNMENT = 116,
+  /**
+   * The certificate signing request is not one DER (or PEM) PKCS#10 structure.
+   */
+  DPS_ERR_INVALID_CSR = 117,
+  /**
    * The server refused the MQTT CONNECT as not authorized (CONNACK 5).
    */
   DPS_ERR_AUTH_NOT_AUTHORIZED = 200,
@@ -150,6 +173,10 @@ enum dps_result
    * The server refused the client identifier (CONNACK 2).
    */
   DPS_ERR_AUTH_IDENTIFIER_REJECTED = 204,
+  /**
+   * The external signing callback reported a failure (HSM, TPM or secure element).
+   */
+  DPS_ERR_AUTH_SIGNING_FAILED = 205,
   /**
    * The TLS handshake failed for a reason not covered below.
    */
@@ -410,6 +437,25 @@ typedef void (*dps_log_callback)(void *user, dps_log_level level, const char *me
  */
 typedef void (*dps_status_callback)(void *user, dps_status status);
 
+/**
+ * Computes HMAC-SHA256 with the device key over `data` (the SAS string-to-sign
+ * `<idScope>%2fregistrations%2f<registrationId>\n<expiry>`, exactly as sent) and writes the
+ * 32-byte result to `signature` (`signature_len` is `DPS_SIGNATURE_LEN`).
+ *
+ * Called once per connection, on the thread driving the client, from inside
+ * `dps_client_do_work` / `dps_client_register`. It must not call back into that client:
+ * driving calls return `DPS_ERR_INVALID_STATE` and getters return NULL/0 while it runs.
+ * `data` and `signature` are valid only during the call.
+ *
+ * @return 0 on success; any other value fails the attempt with
+ *         `DPS_ERR_AUTH_SIGNING_FAILED` (not retried by the library).
+ */
+typedef int32_t (*dps_sign_fn)(void *user,
+                               const uint8_t *data,
+                               size_t data_len,
+                               uint8_t *signature,
+                               size_t signature_len);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -574,6 +620,16 @@ uint32_t dps_client_http_status(const struct dps_client *client);
 int64_t dps_client_retry_after_ms(const struct dps_client *client);
 
 /**
+ * The certificate chain the service issued for the CSR set with `dps_config_set_csr_der`, as
+ * PEM text: one `CERTIFICATE` block per certificate, the device's own (leaf) first, then the
+ * issuing CAs, as the service listed them (`registrationState.issuedCertificateChain`).
+ *
+ * Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+ * `dps_client_free`; NULL when none was issued (no CSR, not assigned, or `client` is NULL).
+ */
+const char *dps_client_issued_certificate_chain_pem(const struct dps_client *client);
+
+/**
  * Creates an empty configuration with defaults: host global.azure-devices-provisioning.net,
  * port 8883, the public root certificates, api-version 2019-03-31, 90 s deadline.
  *
@@ -632,6 +688,8 @@ dps_result dps_config_set_endpoint(struct dps_config *config, const char *host, 
  * @param use_public_roots also trust the built-in public roots (webpki-roots) when true;
  *        trust only the given anchors when false.
  * @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `pem`.
+ * @retval DPS_ERR_INVALID_UNSUPPORTED in a build without TLS (the transport verifies the
+ *         server); with TLS offload on, `dps_client_new` refuses anchors (DPS_ERR_INVALID_CONFIG).
  */
 dps_result dps_config_add_trust_anchors_pem(struct dps_config *config,
                                             const uint8_t *pem,
@@ -647,7 +705,8 @@ dps_result dps_config_add_trust_anchors_pem(struct dps_config *config,
 dps_result dps_config_set_payload_json(struct dps_config *config, const char *json);
 
 /**
- * Sets the service api-version (default "2019-03-31").
+ * Sets the service api-version (default "2019-03-31", or "2025-07-01-preview" when a CSR is
+ * set with `dps_config_set_csr_der`).
  */
 dps_result dps_config_set_api_version(struct dps_config *config, const char *api_version);
 
@@ -715,6 +774,41 @@ dps_result dps_config_set_client_certificate(struct dps_config *config,
                                              size_t private_key_len);
 
 /**
+ * Uses an external signer instead of a key: the SAS token's HMAC-SHA256 is computed by
+ * `sign` (an HSM, TPM or secure element), so the device key never enters the library's
+ * memory. Replaces a symmetric or group key set before; setting a key afterwards replaces
+ * the callback. `user` is passed back to `sign` and never dereferenced by the library; it
+ * must stay valid as long as a client built from this config (which copies the pointer)
+ * lives. The callback runs on the thread driving a client: when clients built from this
+ * config are driven from several threads, it must be thread-safe.
+ *
+ * @param sign the signing callback (see `dps_sign_fn`).
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `sign` is NULL.
+ */
+dps_result dps_config_set_signing_callback(struct dps_config *config, dps_sign_fn sign, void *user);
+
+/**
+ * Turns TLS offload on or off. With offload on, the transport hooks carry MQTT in the clear
+ * because the firmware's transport (a cellular modem's TLS socket, a secure element, the
+ * platform's TLS stack) does TLS itself: it must verify the server's certificate against
+ * the DPS host name passed to the connect hook, and, for X.509 enrollments, present the
+ * client certificate (see `dps_config_set_x509_offloaded`). The default is off in a normal
+ * build and on, unchangeable, in a build without the `tls` feature (CMake
+ * `DPS_MQTT_TLS=OFF`), which contains no TLS code.
+ *
+ * Trust anchors are the transport's business under offload: a config with offload on and
+ * anchors added (`dps_config_add_trust_anchors_pem`) is contradictory, and `dps_client_new`
+ * refuses it with DPS_ERR_INVALID_CONFIG rather than silently ignoring the anchors.
+ *
+ * @param[in,out] config the configuration.
+ * @param[in] enabled true: MQTT in the clear over the hooks; false: TLS inside the library.
+ * @retval DPS_OK on success.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+ * @retval DPS_ERR_INVALID_UNSUPPORTED when `enabled` is false in a build without TLS.
+ */
+dps_result dps_config_set_tls_offload(struct dps_config *config, bool enabled);
+
+/**
  * Replaces the trust anchors added before (by this function or
  * `dps_config_add_trust_anchors_pem`) with the certificates in `pem`: a root list the
  * firmware stores and updates at run time (e.g. a PEM bundle in flash, fetched with a firmware
@@ -733,6 +827,40 @@ dps_result dps_config_set_trust_anchors_pem(struct dps_config *config,
                                             const uint8_t *pem,
                                             size_t pem_len,
                                             bool use_public_roots);
+
+/**
+ * Chooses X.509 authentication done by the transport: under TLS offload, the firmware's TLS
+ * presents the device's client certificate, and the library sends no password (no SAS
+ * token). Replaces a symmetric or group key set before; setting one of those afterwards
+ * replaces this choice. The registration id must equal the certificate's subject CN: the
+ * library cannot check it (it never sees the certificate), the service refuses a mismatch
+ * (DPS_ERR_AUTH_*).
+ *
+ * Requires `dps_config_set_tls_offload(config, true)` (always on in a build without TLS):
+ * otherwise `dps_client_new` returns DPS_ERR_INVALID_CONFIG.
+ *
+ * @param[in,out] config the configuration.
+ * @retval DPS_OK on success.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+ */
+dps_result dps_config_set_x509_offloaded(struct dps_config *config);
+
+/**
+ * Requests an operational certificate (certificate issuance, api-version
+ * `2025-07-01-preview`): the PKCS#10 certificate signing request is sent base64-encoded as
+ * `"csr"` in the register request, and the issued chain is read with
+ * `dps_client_issued_certificate_chain_pem` after the assignment. Its subject CN must be the
+ * registration id. Unless an api-version was set explicitly, `2025-07-01-preview` is used
+ * while a CSR is set. The CSR is copied; the private key stays with the caller.
+ *
+ * @param der the CSR as DER (a PEM `CERTIFICATE REQUEST` block is accepted too); NULL with
+ *        `der_len` 0 removes a CSR set before.
+ * @retval DPS_ERR_INVALID_CSR when it is not one DER structure (or such a PEM block) of at
+ *         most 16 KiB.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL, or `der` is NULL with a
+ *         non-zero `der_len`.
+ */
+dps_result dps_config_set_csr_der(struct dps_config *config, const uint8_t *der, size_t der_len);
 
 /**
  * Derives a device's key from its enrollment group's key:

@@ -1,13 +1,18 @@
 //! The configuration builder behind `dps_config`: plain safe Rust, validated when a client is
 //! built from it so that every mistake is reported before anything is dialled.
 
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
 use zeroize::Zeroizing;
 
 use crate::engine::{Credential, Settings, Timing};
 use crate::error::{dps_result, Error, Result};
-use crate::framing::{FramingFactory, TrustAnchors};
+use crate::framing::{ClientIdentity, FramingFactory, TrustAnchors};
 use crate::protocol;
-use crate::sas::{self, HexCase, KeySigner};
+use crate::sas::{self, HexCase, KeySigner, Signer};
 
 /// The global DPS endpoint.
 pub const DEFAULT_HOST: &str = "global.azure-devices-provisioning.net";
@@ -23,6 +28,12 @@ pub enum KeyKind {
     Group(Zeroizing<String>),
     /// An X.509 client certificate and its key (individual or group X.509 enrollment).
     X509(ClientCertificate),
+    /// X.509 where the transport's own TLS presents the client certificate (TLS offload): the
+    /// library holds no certificate or key and sends no password.
+    X509ByTransport,
+    /// An external signer (HSM, TPM, secure element) that computes the SAS HMAC itself: the
+    /// key never enters the library's memory.
+    External(Arc<dyn Signer + Send + Sync>),
 }
 
 /// An X.509 client certificate as given: the chain (PEM, leaf first; or one DER certificate)
@@ -34,10 +45,22 @@ pub struct ClientCertificate {
     pub key: Zeroizing<Vec<u8>>,
 }
 
+#[cfg(not(feature = "tls"))]
+impl ClientCertificate {
+    /// Always an error: presenting a certificate needs the library's TLS.
+    pub fn parse(&self) -> Result<(ClientIdentity, String)> {
+        Err(Error::new(
+            dps_result::DPS_ERR_INVALID_UNSUPPORTED,
+            "built without the tls feature: a client certificate can only be presented by the \
+             transport's TLS (dps_config_set_x509_offloaded)",
+        ))
+    }
+}
+
 #[cfg(feature = "tls")]
 impl ClientCertificate {
     /// The TLS identity and the leaf certificate's subject CN.
-    pub fn parse(&self) -> Result<(crate::tls::ClientIdentity, String)> {
+    pub fn parse(&self) -> Result<(ClientIdentity, String)> {
         let identity = crate::tls::ClientIdentity::parse(&self.chain, &self.key)?;
         let leaf = identity.chain.first().ok_or_else(|| {
             Error::new(
@@ -90,6 +113,13 @@ pub struct Config {
     pub timing: Timing,
     pub max_packet_size: usize,
     pub hex_case: HexCase,
+    /// The transport hooks carry MQTT in the clear because the firmware's transport does TLS.
+    /// Always true in a build without the `tls` feature.
+    pub tls_offload: bool,
+    /// x5c: a PKCS#10 CSR (DER) sent as `csr` for certificate issuance.
+    pub csr_der: Option<Vec<u8>>,
+    /// x5c: whether `api_version` was chosen by the user (a CSR then does not change it).
+    pub api_version_explicit: bool,
 }
 
 impl Default for Config {
@@ -108,6 +138,9 @@ impl Default for Config {
             timing: Timing::default(),
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
             hex_case: HexCase::Lower,
+            tls_offload: !cfg!(feature = "tls"),
+            csr_der: None,
+            api_version_explicit: false,
         }
     }
 }
@@ -168,10 +201,18 @@ impl Config {
                 Credential::Sas(Box::new(KeySigner::from_base64(&device_key)?))
             }
             Some(KeyKind::X509(_)) => Credential::X509,
+            Some(KeyKind::X509ByTransport) if !self.tls_offload => {
+                return Err(Error::new(
+                    dps_result::DPS_ERR_INVALID_CONFIG,
+                    "X.509 by the transport needs TLS offload (dps_config_set_tls_offload)",
+                ))
+            }
+            Some(KeyKind::X509ByTransport) => Credential::X509,
+            Some(KeyKind::External(signer)) => Credential::Sas(Box::new(Arc::clone(signer))),
             None => {
                 return Err(Error::new(
                     dps_result::DPS_ERR_INVALID_CONFIG,
-                    "no credential set (symmetric key, group key or client certificate)",
+                    "no credential set (symmetric key, group key, signing callback or client certificate)",
                 ))
             }
         };
@@ -181,24 +222,146 @@ impl Config {
                 "maximum packet size below 1024 bytes",
             ));
         }
-        let anchors = TrustAnchors {
-            use_default_roots: self.use_default_roots,
-            extra_pem: self.extra_anchors_pem.clone(),
-        };
-        let framing = FramingFactory::tls(&anchors, identity)?;
+        let framing = self.framing(identity)?;
         Ok(Settings {
             id_scope,
             registration_id,
             credential,
             host: self.host.clone(),
             port: self.port,
-            api_version: self.api_version.clone(),
+            api_version: if self.csr_der.is_some() && !self.api_version_explicit {
+                protocol::CERTIFICATE_ISSUANCE_API_VERSION.to_owned()
+            } else {
+                self.api_version.clone()
+            },
             client_version: self.client_version.clone(),
             payload: self.payload.clone(),
             framing,
             timing: self.timing.clone(),
             max_packet_size: self.max_packet_size,
             hex_case: self.hex_case,
+            csr_b64: self.csr_der.as_ref().map(|der| STANDARD.encode(der)),
         })
+    }
+
+    /// TLS in the library, or bytes in the clear for a transport that does TLS itself. Trust
+    /// anchors set together with offload are an error rather than ignored: the firmware
+    /// would believe it pinned a CA that nothing checks.
+    fn framing(&self, identity: Option<ClientIdentity>) -> Result<FramingFactory> {
+        let anchors = TrustAnchors {
+            use_default_roots: self.use_default_roots,
+            extra_pem: self.extra_anchors_pem.clone(),
+        };
+        if self.tls_offload {
+            if !anchors.extra_pem.is_empty() || !anchors.use_default_roots {
+                return Err(Error::new(
+                    dps_result::DPS_ERR_INVALID_CONFIG,
+                    "trust anchors set, but TLS is offloaded: the transport verifies the server",
+                ));
+            }
+            if identity.is_some() {
+                return Err(Error::new(
+                    dps_result::DPS_ERR_INVALID_CONFIG,
+                    "a client certificate was given, but TLS is offloaded: the transport's TLS \
+                     presents it (dps_config_set_x509_offloaded)",
+                ));
+            }
+            return Ok(FramingFactory::Plain);
+        }
+        FramingFactory::tls(&anchors, identity)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Action, Engine};
+    use mqttrs::{decode_slice, Packet};
+
+    const KEY: &str = "O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=";
+
+    fn config(key: KeyKind) -> Config {
+        Config {
+            id_scope: Some("0ne00000001".into()),
+            registration_id: Some("dev-1".into()),
+            key: Some(key),
+            ..Config::default()
+        }
+    }
+
+    fn code(cfg: &Config) -> dps_result {
+        cfg.settings().err().expect("settings must be refused").code
+    }
+
+    /// The first bytes the engine writes to the transport: with offload, a plain MQTT CONNECT.
+    fn first_connect(cfg: &Config) -> (Option<Vec<u8>>, Vec<u8>) {
+        let mut engine = Engine::new(cfg.settings().unwrap()).unwrap();
+        engine.set_unix_time(1_700_000_000);
+        engine.start(0).unwrap();
+        assert!(matches!(engine.poll_action(), Some(Action::Connect { .. })));
+        engine.on_connected(0);
+        let out = engine.take_transmit();
+        let password = match decode_slice(&out).unwrap().unwrap() {
+            Packet::Connect(c) => c.password.map(<[u8]>::to_vec),
+            other => panic!("first packet is {:?}, not CONNECT", other.get_type()),
+        };
+        (password, out)
+    }
+
+    #[test]
+    fn offload_sends_mqtt_in_the_clear_with_a_sas_password() {
+        let mut cfg = config(KeyKind::Device(Zeroizing::new(KEY.into())));
+        cfg.tls_offload = true;
+        let (password, out) = first_connect(&cfg);
+        assert_eq!(out[0], 0x10, "an MQTT CONNECT, not a TLS record");
+        assert!(password.unwrap().starts_with(b"SharedAccessSignature sr="));
+    }
+
+    #[test]
+    fn x509_by_the_transport_sends_no_password() {
+        let mut cfg = config(KeyKind::X509ByTransport);
+        cfg.tls_offload = true;
+        let (password, _) = first_connect(&cfg);
+        assert_eq!(password, None);
+    }
+
+    #[test]
+    fn x509_by_the_transport_needs_offload() {
+        let mut cfg = config(KeyKind::X509ByTransport);
+        cfg.tls_offload = false;
+        assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_CONFIG);
+    }
+
+    #[test]
+    fn trust_anchors_with_offload_are_a_contradiction_not_ignored() {
+        let mut cfg = config(KeyKind::Device(Zeroizing::new(KEY.into())));
+        cfg.tls_offload = true;
+        cfg.extra_anchors_pem = b"-----BEGIN CERTIFICATE-----".to_vec();
+        assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_CONFIG);
+        cfg.extra_anchors_pem.clear();
+        cfg.use_default_roots = false;
+        assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_CONFIG);
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_is_inside_the_library_by_default() {
+        let cfg = config(KeyKind::Device(Zeroizing::new(KEY.into())));
+        assert!(!cfg.tls_offload);
+        let settings = cfg.settings().unwrap();
+        assert!(matches!(settings.framing, FramingFactory::Tls(_)));
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn without_the_tls_feature_offload_is_the_only_mode() {
+        let mut cfg = config(KeyKind::Device(Zeroizing::new(KEY.into())));
+        assert!(cfg.tls_offload);
+        assert!(matches!(
+            cfg.settings().unwrap().framing,
+            FramingFactory::Plain
+        ));
+        cfg.tls_offload = false;
+        assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_UNSUPPORTED);
     }
 }

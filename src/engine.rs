@@ -85,6 +85,8 @@ pub struct Settings {
     pub timing: Timing,
     pub max_packet_size: usize,
     pub hex_case: HexCase,
+    /// Base64 DER PKCS#10 CSR sent as `csr` (certificate issuance).
+    pub csr_b64: Option<String>,
 }
 
 /// What the engine asks its transport to do.
@@ -140,6 +142,9 @@ pub struct Outcome {
     pub last_updated_date_time_utc: Option<String>,
     pub payload: Option<String>,
     pub issued_certificate_chain: Vec<String>,
+    /// `issued_certificate_chain` as PEM, leaf first; set on assignment when the service
+    /// issued a certificate.
+    pub issued_certificate_chain_pem: Option<String>,
     pub error_code: Option<i64>,
     pub error_message: Option<String>,
     pub tracking_id: Option<String>,
@@ -217,7 +222,11 @@ impl Engine {
             return Err(Error::new(DPS_ERR_INVALID_CONFIG, "empty api-version"));
         }
         // Validate the payload once so a bad one fails before dialling.
-        protocol::register_body(&settings.registration_id, settings.payload.as_deref(), None)?;
+        protocol::register_body(
+            &settings.registration_id,
+            settings.payload.as_deref(),
+            settings.csr_b64.as_deref(),
+        )?;
         let seed = settings
             .registration_id
             .bytes()
@@ -556,7 +565,7 @@ impl Engine {
                 let body = match protocol::register_body(
                     &self.settings.registration_id,
                     self.settings.payload.as_deref(),
-                    None,
+                    self.settings.csr_b64.as_deref(),
                 ) {
                     Ok(b) => b,
                     Err(e) => return self.fail(e),
@@ -703,6 +712,12 @@ impl Engine {
                         DPS_ERR_PROTOCOL_BAD_RESPONSE,
                         "assigned without assignedHub or deviceId",
                     ));
+                }
+                if !self.outcome.issued_certificate_chain.is_empty() {
+                    match protocol::certificate_chain_pem(&self.outcome.issued_certificate_chain) {
+                        Ok(pem) => self.outcome.issued_certificate_chain_pem = Some(pem),
+                        Err(e) => return self.fail(e),
+                    }
                 }
                 self.finish(None);
             }
@@ -871,6 +886,7 @@ mod tests {
             timing,
             max_packet_size: crate::config::DEFAULT_MAX_PACKET_SIZE,
             hex_case: HexCase::Lower,
+            csr_b64: None,
         })
         .unwrap()
     }

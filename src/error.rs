@@ -49,6 +49,17 @@ pub enum dps_result {
     DPS_ERR_INVALID_PRIVATE_KEY = 111,
     /// The private key does not belong to the client certificate (the leaf's public key).
     DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH = 112,
+    /// The call needs a feature this build of the library leaves out: TLS settings in a build
+    /// without the `tls` feature (CMake `DPS_MQTT_TLS=OFF`), where TLS is always the
+    /// transport's job.
+    DPS_ERR_INVALID_UNSUPPORTED = 130,
+    // x5c: external signing, certificate issuance, stored assignments (115-119).
+    /// The output buffer is NULL or too small; the size needed was reported.
+    DPS_ERR_INVALID_BUFFER_TOO_SMALL = 115,
+    /// A stored assignment blob is truncated, corrupt or of an unknown format version.
+    DPS_ERR_INVALID_ASSIGNMENT = 116,
+    /// The certificate signing request is not one DER (or PEM) PKCS#10 structure.
+    DPS_ERR_INVALID_CSR = 117,
 
     /// The server refused the MQTT CONNECT as not authorized (CONNACK 5).
     DPS_ERR_AUTH_NOT_AUTHORIZED = 200,
@@ -61,6 +72,8 @@ pub enum dps_result {
     DPS_ERR_AUTH_UNAUTHORIZED = 203,
     /// The server refused the client identifier (CONNACK 2).
     DPS_ERR_AUTH_IDENTIFIER_REJECTED = 204,
+    /// The external signing callback reported a failure (HSM, TPM or secure element).
+    DPS_ERR_AUTH_SIGNING_FAILED = 205,
 
     /// The TLS handshake failed for a reason not covered below.
     DPS_ERR_TLS_HANDSHAKE = 300,
@@ -153,11 +166,16 @@ pub const ALL_RESULTS: &[dps_result] = &[
     DPS_ERR_INVALID_CERTIFICATE_CN,
     DPS_ERR_INVALID_PRIVATE_KEY,
     DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH,
+    DPS_ERR_INVALID_UNSUPPORTED,
+    DPS_ERR_INVALID_BUFFER_TOO_SMALL,
+    DPS_ERR_INVALID_ASSIGNMENT,
+    DPS_ERR_INVALID_CSR,
     DPS_ERR_AUTH_NOT_AUTHORIZED,
     DPS_ERR_AUTH_BAD_CREDENTIALS,
     DPS_ERR_AUTH_UNKNOWN_ID_SCOPE,
     DPS_ERR_AUTH_UNAUTHORIZED,
     DPS_ERR_AUTH_IDENTIFIER_REJECTED,
+    DPS_ERR_AUTH_SIGNING_FAILED,
     DPS_ERR_TLS_HANDSHAKE,
     DPS_ERR_TLS_CERT_UNTRUSTED,
     DPS_ERR_TLS_CERT_EXPIRED,
@@ -208,11 +226,16 @@ impl dps_result {
             DPS_ERR_INVALID_CERTIFICATE_CN => "DPS_ERR_INVALID_CERTIFICATE_CN",
             DPS_ERR_INVALID_PRIVATE_KEY => "DPS_ERR_INVALID_PRIVATE_KEY",
             DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH => "DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH",
+            DPS_ERR_INVALID_UNSUPPORTED => "DPS_ERR_INVALID_UNSUPPORTED",
+            DPS_ERR_INVALID_BUFFER_TOO_SMALL => "DPS_ERR_INVALID_BUFFER_TOO_SMALL",
+            DPS_ERR_INVALID_ASSIGNMENT => "DPS_ERR_INVALID_ASSIGNMENT",
+            DPS_ERR_INVALID_CSR => "DPS_ERR_INVALID_CSR",
             DPS_ERR_AUTH_NOT_AUTHORIZED => "DPS_ERR_AUTH_NOT_AUTHORIZED",
             DPS_ERR_AUTH_BAD_CREDENTIALS => "DPS_ERR_AUTH_BAD_CREDENTIALS",
             DPS_ERR_AUTH_UNKNOWN_ID_SCOPE => "DPS_ERR_AUTH_UNKNOWN_ID_SCOPE",
             DPS_ERR_AUTH_UNAUTHORIZED => "DPS_ERR_AUTH_UNAUTHORIZED",
             DPS_ERR_AUTH_IDENTIFIER_REJECTED => "DPS_ERR_AUTH_IDENTIFIER_REJECTED",
+            DPS_ERR_AUTH_SIGNING_FAILED => "DPS_ERR_AUTH_SIGNING_FAILED",
             DPS_ERR_TLS_HANDSHAKE => "DPS_ERR_TLS_HANDSHAKE",
             DPS_ERR_TLS_CERT_UNTRUSTED => "DPS_ERR_TLS_CERT_UNTRUSTED",
             DPS_ERR_TLS_CERT_EXPIRED => "DPS_ERR_TLS_CERT_EXPIRED",
@@ -266,6 +289,14 @@ impl dps_result {
             DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH => {
                 "the private key does not belong to the client certificate"
             }
+            DPS_ERR_INVALID_UNSUPPORTED => {
+                "not supported by this build of the library (built without TLS: the transport does TLS)"
+            }
+            DPS_ERR_INVALID_BUFFER_TOO_SMALL => "the output buffer is missing or too small",
+            DPS_ERR_INVALID_ASSIGNMENT => {
+                "the stored assignment is truncated, corrupt or of an unknown version"
+            }
+            DPS_ERR_INVALID_CSR => "the certificate signing request is not DER or PEM PKCS#10",
             DPS_ERR_AUTH_NOT_AUTHORIZED => "the server refused the connection: not authorized",
             DPS_ERR_AUTH_BAD_CREDENTIALS => {
                 "the server refused the connection: malformed user name or password"
@@ -277,6 +308,7 @@ impl dps_result {
             DPS_ERR_AUTH_IDENTIFIER_REJECTED => {
                 "the server refused the connection: client identifier rejected"
             }
+            DPS_ERR_AUTH_SIGNING_FAILED => "the external signing callback failed",
             DPS_ERR_TLS_HANDSHAKE => "TLS handshake failed",
             DPS_ERR_TLS_CERT_UNTRUSTED => "the server's certificate is not trusted",
             DPS_ERR_TLS_CERT_EXPIRED => "the server's certificate is expired or not yet valid",

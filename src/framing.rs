@@ -1,6 +1,7 @@
 //! The byte framing under MQTT: TLS inside the library, or the bytes as they are when the
 //! firmware's transport already speaks TLS (offload). The engine sees one shape for both.
 
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 
 use crate::error::Result;
@@ -19,6 +20,28 @@ pub struct TrustAnchors {
 pub fn check_anchors_pem(pem: &[u8]) -> Result<()> {
     tls::parse_pem_certificates(pem).map(|_| ())
 }
+
+/// Without the `tls` feature there is no TLS in the library to give anchors to.
+#[cfg(not(feature = "tls"))]
+pub fn check_anchors_pem(_pem: &[u8]) -> Result<()> {
+    Err(no_tls_in_this_build())
+}
+
+/// The error of every TLS setting in a build without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+pub fn no_tls_in_this_build() -> crate::error::Error {
+    crate::error::Error::new(
+        crate::error::dps_result::DPS_ERR_INVALID_UNSUPPORTED,
+        "built without the tls feature: the transport must do TLS (TLS offload)",
+    )
+}
+
+/// The client certificate and key TLS presents (X.509 attestation); a type with no values in
+/// a build without TLS, where only the transport can present one.
+#[cfg(feature = "tls")]
+pub type ClientIdentity = tls::ClientIdentity;
+#[cfg(not(feature = "tls"))]
+pub enum ClientIdentity {}
 
 /// Makes one framing per connection.
 #[derive(Clone)]
@@ -46,8 +69,18 @@ impl FramingFactory {
         Ok(FramingFactory::Tls(Arc::new(builder.build()?)))
     }
 
+    #[cfg(not(feature = "tls"))]
+    pub fn tls(
+        _anchors: &TrustAnchors,
+        _identity: Option<ClientIdentity>,
+    ) -> Result<FramingFactory> {
+        Err(no_tls_in_this_build())
+    }
+
     /// Tells the TLS layer the wall-clock time, for certificate validity checks.
     pub fn set_unix_time(&self, unix_seconds: u64) {
+        #[cfg(not(feature = "tls"))]
+        let _ = unix_seconds;
         match self {
             FramingFactory::Plain => {}
             #[cfg(feature = "tls")]
@@ -56,6 +89,8 @@ impl FramingFactory {
     }
 
     pub fn new_session(&self, server_name: &str) -> Result<Framing> {
+        #[cfg(not(feature = "tls"))]
+        let _ = server_name;
         match self {
             FramingFactory::Plain => Ok(Framing::Plain {
                 inbound: Vec::new(),

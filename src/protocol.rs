@@ -420,6 +420,101 @@ pub fn parse_error_envelope(body: &[u8]) -> Result<ErrorEnvelope> {
     })
 }
 
+// ---- x5c: certificate issuance --------------------------------------------------------------
+
+/// The api-version that carries `csr` and `issuedCertificateChain` (certificate issuance); used
+/// when a CSR is configured and no api-version was set explicitly.
+pub const CERTIFICATE_ISSUANCE_API_VERSION: &str = "2025-07-01-preview";
+/// Largest CSR accepted: an RSA-4096 request is under 2 KiB; base64 of this still leaves the
+/// register body far below the service's 96 KB.
+const MAX_CSR_LEN: usize = 16 * 1024;
+
+fn invalid_csr(detail: impl Into<String>) -> Error {
+    Error::new(dps_result::DPS_ERR_INVALID_CSR, detail)
+}
+
+/// The total length of the DER element starting at `der[0]`, or `None` when its header is
+/// malformed or not in DER's shortest form.
+fn der_element_len(der: &[u8]) -> Option<usize> {
+    let first = *der.get(1)?;
+    if first < 0x80 {
+        return Some(2 + usize::from(first));
+    }
+    let n = usize::from(first & 0x7f);
+    if n == 0 || n > 4 || der.len() < 2 + n || der[2] == 0 {
+        return None;
+    }
+    let len = der[2..2 + n]
+        .iter()
+        .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+    (len >= 0x80).then_some(2 + n + len)
+}
+
+/// A PKCS#10 certificate signing request as DER: `input` is DER, or PEM with one
+/// `CERTIFICATE REQUEST` (or `NEW CERTIFICATE REQUEST`) block. Only the outer structure is
+/// checked (one SEQUENCE spanning the input): the service parses the rest.
+pub fn csr_der(input: &[u8]) -> Result<Vec<u8>> {
+    if input.len() > MAX_CSR_LEN * 2 {
+        return Err(invalid_csr(format!(
+            "{} bytes is too large for a CSR",
+            input.len()
+        )));
+    }
+    let trimmed = input.trim_ascii_start();
+    let der = if trimmed.starts_with(b"-----BEGIN") {
+        let text = std::str::from_utf8(trimmed).map_err(|_| invalid_csr("PEM is not UTF-8"))?;
+        let label = ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"]
+            .into_iter()
+            .find(|l| text.starts_with(&format!("-----BEGIN {l}-----")))
+            .ok_or_else(|| invalid_csr("PEM block is not a CERTIFICATE REQUEST"))?;
+        let begin = format!("-----BEGIN {label}-----");
+        let end = format!("-----END {label}-----");
+        let body = text[begin.len()..]
+            .split_once(end.as_str())
+            .map(|(body, _)| body)
+            .ok_or_else(|| invalid_csr("PEM block has no END line"))?;
+        let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64)
+            .map_err(|_| invalid_csr("PEM body is not base64"))?
+    } else {
+        input.to_vec()
+    };
+    if der.len() > MAX_CSR_LEN {
+        return Err(invalid_csr(format!(
+            "{} bytes is too large for a CSR",
+            der.len()
+        )));
+    }
+    if der.first() != Some(&0x30) || der_element_len(&der) != Some(der.len()) {
+        return Err(invalid_csr("not one DER SEQUENCE (PKCS#10)"));
+    }
+    Ok(der)
+}
+
+/// The service's `issuedCertificateChain` (base64 DER certificates, leaf first) as PEM text,
+/// one `CERTIFICATE` block per entry in the same order.
+pub fn certificate_chain_pem(chain: &[String]) -> Result<String> {
+    let mut pem = String::new();
+    for (i, cert) in chain.iter().enumerate() {
+        let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, cert.trim())
+            .map_err(|_| bad(format!("issuedCertificateChain[{i}] is not base64")))?;
+        if der.first() != Some(&0x30) || der_element_len(&der) != Some(der.len()) {
+            return Err(bad(format!(
+                "issuedCertificateChain[{i}] is not a DER certificate"
+            )));
+        }
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der);
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            // base64 output is ASCII.
+            pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    Ok(pem)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -745,5 +840,75 @@ mod tests {
             "detail of {} bytes",
             err.detail.len()
         );
+    }
+
+    #[test]
+    fn csr_input_forms() {
+        // SEQUENCE { INTEGER 0 }: the outer structure is all that is checked.
+        let der = [0x30, 0x03, 0x02, 0x01, 0x00];
+        assert_eq!(csr_der(&der).unwrap(), der);
+        let pem =
+            "\n-----BEGIN CERTIFICATE REQUEST-----\nMAMCAQA=\n-----END CERTIFICATE REQUEST-----\n";
+        assert_eq!(csr_der(pem.as_bytes()).unwrap(), der);
+        let new_pem = pem.replace("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST");
+        assert_eq!(csr_der(new_pem.as_bytes()).unwrap(), der);
+        let mut long = vec![0x30, 0x82, 0x01, 0x00];
+        long.extend(std::iter::repeat(0u8).take(256));
+        assert_eq!(csr_der(&long).unwrap().len(), 260);
+        for bad_csr in [
+            &b""[..],
+            b"\x30",
+            b"\x30\x04\x02\x01\x00",
+            b"\x30\x02\x02\x01\x00",
+            b"\x31\x03\x02\x01\x00",
+            b"\x30\x81\x03\x02\x01\x00",
+            b"\x30\x85\x01\x00\x00\x00\x00",
+            b"\x30\xff",
+            b"-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n",
+            b"-----BEGIN CERTIFICATE REQUEST-----\nMAMCAQA=\n",
+            b"-----BEGIN CERTIFICATE REQUEST-----\n!!!\n-----END CERTIFICATE REQUEST-----\n",
+        ] {
+            assert_eq!(
+                csr_der(bad_csr).unwrap_err().code,
+                dps_result::DPS_ERR_INVALID_CSR,
+                "{bad_csr:?}"
+            );
+        }
+        let huge = vec![0x30; MAX_CSR_LEN * 3];
+        assert_eq!(
+            csr_der(&huge).unwrap_err().code,
+            dps_result::DPS_ERR_INVALID_CSR
+        );
+    }
+
+    #[test]
+    fn issued_chain_becomes_pem_in_order() {
+        let long = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            [&[0x30u8, 0x81, 0x80][..], &[7u8; 0x80]].concat(),
+        );
+        let pem = certificate_chain_pem(&["MAMCAQA=".into(), long.clone()]).unwrap();
+        let blocks: Vec<&str> = pem.split_inclusive("-----END CERTIFICATE-----\n").collect();
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(
+            blocks[0],
+            "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n"
+        );
+        assert!(blocks[1].lines().all(|l| l.len() <= 64));
+        assert_eq!(
+            blocks[1]
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>(),
+            long
+        );
+        assert_eq!(certificate_chain_pem(&[]).unwrap(), "");
+        for bad_cert in ["not base64!", "", "AAAA", "MAQCAQA="] {
+            assert_eq!(
+                certificate_chain_pem(&[bad_cert.into()]).unwrap_err().code,
+                dps_result::DPS_ERR_PROTOCOL_BAD_RESPONSE,
+                "{bad_cert}"
+            );
+        }
     }
 }

@@ -23,6 +23,13 @@ pub trait Signer {
     fn sign(&self, message: &[u8]) -> Result<[u8; 32]>;
 }
 
+/// A signer shared by several clients (an external signer set once on a config).
+impl<S: Signer + ?Sized> Signer for std::sync::Arc<S> {
+    fn sign(&self, message: &[u8]) -> Result<[u8; 32]> {
+        (**self).sign(message)
+    }
+}
+
 /// A symmetric key held in RAM, zeroized on drop.
 pub struct KeySigner {
     key: Zeroizing<Vec<u8>>,

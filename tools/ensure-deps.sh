@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need on a fresh Debian machine with Rust, only when it
-# is missing: cmake and the C/C++ compilers, valgrind, python3 venv support, and the pinned
-# cbindgen that generates include/dps_mqtt.h. Needs root for apt-get (CI and the dev machines
-# run as root); elsewhere it prints what to install.
+# is missing: cmake and the C/C++ compilers, OpenSSL headers, valgrind, python3 venv support,
+# and the pinned cbindgen that generates include/dps_mqtt.h. Needs root for apt-get (CI and
+# the dev machines run as root); elsewhere it prints what to install.
 set -euo pipefail
 
 CBINDGEN_VERSION=0.29.4
@@ -12,6 +12,8 @@ command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+# OpenSSL headers for c-examples/dps_register_offload.c (TLS done on the C side).
+[ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 if [ "${DPS_NEED_VALGRIND:-0}" = 1 ]; then
     command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 fi

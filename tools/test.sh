@@ -17,6 +17,10 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+step "no-TLS build (feature tls off, as CMake DPS_MQTT_TLS=OFF): clippy and unit tests"
+cargo clippy -p dps-mqtt --no-default-features --quiet -- -D warnings
+cargo test -p dps-mqtt --no-default-features --lib --quiet
+
 step "build the emulator and the library (release)"
 cargo build --release --quiet -p dps-emulator -p dps-mqtt
 

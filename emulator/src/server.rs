@@ -339,6 +339,9 @@ struct Session<'a, W: Wire> {
     /// Granted `$dps/registrations/res/#`: responses are only delivered then, as by DPS.
     subscribed: bool,
     idle_timeout: Duration,
+    /// The api-version of the CONNECT user name: `csr` is part of the register request from
+    /// 2025-07-01-preview on; older versions do not know the field and ignore it.
+    api_version: String,
 }
 
 pub async fn serve<W: Wire>(
@@ -359,6 +362,7 @@ pub async fn serve<W: Wire>(
         peer_cert,
         subscribed: false,
         idle_timeout: IDLE_TIMEOUT,
+        api_version: String::new(),
     };
     let outcome = match s.run().await {
         Ok(()) => None,
@@ -495,12 +499,13 @@ impl<W: Wire> Session<'_, W> {
                         )
                         .await;
                 }
-                let Some((scope, reg, _api)) = c.username.and_then(parse_username) else {
+                let Some((scope, reg, api)) = c.username.and_then(parse_username) else {
                     return self
                         .refuse(ConnectReturnCode::BadUsernamePassword, "malformed-username")
                         .await;
                 };
                 self.log.registration_id = Some(reg.clone());
+                self.api_version = api;
                 if c.keep_alive > 0 {
                     // MQTT 3.1.1 §3.1.2.10: one and a half keep-alive periods of silence.
                     self.idle_timeout = Duration::from_millis(u64::from(c.keep_alive) * 1500);
@@ -796,7 +801,9 @@ impl<W: Wire> Session<'_, W> {
             self.log.set_outcome("bad-request");
             return Ok(false);
         }
-        let issued = match obj.get("csr") {
+        // `YYYY-MM-DD[-preview]` compares as a date.
+        let issuance = self.api_version.as_str() >= "2025-07-01";
+        let issued = match obj.get("csr").filter(|_| issuance) {
             None => None,
             Some(csr) => {
                 let chain = csr

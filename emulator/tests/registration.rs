@@ -505,8 +505,24 @@ fn certificate_issuance_signs_a_csr_for_the_registration_id() {
     use base64::Engine as _;
     let csr_b64 = base64::engine::general_purpose::STANDARD.encode(csr.der());
 
+    // Before 2025-07-01-preview the register request has no `csr`: it is ignored.
     let mut c = Client::tls(&emu);
     assert_eq!(c.connect_sas("dev-1", KEY), 0);
+    c.subscribe();
+    let (status, _, resp) = c.register("1", &json!({ "registrationId": "dev-1", "csr": csr_b64 }));
+    assert_eq!(status, 202, "{resp}");
+    let op = resp["operationId"].as_str().expect("op").to_owned();
+    let (status, _, resp) = c.poll("2", &op);
+    assert_eq!(status, 200);
+    assert!(resp["registrationState"]
+        .get("issuedCertificateChain")
+        .is_none());
+
+    let mut c = Client::tls(&emu);
+    let token = sas_token(SCOPE, "dev-1", KEY, now() + 3600, false);
+    let user = format!("{SCOPE}/registrations/dev-1/api-version=2025-07-01-preview");
+    c.connect_raw("dev-1", Some(&user), Some(&token));
+    assert_eq!(c.connack(), 0);
     c.subscribe();
     let (status, _, resp) = c.register("1", &json!({ "registrationId": "dev-1", "csr": csr_b64 }));
     assert_eq!(status, 202, "{resp}");

@@ -83,6 +83,7 @@ fn fuzz_engine() -> Engine {
         timing: Timing::default(),
         max_packet_size: DEFAULT_MAX_PACKET_SIZE,
         hex_case: HexCase::Lower,
+        csr_b64: None,
     };
     match Engine::new(settings) {
         Ok(e) => e,

@@ -4,7 +4,8 @@
 //! A client is not thread-safe: call it from one thread at a time. Callbacks and hooks run on
 //! the calling thread inside `dps_client_do_work`/`dps_client_register`; from a log or status
 //! callback, the getters may be called, but a call that drives the client returns
-//! `DPS_ERR_INVALID_STATE`.
+//! `DPS_ERR_INVALID_STATE`; from a transport hook or the signing callback, getters return
+//! NULL/0 as well (the client is mid-step).
 
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_char, CString};
@@ -22,6 +23,10 @@ use crate::hosted::{SystemClock, TcpTransport};
 pub struct dps_client {
     /// Set while a driving call runs, so a re-entrant call from a callback is refused.
     busy: Cell<bool>,
+    /// Set while the library works on `inner` and may call the transport hooks or the signing
+    /// callback: getters called from there see no client (NULL/0), as a `&` to `inner` would
+    /// alias the live `&mut`.
+    working: Cell<bool>,
     inner: UnsafeCell<ClientInner>,
 }
 
@@ -48,6 +53,7 @@ struct Strings {
     error_message: Option<CString>,
     tracking_id: Option<CString>,
     detail: Option<CString>,
+    issued_certificate_chain_pem: Option<CString>,
 }
 
 fn c_copy(s: &Option<String>) -> Option<CString> {
@@ -68,6 +74,7 @@ impl Strings {
             error_message: c_copy(&o.error_message),
             tracking_id: c_copy(&o.tracking_id),
             detail: c_copy(&o.result.as_ref().map(|e| e.to_string())),
+            issued_certificate_chain_pem: c_copy(&o.issued_certificate_chain_pem),
         }
     }
 }
@@ -134,6 +141,7 @@ pub extern "C" fn dps_client_new(
         let engine = try_ffi!(Engine::new(settings).map_err(|e| e.code));
         let client = Box::new(dps_client {
             busy: Cell::new(false),
+            working: Cell::new(false),
             inner: UnsafeCell::new(ClientInner {
                 driver: Driver::new(engine),
                 transport,
@@ -187,12 +195,15 @@ unsafe fn enter<'a>(client: *mut dps_client) -> Result<&'a dps_client, dps_resul
 /// Borrows a client for a getter.
 ///
 /// # Safety
-/// `client` must be NULL or a live pointer from `dps_client_new`; no `&mut` to its inner
-/// state may be alive (true outside driving calls and inside callbacks, see `drive`).
+/// `client` must be NULL or a live pointer from `dps_client_new`.
 unsafe fn inner_ref<'a>(client: *const dps_client) -> Option<&'a ClientInner> {
     // SAFETY: per this function's contract.
     let c = unsafe { client.as_ref() }?;
-    // SAFETY: callbacks run only after the driving call released its `&mut`.
+    if c.working.get() {
+        // Called from a transport hook or the signing callback: a `&mut` is alive.
+        return None;
+    }
+    // SAFETY: no `&mut` is alive: log and status callbacks run after `step` released it.
     Some(unsafe { &*c.inner.get() })
 }
 
@@ -203,7 +214,9 @@ impl dps_client {
         let (step, events, log, status) = {
             // SAFETY: `busy` is set by `enter`, so this is the only live borrow of `inner`.
             let inner = unsafe { &mut *self.inner.get() };
+            self.working.set(true);
             let step = inner.step();
+            self.working.set(false);
             let mut events = Vec::new();
             while let Some(e) = inner.driver.poll_event() {
                 events.push(e);
@@ -298,7 +311,9 @@ pub extern "C" fn dps_client_register(client: *mut dps_client) -> dps_result {
                     // SAFETY: `busy` is set, so this is the only live borrow of `inner`.
                     let inner = unsafe { &mut *c.inner.get() };
                     let want_write = inner.driver.wants_write();
+                    c.working.set(true);
                     inner.transport.wait(next_call_ms, want_write);
+                    c.working.set(false);
                 }
             }
         };
@@ -467,4 +482,19 @@ pub extern "C" fn dps_client_retry_after_ms(client: *const dps_client) -> i64 {
             .and_then(|i| i.driver.engine.outcome().retry_after_ms)
             .map_or(-1, |ms| i64::try_from(ms).unwrap_or(i64::MAX))
     })
+}
+
+// ---- x5c: certificate issuance ---------------------------------------------------------------
+
+/// The certificate chain the service issued for the CSR set with `dps_config_set_csr_der`, as
+/// PEM text: one `CERTIFICATE` block per certificate, the device's own (leaf) first, then the
+/// issuing CAs, as the service listed them (`registrationState.issuedCertificateChain`).
+///
+/// Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+/// `dps_client_free`; NULL when none was issued (no CSR, not assigned, or `client` is NULL).
+#[no_mangle]
+pub extern "C" fn dps_client_issued_certificate_chain_pem(
+    client: *const dps_client,
+) -> *const c_char {
+    string_field(client, |s| &s.issued_certificate_chain_pem)
 }

@@ -8,6 +8,7 @@ use std::ffi::{c_char, c_void};
 
 use zeroize::Zeroizing;
 
+use super::signing::{dps_sign_fn, CallbackSigner};
 use super::transport::{dps_clock, dps_log_callback, dps_status_callback, LogSink, StatusSink};
 use super::{bytes_arg, guard, str_arg, try_ffi};
 use crate::config::{ClientCertificate, Config, KeyKind};
@@ -165,6 +166,8 @@ pub extern "C" fn dps_config_set_endpoint(
 /// @param use_public_roots also trust the built-in public roots (webpki-roots) when true;
 ///        trust only the given anchors when false.
 /// @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `pem`.
+/// @retval DPS_ERR_INVALID_UNSUPPORTED in a build without TLS (the transport verifies the
+///         server); with TLS offload on, `dps_client_new` refuses anchors (DPS_ERR_INVALID_CONFIG).
 #[no_mangle]
 pub extern "C" fn dps_config_add_trust_anchors_pem(
     config: *mut dps_config,
@@ -209,7 +212,8 @@ pub extern "C" fn dps_config_set_payload_json(
     })
 }
 
-/// Sets the service api-version (default "2019-03-31").
+/// Sets the service api-version (default "2019-03-31", or "2025-07-01-preview" when a CSR is
+/// set with `dps_config_set_csr_der`).
 #[no_mangle]
 pub extern "C" fn dps_config_set_api_version(
     config: *mut dps_config,
@@ -223,6 +227,7 @@ pub extern "C" fn dps_config_set_api_version(
             return Err(dps_result::DPS_ERR_INVALID_ARGUMENT);
         }
         cfg.inner.api_version = s.to_owned();
+        cfg.inner.api_version_explicit = true;
         Ok(())
     })
 }
@@ -365,6 +370,67 @@ pub extern "C" fn dps_config_set_client_certificate(
     })
 }
 
+// ---- x5c: external signing, certificate issuance -------------------------------------------
+
+/// Uses an external signer instead of a key: the SAS token's HMAC-SHA256 is computed by
+/// `sign` (an HSM, TPM or secure element), so the device key never enters the library's
+/// memory. Replaces a symmetric or group key set before; setting a key afterwards replaces
+/// the callback. `user` is passed back to `sign` and never dereferenced by the library; it
+/// must stay valid as long as a client built from this config (which copies the pointer)
+/// lives. The callback runs on the thread driving a client: when clients built from this
+/// config are driven from several threads, it must be thread-safe.
+///
+/// @param sign the signing callback (see `dps_sign_fn`).
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `sign` is NULL.
+#[no_mangle]
+pub extern "C" fn dps_config_set_signing_callback(
+    config: *mut dps_config,
+    sign: dps_sign_fn,
+    user: *mut c_void,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        let Some(signer) = CallbackSigner::new(sign, user) else {
+            return dps_result::DPS_ERR_INVALID_NULL_POINTER;
+        };
+        cfg.inner.key = Some(KeyKind::External(std::sync::Arc::new(signer)));
+        dps_result::DPS_OK
+    })
+}
+
+// ---- TLS offload (the transport does TLS; the library sends MQTT in the clear) ----
+
+/// Turns TLS offload on or off. With offload on, the transport hooks carry MQTT in the clear
+/// because the firmware's transport (a cellular modem's TLS socket, a secure element, the
+/// platform's TLS stack) does TLS itself: it must verify the server's certificate against
+/// the DPS host name passed to the connect hook, and, for X.509 enrollments, present the
+/// client certificate (see `dps_config_set_x509_offloaded`). The default is off in a normal
+/// build and on, unchangeable, in a build without the `tls` feature (CMake
+/// `DPS_MQTT_TLS=OFF`), which contains no TLS code.
+///
+/// Trust anchors are the transport's business under offload: a config with offload on and
+/// anchors added (`dps_config_add_trust_anchors_pem`) is contradictory, and `dps_client_new`
+/// refuses it with DPS_ERR_INVALID_CONFIG rather than silently ignoring the anchors.
+///
+/// @param[in,out] config the configuration.
+/// @param[in] enabled true: MQTT in the clear over the hooks; false: TLS inside the library.
+/// @retval DPS_OK on success.
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+/// @retval DPS_ERR_INVALID_UNSUPPORTED when `enabled` is false in a build without TLS.
+#[no_mangle]
+pub extern "C" fn dps_config_set_tls_offload(config: *mut dps_config, enabled: bool) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        if !enabled && !cfg!(feature = "tls") {
+            return dps_result::DPS_ERR_INVALID_UNSUPPORTED;
+        }
+        cfg.inner.tls_offload = enabled;
+        dps_result::DPS_OK
+    })
+}
+
 /// Replaces the trust anchors added before (by this function or
 /// `dps_config_add_trust_anchors_pem`) with the certificates in `pem`: a root list the
 /// firmware stores and updates at run time (e.g. a PEM bundle in flash, fetched with a firmware
@@ -396,4 +462,124 @@ pub extern "C" fn dps_config_set_trust_anchors_pem(
             .map_err(|e| e.code));
         dps_result::DPS_OK
     })
+}
+/// Chooses X.509 authentication done by the transport: under TLS offload, the firmware's TLS
+/// presents the device's client certificate, and the library sends no password (no SAS
+/// token). Replaces a symmetric or group key set before; setting one of those afterwards
+/// replaces this choice. The registration id must equal the certificate's subject CN: the
+/// library cannot check it (it never sees the certificate), the service refuses a mismatch
+/// (DPS_ERR_AUTH_*).
+///
+/// Requires `dps_config_set_tls_offload(config, true)` (always on in a build without TLS):
+/// otherwise `dps_client_new` returns DPS_ERR_INVALID_CONFIG.
+///
+/// @param[in,out] config the configuration.
+/// @retval DPS_OK on success.
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+#[no_mangle]
+pub extern "C" fn dps_config_set_x509_offloaded(config: *mut dps_config) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        cfg.inner.key = Some(KeyKind::X509ByTransport);
+        dps_result::DPS_OK
+    })
+}
+
+/// Requests an operational certificate (certificate issuance, api-version
+/// `2025-07-01-preview`): the PKCS#10 certificate signing request is sent base64-encoded as
+/// `"csr"` in the register request, and the issued chain is read with
+/// `dps_client_issued_certificate_chain_pem` after the assignment. Its subject CN must be the
+/// registration id. Unless an api-version was set explicitly, `2025-07-01-preview` is used
+/// while a CSR is set. The CSR is copied; the private key stays with the caller.
+///
+/// @param der the CSR as DER (a PEM `CERTIFICATE REQUEST` block is accepted too); NULL with
+///        `der_len` 0 removes a CSR set before.
+/// @retval DPS_ERR_INVALID_CSR when it is not one DER structure (or such a PEM block) of at
+///         most 16 KiB.
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL, or `der` is NULL with a
+///         non-zero `der_len`.
+#[no_mangle]
+pub extern "C" fn dps_config_set_csr_der(
+    config: *mut dps_config,
+    der: *const u8,
+    der_len: usize,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        if der.is_null() && der_len == 0 {
+            cfg.inner.csr_der = None;
+            return dps_result::DPS_OK;
+        }
+        // SAFETY: `der` has `der_len` readable bytes per the C contract.
+        let input = try_ffi!(unsafe { bytes_arg(der, der_len) });
+        cfg.inner.csr_der = Some(try_ffi!(protocol::csr_der(input).map_err(|e| e.code)));
+        dps_result::DPS_OK
+    })
+}
+
+#[cfg(test)]
+mod tls_offload_tests {
+    use super::*;
+
+    fn with_config(f: impl FnOnce(*mut dps_config)) {
+        let cfg = dps_config_new();
+        assert!(!cfg.is_null());
+        f(cfg);
+        dps_config_free(cfg);
+    }
+
+    #[test]
+    fn null_configs_are_refused() {
+        assert_eq!(
+            dps_config_set_tls_offload(std::ptr::null_mut(), true),
+            dps_result::DPS_ERR_INVALID_NULL_POINTER
+        );
+        assert_eq!(
+            dps_config_set_x509_offloaded(std::ptr::null_mut()),
+            dps_result::DPS_ERR_INVALID_NULL_POINTER
+        );
+    }
+
+    #[test]
+    fn setters_record_the_choice() {
+        with_config(|cfg| {
+            assert_eq!(dps_config_set_tls_offload(cfg, true), dps_result::DPS_OK);
+            assert_eq!(dps_config_set_x509_offloaded(cfg), dps_result::DPS_OK);
+            // SAFETY: `cfg` is a live config from dps_config_new, used by this thread only.
+            let inner = unsafe { &(*cfg).inner };
+            assert!(inner.tls_offload);
+            assert!(matches!(inner.key, Some(KeyKind::X509ByTransport)));
+        });
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn offload_can_be_turned_off_again_with_tls_built_in() {
+        with_config(|cfg| {
+            assert_eq!(dps_config_set_tls_offload(cfg, true), dps_result::DPS_OK);
+            assert_eq!(dps_config_set_tls_offload(cfg, false), dps_result::DPS_OK);
+            // SAFETY: as above.
+            assert!(!unsafe { &(*cfg).inner }.tls_offload);
+        });
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_settings_are_unsupported_without_tls() {
+        with_config(|cfg| {
+            assert_eq!(
+                dps_config_set_tls_offload(cfg, false),
+                dps_result::DPS_ERR_INVALID_UNSUPPORTED
+            );
+            let pem = b"-----BEGIN CERTIFICATE-----\n";
+            assert_eq!(
+                dps_config_add_trust_anchors_pem(cfg, pem.as_ptr(), pem.len(), false),
+                dps_result::DPS_ERR_INVALID_UNSUPPORTED
+            );
+            // SAFETY: as above.
+            assert!(unsafe { &(*cfg).inner }.tls_offload);
+        });
+    }
 }

@@ -15,6 +15,7 @@ pub mod client;
 pub mod config;
 pub mod helpers;
 pub mod result;
+pub mod signing;
 pub mod transport;
 
 use std::ffi::{c_char, CStr};
