@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional, TextIO
 
 from . import _ffi
 from ._client import ProvisioningClient, ProxyOptions, RegistrationResult, Status, X509
-from ._errors import InternalError, InvalidArgumentError, ProvisioningError
+from ._errors import InternalError, InvalidArgumentError, ProtocolError, ProvisioningError
 
 PROG = "python -m dps_mqtt"
 
@@ -20,6 +20,7 @@ usage: python -m dps_mqtt register --id-scope SCOPE --registration-id ID
 OPTIONS: [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
          [--api-version V] [--timeout SECONDS] [--websocket]
          [--proxy HOST:PORT [--proxy-user USER:PASS]] [--verbose]
+         [--csr FILE [--issued-cert-out FILE]]
 
 Registers a device with the Azure IoT Device Provisioning Service over MQTT/TLS and
 prints one JSON object on stdout.
@@ -44,6 +45,10 @@ prints one JSON object on stdout.
   --proxy HOST:PORT      connect through this HTTP CONNECT proxy
   --proxy-user USER:PASS basic authentication for the proxy
   --verbose              progress on stderr (never keys or tokens)
+  --csr FILE             request a certificate: send this PKCS#10 CSR (DER or PEM, CN =
+                         the registration id); api-version 2025-07-01-preview unless
+                         --api-version is given; the JSON adds "issuedCertificateChain"
+  --issued-cert-out FILE write the issued chain there as PEM (leaf first)
 
 On success, exit 0 and {"status":"assigned","assignedHub","deviceId","substatus",
 "payload"}. Otherwise {"status":"failed"|"disabled"|"error","error","message"}
@@ -58,6 +63,7 @@ _TEXT_FLAGS = {
     "--symmetric-key": "symmetric_key", "--group-key": "group_key", "--cert": "cert",
     "--key": "key", "--host": "host", "--ca-file": "ca_file", "--payload": "payload",
     "--api-version": "api_version", "--proxy": "proxy", "--proxy-user": "proxy_user",
+    "--csr": "csr", "--issued-cert-out": "issued_cert_out",
 }
 
 
@@ -120,6 +126,8 @@ def parse_args(argv: List[str]) -> Dict[str, Any]:
     if o.get("id_scope") is None or (o.get("registration_id") is None and o.get("cert") is None):
         raise UsageError(
             "--id-scope and --registration-id are required (with --cert, the CN is the id)")
+    if o.get("issued_cert_out") is not None and o.get("csr") is None:
+        raise UsageError("--issued-cert-out needs --csr")
     if o.get("proxy_user") is not None and o.get("proxy") is None:
         raise UsageError("--proxy-user needs --proxy")
     return o
@@ -155,20 +163,24 @@ def _on_status(status: Status) -> None:
     sys.stderr.write(f"{PROG}: status: {status.name.lower()}\n")
 
 
+def _read(o: Dict[str, Any], option: str) -> Optional[bytes]:
+    path = o.get(option.lstrip("-").replace("-", "_"))
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
+                                   f"{option}: cannot read {path}: {e.strerror}") from e
+
+
 def _client(o: Dict[str, Any]) -> ProvisioningClient:
-    ca = None
-    if o.get("ca_file") is not None:
-        try:
-            with open(o["ca_file"], "rb") as f:
-                ca = f.read()
-        except OSError as e:
-            raise InvalidArgumentError(
-                _ffi.DPS_ERR_INVALID_ARGUMENT,
-                f"--ca-file: cannot read {o['ca_file']}: {e.strerror}") from e
+    ca = _read(o, "--ca-file")
     kwargs: Dict[str, Any] = dict(
         port=o["port"], server_verification_cert=ca, websockets=o["websocket"],
         proxy_options=_proxy(o), timeout=o["timeout"], api_version=o.get("api_version"),
-        on_status=_on_status if o["verbose"] else None)
+        on_status=_on_status if o["verbose"] else None, csr=_read(o, "--csr"))
     host, id_scope = o["host"], o["id_scope"]
     registration_id: Any = o.get("registration_id")  # None only with --cert (parse_args)
     if o.get("symmetric_key") is not None:
@@ -189,9 +201,11 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def success_json(result: RegistrationResult) -> str:
+def success_json(result: RegistrationResult, with_csr: bool = False) -> str:
     fields = [("status", "assigned"), ("assignedHub", result.assigned_hub),
               ("deviceId", result.device_id), ("substatus", result.sub_status)]
+    if with_csr:
+        fields.append(("issuedCertificateChain", result.issued_certificate_chain))
     body = ",".join(f"{_dumps(k)}:{_dumps(v)}" for k, v in fields)
     # The payload is the JSON text the service returned, as is.
     return "{" + body + ',"payload":' + (result.payload_json or "null") + "}"
@@ -211,6 +225,18 @@ def failure_json(e: ProvisioningError) -> str:
     return _dumps(doc)
 
 
+def _write_chain(result: RegistrationResult, path: str) -> None:
+    if result.issued_certificate_chain is None:
+        raise ProtocolError(_ffi.DPS_ERR_PROTOCOL_BAD_RESPONSE,
+                            "--issued-cert-out: the service issued no certificate")
+    try:
+        with open(path, "w") as f:
+            f.write(result.issued_certificate_chain)
+    except OSError as e:
+        raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
+                                   f"--issued-cert-out: cannot write {path}: {e.strerror}") from e
+
+
 def _fail(out: TextIO, e: ProvisioningError) -> int:
     out.write(failure_json(e) + "\n")
     return e.exit_code
@@ -228,7 +254,9 @@ def main(argv: List[str], out: TextIO = sys.stdout) -> int:
             logger.setLevel(logging.DEBUG)
         with _client(o) as client:
             result = client.register()
-        out.write(success_json(result) + "\n")
+        if o.get("issued_cert_out") is not None:
+            _write_chain(result, o["issued_cert_out"])
+        out.write(success_json(result, o.get("csr") is not None) + "\n")
         return 0
     except UsageError as e:
         sys.stderr.write(f"{PROG}: {e}\n{USAGE}")

@@ -93,12 +93,15 @@ class RegistrationResult:
     status, registration_state), with the state's fields also at the top level."""
 
     def __init__(self, operation_id: Optional[str], status: Optional[str],
-                 registration_state: RegistrationState, payload_json: Optional[str]) -> None:
+                 registration_state: RegistrationState, payload_json: Optional[str],
+                 issued_certificate_chain: Optional[str] = None) -> None:
         self.operation_id = operation_id
         self.status = status
         self.registration_state = registration_state
         self.payload_json = payload_json
         """The payload exactly as the service sent it (JSON text), or None."""
+        self.issued_certificate_chain = issued_certificate_chain
+        """With `csr=`: the certificate chain the service issued, as PEM (leaf first)."""
 
     @property
     def assigned_hub(self) -> Optional[str]:
@@ -177,6 +180,8 @@ class _Callbacks:
                  transport: Optional[Transport]) -> None:
         self.on_status = on_status
         self.transport = transport
+        self.sign: Optional[Callable[[bytes], bytes]] = None
+        self.sign_cb = _ffi.dps_sign_fn(self._sign)
         self.errors: List[BaseException] = []
         self.os_error: Optional[OSError] = None
         self.last_error_line: Optional[str] = None
@@ -219,6 +224,21 @@ class _Callbacks:
                 self.on_status(Status(status))
         except BaseException as e:
             self._fail(e)
+
+    def _sign(self, _user: Optional[int], data: Any, length: int, signature: Any,
+              signature_length: int) -> int:
+        try:
+            if self.sign is None:
+                raise RuntimeError("no signing function")
+            result = bytes(self.sign(ctypes.string_at(data, length)))
+            if len(result) != signature_length:
+                raise ValueError(f"the signing function returned {len(result)} bytes, "
+                                 f"want {signature_length} (an HMAC-SHA256)")
+            ctypes.memmove(signature, result, signature_length)
+            return 0
+        except BaseException as e:
+            self._fail(e)
+            return -1
 
     def _hook_error(self, e: BaseException) -> int:
         if isinstance(e, OSError):
@@ -297,13 +317,15 @@ class ProvisioningClient:
     """
 
     def __init__(self, provisioning_host: str, registration_id: Optional[str], id_scope: str,
-                 credential: Callable[[Any], None], *, port: Optional[int] = None,
+                 credential: Callable[[Any, _Callbacks], None], *,
+                 port: Optional[int] = None,
                  server_verification_cert: Union[str, bytes, None] = None,
                  websockets: bool = False, proxy_options: Optional[ProxyOptions] = None,
                  timeout: Optional[float] = None, api_version: Optional[str] = None,
                  provisioning_payload: Any = None,
                  on_status: Optional[Callable[[Status], None]] = None,
-                 transport: Optional[Transport] = None) -> None:
+                 transport: Optional[Transport] = None, tls_offload: bool = False,
+                 csr: Union[bytes, str, None] = None) -> None:
         """Use the `create_from_*` class methods; `credential` sets the key or certificate
         on the C configuration."""
         self._lock = threading.Lock()
@@ -322,7 +344,7 @@ class ProvisioningClient:
         try:
             self._configure(provisioning_host, registration_id, id_scope, credential, port,
                             server_verification_cert, websockets, proxy_options, timeout,
-                            api_version)
+                            api_version, tls_offload, csr)
             if provisioning_payload is not None:
                 self.provisioning_payload = provisioning_payload
             self._prepare()  # checks the whole configuration (e.g. a certificate's CN) now
@@ -331,16 +353,22 @@ class ProvisioningClient:
             raise
 
     def _configure(self, host: str, registration_id: Optional[str], id_scope: str,
-                   credential: Callable[[Any], None], port: Optional[int],
+                   credential: Callable[[Any, _Callbacks], None], port: Optional[int],
                    server_verification_cert: Union[str, bytes, None], websockets: bool,
                    proxy_options: Optional[ProxyOptions], timeout: Optional[float],
-                   api_version: Optional[str]) -> None:
+                   api_version: Optional[str], tls_offload: bool,
+                   csr: Union[bytes, str, None]) -> None:
         cfg = self._config
         check(_ffi.dps_config_set_id_scope(cfg, _c_str(id_scope, "id_scope")), "id_scope")
         if registration_id is not None:  # None only for X.509: the certificate's CN
             check(_ffi.dps_config_set_registration_id(
                 cfg, _c_str(registration_id, "registration_id")), "registration_id")
-        credential(cfg)
+        credential(cfg, self._callbacks)
+        if tls_offload:
+            check(_ffi.dps_config_set_tls_offload(cfg, True), "tls_offload")
+        if csr is not None:
+            data = csr.encode("utf-8") if isinstance(csr, str) else bytes(csr)
+            check(_ffi.dps_config_set_csr_der(cfg, data, len(data)), "csr")
         if websockets:
             check(_optional("dps_config_set_websocket")(cfg, True), "websockets")
         if port is None:
@@ -391,9 +419,12 @@ class ProvisioningClient:
         `websockets`, `proxy_options` (`ProxyOptions`), `timeout` (seconds for the whole
         registration, default 90), `api_version`, `provisioning_payload` (any JSON value),
         `on_status` (called with a `Status` on each change), `transport` (a `Transport`;
-        default: the library's built-in TCP).
+        default: the library's built-in TCP), `tls_offload` (the transport does TLS itself:
+        the library sends MQTT in the clear through it), `csr` (a PKCS#10 certificate signing
+        request, DER bytes or PEM: the issued chain comes back in
+        `RegistrationResult.issued_certificate_chain`).
         """
-        def credential(cfg: Any) -> None:
+        def credential(cfg: Any, _callbacks: _Callbacks) -> None:
             key = _secret(symmetric_key, "symmetric_key")
             try:
                 check(_ffi.dps_config_set_symmetric_key(cfg, key), "symmetric_key")
@@ -406,7 +437,7 @@ class ProvisioningClient:
                               group_key: str, **kwargs: Any) -> "ProvisioningClient":
         """A client of an enrollment group: the device key is derived from `group_key` inside
         the library. Same keyword arguments as `create_from_symmetric_key`."""
-        def credential(cfg: Any) -> None:
+        def credential(cfg: Any, _callbacks: _Callbacks) -> None:
             key = _secret(group_key, "group_key")
             try:
                 check(_ffi.dps_config_set_group_key(cfg, key), "group_key")
@@ -435,13 +466,26 @@ class ProvisioningClient:
             raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
                                        f"key_file: cannot read {e.filename}: {e.strerror}") from e
 
-        def credential(cfg: Any) -> None:
+        def credential(cfg: Any, _callbacks: _Callbacks) -> None:
             check(_ffi.dps_config_set_client_certificate(cfg, cert, len(cert), key, len(key) - 1),
                   "x509")
         try:
             return cls(provisioning_host, registration_id, id_scope, credential, **kwargs)
         finally:
             ctypes.memset(key, 0, len(key))
+
+    @classmethod
+    def create_from_signing_callback(cls, provisioning_host: str, registration_id: str,
+                                     id_scope: str, sign: Callable[[bytes], bytes],
+                                     **kwargs: Any) -> "ProvisioningClient":
+        """A client whose key stays in an HSM, TPM or secure element: `sign(data)` returns
+        HMAC-SHA256(device key, data), 32 bytes. An exception it raises fails the
+        registration and is re-raised from `register()`. Same keyword arguments as
+        `create_from_symmetric_key`."""
+        def credential(cfg: Any, callbacks: _Callbacks) -> None:
+            callbacks.sign = sign
+            check(_ffi.dps_config_set_signing_callback(cfg, callbacks.sign_cb, None), "sign")
+        return cls(provisioning_host, registration_id, id_scope, credential, **kwargs)
 
     # --- use ----------------------------------------------------------------------------
 
@@ -555,7 +599,9 @@ class ProvisioningClient:
         return RegistrationResult(
             operation_id=_ffi.text(_ffi.dps_client_operation_id(client)),
             status=_ffi.text(_ffi.dps_client_registration_status(client)),
-            registration_state=state, payload_json=payload_json)
+            registration_state=state, payload_json=payload_json,
+            issued_certificate_chain=_ffi.text(
+                _ffi.dps_client_issued_certificate_chain_pem(client)))
 
     def _free_client(self) -> None:
         # Freed here rather than through the finalizer, which would log and drop what the

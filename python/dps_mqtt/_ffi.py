@@ -9,8 +9,8 @@ against a library built before they existed and says clearly what is missing.
 import ctypes
 import os
 import sys
-from ctypes import (CFUNCTYPE, POINTER, Structure, c_bool, c_char_p, c_int, c_int64, c_size_t,
-                    c_ssize_t, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p)
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_bool, c_char_p, c_int, c_int32, c_int64,
+                    c_size_t, c_ssize_t, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p)
 from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 # --- constants (dps_mqtt.h) ---------------------------------------------------------------
@@ -19,6 +19,7 @@ DPS_OK = 0
 DPS_PENDING = 1
 DPS_ERR_INVALID_ARGUMENT = 100
 DPS_ERR_INVALID_STATE = 107
+DPS_ERR_PROTOCOL_BAD_RESPONSE = 503
 DPS_ERR_REGISTRATION_FAILED = 700
 DPS_ERR_REGISTRATION_DISABLED = 701
 DPS_ERR_REGISTRATION_REJECTED = 702
@@ -64,6 +65,7 @@ dps_client_p = POINTER(dps_client)
 
 dps_log_callback = CFUNCTYPE(None, c_void_p, c_uint32, c_char_p)
 dps_status_callback = CFUNCTYPE(None, c_void_p, c_uint32)
+dps_sign_fn = CFUNCTYPE(c_int32, c_void_p, POINTER(c_uint8), c_size_t, POINTER(c_uint8), c_size_t)
 transport_connect_fn = CFUNCTYPE(c_int, c_void_p, c_char_p, c_uint16)
 transport_send_fn = CFUNCTYPE(c_ssize_t, c_void_p, POINTER(c_uint8), c_size_t)
 transport_recv_fn = CFUNCTYPE(c_ssize_t, c_void_p, POINTER(c_uint8), c_size_t)
@@ -148,6 +150,8 @@ dps_client_tracking_id = _declare("dps_client_tracking_id", c_char_p, [dps_clien
 dps_client_result_detail = _declare("dps_client_result_detail", c_char_p, [dps_client_p])
 dps_client_error_code = _declare("dps_client_error_code", c_int64, [dps_client_p])
 dps_client_http_status = _declare("dps_client_http_status", c_uint32, [dps_client_p])
+dps_client_issued_certificate_chain_pem = _declare(
+    "dps_client_issued_certificate_chain_pem", c_char_p, [dps_client_p])
 dps_client_retry_after_ms = _declare("dps_client_retry_after_ms", c_int64, [dps_client_p])
 dps_config_new = _declare("dps_config_new", dps_config_p, [])
 dps_config_free = _declare("dps_config_free", None, [dps_config_p])
@@ -169,6 +173,14 @@ dps_config_set_client_certificate = _declare(
     [dps_config_p, c_char_p, c_size_t, c_char_p, c_size_t])
 dps_config_set_clock = _declare(
     "dps_config_set_clock", dps_result, [dps_config_p, POINTER(dps_clock)])
+dps_config_set_signing_callback = _declare(
+    "dps_config_set_signing_callback", dps_result, [dps_config_p, dps_sign_fn, c_void_p])
+dps_config_set_tls_offload = _declare(
+    "dps_config_set_tls_offload", dps_result, [dps_config_p, c_bool])
+dps_config_set_x509_offloaded = _declare(
+    "dps_config_set_x509_offloaded", dps_result, [dps_config_p])
+dps_config_set_csr_der = _declare(
+    "dps_config_set_csr_der", dps_result, [dps_config_p, c_char_p, c_size_t])
 dps_config_set_payload_json = _declare(
     "dps_config_set_payload_json", dps_result, [dps_config_p, c_char_p])
 dps_config_set_api_version = _declare(
@@ -199,7 +211,6 @@ _LATER: Dict[str, Tuple[Any, List[Any]]] = {
     "dps_config_set_client_version": (dps_result, [dps_config_p, c_char_p]),
     "dps_config_set_websocket": (dps_result, [dps_config_p, c_bool]),
     "dps_config_set_proxy": (dps_result, [dps_config_p, c_char_p, c_uint16, c_char_p, c_char_p]),
-    "dps_client_issued_certificate_chain_pem": (c_char_p, [dps_client_p]),
 }
 
 

@@ -48,6 +48,8 @@ ENROLLMENTS = {
         enrollment("py-disabled", outcome="disabled"),
         enrollment("py-slow", assignAfterPolls=1000000, retryAfter=1),
         enrollment("py-migrated", deviceId="renamed-device", substatus="deviceDataMigrated"),
+        enrollment("py-csr"),
+        enrollment("py-signed"),
         {"registrationId": "py-x509", "attestation": {"type": "x509"}, "assignedHub": X509_HUB,
          "retryAfter": 0},
     ],
