@@ -425,6 +425,7 @@ static const char usage_text[] =
     "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
     "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
     "                    [--csr FILE [--issued-cert-out FILE]]\n"
+    "                    [--websocket] [--proxy HOST:PORT [--proxy-user USER:PASS]]\n"
     "       dps_register --id-scope SCOPE [--registration-id ID] --cert FILE --key FILE\n"
     "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
     "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
@@ -441,7 +442,7 @@ static const char usage_text[] =
     "  --key FILE             the certificate's private key, PEM or DER (PKCS#8, PKCS#1 RSA\n"
     "                         or SEC1 EC), unencrypted\n"
     "  --host HOST            DPS host (default global.azure-devices-provisioning.net)\n"
-    "  --port PORT            port (default 8883)\n"
+    "  --port PORT            port (default 8883, or 443 with --websocket)\n"
     "  --ca-file PEM          trust only the CA certificates in this PEM file (a private CA,\n"
     "                         or the local emulator's ca.pem) instead of the public roots\n"
     "  --payload JSON         custom JSON sent with the registration as its payload\n"
@@ -453,6 +454,10 @@ static const char usage_text[] =
     "                         the registration id); api-version 2025-07-01-preview unless\n"
     "                         --api-version is given; the JSON adds \"issuedCertificateChain\"\n"
     "  --issued-cert-out FILE write the issued chain there as PEM (leaf first)\n"
+    "  --websocket            MQTT over WebSocket over TLS (/$iothub/websocket), for networks\n"
+    "                         that only let port 443 out\n"
+    "  --proxy HOST:PORT      tunnel through this HTTP proxy (CONNECT), e.g. proxy:3128\n"
+    "  --proxy-user USER:PASS basic authentication for the proxy (split at the first ':')\n"
     "\n"
     "On success, exit 0 and {\"status\":\"assigned\",\"assignedHub\",\"deviceId\",\"substatus\",\n"
     "\"payload\"}. Otherwise {\"status\":\"failed\"|\"disabled\"|\"error\",\"error\",\"message\"}\n"
@@ -469,6 +474,11 @@ typedef struct options {
     unsigned long port;
     unsigned long timeout_ms;
     int verbose, help;
+    /* Connection path: WebSocket and HTTP proxy. */
+    int websocket;
+    const char *proxy, *proxy_user;
+    char proxy_host[256], proxy_username[256], proxy_password[256];
+    unsigned long proxy_port;
 } options;
 
 /* Parses a decimal integer in [min, max]; 0 on success. */
@@ -511,7 +521,7 @@ static const char *parse_args(int argc, char **argv, options *o) {
 
     memset(o, 0, sizeof *o);
     o->host = "global.azure-devices-provisioning.net";
-    o->port = 8883;
+    o->port = 0; /* unset: 8883, or 443 with --websocket */
     o->timeout_ms = 90000;
     for (i = 1; i < argc; i++) {
         const char *flag = argv[i];
@@ -526,6 +536,11 @@ static const char *parse_args(int argc, char **argv, options *o) {
             o->help = 1;
             return NULL;
         }
+        /* Connection path: WebSocket and HTTP proxy. */
+        if (strcmp(flag, "--websocket") == 0) {
+            o->websocket = 1;
+            continue;
+        }
         if (strcmp(flag, "--id-scope") == 0) text = &o->id_scope;
         else if (strcmp(flag, "--registration-id") == 0) text = &o->registration_id;
         else if (strcmp(flag, "--symmetric-key") == 0) text = &o->symmetric_key;
@@ -538,6 +553,8 @@ static const char *parse_args(int argc, char **argv, options *o) {
         else if (strcmp(flag, "--key") == 0) text = &o->key_file;
         else if (strcmp(flag, "--csr") == 0) text = &o->csr_file;
         else if (strcmp(flag, "--issued-cert-out") == 0) text = &o->issued_cert_out;
+        else if (strcmp(flag, "--proxy") == 0) text = &o->proxy;
+        else if (strcmp(flag, "--proxy-user") == 0) text = &o->proxy_user;
         else if (strcmp(flag, "--port") != 0 && strcmp(flag, "--timeout") != 0) {
             return "unknown option (see --help)";
         }
@@ -557,6 +574,40 @@ static const char *parse_args(int argc, char **argv, options *o) {
     }
     if ((o->cert_file == NULL) != (o->key_file == NULL)) {
         return "--cert and --key go together";
+    }
+    if (o->port == 0) {
+        o->port = o->websocket ? 443 : 8883;
+    }
+    if (o->proxy != NULL) {
+        /* HOST:PORT, split at the last ':' ([v6]:port keeps its brackets off). */
+        const char *colon = strrchr(o->proxy, ':');
+        const char *host = o->proxy;
+        size_t host_len = colon == NULL ? 0 : (size_t)(colon - o->proxy);
+        if (host_len > 1 && host[0] == '[' && host[host_len - 1] == ']') {
+            host++;
+            host_len -= 2;
+        }
+        if (colon == NULL || host_len == 0 || host_len >= sizeof o->proxy_host ||
+            parse_ulong(colon + 1, 1, 65535, &o->proxy_port) != 0) {
+            return "--proxy must be HOST:PORT with a port from 1 to 65535";
+        }
+        memcpy(o->proxy_host, host, host_len);
+        o->proxy_host[host_len] = '\0';
+    }
+    if (o->proxy_user != NULL) {
+        const char *colon = strchr(o->proxy_user, ':');
+        size_t user_len = colon == NULL ? strlen(o->proxy_user) : (size_t)(colon - o->proxy_user);
+        const char *password = colon == NULL ? "" : colon + 1;
+        if (o->proxy == NULL) {
+            return "--proxy-user needs --proxy";
+        }
+        if (user_len == 0 || user_len >= sizeof o->proxy_username ||
+            strlen(password) >= sizeof o->proxy_password) {
+            return "--proxy-user must be USER:PASS (each under 256 bytes)";
+        }
+        memcpy(o->proxy_username, o->proxy_user, user_len);
+        o->proxy_username[user_len] = '\0';
+        memcpy(o->proxy_password, password, strlen(password) + 1);
     }
     if ((o->symmetric_key != NULL) + (o->group_key != NULL) + (o->cert_file != NULL) != 1) {
         return "give exactly one of --symmetric-key, --group-key and --cert/--key";
@@ -671,6 +722,14 @@ static dps_result configure(dps_config *cfg, const options *o, log_state *logger
         TRY("--api-version", dps_config_set_api_version(cfg, o->api_version));
     }
     TRY("--timeout", dps_config_set_timeout_ms(cfg, (uint32_t)o->timeout_ms));
+    /* Connection path: WebSocket and HTTP proxy. */
+    TRY("--websocket", dps_config_set_websocket(cfg, o->websocket != 0));
+    if (o->proxy != NULL) {
+        TRY("--proxy/--proxy-user",
+            dps_config_set_proxy(cfg, o->proxy_host, (uint16_t)o->proxy_port,
+                                 o->proxy_user != NULL ? o->proxy_username : NULL,
+                                 o->proxy_user != NULL ? o->proxy_password : NULL));
+    }
     if (o->ca_file != NULL) {
         size_t len = 0;
         char *pem = read_file(o->ca_file, &len);

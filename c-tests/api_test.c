@@ -156,6 +156,19 @@ static void null_arguments(void) {
     /* TLS offload */
     CHECK(dps_config_set_tls_offload(NULL, true) == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_set_x509_offloaded(NULL) == DPS_ERR_INVALID_NULL_POINTER);
+    /* Connection path: WebSocket and HTTP proxy. */
+    CHECK(dps_config_set_websocket(NULL, true) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_websocket(cfg, false) == DPS_OK);
+    CHECK(dps_config_set_proxy(NULL, "proxy", 3128, "u", "p") == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_proxy(cfg, NULL, 3128, "u", "p") == DPS_OK); /* NULL host: no proxy */
+    CHECK(dps_config_set_proxy(cfg, "proxy", 3128, NULL, NULL) == DPS_OK); /* no auth */
+    CHECK(dps_config_set_proxy(cfg, "proxy", 3128, "u", NULL) == DPS_OK); /* empty password */
+    CHECK(dps_config_set_proxy(cfg, "proxy", 3128, NULL, "p") == DPS_ERR_INVALID_ARGUMENT);
+    CHECK(dps_config_set_proxy(cfg, "proxy", 0, NULL, NULL) == DPS_ERR_INVALID_ARGUMENT);
+    CHECK(dps_config_set_proxy(cfg, "", 3128, NULL, NULL) == DPS_ERR_INVALID_ARGUMENT);
+    CHECK(dps_config_set_proxy(cfg, "proxy", 3128, "a:b", "p") == DPS_ERR_INVALID_ARGUMENT);
+    CHECK(dps_config_set_proxy(cfg, "pro xy", 3128, NULL, NULL) == DPS_ERR_INVALID_CONFIG);
+    CHECK(dps_config_set_proxy(cfg, NULL, 0, NULL, NULL) == DPS_OK);
 
     CHECK(dps_client_new(NULL, NULL, &client) == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_client_new(cfg, NULL, NULL) == DPS_ERR_INVALID_NULL_POINTER);

@@ -8,6 +8,7 @@ definite leak fails)."""
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -439,6 +441,89 @@ def issuance_cases(r, emu, work):
         r.check(f"usage: {name}", r.run(*creds("x", *args), raw=True), 2, error=error)
 
 
+class Tinyproxy:
+    """Debian's tinyproxy in the foreground on a free loopback port, allowing CONNECT only to
+    `connect_ports`, with basic auth when `auth` = (user, password); ready once it logs that it
+    accepts connections. Use as a context manager."""
+
+    def __init__(self, workdir, connect_ports, auth=None):
+        binary = os.environ.get("TINYPROXY") or shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
+        for _ in range(3):  # the free port may be taken between probing and binding
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                self.port = probe.getsockname()[1]
+            conf = os.path.join(workdir, f"tinyproxy-{self.port}.conf")
+            with open(conf, "w") as f:
+                f.write(f"Port {self.port}\nListen 127.0.0.1\nTimeout 30\nLogLevel Info\n"
+                        "MaxClients 20\nAllow 127.0.0.1\nDisableViaHeader Yes\n")
+                f.writelines(f"ConnectPort {p}\n" for p in connect_ports)
+                if auth:
+                    f.write(f"BasicAuth {auth[0]} {auth[1]}\n")
+            self.proc = subprocess.Popen([binary, "-d", "-c", conf], stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, text=True)
+            if any("Accepting connections" in line for line in self.proc.stdout):
+                # Keep draining its log so that it never blocks on a full pipe.
+                threading.Thread(target=lambda: [None for _ in self.proc.stdout],
+                                 daemon=True).start()
+                return
+            self.proc.wait()
+        raise RuntimeError("tinyproxy did not start")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def connection_path_cases(r, emu, work):
+    """WebSocket (the emulator's wss port) and HTTP proxies (a real tinyproxy)."""
+    r.check("websocket", r.run(*creds("cli-ok", "--websocket"), emu=emu, port=emu.ws_port), 0,
+            status="assigned", deviceId="cli-ok")
+    r.check("websocket: wrong key", r.run("--id-scope", ID_SCOPE, "--registration-id", "cli-ok",
+                                          "--symmetric-key", test_key("wrong"), "--websocket",
+                                          emu=emu, port=emu.ws_port), 3,
+            error="DPS_ERR_AUTH_UNAUTHORIZED")
+    rc, out, err, _ = r.run("--id-scope", ID_SCOPE, "--registration-id", "cli-ok",
+                            "--symmetric-key", test_key("cli-ok"), "--host", "127.0.0.1",
+                            "--websocket", "--timeout", "3", "--verbose", raw=True)
+    r.report("websocket defaults to port 443",
+             ([] if "connected to 127.0.0.1:443;" in err else ["no dial to port 443 logged"]) +
+             ([] if rc != 0 else ["exit 0 with nothing on port 443"]), out, err)
+    r.check("usage: --proxy without a port", r.run(*creds("cli-ok", "--proxy", "proxy"), emu=emu),
+            2, error="DPS_ERR_INVALID_ARGUMENT")
+    r.check("usage: --proxy-user without --proxy",
+            r.run(*creds("cli-ok", "--proxy-user", "u:p"), emu=emu), 2,
+            error="DPS_ERR_INVALID_ARGUMENT")
+    with contextlib.ExitStack() as proxies:
+        try:
+            auth = proxies.enter_context(Tinyproxy(work, [emu.port, emu.ws_port],
+                                                   ("dev", "s3cret")))
+            plain = proxies.enter_context(Tinyproxy(work, [emu.ws_port]))
+        except (OSError, RuntimeError) as e:
+            r.report("proxy cases need tinyproxy (apt-get install tinyproxy)", [str(e)])
+            return
+        proxy = f"127.0.0.1:{auth.port}"
+        r.check("proxy: 8883-style TLS through tinyproxy with basic auth",
+                r.run(*creds("cli-ok", "--proxy", proxy, "--proxy-user", "dev:s3cret"), emu=emu),
+                0, status="assigned", deviceId="cli-ok")
+        r.check("proxy: websocket through tinyproxy with basic auth",
+                r.run(*creds("cli-ok", "--websocket", "--proxy", proxy, "--proxy-user",
+                             "dev:s3cret"), emu=emu, port=emu.ws_port),
+                0, status="assigned")
+        r.check("proxy: websocket through tinyproxy without auth",
+                r.run(*creds("cli-ok", "--websocket", "--proxy", f"127.0.0.1:{plain.port}"),
+                      emu=emu, port=emu.ws_port), 0, status="assigned")
+        r.check("proxy: wrong password",
+                r.run(*creds("cli-ok", "--proxy", proxy, "--proxy-user", "dev:wrong-pw"),
+                      emu=emu), 5, error="DPS_ERR_TRANSPORT_PROXY_AUTH",
+                message=lambda m: isinstance(m, str) and "wrong-pw" not in m)
+        r.check("proxy: CONNECT refused (port not allowed)",
+                r.run(*creds("cli-ok", "--proxy", f"127.0.0.1:{plain.port}"), emu=emu), 5,
+                error="DPS_ERR_TRANSPORT_PROXY", message=lambda m: isinstance(m, str) and "403" in m)
+
+
 def valgrind_cases(r, emu, work):
     r.check("valgrind: symmetric key", r.run(*creds("cli-ok"), emu=emu, timeout=60), 0,
             status="assigned")
@@ -471,7 +556,8 @@ def main():
     r = Runner(args.cli, wrapper)
     work = tempfile.mkdtemp(prefix="dps-cli-test-")
     try:
-        with Emulator(args.emulator, os.path.join(work, "a"), ENROLLMENTS) as emu:
+        with Emulator(args.emulator, os.path.join(work, "a"), ENROLLMENTS,
+                      ["--ws-port", "0"]) as emu:
             if args.valgrind:
                 valgrind_cases(r, emu, work)
             else:
@@ -482,6 +568,7 @@ def main():
                 verbose_case(r, emu)
                 x509_cases(r, emu, work)
                 issuance_cases(r, emu, work)
+                connection_path_cases(r, emu, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{r.passed} passed, {r.failed} failed")

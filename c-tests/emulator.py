@@ -36,11 +36,14 @@ class Emulator:
              "--enrollments", path, *extra],
             stdout=subprocess.PIPE, text=True)
         self.port = None
+        self.ws_port = None  # with extra ["--ws-port", "0"]
         self.ca = None
         for line in self.proc.stdout:
             line = line.strip()
             if line.startswith("dps-emulator: listening mqtts "):
                 self.port = int(line.rsplit(":", 1)[1])
+            elif line.startswith("dps-emulator: listening wss "):
+                self.ws_port = int(line.rsplit(":", 1)[1])
             elif line.startswith("dps-emulator: CA certificate: "):
                 self.ca = line[len("dps-emulator: CA certificate: "):]
             elif line == "dps-emulator: ready":

@@ -214,6 +214,16 @@ enum dps_result
    */
   DPS_ERR_TRANSPORT_IO = 402,
   /**
+   * The HTTP proxy refused or failed the CONNECT tunnel (its status is in the detail), or
+   * did not answer like an HTTP proxy.
+   */
+  DPS_ERR_TRANSPORT_PROXY = 403,
+  /**
+   * The HTTP proxy wants credentials, or refused the ones given (407, or 401 as tinyproxy
+   * answers). Not retryable: fix the proxy user name or password.
+   */
+  DPS_ERR_TRANSPORT_PROXY_AUTH = 404,
+  /**
    * The server sent bytes that are not valid MQTT 3.1.1.
    */
   DPS_ERR_PROTOCOL_MALFORMED = 500,
@@ -242,6 +252,16 @@ enum dps_result
    * The subscription to the response topic was refused.
    */
   DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED = 506,
+  /**
+   * The server refused or botched the WebSocket upgrade (not 101, wrong
+   * Sec-WebSocket-Accept, no `mqtt` subprotocol).
+   */
+  DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE = 507,
+  /**
+   * The server broke the WebSocket framing rules (masked or text frames, bad opcode or
+   * fragmentation).
+   */
+  DPS_ERR_PROTOCOL_WEBSOCKET = 508,
   /**
    * The overall deadline passed.
    */
@@ -674,7 +694,8 @@ dps_result dps_config_set_symmetric_key(struct dps_config *config, const char *k
 dps_result dps_config_set_group_key(struct dps_config *config, const char *group_key_base64);
 
 /**
- * Sets the DPS host name (also the TLS server name) and port.
+ * Sets the DPS host name (also the TLS server name) and port. A port set here is kept when
+ * WebSocket is turned on or off.
  *
  * @retval DPS_ERR_INVALID_ARGUMENT when the host is empty or the port is 0.
  */
@@ -861,6 +882,49 @@ dps_result dps_config_set_x509_offloaded(struct dps_config *config);
  *         non-zero `der_len`.
  */
 dps_result dps_config_set_csr_der(struct dps_config *config, const uint8_t *der, size_t der_len);
+
+/**
+ * Turns MQTT over WebSocket over TLS on or off (default off): the library upgrades the
+ * connection with `GET /$iothub/websocket` (subprotocol `mqtt`) and carries MQTT in binary
+ * frames, for networks that only let port 443 out. Unless a port was set with
+ * `dps_config_set_endpoint`, the port follows: 443 with WebSocket, 8883 without.
+ *
+ * @param[in,out] config the configuration.
+ * @param enabled true for WebSocket, false for MQTT straight over TLS.
+ * @retval DPS_OK on success.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+ */
+dps_result dps_config_set_websocket(struct dps_config *config, bool enabled);
+
+/**
+ * Tunnels every connection through an HTTP proxy with `CONNECT host:port` (for MQTT over TLS
+ * and over WebSocket alike): the transport's connect hook is called with the proxy's host and
+ * port, the TLS server name stays the DPS host. With `username`, the request carries
+ * `Proxy-Authorization: Basic`. The strings are copied; the password is zeroized when the
+ * config or client is freed and never logged.
+ *
+ * @param[in,out] config the configuration.
+ * @param[in] host the proxy's host name or address; NULL removes the proxy (the other
+ *        arguments are then ignored).
+ * @param port the proxy's port.
+ * @param[in] username NULL for no authentication; must not contain ':'.
+ * @param[in] password NULL for an empty password; needs a `username`.
+ * @retval DPS_OK on success.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+ * @retval DPS_ERR_INVALID_ARGUMENT when `host` is empty, `port` is 0, `username` contains
+ *         ':', or a password is given without a user name.
+ * @retval DPS_ERR_INVALID_CONFIG when `host` contains characters not allowed in a host name.
+ * @retval DPS_ERR_INVALID_UTF8 when a string is not UTF-8.
+ *
+ * A refused tunnel ends the registration with `DPS_ERR_TRANSPORT_PROXY_AUTH` (the proxy wants
+ * other credentials: 407, or 401) or `DPS_ERR_TRANSPORT_PROXY` (any other status, which is in
+ * `dps_client_result_detail`).
+ */
+dps_result dps_config_set_proxy(struct dps_config *config,
+                                const char *host,
+                                uint16_t port,
+                                const char *username,
+                                const char *password);
 
 /**
  * Derives a device's key from its enrollment group's key:

@@ -120,6 +120,12 @@ pub struct Config {
     pub csr_der: Option<Vec<u8>>,
     /// x5c: whether `api_version` was chosen by the user (a CSR then does not change it).
     pub api_version_explicit: bool,
+    /// MQTT over WebSocket (port 443 unless the port was set explicitly).
+    pub websocket: bool,
+    /// Whether the port was chosen by the user (`set_endpoint`) rather than defaulted.
+    pub port_explicit: bool,
+    /// An HTTP CONNECT proxy to tunnel through.
+    pub proxy: Option<crate::proxy::Proxy>,
 }
 
 impl Default for Config {
@@ -141,6 +147,9 @@ impl Default for Config {
             tls_offload: !cfg!(feature = "tls"),
             csr_der: None,
             api_version_explicit: false,
+            websocket: false,
+            port_explicit: false,
+            proxy: None,
         }
     }
 }
@@ -175,6 +184,26 @@ impl Config {
 }
 
 impl Config {
+    /// Sets the server's host and port; the port then stays whatever transport is chosen.
+    pub fn set_endpoint(&mut self, host: &str, port: u16) {
+        self.host = host.to_owned();
+        self.port = port;
+        self.port_explicit = true;
+    }
+
+    /// Turns MQTT over WebSocket on or off. Unless the port was set explicitly, it follows:
+    /// 443 with WebSocket, 8883 without.
+    pub fn set_websocket(&mut self, enabled: bool) {
+        self.websocket = enabled;
+        if !self.port_explicit {
+            self.port = if enabled {
+                crate::ws::DEFAULT_PORT
+            } else {
+                DEFAULT_PORT
+            };
+        }
+    }
+
     /// Checks the configuration and builds the engine's settings.
     pub fn settings(&self) -> Result<Settings> {
         let id_scope = self
@@ -241,6 +270,10 @@ impl Config {
             max_packet_size: self.max_packet_size,
             hex_case: self.hex_case,
             csr_b64: self.csr_der.as_ref().map(|der| STANDARD.encode(der)),
+            route: crate::framing::Route {
+                websocket: self.websocket,
+                proxy: self.proxy.clone(),
+            },
         })
     }
 

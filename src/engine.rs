@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 
 use crate::error::{dps_result, Error, Result};
-use crate::framing::Framing;
+use crate::framing::Layers;
 use crate::mqtt::{ConnectOptions, MqttEvent, MqttSession, QoS};
 use crate::protocol::{self, RegistrationStatus, RetryAfter};
 use crate::sas::{self, HexCase, Signer};
@@ -82,6 +82,8 @@ pub struct Settings {
     /// Custom JSON sent as `payload` in the register body.
     pub payload: Option<String>,
     pub framing: crate::framing::FramingFactory,
+    /// WebSocket framing and an HTTP proxy: how the server is reached.
+    pub route: crate::framing::Route,
     pub timing: Timing,
     pub max_packet_size: usize,
     pub hex_case: HexCase,
@@ -172,7 +174,7 @@ enum Op {
 }
 
 struct Connection {
-    framing: Framing,
+    framing: Layers,
     mqtt: MqttSession,
     connack: bool,
     /// Whether this connection produced an answer to one of our requests (resets the
@@ -321,7 +323,13 @@ impl Engine {
         if !matches!(self.link, Link::Dialling) {
             return;
         }
-        let framing = match self.settings.framing.new_session(&self.settings.host) {
+        let framing = match Layers::new(
+            &self.settings.framing,
+            &self.settings.route,
+            &self.settings.host,
+            self.settings.port,
+            self.settings.max_packet_size,
+        ) {
             Ok(f) => f,
             Err(e) => return self.fail(e),
         };
@@ -420,7 +428,18 @@ impl Engine {
             return;
         };
         conn.mqtt.set_now(now);
-        let step = conn.framing.read_transport(data).and_then(|()| {
+        // The server may end the connection in its framing (a WebSocket close frame) right
+        // behind its last packets: those packets count, then the connection is lost like a
+        // closed socket, worth a new connection.
+        let mut closed = None;
+        let step = match conn.framing.read_transport(data) {
+            Err(e) if e.code == DPS_ERR_TRANSPORT_CLOSED => {
+                closed = Some(e);
+                Ok(())
+            }
+            other => other,
+        }
+        .and_then(|()| {
             let plain = conn.framing.take_plaintext();
             conn.mqtt.handle_input(&plain)
         });
@@ -432,6 +451,9 @@ impl Engine {
             if !matches!(self.link, Link::Up(_)) {
                 return;
             }
+        }
+        if let Some(e) = closed {
+            self.on_connection_lost(now, e);
         }
     }
 
@@ -490,9 +512,13 @@ impl Engine {
     fn dial(&mut self) {
         self.link = Link::Dialling;
         self.status(dps_status::DPS_STATUS_CONNECTING);
+        let (host, port) = self
+            .settings
+            .route
+            .dial_target(&self.settings.host, self.settings.port);
         self.actions.push_back(Action::Connect {
-            host: self.settings.host.clone(),
-            port: self.settings.port,
+            host: host.to_owned(),
+            port,
         });
     }
 
@@ -883,6 +909,7 @@ mod tests {
             client_version: None,
             payload: Some(r#"{"a":1}"#.into()),
             framing: FramingFactory::Plain,
+            route: Default::default(),
             timing,
             max_packet_size: crate::config::DEFAULT_MAX_PACKET_SIZE,
             hex_case: HexCase::Lower,

@@ -94,6 +94,12 @@ pub enum dps_result {
     DPS_ERR_TRANSPORT_CLOSED = 401,
     /// The transport's send or receive hook reported an error.
     DPS_ERR_TRANSPORT_IO = 402,
+    /// The HTTP proxy refused or failed the CONNECT tunnel (its status is in the detail), or
+    /// did not answer like an HTTP proxy.
+    DPS_ERR_TRANSPORT_PROXY = 403,
+    /// The HTTP proxy wants credentials, or refused the ones given (407, or 401 as tinyproxy
+    /// answers). Not retryable: fix the proxy user name or password.
+    DPS_ERR_TRANSPORT_PROXY_AUTH = 404,
 
     /// The server sent bytes that are not valid MQTT 3.1.1.
     DPS_ERR_PROTOCOL_MALFORMED = 500,
@@ -110,6 +116,12 @@ pub enum dps_result {
     DPS_ERR_PROTOCOL_CONNACK = 505,
     /// The subscription to the response topic was refused.
     DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED = 506,
+    /// The server refused or botched the WebSocket upgrade (not 101, wrong
+    /// Sec-WebSocket-Accept, no `mqtt` subprotocol).
+    DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE = 507,
+    /// The server broke the WebSocket framing rules (masked or text frames, bad opcode or
+    /// fragmentation).
+    DPS_ERR_PROTOCOL_WEBSOCKET = 508,
 
     /// The overall deadline passed.
     DPS_ERR_TIMEOUT = 600,
@@ -185,6 +197,8 @@ pub const ALL_RESULTS: &[dps_result] = &[
     DPS_ERR_TRANSPORT_CONNECT,
     DPS_ERR_TRANSPORT_CLOSED,
     DPS_ERR_TRANSPORT_IO,
+    DPS_ERR_TRANSPORT_PROXY,
+    DPS_ERR_TRANSPORT_PROXY_AUTH,
     DPS_ERR_PROTOCOL_MALFORMED,
     DPS_ERR_PROTOCOL_PACKET_TOO_LARGE,
     DPS_ERR_PROTOCOL_UNEXPECTED_PACKET,
@@ -192,6 +206,8 @@ pub const ALL_RESULTS: &[dps_result] = &[
     DPS_ERR_PROTOCOL_UNEXPECTED_STATUS,
     DPS_ERR_PROTOCOL_CONNACK,
     DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED,
+    DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE,
+    DPS_ERR_PROTOCOL_WEBSOCKET,
     DPS_ERR_TIMEOUT,
     DPS_ERR_TIMEOUT_THROTTLED,
     DPS_ERR_TIMEOUT_ASSIGNING,
@@ -245,6 +261,8 @@ impl dps_result {
             DPS_ERR_TRANSPORT_CONNECT => "DPS_ERR_TRANSPORT_CONNECT",
             DPS_ERR_TRANSPORT_CLOSED => "DPS_ERR_TRANSPORT_CLOSED",
             DPS_ERR_TRANSPORT_IO => "DPS_ERR_TRANSPORT_IO",
+            DPS_ERR_TRANSPORT_PROXY => "DPS_ERR_TRANSPORT_PROXY",
+            DPS_ERR_TRANSPORT_PROXY_AUTH => "DPS_ERR_TRANSPORT_PROXY_AUTH",
             DPS_ERR_PROTOCOL_MALFORMED => "DPS_ERR_PROTOCOL_MALFORMED",
             DPS_ERR_PROTOCOL_PACKET_TOO_LARGE => "DPS_ERR_PROTOCOL_PACKET_TOO_LARGE",
             DPS_ERR_PROTOCOL_UNEXPECTED_PACKET => "DPS_ERR_PROTOCOL_UNEXPECTED_PACKET",
@@ -252,6 +270,8 @@ impl dps_result {
             DPS_ERR_PROTOCOL_UNEXPECTED_STATUS => "DPS_ERR_PROTOCOL_UNEXPECTED_STATUS",
             DPS_ERR_PROTOCOL_CONNACK => "DPS_ERR_PROTOCOL_CONNACK",
             DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED => "DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED",
+            DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE => "DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE",
+            DPS_ERR_PROTOCOL_WEBSOCKET => "DPS_ERR_PROTOCOL_WEBSOCKET",
             DPS_ERR_TIMEOUT => "DPS_ERR_TIMEOUT",
             DPS_ERR_TIMEOUT_THROTTLED => "DPS_ERR_TIMEOUT_THROTTLED",
             DPS_ERR_TIMEOUT_ASSIGNING => "DPS_ERR_TIMEOUT_ASSIGNING",
@@ -318,6 +338,10 @@ impl dps_result {
             DPS_ERR_TRANSPORT_CONNECT => "could not connect to the server",
             DPS_ERR_TRANSPORT_CLOSED => "the connection was closed",
             DPS_ERR_TRANSPORT_IO => "the transport reported an I/O error",
+            DPS_ERR_TRANSPORT_PROXY => "the HTTP proxy refused or failed the CONNECT tunnel",
+            DPS_ERR_TRANSPORT_PROXY_AUTH => {
+                "the HTTP proxy requires authentication or refused the credentials"
+            }
             DPS_ERR_PROTOCOL_MALFORMED => "the server sent malformed MQTT",
             DPS_ERR_PROTOCOL_PACKET_TOO_LARGE => "the server sent a packet over the size limit",
             DPS_ERR_PROTOCOL_UNEXPECTED_PACKET => "the server sent an unexpected MQTT packet",
@@ -325,6 +349,8 @@ impl dps_result {
             DPS_ERR_PROTOCOL_UNEXPECTED_STATUS => "the service answered with an unexpected status",
             DPS_ERR_PROTOCOL_CONNACK => "the server refused the connection with an unknown code",
             DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED => "the server refused the subscription",
+            DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE => "the server refused the WebSocket upgrade",
+            DPS_ERR_PROTOCOL_WEBSOCKET => "the server broke the WebSocket framing rules",
             DPS_ERR_TIMEOUT => "the deadline passed",
             DPS_ERR_TIMEOUT_THROTTLED => "the deadline passed while the service was throttling",
             DPS_ERR_TIMEOUT_ASSIGNING => "the deadline passed while the service was assigning",
@@ -360,7 +386,8 @@ impl dps_result {
         matches!(
             self.class(),
             DPS_CLASS_TRANSPORT | DPS_CLASS_PROTOCOL | DPS_CLASS_TIMEOUT
-        ) || self == DPS_ERR_TLS_ALERT
+        ) && self != DPS_ERR_TRANSPORT_PROXY_AUTH
+            || self == DPS_ERR_TLS_ALERT
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::error::Result;
 #[cfg(feature = "tls")]
 use crate::tls;
+use crate::{proxy, ws};
 
 /// Which trust anchors verify the server: the public roots, extra PEM anchors, or both.
 #[derive(Clone, Debug, Default)]
@@ -164,5 +165,126 @@ impl Framing {
             #[cfg(feature = "tls")]
             Framing::Tls(s) => s.take_tls_output(),
         }
+    }
+}
+
+/// How each connection reaches the server besides TLS: WebSocket framing (port 443) and an
+/// HTTP CONNECT proxy.
+#[derive(Clone, Debug, Default)]
+pub struct Route {
+    /// MQTT over WebSocket at `/$iothub/websocket`, subprotocol `mqtt`.
+    pub websocket: bool,
+    /// Dial this proxy and tunnel to the server through it.
+    pub proxy: Option<proxy::Proxy>,
+}
+
+impl Route {
+    /// Where the transport connects: the proxy when there is one, else the server.
+    pub fn dial_target<'a>(&'a self, host: &'a str, port: u16) -> (&'a str, u16) {
+        match &self.proxy {
+            Some(p) => (&p.host, p.port),
+            None => (host, port),
+        }
+    }
+}
+
+/// One connection's whole byte path under MQTT, from the wire up: an HTTP CONNECT tunnel when
+/// there is a proxy, TLS (or the clear), then WebSocket framing when the route asks for it.
+/// Bytes in, bytes out, like each layer.
+pub struct Layers {
+    tunnel: Option<proxy::Tunnel>,
+    framing: Framing,
+    ws: Option<ws::WsClient>,
+}
+
+impl Layers {
+    /// Starts the layers of one connection to `host:port` (the server, not a proxy).
+    pub fn new(
+        factory: &FramingFactory,
+        route: &Route,
+        host: &str,
+        port: u16,
+        max_packet_size: usize,
+    ) -> Result<Layers> {
+        let tunnel = match &route.proxy {
+            Some(p) => Some(proxy::Tunnel::new(p, host, port)?),
+            None => None,
+        };
+        let mut framing = factory.new_session(host)?;
+        let ws = if route.websocket {
+            let mut client = ws::WsClient::new(host, port, max_packet_size, ws::os_random)?;
+            framing.write_plaintext(&client.take_output())?;
+            Some(client)
+        } else {
+            None
+        };
+        Ok(Layers {
+            tunnel,
+            framing,
+            ws,
+        })
+    }
+
+    /// Queues MQTT bytes to send.
+    pub fn write_plaintext(&mut self, data: &[u8]) -> Result<()> {
+        match &mut self.ws {
+            Some(ws) => {
+                ws.write(data)?;
+                self.framing.write_plaintext(&ws.take_output())
+            }
+            None => self.framing.write_plaintext(data),
+        }
+    }
+
+    /// Feeds bytes received from the transport.
+    pub fn read_transport(&mut self, mut data: &[u8]) -> Result<()> {
+        if let Some(tunnel) = &mut self.tunnel {
+            match tunnel.read(data)? {
+                Some(through) => data = through,
+                None => return Ok(()),
+            }
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.framing.read_transport(data)?;
+        if let Some(ws) = &mut self.ws {
+            let result = ws.read(&self.framing.take_plaintext());
+            // Pongs, the held MQTT bytes after the upgrade, a close reply: out even on error.
+            self.framing.write_plaintext(&ws.take_output())?;
+            result?;
+        }
+        Ok(())
+    }
+
+    /// MQTT bytes decoded so far.
+    pub fn take_plaintext(&mut self) -> Vec<u8> {
+        match &mut self.ws {
+            Some(ws) => ws.take_plaintext(),
+            None => self.framing.take_plaintext(),
+        }
+    }
+
+    /// Ends the connection politely: a WebSocket close frame, then TLS close_notify.
+    pub fn close(&mut self) {
+        if let Some(ws) = &mut self.ws {
+            ws.close();
+            let _ = self.framing.write_plaintext(&ws.take_output());
+        }
+        self.framing.close();
+    }
+
+    /// Bytes to write to the transport: the CONNECT request first, and nothing else until the
+    /// proxy accepted the tunnel.
+    pub fn take_transport_output(&mut self) -> Vec<u8> {
+        if let Some(tunnel) = &mut self.tunnel {
+            if !tunnel.is_open() {
+                return tunnel
+                    .take_request()
+                    .map(|mut r| std::mem::take(&mut *r))
+                    .unwrap_or_default();
+            }
+        }
+        self.framing.take_transport_output()
     }
 }

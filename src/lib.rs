@@ -21,7 +21,9 @@ pub mod framing;
 pub mod hosted;
 pub mod mqtt;
 pub mod protocol;
+pub mod proxy;
 pub mod sas;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod ws;
 pub mod x509;

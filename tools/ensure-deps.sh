@@ -14,6 +14,8 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
 # OpenSSL headers for c-examples/dps_register_offload.c (TLS done on the C side).
 [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+# The proxy tests (tests/proxy.rs, cli_test.py) start Debian's tinyproxy on loopback.
+command -v tinyproxy >/dev/null 2>&1 || [ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy)
 if [ "${DPS_NEED_VALGRIND:-0}" = 1 ]; then
     command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 fi

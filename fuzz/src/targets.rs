@@ -80,6 +80,7 @@ fn fuzz_engine() -> Engine {
         client_version: None,
         payload: Some(r#"{"a":1}"#.into()),
         framing: FramingFactory::Plain,
+        route: Default::default(),
         timing: Timing::default(),
         max_packet_size: DEFAULT_MAX_PACKET_SIZE,
         hex_case: HexCase::Lower,

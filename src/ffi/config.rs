@@ -140,7 +140,8 @@ pub extern "C" fn dps_config_set_group_key(
     })
 }
 
-/// Sets the DPS host name (also the TLS server name) and port.
+/// Sets the DPS host name (also the TLS server name) and port. A port set here is kept when
+/// WebSocket is turned on or off.
 ///
 /// @retval DPS_ERR_INVALID_ARGUMENT when the host is empty or the port is 0.
 #[no_mangle]
@@ -153,8 +154,7 @@ pub extern "C" fn dps_config_set_endpoint(
         if s.is_empty() || port == 0 {
             return Err(dps_result::DPS_ERR_INVALID_ARGUMENT);
         }
-        cfg.inner.host = s.to_owned();
-        cfg.inner.port = port;
+        cfg.inner.set_endpoint(s, port);
         Ok(())
     })
 }
@@ -515,6 +515,83 @@ pub extern "C" fn dps_config_set_csr_der(
         // SAFETY: `der` has `der_len` readable bytes per the C contract.
         let input = try_ffi!(unsafe { bytes_arg(der, der_len) });
         cfg.inner.csr_der = Some(try_ffi!(protocol::csr_der(input).map_err(|e| e.code)));
+        dps_result::DPS_OK
+    })
+}
+
+// ---- Connection path: WebSocket and HTTP proxy (owner x5b) ----
+
+/// Turns MQTT over WebSocket over TLS on or off (default off): the library upgrades the
+/// connection with `GET /$iothub/websocket` (subprotocol `mqtt`) and carries MQTT in binary
+/// frames, for networks that only let port 443 out. Unless a port was set with
+/// `dps_config_set_endpoint`, the port follows: 443 with WebSocket, 8883 without.
+///
+/// @param[in,out] config the configuration.
+/// @param enabled true for WebSocket, false for MQTT straight over TLS.
+/// @retval DPS_OK on success.
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+#[no_mangle]
+pub extern "C" fn dps_config_set_websocket(config: *mut dps_config, enabled: bool) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        cfg.inner.set_websocket(enabled);
+        dps_result::DPS_OK
+    })
+}
+
+/// Tunnels every connection through an HTTP proxy with `CONNECT host:port` (for MQTT over TLS
+/// and over WebSocket alike): the transport's connect hook is called with the proxy's host and
+/// port, the TLS server name stays the DPS host. With `username`, the request carries
+/// `Proxy-Authorization: Basic`. The strings are copied; the password is zeroized when the
+/// config or client is freed and never logged.
+///
+/// @param[in,out] config the configuration.
+/// @param[in] host the proxy's host name or address; NULL removes the proxy (the other
+///        arguments are then ignored).
+/// @param port the proxy's port.
+/// @param[in] username NULL for no authentication; must not contain ':'.
+/// @param[in] password NULL for an empty password; needs a `username`.
+/// @retval DPS_OK on success.
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+/// @retval DPS_ERR_INVALID_ARGUMENT when `host` is empty, `port` is 0, `username` contains
+///         ':', or a password is given without a user name.
+/// @retval DPS_ERR_INVALID_CONFIG when `host` contains characters not allowed in a host name.
+/// @retval DPS_ERR_INVALID_UTF8 when a string is not UTF-8.
+///
+/// A refused tunnel ends the registration with `DPS_ERR_TRANSPORT_PROXY_AUTH` (the proxy wants
+/// other credentials: 407, or 401) or `DPS_ERR_TRANSPORT_PROXY` (any other status, which is in
+/// `dps_client_result_detail`).
+#[no_mangle]
+pub extern "C" fn dps_config_set_proxy(
+    config: *mut dps_config,
+    host: *const c_char,
+    port: u16,
+    username: *const c_char,
+    password: *const c_char,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        if host.is_null() {
+            cfg.inner.proxy = None;
+            return dps_result::DPS_OK;
+        }
+        // SAFETY: the caller's NUL-terminated strings, borrowed during this call only.
+        let host = try_ffi!(unsafe { str_arg(host) });
+        let optional = |ptr: *const c_char| {
+            if ptr.is_null() {
+                Ok(None)
+            } else {
+                // SAFETY: as above.
+                unsafe { str_arg(ptr) }.map(Some)
+            }
+        };
+        let username = try_ffi!(optional(username));
+        let password = try_ffi!(optional(password));
+        let proxy =
+            try_ffi!(crate::proxy::Proxy::new(host, port, username, password).map_err(|e| e.code));
+        cfg.inner.proxy = Some(proxy);
         dps_result::DPS_OK
     })
 }

@@ -16,6 +16,8 @@ pub const ID_SCOPE: &str = "0ne00000001";
 pub struct Emulator {
     child: Child,
     pub port: u16,
+    /// The WebSocket port, when started with `--ws-port`.
+    pub ws_port: Option<u16>,
     pub ca_pem: Vec<u8>,
     pub dir: PathBuf,
 }
@@ -93,11 +95,14 @@ impl Emulator {
             .expect("start dps-emulator");
         let stdout = child.stdout.take().expect("emulator stdout");
         let mut port = None;
+        let mut ws_port = None;
         let mut ca = None;
         for line in BufReader::new(stdout).lines() {
             let line = line.expect("read emulator stdout");
             if let Some(rest) = line.strip_prefix("dps-emulator: listening mqtts ") {
                 port = rest.rsplit(':').next().and_then(|p| p.trim().parse().ok());
+            } else if let Some(rest) = line.strip_prefix("dps-emulator: listening wss ") {
+                ws_port = rest.rsplit(':').next().and_then(|p| p.trim().parse().ok());
             } else if let Some(rest) = line.strip_prefix("dps-emulator: CA certificate: ") {
                 ca = Some(PathBuf::from(rest.trim()));
             } else if line.trim() == "dps-emulator: ready" {
@@ -109,6 +114,7 @@ impl Emulator {
         Emulator {
             child,
             port,
+            ws_port,
             ca_pem,
             dir,
         }
