@@ -17,7 +17,7 @@ from ._client import (ProvisioningClient, ProxyOptions, RegistrationResult, Regi
 from ._errors import (AuthenticationError, InternalError, InvalidArgumentError,
                       ProtocolError, ProvisioningError, ProvisioningTimeoutError,
                       RegistrationDisabledError, RegistrationError, RegistrationFailedError,
-                      TlsError, TransportError, UnsupportedError)
+                      TlsError, TransportError)
 from ._transport import SocketTransport, Transport
 
 __version__ = "0.1.0"
@@ -30,6 +30,6 @@ __all__ = [
     "ProvisioningClient", "ProvisioningError", "ProvisioningTimeoutError", "ProxyOptions",
     "RegistrationDisabledError", "RegistrationError", "RegistrationFailedError",
     "RegistrationResult", "RegistrationState", "SocketTransport", "Status", "TlsError",
-    "Transport", "TransportError", "UnsupportedError", "X509", "derive_device_key",
+    "Transport", "TransportError", "X509", "derive_device_key",
     "derive_group_key", "library_version",
 ]

@@ -14,13 +14,15 @@ PROG = "python -m dps_mqtt"
 
 USAGE = """\
 usage: python -m dps_mqtt register --id-scope SCOPE --registration-id ID
-                    (--symmetric-key B64 | --group-key B64) [OPTIONS]
+                                  (--symmetric-key B64 | --group-key B64)
+                                  [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
+                                  [--api-version V] [--timeout SECONDS] [--verbose]
+                                  [--csr FILE [--issued-cert-out FILE]]
+                                  [--websocket] [--proxy HOST:PORT [--proxy-user USER:PASS]]
        python -m dps_mqtt register --id-scope SCOPE [--registration-id ID]
-                    --cert FILE --key FILE [OPTIONS]
-OPTIONS: [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
-         [--api-version V] [--timeout SECONDS] [--websocket]
-         [--proxy HOST:PORT [--proxy-user USER:PASS]] [--verbose]
-         [--csr FILE [--issued-cert-out FILE]]
+                                  --cert FILE --key FILE
+                                  [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
+                                  [--api-version V] [--timeout SECONDS] [--verbose]
 
 Registers a device with the Azure IoT Device Provisioning Service over MQTT/TLS and
 prints one JSON object on stdout.
@@ -41,14 +43,15 @@ prints one JSON object on stdout.
   --api-version V        service api-version (default 2019-03-31)
   --timeout SECONDS      one deadline for the whole registration: connects,
                          reconnects, waits and polls (default 90)
-  --websocket            MQTT over WebSocket over TLS (for networks that block 8883)
-  --proxy HOST:PORT      connect through this HTTP CONNECT proxy
-  --proxy-user USER:PASS basic authentication for the proxy
   --verbose              progress on stderr (never keys or tokens)
   --csr FILE             request a certificate: send this PKCS#10 CSR (DER or PEM, CN =
                          the registration id); api-version 2025-07-01-preview unless
                          --api-version is given; the JSON adds "issuedCertificateChain"
   --issued-cert-out FILE write the issued chain there as PEM (leaf first)
+  --websocket            MQTT over WebSocket over TLS (/$iothub/websocket), for networks
+                         that only let port 443 out
+  --proxy HOST:PORT      tunnel through this HTTP proxy (CONNECT), e.g. proxy:3128
+  --proxy-user USER:PASS basic authentication for the proxy (split at the first ':')
 
 On success, exit 0 and {"status":"assigned","assignedHub","deviceId","substatus",
 "payload"}. Otherwise {"status":"failed"|"disabled"|"error","error","message"}
@@ -121,6 +124,7 @@ def parse_args(argv: List[str]) -> Dict[str, Any]:
             o[_TEXT_FLAGS[flag]] = value
     if (o.get("cert") is None) != (o.get("key") is None):
         raise UsageError("--cert and --key go together")
+    o["proxy_options"] = _proxy(o)
     if sum(o.get(k) is not None for k in ("symmetric_key", "group_key", "cert")) != 1:
         raise UsageError("give exactly one of --symmetric-key, --group-key and --cert/--key")
     if o.get("id_scope") is None or (o.get("registration_id") is None and o.get("cert") is None):
@@ -128,27 +132,31 @@ def parse_args(argv: List[str]) -> Dict[str, Any]:
             "--id-scope and --registration-id are required (with --cert, the CN is the id)")
     if o.get("issued_cert_out") is not None and o.get("csr") is None:
         raise UsageError("--issued-cert-out needs --csr")
-    if o.get("proxy_user") is not None and o.get("proxy") is None:
-        raise UsageError("--proxy-user needs --proxy")
     return o
 
 
 def _proxy(o: Dict[str, Any]) -> Optional[ProxyOptions]:
+    """--proxy HOST:PORT (split at the last ':', [v6] brackets dropped) and --proxy-user
+    USER:PASS (split at the first ':'), checked as the C CLI does."""
+    user = password = None
+    if o.get("proxy_user") is not None:
+        if o.get("proxy") is None:
+            raise UsageError("--proxy-user needs --proxy")
+        user, _, password = o["proxy_user"].partition(":")
+        if not user or len(user.encode()) >= 256 or len(password.encode()) >= 256:
+            raise UsageError("--proxy-user must be USER:PASS (each under 256 bytes)")
     if o.get("proxy") is None:
         return None
     host, sep, port = o["proxy"].rpartition(":")
-    if not sep or not host:
-        raise UsageError("--proxy must be HOST:PORT")
+    if len(host) > 1 and host[0] == "[" and host[-1] == "]":
+        host = host[1:-1]
     try:
+        if not sep or not host or len(host.encode()) >= 256:
+            raise UsageError("no host")
         port_number = _parse_port(port)
     except UsageError:
         raise UsageError("--proxy must be HOST:PORT with a port from 1 to 65535") from None
-    user = password = None
-    if o.get("proxy_user") is not None:
-        user, sep, password = o["proxy_user"].partition(":")
-        if not sep:
-            raise UsageError("--proxy-user must be USER:PASS")
-    return ProxyOptions("HTTP", host.strip("[]"), port_number, user, password)
+    return ProxyOptions("HTTP", host, port_number, user, password)
 
 
 class _StderrHandler(logging.Handler):
@@ -179,7 +187,7 @@ def _client(o: Dict[str, Any]) -> ProvisioningClient:
     ca = _read(o, "--ca-file")
     kwargs: Dict[str, Any] = dict(
         port=o["port"], server_verification_cert=ca, websockets=o["websocket"],
-        proxy_options=_proxy(o), timeout=o["timeout"], api_version=o.get("api_version"),
+        proxy_options=o["proxy_options"], timeout=o["timeout"], api_version=o.get("api_version"),
         on_status=_on_status if o["verbose"] else None, csr=_read(o, "--csr"))
     host, id_scope = o["host"], o["id_scope"]
     registration_id: Any = o.get("registration_id")  # None only with --cert (parse_args)

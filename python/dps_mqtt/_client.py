@@ -11,7 +11,7 @@ from typing import Any, Callable, List, Optional, Union
 
 from . import _ffi
 from ._errors import (InvalidArgumentError, ProvisioningError, RegistrationError,
-                      UnsupportedError, check, error_class)
+                      check, error_class)
 from ._transport import Transport
 
 logger = logging.getLogger("dps_mqtt")
@@ -162,13 +162,6 @@ def _c_str(value: str, what: str) -> bytes:
 def _secret(value: str, what: str) -> "ctypes.Array[ctypes.c_char]":
     """A key in a C buffer the caller wipes after use (the str itself cannot be wiped)."""
     return ctypes.create_string_buffer(_c_str(value, what))
-
-
-def _optional(name: str) -> Callable[..., Any]:
-    fn = _ffi.optional(name)
-    if fn is None:
-        raise UnsupportedError(name)
-    return fn
 
 
 class _Callbacks:
@@ -370,7 +363,7 @@ class ProvisioningClient:
             data = csr.encode("utf-8") if isinstance(csr, str) else bytes(csr)
             check(_ffi.dps_config_set_csr_der(cfg, data, len(data)), "csr")
         if websockets:
-            check(_optional("dps_config_set_websocket")(cfg, True), "websockets")
+            check(_ffi.dps_config_set_websocket(cfg, True), "websockets")
         if port is None:
             port = WEBSOCKET_PORT if websockets else DEFAULT_PORT
         if not isinstance(port, int) or not 0 < port < 65536:
@@ -386,7 +379,7 @@ class ProvisioningClient:
         if proxy_options is not None:
             user = proxy_options.proxy_username
             password = proxy_options.proxy_password
-            check(_optional("dps_config_set_proxy")(
+            check(_ffi.dps_config_set_proxy(
                 cfg, _c_str(proxy_options.proxy_address, "proxy_addr"),
                 proxy_options.proxy_port,
                 None if user is None else _c_str(user, "proxy_username"),

@@ -99,16 +99,6 @@ class InternalError(ProvisioningError):
     exit_code = 9
 
 
-class UnsupportedError(ProvisioningError, NotImplementedError):
-    """The loaded libdps_mqtt lacks a function this feature needs (it is older)."""
-
-    exit_code = 2
-
-    def __init__(self, function: str) -> None:
-        super().__init__(_ffi.DPS_ERR_INVALID_ARGUMENT,
-                         f"the loaded libdps_mqtt has no {function}(): rebuild it")
-
-
 _BY_CLASS: Dict[int, Type[ProvisioningError]] = {
     _ffi.DPS_CLASS_INVALID: InvalidArgumentError,
     _ffi.DPS_CLASS_AUTH: AuthenticationError,

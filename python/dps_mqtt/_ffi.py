@@ -1,9 +1,6 @@
 """The C API of libdps_mqtt, declared for ctypes: every function's argtypes and restype, in
-this one module (include/dps_mqtt.h is the reference).
-
-Functions every supported build has are declared when the module is imported. Newer ones are
-in `_LATER` and declared on first use through `optional()`, so that the package still imports
-against a library built before they existed and says clearly what is missing.
+this one module (include/dps_mqtt.h is the reference; tests/test_ffi.py checks that none is
+missing).
 """
 
 import ctypes
@@ -11,7 +8,7 @@ import os
 import sys
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_bool, c_char_p, c_int, c_int32, c_int64,
                     c_size_t, c_ssize_t, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p)
-from typing import Any, Callable, Dict, List, Optional, Tuple, cast
+from typing import Any, List, Optional
 
 # --- constants (dps_mqtt.h) ---------------------------------------------------------------
 
@@ -181,6 +178,10 @@ dps_config_set_x509_offloaded = _declare(
     "dps_config_set_x509_offloaded", dps_result, [dps_config_p])
 dps_config_set_csr_der = _declare(
     "dps_config_set_csr_der", dps_result, [dps_config_p, c_char_p, c_size_t])
+dps_config_set_websocket = _declare(
+    "dps_config_set_websocket", dps_result, [dps_config_p, c_bool])
+dps_config_set_proxy = _declare(
+    "dps_config_set_proxy", dps_result, [dps_config_p, c_char_p, c_uint16, c_char_p, c_char_p])
 dps_config_set_payload_json = _declare(
     "dps_config_set_payload_json", dps_result, [dps_config_p, c_char_p])
 dps_config_set_api_version = _declare(
@@ -203,28 +204,6 @@ dps_result_str = _declare("dps_result_str", c_char_p, [c_uint32])
 dps_result_name = _declare("dps_result_name", c_char_p, [c_uint32])
 dps_result_class = _declare("dps_result_class", c_uint32, [c_uint32])
 dps_result_is_retryable = _declare("dps_result_is_retryable", c_bool, [c_uint32])
-
-# Declared on first use (issue 5's later additions): a library built before them still imports.
-_LATER: Dict[str, Tuple[Any, List[Any]]] = {
-    "dps_config_set_model_id": (dps_result, [dps_config_p, c_char_p]),
-    "dps_config_set_sas_token_lifetime_s": (dps_result, [dps_config_p, c_uint32]),
-    "dps_config_set_client_version": (dps_result, [dps_config_p, c_char_p]),
-    "dps_config_set_websocket": (dps_result, [dps_config_p, c_bool]),
-    "dps_config_set_proxy": (dps_result, [dps_config_p, c_char_p, c_uint16, c_char_p, c_char_p]),
-}
-
-
-def optional(name: str) -> Optional[Callable[..., Any]]:
-    """The declared function `name` from `_LATER`, or None when this library lacks it."""
-    fn = cast(Optional[Callable[..., Any]], globals().get(name))
-    if fn is None:
-        try:
-            fn = _declare(name, *_LATER[name])
-        except AttributeError:
-            return None
-        globals()[name] = fn
-    return fn
-
 
 def text(value: Optional[bytes]) -> Optional[str]:
     """A borrowed `const char *` result as str (copied now: the pointer dies with the call)."""

@@ -6,6 +6,8 @@ import base64
 import hashlib
 import json
 import os
+import shutil
+import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -143,3 +145,54 @@ def connack_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emula
     emu = Emulator(tmp_path_factory.mktemp("connack"), ["--auth-failure", "connack"])
     yield emu
     emu.stop()
+
+
+class Tinyproxy:
+    """Debian's tinyproxy in the foreground on a free loopback port, allowing CONNECT to
+    `connect_ports` only, with basic auth when `auth` = (user, password)."""
+
+    def __init__(self, workdir: Path, connect_ports: List[int],
+                 auth: Optional["tuple[str, str]"] = None) -> None:
+        binary = os.environ.get("TINYPROXY") or shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
+        if not os.access(binary, os.X_OK):
+            pytest.fail("tinyproxy not found (apt-get install tinyproxy)", pytrace=False)
+        for _ in range(3):  # the free port may be taken between probing and binding
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                self.port = probe.getsockname()[1]
+            conf = workdir / f"tinyproxy-{self.port}.conf"
+            lines = [f"Port {self.port}", "Listen 127.0.0.1", "Timeout 30", "LogLevel Info",
+                     "MaxClients 20", "Allow 127.0.0.1", "DisableViaHeader Yes"]
+            lines += [f"ConnectPort {p}" for p in connect_ports]
+            if auth:
+                lines.append(f"BasicAuth {auth[0]} {auth[1]}")
+            conf.write_text("\n".join(lines) + "\n")
+            self.proc = subprocess.Popen([binary, "-d", "-c", str(conf)], stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, text=True)
+            assert self.proc.stdout is not None
+            if any("Accepting connections" in line for line in self.proc.stdout):
+                threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+                return
+            self.proc.wait()
+        raise RuntimeError("tinyproxy did not start")
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def proxies(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
+            ) -> "Iterator[tuple[Tinyproxy, Tinyproxy]]":
+    """(a proxy with basic auth dev:s3cret to both emulator ports, one without auth)."""
+    work = tmp_path_factory.mktemp("proxies")
+    ports = [p for p in (emulator.port, emulator.ws_port) if p is not None]
+    with_auth = Tinyproxy(work, ports, ("dev", "s3cret"))
+    try:
+        plain = Tinyproxy(work, ports)
+    except BaseException:
+        with_auth.stop()
+        raise
+    yield with_auth, plain
+    with_auth.stop()
+    plain.stop()
