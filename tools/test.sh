@@ -39,7 +39,7 @@ py_dir="$(mktemp -d)"
 python3 -m venv "$py_dir/venv"
 "$py_dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input ./python pytest
 (cd "$py_dir" && DPS_EMULATOR="$repo/target/release/dps-emulator" \
-    venv/bin/python -m pytest -p no:cacheprovider -q "$repo/python/tests")
+    DPS_REGISTER_CLI="$repo/build/c-examples/dps_register" venv/bin/python -m pytest -p no:cacheprovider -q "$repo/python/tests")
 rm -rf "$py_dir"
 
 step "Microsoft azure-iot-device SDK against the emulator"
