@@ -302,7 +302,8 @@ def _free_client(ptr: Any, callbacks: _Callbacks) -> None:
 
 class ProvisioningClient:
     """Registers one device. Create it with `create_from_symmetric_key`,
-    `create_from_group_key` or `create_from_x509_certificate`; then `register()`.
+    `create_from_group_key`, `create_from_x509_certificate` or `create_from_signing_callback`;
+    then `register()`.
 
     Owns C handles: use it in a `with` block or call `close()` (idempotent); a client that is
     garbage-collected without either is freed by its finalizer. Not for concurrent use: calls
@@ -378,13 +379,17 @@ class ProvisioningClient:
                   "server_verification_cert")
         if proxy_options is not None:
             user = proxy_options.proxy_username
-            password = proxy_options.proxy_password
-            check(_ffi.dps_config_set_proxy(
-                cfg, _c_str(proxy_options.proxy_address, "proxy_addr"),
-                proxy_options.proxy_port,
-                None if user is None else _c_str(user, "proxy_username"),
-                None if password is None else _c_str(password, "proxy_password")),
-                "proxy_options")
+            password = (None if proxy_options.proxy_password is None
+                        else _secret(proxy_options.proxy_password, "proxy_password"))
+            try:
+                check(_ffi.dps_config_set_proxy(
+                    cfg, _c_str(proxy_options.proxy_address, "proxy_addr"),
+                    proxy_options.proxy_port,
+                    None if user is None else _c_str(user, "proxy_username"), password),
+                    "proxy_options")
+            finally:
+                if password is not None:
+                    ctypes.memset(password, 0, len(password))
         if timeout is not None:
             if not timeout > 0 or timeout * 1000 >= 2**32:
                 raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
