@@ -5,7 +5,7 @@
  *   dps_register --id-scope SCOPE --registration-id ID (--symmetric-key B64 | --group-key B64)
  *                [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
  *                [--api-version V] [--timeout SECONDS] [--verbose]
- *                [--csr FILE [--issued-cert-out FILE]]
+ *                [--csr FILE [--issued-cert-out FILE]] [--save-assignment FILE]
  *   dps_register --id-scope SCOPE [--registration-id ID] --cert FILE --key FILE [...]
  *
  * With --cert and --key the device authenticates with an X.509 client certificate (individual
@@ -424,7 +424,7 @@ static const char usage_text[] =
     "                    (--symmetric-key B64 | --group-key B64)\n"
     "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
     "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
-    "                    [--csr FILE [--issued-cert-out FILE]]\n"
+    "                    [--csr FILE [--issued-cert-out FILE]] [--save-assignment FILE]\n"
     "                    [--websocket] [--proxy HOST:PORT [--proxy-user USER:PASS]]\n"
     "       dps_register --id-scope SCOPE [--registration-id ID] --cert FILE --key FILE\n"
     "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
@@ -458,6 +458,8 @@ static const char usage_text[] =
     "                         that only let port 443 out\n"
     "  --proxy HOST:PORT      tunnel through this HTTP proxy (CONNECT), e.g. proxy:3128\n"
     "  --proxy-user USER:PASS basic authentication for the proxy (split at the first ':')\n"
+    "  --save-assignment FILE write the assignment blob (hub, device id, etag, time) there,\n"
+    "                         for dps_should_provision at the next boot\n"
     "\n"
     "On success, exit 0 and {\"status\":\"assigned\",\"assignedHub\",\"deviceId\",\"substatus\",\n"
     "\"payload\"}. Otherwise {\"status\":\"failed\"|\"disabled\"|\"error\",\"error\",\"message\"}\n"
@@ -471,6 +473,7 @@ typedef struct options {
     const char *host, *ca_file, *payload, *api_version;
     const char *cert_file, *key_file;
     const char *csr_file, *issued_cert_out; /* certificate issuance */
+    const char *save_assignment;            /* the stored assignment blob */
     unsigned long port;
     unsigned long timeout_ms;
     int verbose, help;
@@ -555,6 +558,7 @@ static const char *parse_args(int argc, char **argv, options *o) {
         else if (strcmp(flag, "--issued-cert-out") == 0) text = &o->issued_cert_out;
         else if (strcmp(flag, "--proxy") == 0) text = &o->proxy;
         else if (strcmp(flag, "--proxy-user") == 0) text = &o->proxy_user;
+        else if (strcmp(flag, "--save-assignment") == 0) text = &o->save_assignment;
         else if (strcmp(flag, "--port") != 0 && strcmp(flag, "--timeout") != 0) {
             return "unknown option (see --help)";
         }
@@ -801,6 +805,36 @@ static dps_result write_issued_chain(const dps_client *client, const char *path,
     return DPS_OK;
 }
 
+/* Writes the assignment blob for the next boot's dps_should_provision to `path`, through a
+ * temporary file and a rename, so a crash never leaves half a blob behind. */
+static dps_result write_assignment(const dps_client *client, const char *path, char *buf,
+                                   size_t buf_len) {
+    uint8_t blob[DPS_ASSIGNMENT_MAX_LEN];
+    size_t len = 0;
+    char tmp[PATH_MAX];
+    FILE *f;
+    int ok;
+    dps_result r = dps_client_assignment_save(client, blob, sizeof blob, &len);
+
+    if (r != DPS_OK) {
+        snprintf(buf, buf_len, "--save-assignment: %s", dps_result_str(r));
+        return r;
+    }
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp ||
+        (f = fopen(tmp, "wb")) == NULL) {
+        snprintf(buf, buf_len, "--save-assignment: cannot write %s: %s", path, strerror(errno));
+        return DPS_ERR_INVALID_ARGUMENT;
+    }
+    ok = fwrite(blob, 1, len, f) == len;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(buf, buf_len, "--save-assignment: cannot write %s", path);
+        remove(tmp);
+        return DPS_ERR_INVALID_ARGUMENT;
+    }
+    return DPS_OK;
+}
+
 int main(int argc, char **argv) {
     options o;
     const char *usage_error = parse_args(argc, argv, &o);
@@ -861,19 +895,21 @@ int main(int argc, char **argv) {
     /* Blocking: returns when assigned, refused, failed, or the deadline passed. A firmware
      * main loop would call dps_client_do_work() instead and sleep for the time it returns. */
     r = dps_client_register(client);
+    message = dps_client_result_detail(client);
+    /* Outputs asked for on the command line; failing to write one fails the run. */
     if (r == DPS_OK && o.issued_cert_out != NULL) {
         r = write_issued_chain(client, o.issued_cert_out, message_buf, sizeof message_buf);
-        if (r != DPS_OK) {
-            rc = report_failure(r, message_buf, client);
-            dps_client_free(client);
-            return rc;
-        }
+        message = message_buf;
+    }
+    if (r == DPS_OK && o.save_assignment != NULL) {
+        r = write_assignment(client, o.save_assignment, message_buf, sizeof message_buf);
+        message = message_buf;
     }
     if (r == DPS_OK) {
         report_success(client, o.csr_file != NULL);
         rc = 0;
     } else {
-        rc = report_failure(r, dps_client_result_detail(client), client);
+        rc = report_failure(r, message, client);
     }
     dps_client_free(client);
     return rc;

@@ -222,6 +222,27 @@ static void null_arguments(void) {
     CHECK(dps_config_set_csr_der(cfg, (const uint8_t *)"\x30\x00", 2) == DPS_OK);
     CHECK(dps_config_set_csr_der(cfg, NULL, 0) == DPS_OK);
     CHECK(dps_client_issued_certificate_chain_pem(NULL) == NULL);
+    {
+        uint8_t blob[DPS_ASSIGNMENT_MAX_LEN];
+        dps_assignment *assignment = NULL;
+        written = 7;
+        CHECK(dps_client_assignment_save(NULL, blob, sizeof blob, &written) ==
+              DPS_ERR_INVALID_NULL_POINTER);
+        CHECK(written == 7);
+        CHECK(dps_assignment_parse(NULL, 10, &assignment) == DPS_ERR_INVALID_NULL_POINTER);
+        CHECK(dps_assignment_parse(NULL, 0, &assignment) == DPS_ERR_INVALID_ASSIGNMENT);
+        CHECK(dps_assignment_parse(blob, 0, NULL) == DPS_ERR_INVALID_NULL_POINTER);
+        CHECK(assignment == NULL);
+        CHECK(dps_assignment_assigned_hub(NULL) == NULL);
+        CHECK(dps_assignment_device_id(NULL) == NULL);
+        CHECK(dps_assignment_etag(NULL) == NULL);
+        CHECK(dps_assignment_assigned_at_unix(NULL) == 0);
+        dps_assignment_free(NULL);
+        /* Nothing stored: provision, whatever the hub said (and for unknown values). */
+        CHECK(dps_should_provision(NULL, 0, DPS_HUB_NOT_TRIED));
+        CHECK(dps_should_provision(NULL, 40, DPS_HUB_UNREACHABLE));
+        CHECK(dps_should_provision(NULL, 0, 12345));
+    }
 
     dps_client_free(NULL);
     dps_config_free(NULL);
@@ -937,6 +958,46 @@ static void hmac_vectors(void) {
     CHECK(memcmp(mac, want, sizeof mac) == 0);
 }
 
+/* Save the assignment as firmware would (to flash), then decide at the "next boot". */
+static void check_assignment_blob(dps_client *client) {
+    uint8_t blob[DPS_ASSIGNMENT_MAX_LEN];
+    size_t needed = 0, written = 0;
+    dps_assignment *a = NULL;
+    time_t now = time(NULL);
+
+    CHECK(dps_client_assignment_save(client, NULL, 0, &needed) ==
+          DPS_ERR_INVALID_BUFFER_TOO_SMALL);
+    CHECK(needed > 20 && needed <= sizeof blob);
+    memset(blob, 0xAA, sizeof blob);
+    CHECK(dps_client_assignment_save(client, blob, needed - 1, &written) ==
+          DPS_ERR_INVALID_BUFFER_TOO_SMALL);
+    CHECK(written == needed && blob[0] == 0xAA);
+    CHECK(dps_client_assignment_save(client, blob, sizeof blob, &written) == DPS_OK);
+    CHECK(written == needed);
+
+    CHECK(dps_assignment_parse(blob, written, &a) == DPS_OK);
+    if (a != NULL) {
+        CHECK_STR(dps_assignment_assigned_hub(a), "api-hub.azure-devices.net");
+        CHECK_STR(dps_assignment_device_id(a), "api-hsm-device");
+        CHECK(dps_assignment_etag(a) != NULL && dps_client_etag(client) != NULL &&
+              strcmp(dps_assignment_etag(a), dps_client_etag(client)) == 0);
+        CHECK(dps_assignment_assigned_at_unix(a) + 60 >= (uint64_t)now &&
+              dps_assignment_assigned_at_unix(a) <= (uint64_t)now + 60);
+        dps_assignment_free(a);
+    }
+    /* Keep the stored hub unless it rejected the device. */
+    CHECK(!dps_should_provision(blob, written, DPS_HUB_NOT_TRIED));
+    CHECK(!dps_should_provision(blob, written, DPS_HUB_CONNECTED));
+    CHECK(!dps_should_provision(blob, written, DPS_HUB_UNREACHABLE));
+    CHECK(dps_should_provision(blob, written, DPS_HUB_REJECTED_DEVICE));
+    CHECK(!dps_should_provision(blob, written, 99)); /* unknown: keep */
+    CHECK(dps_should_provision(blob, written - 1, DPS_HUB_NOT_TRIED)); /* truncated */
+    blob[written / 2] ^= 0x10;                                        /* a worn flash bit */
+    CHECK(dps_should_provision(blob, written, DPS_HUB_CONNECTED));
+    a = NULL;
+    CHECK(dps_assignment_parse(blob, written, &a) == DPS_ERR_INVALID_ASSIGNMENT && a == NULL);
+}
+
 static void register_with_hsm(const endpoint *ep) {
     trickle t;
     observer o;
@@ -970,6 +1031,7 @@ static void register_with_hsm(const endpoint *ep) {
     CHECK_STR(dps_client_assigned_hub(client), "api-hub.azure-devices.net");
     CHECK(h.calls == 1 && h.reentrant_calls_refused == 1);
     CHECK(strncmp(h.last_data, "0ne00000001%2fregistrations%2fapi-hsm-device\n", 45) == 0);
+    check_assignment_blob(client);
 
     /* The HSM fails: an auth-class error at once, the callback asked once, no retries. */
     h.fail_with = -5;

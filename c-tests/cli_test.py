@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import zlib
 
 from emulator import ID_SCOPE, Emulator, derived_key, test_key
 
@@ -524,6 +525,46 @@ def connection_path_cases(r, emu, work):
                 error="DPS_ERR_TRANSPORT_PROXY", message=lambda m: isinstance(m, str) and "403" in m)
 
 
+def assignment_cases(r, emu, work):
+    """--save-assignment writes the stored-assignment blob (format version 1: magic, version,
+    three lengths, time, strings, CRC-32), decoded here independently of the library."""
+    path = os.path.join(work, "assignment.bin")
+    doc = r.check("assignment: --save-assignment after success",
+                  r.run(*creds("cli-ok", "--save-assignment", path), emu=emu), 0,
+                  status="assigned")
+    problems = []
+    blob = open(path, "rb").read() if os.path.exists(path) else b""
+    if len(blob) < 20 or blob[:5] != b"DPSa\x01":
+        problems.append(f"not a version 1 blob: {blob[:8]!r}")
+    else:
+        hub_len, dev_len, etag_len = blob[5], blob[6], blob[7]
+        at = int.from_bytes(blob[8:16], "little")
+        strings = blob[16:16 + hub_len + dev_len + etag_len]
+        crc = int.from_bytes(blob[-4:], "little")
+        if len(blob) != 20 + hub_len + dev_len + etag_len:
+            problems.append("length does not match the header")
+        if zlib.crc32(blob[:-4]) != crc:
+            problems.append("CRC-32 mismatch")
+        if strings[:hub_len].decode() != doc.get("assignedHub"):
+            problems.append(f"hub {strings[:hub_len]!r}")
+        if strings[hub_len:hub_len + dev_len].decode() != doc.get("deviceId"):
+            problems.append(f"device id {strings[hub_len:hub_len + dev_len]!r}")
+        if etag_len == 0 or abs(at - time.time()) > 120:
+            problems.append(f"etag length {etag_len}, time {at}")
+    if os.path.exists(path + ".tmp"):
+        problems.append("the temporary file was left behind")
+    r.report("assignment: the blob holds hub, device id, etag, time and a CRC", problems)
+    r.check("assignment: unwritable --save-assignment",
+            r.run(*creds("cli-ok", "--save-assignment", "/nonexistent/dir/a.bin"), emu=emu), 2,
+            error="DPS_ERR_INVALID_ARGUMENT")
+    missing = os.path.join(work, "not-written.bin")
+    r.check("assignment: nothing saved when the registration fails",
+            r.run(*creds("cli-failed", "--save-assignment", missing), emu=emu), 8,
+            error="DPS_ERR_REGISTRATION_FAILED")
+    if os.path.exists(missing):
+        r.report("assignment: a failed registration writes no blob", ["file was written"])
+
+
 def valgrind_cases(r, emu, work):
     r.check("valgrind: symmetric key", r.run(*creds("cli-ok"), emu=emu, timeout=60), 0,
             status="assigned")
@@ -538,6 +579,9 @@ def valgrind_cases(r, emu, work):
     r.check("valgrind: X.509 CN mismatch",
             r.run("--id-scope", ID_SCOPE, "--registration-id", "other", "--cert", cert,
                   "--key", key, emu=emu), 2, error="DPS_ERR_INVALID_CERTIFICATE_CN")
+    r.check("valgrind: --save-assignment",
+            r.run(*creds("cli-ok", "--save-assignment", os.path.join(work, "a.bin")), emu=emu,
+                  timeout=60), 0, status="assigned")
 
 
 def main():
@@ -569,6 +613,7 @@ def main():
                 x509_cases(r, emu, work)
                 issuance_cases(r, emu, work)
                 connection_path_cases(r, emu, work)
+                assignment_cases(r, emu, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{r.passed} passed, {r.failed} failed")

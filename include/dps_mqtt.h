@@ -30,6 +30,12 @@
 #include <stdint.h>
 
 /**
+ * Longest blob `dps_client_assignment_save` writes (format version 1): a buffer of this size
+ * always suffices.
+ */
+#define DPS_ASSIGNMENT_MAX_LEN 785
+
+/**
  * Major version of the library, matching Cargo.toml.
  */
 #define DPS_VERSION_MAJOR 0
@@ -378,6 +384,46 @@ typedef uint32_t dps_class;
 #endif // __cplusplus
 
 /**
+ * Where a device stands with the hub it was assigned to, as reported by the firmware.
+ */
+enum dps_hub_outcome
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * No connection to the stored hub was attempted yet (e.g. at boot).
+   */
+  DPS_HUB_NOT_TRIED = 0,
+  /**
+   * The hub accepted the device.
+   */
+  DPS_HUB_CONNECTED = 1,
+  /**
+   * The hub refused the device itself: not authorized (CONNACK 4/5, 401), device not
+   * found or disabled.
+   */
+  DPS_HUB_REJECTED_DEVICE = 2,
+  /**
+   * The hub could not be reached (name resolution, TCP, TLS, timeout, server busy).
+   */
+  DPS_HUB_UNREACHABLE = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum dps_hub_outcome dps_hub_outcome;
+#else
+typedef uint32_t dps_hub_outcome;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Opaque stored assignment, read with `dps_assignment_parse`; free with
+ * `dps_assignment_free`.
+ */
+typedef struct dps_assignment dps_assignment;
+
+/**
  * Opaque registration client. Create with `dps_client_new`, free with `dps_client_free`.
  */
 typedef struct dps_client dps_client;
@@ -479,6 +525,79 @@ typedef int32_t (*dps_sign_fn)(void *user,
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Writes the last registration's assignment (hub, device id, etag, time of assignment by the
+ * client's clock) as a small versioned, checksummed blob for the firmware to store (flash,
+ * NVS, a file) and give to `dps_should_provision` / `dps_assignment_parse` at the next boot.
+ *
+ * @param buf receives the blob; NULL to ask for the size. `DPS_ASSIGNMENT_MAX_LEN` bytes
+ *        always suffice.
+ * @param written receives the blob's length on success, and the length needed with
+ *        `DPS_ERR_INVALID_BUFFER_TOO_SMALL`. Required.
+ * @retval DPS_ERR_INVALID_BUFFER_TOO_SMALL when `buf` is NULL or `buf_len` is too small
+ *         (`*written` = the size needed, nothing else written).
+ * @retval DPS_ERR_INVALID_STATE when the client's last attempt did not end assigned (or is
+ *         still running).
+ * @retval DPS_ERR_INVALID_ASSIGNMENT when the service's hub, device id or etag is too long
+ *         to store (over 255 bytes).
+ */
+dps_result dps_client_assignment_save(const struct dps_client *client,
+                                      uint8_t *buf,
+                                      size_t buf_len,
+                                      size_t *written);
+
+/**
+ * Reads a blob written by `dps_client_assignment_save`.
+ *
+ * @param out receives the assignment (free with `dps_assignment_free`); written only on
+ *        success.
+ * @retval DPS_ERR_INVALID_ASSIGNMENT when the blob is truncated, corrupt (checksum) or of a
+ *         format version this library does not know.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `out` is NULL, or `blob` is NULL with a
+ *         non-zero `blob_len`.
+ */
+dps_result dps_assignment_parse(const uint8_t *blob, size_t blob_len, struct dps_assignment **out);
+
+/**
+ * Frees an assignment from `dps_assignment_parse`. NULL is a no-op.
+ */
+void dps_assignment_free(struct dps_assignment *assignment);
+
+/**
+ * The stored assigned hub. Valid until `dps_assignment_free`; NULL for NULL.
+ */
+const char *dps_assignment_assigned_hub(const struct dps_assignment *assignment);
+
+/**
+ * The stored device id. Valid until `dps_assignment_free`; NULL for NULL.
+ */
+const char *dps_assignment_device_id(const struct dps_assignment *assignment);
+
+/**
+ * The stored etag of the registration state. Valid until `dps_assignment_free`; NULL when
+ * the service sent none (or for NULL).
+ */
+const char *dps_assignment_etag(const struct dps_assignment *assignment);
+
+/**
+ * When the assignment was received, in UNIX seconds of the client's clock (0 for NULL).
+ * Firmware can use it to space out provisioning attempts when a hub keeps rejecting a freshly
+ * provisioned device.
+ */
+uint64_t dps_assignment_assigned_at_unix(const struct dps_assignment *assignment);
+
+/**
+ * Whether to provision now, from the stored blob and what the stored hub said; call it at
+ * boot with `DPS_HUB_NOT_TRIED`, and again after a failed hub connection. True when nothing
+ * valid is stored (NULL or empty, truncated, corrupt, unknown version) or the hub rejected
+ * the device (moved, deleted, re-enrolled); false while the hub is untried, connected or
+ * merely unreachable (an outage must not send the fleet back to DPS on every boot).
+ *
+ * @param hub_outcome a `dps_hub_outcome` value; unknown values count as
+ *        `DPS_HUB_NOT_TRIED` (a valid assignment is kept).
+ */
+bool dps_should_provision(const uint8_t *blob, size_t blob_len, uint32_t hub_outcome);
 
 /**
  * Creates a client from a configuration (copied: the config may be freed afterwards).

@@ -147,6 +147,8 @@ pub struct Outcome {
     /// `issued_certificate_chain` as PEM, leaf first; set on assignment when the service
     /// issued a certificate.
     pub issued_certificate_chain_pem: Option<String>,
+    /// UNIX seconds (the caller's clock) when the assignment arrived; for the stored blob.
+    pub assigned_at_unix: Option<u64>,
     pub error_code: Option<i64>,
     pub error_message: Option<String>,
     pub tracking_id: Option<String>,
@@ -745,6 +747,7 @@ impl Engine {
                         Err(e) => return self.fail(e),
                     }
                 }
+                self.outcome.assigned_at_unix = Some(self.unix_now);
                 self.finish(None);
             }
             RegistrationStatus::Assigning => {
@@ -1264,6 +1267,56 @@ mod tests {
         assert!(
             p.engine.start(p.now).is_err(),
             "no second start while running"
+        );
+    }
+
+    #[test]
+    fn issued_chain_becomes_pem_and_a_bad_one_fails_the_attempt() {
+        let mut p = Peer::start(Timing::default());
+        p.connack(mqttrs::ConnectReturnCode::Accepted);
+        p.respond(200, "", r#"{"operationId":"op-1","status":"assigned","registrationState":{"assignedHub":"hub","deviceId":"dev-1","issuedCertificateChain":["MAMCAQA=","MAMCAQE="]}}"#);
+        assert_eq!(p.result(), Some(DPS_OK));
+        let pem = p
+            .engine
+            .outcome()
+            .issued_certificate_chain_pem
+            .clone()
+            .unwrap();
+        assert_eq!(pem.matches("-----BEGIN CERTIFICATE-----\n").count(), 2);
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\nMAMCAQA=\n"));
+        assert_eq!(p.engine.outcome().assigned_at_unix, Some(1_700_000_000));
+
+        let mut p = Peer::start(Timing::default());
+        p.connack(mqttrs::ConnectReturnCode::Accepted);
+        p.respond(200, "", r#"{"operationId":"op-1","status":"assigned","registrationState":{"assignedHub":"hub","deviceId":"dev-1","issuedCertificateChain":["MAMCAQA=","%%%"]}}"#);
+        assert_eq!(p.result(), Some(DPS_ERR_PROTOCOL_BAD_RESPONSE));
+        assert_eq!(p.engine.outcome().issued_certificate_chain_pem, None);
+        assert_eq!(p.engine.outcome().assigned_at_unix, None);
+    }
+
+    #[test]
+    fn the_csr_goes_into_the_register_body() {
+        let mut e = engine(Timing::default());
+        e.settings.csr_b64 = Some("MAMCAQA=".into());
+        e.set_unix_time(1_700_000_000);
+        e.start(0).unwrap();
+        assert!(matches!(e.poll_action(), Some(Action::Connect { .. })));
+        e.on_connected(0);
+        let out = e.take_transmit();
+        let mut rest = &out[..];
+        let mut body = None;
+        while !rest.is_empty() {
+            let packet = decode_slice(rest).unwrap().unwrap();
+            let mut buf = vec![0u8; rest.len()];
+            let n = encode_slice(&packet, &mut buf).unwrap();
+            if let Packet::Publish(p) = &packet {
+                body = Some(p.payload.to_vec());
+            }
+            rest = &rest[n..];
+        }
+        assert_eq!(
+            body.as_deref(),
+            Some(&br#"{"registrationId":"dev-1","payload":{"a":1},"csr":"MAMCAQA="}"#[..])
         );
     }
 

@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod assignment;
 pub mod config;
 pub mod driver;
 pub mod engine;

@@ -349,3 +349,144 @@ fn pem_rfc7468(der: &[u8]) -> String {
         lines.join("\r\n")
     )
 }
+
+// ---- Stored assignment and re-provisioning ----------------------------------------------------
+
+#[test]
+fn assignment_blob_round_trip_and_provisioning_decision() {
+    use dps_mqtt::assignment::dps_hub_outcome::*;
+    use dps_mqtt::ffi::assignment::*;
+
+    let name = "blob-dev";
+    let emu = hsm_emulator(name);
+    let cfg = sym_config(&emu, name);
+    let cl = new_client(cfg);
+    let mut written = 0usize;
+    assert_eq!(
+        dps_client_assignment_save(cl, ptr::null_mut(), 0, &mut written),
+        DPS_ERR_INVALID_STATE,
+        "nothing assigned yet"
+    );
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(dps_client_register(cl), DPS_OK);
+
+    // Ask for the size, refuse a short buffer without touching it, then save.
+    assert_eq!(
+        dps_client_assignment_save(cl, ptr::null_mut(), 0, &mut written),
+        DPS_ERR_INVALID_BUFFER_TOO_SMALL
+    );
+    let needed = written;
+    assert!((20..=DPS_ASSIGNMENT_MAX_LEN).contains(&needed), "{needed}");
+    let mut blob = vec![0xaa_u8; needed];
+    written = 0;
+    assert_eq!(
+        dps_client_assignment_save(cl, blob.as_mut_ptr(), needed - 1, &mut written),
+        DPS_ERR_INVALID_BUFFER_TOO_SMALL
+    );
+    assert_eq!(written, needed);
+    assert!(
+        blob.iter().all(|b| *b == 0xaa),
+        "a short buffer is left alone"
+    );
+    assert_eq!(
+        dps_client_assignment_save(cl, blob.as_mut_ptr(), blob.len(), ptr::null_mut()),
+        DPS_ERR_INVALID_NULL_POINTER
+    );
+    written = 0;
+    assert_eq!(
+        dps_client_assignment_save(cl, blob.as_mut_ptr(), blob.len(), &mut written),
+        DPS_OK
+    );
+    assert_eq!(written, needed);
+
+    // The next boot: parse what was stored.
+    let mut parsed = ptr::null_mut();
+    assert_eq!(
+        dps_assignment_parse(blob.as_ptr(), blob.len(), &mut parsed),
+        DPS_OK
+    );
+    assert_eq!(
+        text(dps_assignment_assigned_hub(parsed)),
+        text(dps_client_assigned_hub(cl))
+    );
+    assert_eq!(
+        text(dps_assignment_device_id(parsed)).as_deref(),
+        Some(name)
+    );
+    let etag = text(dps_assignment_etag(parsed));
+    assert!(etag.is_some());
+    assert_eq!(etag, text(dps_client_etag(cl)));
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let at = dps_assignment_assigned_at_unix(parsed);
+    assert!(
+        (before..=after).contains(&at),
+        "{before} <= {at} <= {after}"
+    );
+    dps_assignment_free(parsed);
+
+    // The decision: keep a valid assignment unless the hub rejected the device.
+    let decide = |b: &[u8], hub: u32| dps_should_provision(b.as_ptr(), b.len(), hub);
+    assert!(!decide(&blob, DPS_HUB_NOT_TRIED as u32));
+    assert!(!decide(&blob, DPS_HUB_CONNECTED as u32));
+    assert!(!decide(&blob, DPS_HUB_UNREACHABLE as u32));
+    assert!(decide(&blob, DPS_HUB_REJECTED_DEVICE as u32));
+    assert!(!decide(&blob, 77), "unknown outcomes keep the assignment");
+    assert!(dps_should_provision(
+        ptr::null(),
+        0,
+        DPS_HUB_NOT_TRIED as u32
+    ));
+    assert!(dps_should_provision(
+        ptr::null(),
+        9,
+        DPS_HUB_NOT_TRIED as u32
+    ));
+    assert!(decide(&blob[..blob.len() - 1], DPS_HUB_UNREACHABLE as u32));
+    let mut corrupt = blob.clone();
+    corrupt[17] ^= 1;
+    assert!(decide(&corrupt, DPS_HUB_CONNECTED as u32));
+
+    let mut untouched = ptr::null_mut();
+    assert_eq!(
+        dps_assignment_parse(corrupt.as_ptr(), corrupt.len(), &mut untouched),
+        DPS_ERR_INVALID_ASSIGNMENT
+    );
+    assert!(untouched.is_null(), "out is written only on success");
+    assert_eq!(
+        dps_assignment_parse(ptr::null(), 5, &mut untouched),
+        DPS_ERR_INVALID_NULL_POINTER
+    );
+    assert_eq!(
+        dps_assignment_parse(blob.as_ptr(), blob.len(), ptr::null_mut()),
+        DPS_ERR_INVALID_NULL_POINTER
+    );
+    dps_assignment_free(ptr::null_mut());
+    assert!(dps_assignment_assigned_hub(ptr::null()).is_null());
+    assert!(dps_assignment_etag(ptr::null()).is_null());
+    assert_eq!(dps_assignment_assigned_at_unix(ptr::null()), 0);
+    dps_client_free(cl);
+
+    // A failed attempt has nothing to save.
+    assert_eq!(
+        dps_config_set_symmetric_key(cfg, c(&test_key("wrong")).as_ptr()),
+        DPS_OK
+    );
+    let refused = new_client(cfg);
+    dps_config_free(cfg);
+    assert_eq!(dps_client_register(refused), DPS_ERR_AUTH_UNAUTHORIZED);
+    assert_eq!(
+        dps_client_assignment_save(refused, blob.as_mut_ptr(), blob.len(), &mut written),
+        DPS_ERR_INVALID_STATE
+    );
+    assert_eq!(
+        dps_client_assignment_save(ptr::null(), blob.as_mut_ptr(), blob.len(), &mut written),
+        DPS_ERR_INVALID_NULL_POINTER
+    );
+    dps_client_free(refused);
+}

@@ -498,3 +498,14 @@ pub extern "C" fn dps_client_issued_certificate_chain_pem(
 ) -> *const c_char {
     string_field(client, |s| &s.issued_certificate_chain_pem)
 }
+
+// ---- x5c: stored assignment ------------------------------------------------------------------
+
+/// The outcome of a client's last attempt, for `dps_client_assignment_save`.
+///
+/// # Safety
+/// `client` must be NULL or a live pointer from `dps_client_new`.
+pub(crate) unsafe fn client_outcome<'a>(client: *const dps_client) -> Option<&'a Outcome> {
+    // SAFETY: per this function's contract.
+    unsafe { inner_ref(client) }.map(|i| i.driver.engine.outcome())
+}

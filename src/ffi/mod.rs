@@ -11,6 +11,7 @@
 // NULL-checks its pointers and documents what it requires of them (as rustls-ffi does).
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+pub mod assignment;
 pub mod client;
 pub mod config;
 pub mod helpers;
