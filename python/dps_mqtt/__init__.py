@@ -12,8 +12,9 @@ through the libdps_mqtt C library (shipped inside this package).
 Log lines go to the `dps_mqtt` logger (never keys or tokens).
 """
 
-from ._client import (ProvisioningClient, ProxyOptions, RegistrationResult, RegistrationState,
-                      Status, X509, derive_device_key, library_version)
+from ._client import (X509, Assignment, HubOutcome, ProvisioningClient, ProxyOptions,
+                      RegistrationResult, RegistrationState, Status, derive_device_key,
+                      library_version, should_provision)
 from ._errors import (AuthenticationError, InternalError, InvalidArgumentError,
                       ProtocolError, ProvisioningError, ProvisioningTimeoutError,
                       RegistrationDisabledError, RegistrationError, RegistrationFailedError,
@@ -26,10 +27,10 @@ derive_group_key = derive_device_key
 """The name of the C function (`dps_derive_group_key`)."""
 
 __all__ = [
-    "AuthenticationError", "InternalError", "InvalidArgumentError", "ProtocolError",
+    "Assignment", "AuthenticationError", "derive_device_key", "derive_group_key", "HubOutcome",
+    "InternalError", "InvalidArgumentError", "library_version", "ProtocolError",
     "ProvisioningClient", "ProvisioningError", "ProvisioningTimeoutError", "ProxyOptions",
     "RegistrationDisabledError", "RegistrationError", "RegistrationFailedError",
-    "RegistrationResult", "RegistrationState", "SocketTransport", "Status", "TlsError",
-    "Transport", "TransportError", "X509", "derive_device_key",
-    "derive_group_key", "library_version",
+    "RegistrationResult", "RegistrationState", "should_provision", "SocketTransport", "Status",
+    "TlsError", "Transport", "TransportError", "X509",
 ]

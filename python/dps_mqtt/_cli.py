@@ -1,8 +1,10 @@
 """The provisioning CLI: the flags, the one JSON object on stdout and the exit codes of the C
 CLI (c-examples/dps_register.c), with `register` as the command."""
 
+import contextlib
 import json
 import logging
+import os
 import sys
 from typing import Any, Dict, List, Optional, TextIO
 
@@ -17,7 +19,7 @@ usage: python -m dps_mqtt register --id-scope SCOPE --registration-id ID
                                   (--symmetric-key B64 | --group-key B64)
                                   [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
                                   [--api-version V] [--timeout SECONDS] [--verbose]
-                                  [--csr FILE [--issued-cert-out FILE]]
+                                  [--csr FILE [--issued-cert-out FILE]] [--save-assignment FILE]
                                   [--websocket] [--proxy HOST:PORT [--proxy-user USER:PASS]]
        python -m dps_mqtt register --id-scope SCOPE [--registration-id ID]
                                   --cert FILE --key FILE
@@ -52,6 +54,8 @@ prints one JSON object on stdout.
                          that only let port 443 out
   --proxy HOST:PORT      tunnel through this HTTP proxy (CONNECT), e.g. proxy:3128
   --proxy-user USER:PASS basic authentication for the proxy (split at the first ':')
+  --save-assignment FILE write the assignment blob (hub, device id, etag, time) there,
+                         for dps_should_provision at the next boot
 
 On success, exit 0 and {"status":"assigned","assignedHub","deviceId","substatus",
 "payload"}. Otherwise {"status":"failed"|"disabled"|"error","error","message"}
@@ -66,7 +70,7 @@ _TEXT_FLAGS = {
     "--symmetric-key": "symmetric_key", "--group-key": "group_key", "--cert": "cert",
     "--key": "key", "--host": "host", "--ca-file": "ca_file", "--payload": "payload",
     "--api-version": "api_version", "--proxy": "proxy", "--proxy-user": "proxy_user",
-    "--csr": "csr", "--issued-cert-out": "issued_cert_out",
+    "--csr": "csr", "--issued-cert-out": "issued_cert_out", "--save-assignment": "save_assignment",
 }
 
 
@@ -245,6 +249,24 @@ def _write_chain(result: RegistrationResult, path: str) -> None:
                                    f"--issued-cert-out: cannot write {path}: {e.strerror}") from e
 
 
+def _write_assignment(client: ProvisioningClient, path: str) -> None:
+    """Through a temporary file and a rename: a crash never leaves half a blob behind."""
+    try:
+        blob = client.save_assignment()
+    except ProvisioningError as e:
+        raise type(e)(e.result, f"--save-assignment: {e.message}") from e
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
+                                   f"--save-assignment: cannot write {path}: {e.strerror}") from e
+
+
 def _fail(out: TextIO, e: ProvisioningError) -> int:
     out.write(failure_json(e) + "\n")
     return e.exit_code
@@ -262,8 +284,11 @@ def main(argv: List[str], out: TextIO = sys.stdout) -> int:
             logger.setLevel(logging.DEBUG)
         with _client(o) as client:
             result = client.register()
-        if o.get("issued_cert_out") is not None:
-            _write_chain(result, o["issued_cert_out"])
+            # Outputs asked for on the command line; failing to write one fails the run.
+            if o.get("issued_cert_out") is not None:
+                _write_chain(result, o["issued_cert_out"])
+            if o.get("save_assignment") is not None:
+                _write_assignment(client, o["save_assignment"])
         out.write(success_json(result, o.get("csr") is not None) + "\n")
         return 0
     except UsageError as e:

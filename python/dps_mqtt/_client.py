@@ -42,6 +42,55 @@ class Status(enum.IntEnum):
     FAILED = 8
 
 
+class HubOutcome(enum.IntEnum):
+    """What happened when the device last used its stored hub (`dps_hub_outcome`)."""
+
+    NOT_TRIED = 0
+    CONNECTED = 1
+    REJECTED_DEVICE = 2
+    UNREACHABLE = 3
+
+
+class Assignment:
+    """A stored assignment (the blob of `ProvisioningClient.save_assignment()`), read back."""
+
+    def __init__(self, assigned_hub: Optional[str], device_id: Optional[str],
+                 etag: Optional[str], assigned_at_unix: int) -> None:
+        self.assigned_hub = assigned_hub
+        self.device_id = device_id
+        self.etag = etag
+        self.assigned_at_unix = assigned_at_unix
+
+    @classmethod
+    def parse(cls, blob: bytes) -> "Assignment":
+        """Reads a blob; raises InvalidArgumentError (DPS_ERR_INVALID_ASSIGNMENT) when it is
+        truncated, corrupt or of an unknown version."""
+        data = bytes(blob)
+        out = _ffi.dps_assignment_p()
+        check(_ffi.dps_assignment_parse(data, len(data), ctypes.byref(out)), "assignment")
+        try:
+            return cls(_ffi.text(_ffi.dps_assignment_assigned_hub(out)),
+                       _ffi.text(_ffi.dps_assignment_device_id(out)),
+                       _ffi.text(_ffi.dps_assignment_etag(out)),
+                       int(_ffi.dps_assignment_assigned_at_unix(out)))
+        finally:
+            _ffi.dps_assignment_free(out)
+
+    def __repr__(self) -> str:
+        return (f"Assignment(assigned_hub={self.assigned_hub!r}, device_id={self.device_id!r}, "
+                f"assigned_at_unix={self.assigned_at_unix})")
+
+
+def should_provision(blob: Optional[bytes],
+                     hub_outcome: HubOutcome = HubOutcome.NOT_TRIED) -> bool:
+    """Whether to provision now (`dps_should_provision`): at boot with the stored blob (None
+    when nothing is stored) and NOT_TRIED, again after a failed hub connection. True when
+    nothing valid is stored or the hub rejected the device; false while the hub is untried,
+    connected or merely unreachable."""
+    data = b"" if blob is None else bytes(blob)
+    return bool(_ffi.dps_should_provision(data, len(data), int(hub_outcome)))
+
+
 class ProxyOptions:
     """An HTTP CONNECT proxy, as azure-iot-device's `ProxyOptions` (only "HTTP" is
     supported)."""
@@ -600,6 +649,20 @@ class ProvisioningClient:
             registration_state=state, payload_json=payload_json,
             issued_certificate_chain=_ffi.text(
                 _ffi.dps_client_issued_certificate_chain_pem(client)))
+
+    def save_assignment(self) -> bytes:
+        """The last registration's assignment (hub, device id, etag, time) as a small blob to
+        store and give to `should_provision` / `Assignment.parse` at the next boot. Raises
+        InvalidArgumentError when the last attempt did not end assigned."""
+        with self._lock:
+            if self._client is None:
+                raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_STATE,
+                                           "no registration on this client yet")
+            buf = ctypes.create_string_buffer(_ffi.DPS_ASSIGNMENT_MAX_LEN)
+            written = ctypes.c_size_t()
+            check(_ffi.dps_client_assignment_save(self._client, buf, len(buf),
+                                                  ctypes.byref(written)), "assignment")
+            return buf.raw[:written.value]
 
     def _free_client(self) -> None:
         # Freed here rather than through the finalizer, which would log and drop what the

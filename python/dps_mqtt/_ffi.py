@@ -22,6 +22,9 @@ DPS_ERR_REGISTRATION_DISABLED = 701
 DPS_ERR_REGISTRATION_REJECTED = 702
 DPS_ERR_INTERNAL = 901
 
+DPS_ERR_INVALID_BUFFER_TOO_SMALL = 115
+DPS_ASSIGNMENT_MAX_LEN = 785
+
 DPS_IO_WOULD_BLOCK = -2
 DPS_IO_ERROR = -1
 
@@ -55,6 +58,11 @@ class dps_client(Structure):
     """Opaque `dps_client`."""
 
 
+class dps_assignment(Structure):
+    """Opaque `dps_assignment`."""
+
+
+dps_assignment_p = POINTER(dps_assignment)
 dps_config_p = POINTER(dps_config)
 dps_client_p = POINTER(dps_client)
 
@@ -149,6 +157,19 @@ dps_client_error_code = _declare("dps_client_error_code", c_int64, [dps_client_p
 dps_client_http_status = _declare("dps_client_http_status", c_uint32, [dps_client_p])
 dps_client_issued_certificate_chain_pem = _declare(
     "dps_client_issued_certificate_chain_pem", c_char_p, [dps_client_p])
+dps_client_assignment_save = _declare(
+    "dps_client_assignment_save", dps_result,
+    [dps_client_p, c_char_p, c_size_t, POINTER(c_size_t)])
+dps_assignment_parse = _declare(
+    "dps_assignment_parse", dps_result, [c_char_p, c_size_t, POINTER(dps_assignment_p)])
+dps_assignment_free = _declare("dps_assignment_free", None, [dps_assignment_p])
+dps_assignment_assigned_hub = _declare(
+    "dps_assignment_assigned_hub", c_char_p, [dps_assignment_p])
+dps_assignment_device_id = _declare("dps_assignment_device_id", c_char_p, [dps_assignment_p])
+dps_assignment_etag = _declare("dps_assignment_etag", c_char_p, [dps_assignment_p])
+dps_assignment_assigned_at_unix = _declare(
+    "dps_assignment_assigned_at_unix", c_uint64, [dps_assignment_p])
+dps_should_provision = _declare("dps_should_provision", c_bool, [c_char_p, c_size_t, c_uint32])
 dps_client_retry_after_ms = _declare("dps_client_retry_after_ms", c_int64, [dps_client_p])
 dps_config_new = _declare("dps_config_new", dps_config_p, [])
 dps_config_free = _declare("dps_config_free", None, [dps_config_p])

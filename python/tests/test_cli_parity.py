@@ -47,6 +47,8 @@ def creds(reg_id: str, *extra: str):
     ("--id-scope", ID_SCOPE, "--registration-id", "py-ok", "--symmetric-key", test_key("x")),
     creds("bad id!"),
     creds("py-ok", "--payload", "{nope"),
+    creds("py-ok", "--save-assignment", "/nonexistent/dir/a.bin"),
+    creds("py-failed", "--save-assignment", "/nonexistent/dir/a.bin"),
 ])
 def test_same_answer(emulator, args) -> None:
     c, py = both(emulator, *args)
