@@ -1,6 +1,7 @@
 """Owned handles: close() is idempotent, `with` closes, the finalizer frees what was dropped."""
 
 import gc
+import threading
 import weakref
 
 import pytest
@@ -55,3 +56,27 @@ def test_callbacks_live_while_a_handle_can_call_them(emulator) -> None:
     del client
     gc.collect()
     assert callbacks() is None
+
+
+def test_clients_on_several_threads_at_once(emulator) -> None:
+    # ctypes releases the GIL inside the C calls; each client's callbacks run on its own
+    # thread, with a Python transport on half of them.
+    results: dict = {}
+    errors: list = []
+
+    def run(i: int) -> None:
+        try:
+            seen: list = []
+            transport = SocketTransport() if i % 2 else None
+            with make(emulator, on_status=seen.append, transport=transport) as client:
+                results[i] = (client.register().device_id, Status.ASSIGNED in seen)
+        except BaseException as e:  # reported below, on the test's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert results == {i: ("py-ok", True) for i in range(6)}
