@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting and lints, Rust unit and integration tests (the
 # library and the emulator against each other over loopback TLS), the header freshness check,
-# the C build with its CTest suite (the CLI and the C API against the emulator), and
+# the C build with its CTest suite (the CLI and the C API against the emulator), the Python
+# binding installed with pip into a fresh virtual environment and tested there, and
 # Microsoft's Python device SDK against the emulator. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,15 @@ step "C build and CTest"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j2
 ctest --test-dir build --output-on-failure
+
+step "Python binding: pip install ./python in a fresh venv, pytest from outside the repository"
+repo="$PWD"
+py_dir="$(mktemp -d)"
+python3 -m venv "$py_dir/venv"
+"$py_dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input ./python pytest
+(cd "$py_dir" && DPS_EMULATOR="$repo/target/release/dps-emulator" \
+    DPS_REGISTER_CLI="$repo/build/c-examples/dps_register" venv/bin/python -m pytest -p no:cacheprovider -q "$repo/python/tests")
+rm -rf "$py_dir"
 
 step "Microsoft azure-iot-device SDK against the emulator"
 tools/run-sdk-conformance.sh

@@ -1,0 +1,693 @@
+"""ProvisioningClient: registers a device with the Azure IoT Device Provisioning Service
+through libdps_mqtt, with the names of Microsoft's azure-iot-device where they exist."""
+
+import ctypes
+import enum
+import json
+import logging
+import threading
+import weakref
+from typing import Any, Callable, List, Optional, Union
+
+from . import _ffi
+from ._errors import (InvalidArgumentError, ProvisioningError, RegistrationError,
+                      check, error_class)
+from ._transport import Transport
+
+logger = logging.getLogger("dps_mqtt")
+logger.addHandler(logging.NullHandler())  # silent unless the application configures logging
+
+DEFAULT_PORT = 8883
+WEBSOCKET_PORT = 443
+
+_LOG_LEVELS = {
+    _ffi.DPS_LOG_ERROR: logging.ERROR,
+    _ffi.DPS_LOG_WARN: logging.WARNING,
+    _ffi.DPS_LOG_INFO: logging.INFO,
+    _ffi.DPS_LOG_DEBUG: logging.DEBUG,
+}
+
+
+class Status(enum.IntEnum):
+    """Progress of a registration (`dps_status`), passed to the `on_status` callback."""
+
+    IDLE = 0
+    CONNECTING = 1
+    CONNECTED = 2
+    REGISTERING = 3
+    ASSIGNING = 4
+    THROTTLED = 5
+    RECONNECTING = 6
+    ASSIGNED = 7
+    FAILED = 8
+
+
+class HubOutcome(enum.IntEnum):
+    """What happened when the device last used its stored hub (`dps_hub_outcome`)."""
+
+    NOT_TRIED = 0
+    CONNECTED = 1
+    REJECTED_DEVICE = 2
+    UNREACHABLE = 3
+
+
+class Assignment:
+    """A stored assignment (the blob of `ProvisioningClient.save_assignment()`), read back."""
+
+    def __init__(self, assigned_hub: Optional[str], device_id: Optional[str],
+                 etag: Optional[str], assigned_at_unix: int) -> None:
+        self.assigned_hub = assigned_hub
+        self.device_id = device_id
+        self.etag = etag
+        self.assigned_at_unix = assigned_at_unix
+
+    @classmethod
+    def parse(cls, blob: bytes) -> "Assignment":
+        """Reads a blob; raises InvalidArgumentError (DPS_ERR_INVALID_ASSIGNMENT) when it is
+        truncated, corrupt or of an unknown version."""
+        data = bytes(blob)
+        out = _ffi.dps_assignment_p()
+        check(_ffi.dps_assignment_parse(data, len(data), ctypes.byref(out)), "assignment")
+        try:
+            return cls(_ffi.text(_ffi.dps_assignment_assigned_hub(out)),
+                       _ffi.text(_ffi.dps_assignment_device_id(out)),
+                       _ffi.text(_ffi.dps_assignment_etag(out)),
+                       int(_ffi.dps_assignment_assigned_at_unix(out)))
+        finally:
+            _ffi.dps_assignment_free(out)
+
+    def __repr__(self) -> str:
+        return (f"Assignment(assigned_hub={self.assigned_hub!r}, device_id={self.device_id!r}, "
+                f"assigned_at_unix={self.assigned_at_unix})")
+
+
+def should_provision(blob: Optional[bytes],
+                     hub_outcome: HubOutcome = HubOutcome.NOT_TRIED) -> bool:
+    """Whether to provision now (`dps_should_provision`): at boot with the stored blob (None
+    when nothing is stored) and NOT_TRIED, again after a failed hub connection. True when
+    nothing valid is stored or the hub rejected the device; false while the hub is untried,
+    connected or merely unreachable."""
+    data = b"" if blob is None else bytes(blob)
+    return bool(_ffi.dps_should_provision(data, len(data), int(hub_outcome)))
+
+
+class ProxyOptions:
+    """An HTTP CONNECT proxy, as azure-iot-device's `ProxyOptions` (only "HTTP" is
+    supported)."""
+
+    def __init__(self, proxy_type: str, proxy_addr: str, proxy_port: int,
+                 proxy_username: Optional[str] = None,
+                 proxy_password: Optional[str] = None) -> None:
+        if str(proxy_type).upper() != "HTTP":
+            raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
+                                       f"proxy_type {proxy_type!r}: only HTTP is supported")
+        self.proxy_type = "HTTP"
+        self.proxy_address = proxy_addr
+        self.proxy_port = proxy_port
+        self.proxy_username = proxy_username
+        self.proxy_password = proxy_password
+
+
+class X509:
+    """A device certificate and its private key, as azure-iot-device's `X509`: files in PEM
+    (certificate chain, leaf first) or DER. Encrypted keys are not supported."""
+
+    def __init__(self, cert_file: str, key_file: str, pass_phrase: Optional[str] = None) -> None:
+        if pass_phrase is not None:
+            raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
+                                       "pass_phrase: encrypted private keys are not supported")
+        self.cert_file = cert_file
+        self.key_file = key_file
+        self.pass_phrase = pass_phrase
+
+
+class RegistrationState:
+    """The device's registration as the service returned it (azure-iot-device's names)."""
+
+    def __init__(self, device_id: Optional[str], assigned_hub: Optional[str],
+                 sub_status: Optional[str], etag: Optional[str], response_payload: Any) -> None:
+        self.device_id = device_id
+        self.assigned_hub = assigned_hub
+        self.sub_status = sub_status
+        self.etag = etag
+        self.response_payload = response_payload
+
+    def __repr__(self) -> str:
+        return (f"RegistrationState(device_id={self.device_id!r}, "
+                f"assigned_hub={self.assigned_hub!r}, sub_status={self.sub_status!r})")
+
+
+class RegistrationResult:
+    """The outcome of `register()`: azure-iot-device's `RegistrationResult` (operation_id,
+    status, registration_state), with the state's fields also at the top level."""
+
+    def __init__(self, operation_id: Optional[str], status: Optional[str],
+                 registration_state: RegistrationState, payload_json: Optional[str],
+                 issued_certificate_chain: Optional[str] = None) -> None:
+        self.operation_id = operation_id
+        self.status = status
+        self.registration_state = registration_state
+        self.payload_json = payload_json
+        """The payload exactly as the service sent it (JSON text), or None."""
+        self.issued_certificate_chain = issued_certificate_chain
+        """With `csr=`: the certificate chain the service issued, as PEM (leaf first)."""
+
+    @property
+    def assigned_hub(self) -> Optional[str]:
+        return self.registration_state.assigned_hub
+
+    @property
+    def device_id(self) -> Optional[str]:
+        return self.registration_state.device_id
+
+    @property
+    def sub_status(self) -> Optional[str]:
+        return self.registration_state.sub_status
+
+    @property
+    def etag(self) -> Optional[str]:
+        return self.registration_state.etag
+
+    @property
+    def payload(self) -> Any:
+        """The payload the service returned, parsed (None when it sent none)."""
+        return self.registration_state.response_payload
+
+    def __repr__(self) -> str:
+        return (f"RegistrationResult(status={self.status!r}, assigned_hub={self.assigned_hub!r}, "
+                f"device_id={self.device_id!r}, operation_id={self.operation_id!r})")
+
+
+def derive_device_key(group_key: str, registration_id: str) -> str:
+    """The device key an enrollment group gives `registration_id` (`dps_derive_group_key`):
+    base64(HMAC-SHA256(base64decode(group_key), registration_id))."""
+    out = ctypes.create_string_buffer(64)
+    written = ctypes.c_size_t()
+    key = _secret(group_key, "group_key")
+    try:
+        check(_ffi.dps_derive_group_key(key, _c_str(registration_id, "registration_id"), out,
+                                        len(out), ctypes.byref(written)), "group_key")
+        return out.raw[:written.value].decode("ascii")
+    finally:
+        ctypes.memset(key, 0, len(key))
+        ctypes.memset(out, 0, len(out))
+
+
+def library_version() -> str:
+    """The version of the loaded libdps_mqtt (`dps_version`)."""
+    return _ffi.text(_ffi.dps_version()) or ""
+
+
+def _c_str(value: str, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
+                                   f"{what}: expected str, got {type(value).__name__}")
+    data = value.encode("utf-8")
+    if b"\0" in data:
+        raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT, f"{what}: contains NUL")
+    return data
+
+
+def _secret(value: str, what: str) -> "ctypes.Array[ctypes.c_char]":
+    """A key in a C buffer the caller wipes after use (the str itself cannot be wiped)."""
+    return ctypes.create_string_buffer(_c_str(value, what))
+
+
+class _Callbacks:
+    """The ctypes callback objects handed to C, and what they caught. Referenced by the
+    handles' finalizers, so it lives until the last handle that can call it is freed; it holds
+    no reference to the ProvisioningClient (that would keep the client alive forever)."""
+
+    def __init__(self, on_status: Optional[Callable[[Status], None]],
+                 transport: Optional[Transport]) -> None:
+        self.on_status = on_status
+        self.transport = transport
+        self.sign: Optional[Callable[[bytes], bytes]] = None
+        self.sign_cb = _ffi.dps_sign_fn(self._sign)
+        self.errors: List[BaseException] = []
+        self.os_error: Optional[OSError] = None
+        self.last_error_line: Optional[str] = None
+        self.log_cb = _ffi.dps_log_callback(self._log)
+        self.status_cb = _ffi.dps_status_callback(self._status)
+        self.table: Optional[_ffi.dps_transport] = None
+        if transport is not None:
+            self.table = _ffi.dps_transport(
+                user=None,
+                connect=_ffi.transport_connect_fn(self._connect),
+                send=_ffi.transport_send_fn(self._send),
+                recv=_ffi.transport_recv_fn(self._recv),
+                close=_ffi.transport_close_fn(self._close))
+
+    def _fail(self, e: BaseException) -> None:
+        if not self.errors:
+            self.errors.append(e)
+
+    def take_error(self) -> Optional[BaseException]:
+        error = self.errors[0] if self.errors else None
+        self.errors.clear()
+        return error
+
+    # Every function below is called by C: none may let an exception escape.
+
+    def _log(self, _user: Optional[int], level: int, message: Optional[bytes]) -> None:
+        try:
+            py_level = _LOG_LEVELS.get(level, logging.DEBUG)
+            line = _ffi.text(message)
+            if py_level == logging.ERROR:
+                self.last_error_line = line  # says why dps_client_new refused a configuration
+            if logger.isEnabledFor(py_level):
+                logger.log(py_level, "%s", line)
+        except BaseException as e:
+            self._fail(e)
+
+    def _status(self, _user: Optional[int], status: int) -> None:
+        try:
+            if self.on_status is not None:
+                self.on_status(Status(status))
+        except BaseException as e:
+            self._fail(e)
+
+    def _sign(self, _user: Optional[int], data: Any, length: int, signature: Any,
+              signature_length: int) -> int:
+        try:
+            if self.sign is None:
+                raise RuntimeError("no signing function")
+            result = bytes(self.sign(ctypes.string_at(data, length)))
+            if len(result) != signature_length:
+                raise ValueError(f"the signing function returned {len(result)} bytes, "
+                                 f"want {signature_length} (an HMAC-SHA256)")
+            ctypes.memmove(signature, result, signature_length)
+            return 0
+        except BaseException as e:
+            self._fail(e)
+            return -1
+
+    def _hook_error(self, e: BaseException) -> int:
+        if isinstance(e, OSError):
+            self.os_error = e
+            logger.debug("transport: %r", e)
+        else:
+            self._fail(e)
+        return _ffi.DPS_IO_ERROR
+
+    def _connect(self, _user: Optional[int], host: bytes, port: int) -> int:
+        if self.errors or self.transport is None:
+            return _ffi.DPS_IO_ERROR
+        try:
+            self.transport.connect(host.decode("utf-8"), port)
+            return 0
+        except BaseException as e:
+            return self._hook_error(e)
+
+    def _send(self, _user: Optional[int], buf: Any, length: int) -> int:
+        if self.errors or self.transport is None:
+            return _ffi.DPS_IO_ERROR
+        try:
+            n = self.transport.send(memoryview(ctypes.string_at(buf, length)))
+            if n is None:
+                return _ffi.DPS_IO_WOULD_BLOCK
+            return max(0, min(int(n), length))
+        except BlockingIOError:
+            return _ffi.DPS_IO_WOULD_BLOCK
+        except BaseException as e:
+            return self._hook_error(e)
+
+    def _recv(self, _user: Optional[int], buf: Any, length: int) -> int:
+        if self.errors or self.transport is None:
+            return _ffi.DPS_IO_ERROR
+        # The transport receives into Python memory, copied into C's buffer afterwards: a view
+        # of C's buffer that the transport kept past the call would point at freed memory.
+        data = bytearray(length)
+        try:
+            n = self.transport.recv_into(memoryview(data))
+            if n is None:
+                return _ffi.DPS_IO_WOULD_BLOCK
+            n = max(0, min(int(n), length))
+            ctypes.memmove(buf, (ctypes.c_char * length).from_buffer(data), n)
+            return n
+        except BlockingIOError:
+            return _ffi.DPS_IO_WOULD_BLOCK
+        except BaseException as e:
+            return self._hook_error(e)
+
+    def _close(self, _user: Optional[int]) -> None:
+        try:
+            if self.transport is not None:
+                self.transport.close()
+        except BaseException as e:
+            self._fail(e)
+
+
+def _free_config(ptr: Any, _keep_alive: _Callbacks) -> None:
+    _ffi.dps_config_free(ptr)
+
+
+def _free_client(ptr: Any, callbacks: _Callbacks) -> None:
+    _ffi.dps_client_free(ptr)  # may call the transport's close hook
+    error = callbacks.take_error()
+    if error is not None:
+        logger.error("transport close raised while a client was collected: %r", error)
+
+
+class ProvisioningClient:
+    """Registers one device. Create it with `create_from_symmetric_key`,
+    `create_from_group_key`, `create_from_x509_certificate` or `create_from_signing_callback`;
+    then `register()`.
+
+    Owns C handles: use it in a `with` block or call `close()` (idempotent); a client that is
+    garbage-collected without either is freed by its finalizer. Not for concurrent use: calls
+    from several threads are serialised.
+    """
+
+    def __init__(self, provisioning_host: str, registration_id: Optional[str], id_scope: str,
+                 credential: Callable[[Any, _Callbacks], None], *,
+                 port: Optional[int] = None,
+                 server_verification_cert: Union[str, bytes, None] = None,
+                 websockets: bool = False, proxy_options: Optional[ProxyOptions] = None,
+                 timeout: Optional[float] = None, api_version: Optional[str] = None,
+                 provisioning_payload: Any = None,
+                 on_status: Optional[Callable[[Status], None]] = None,
+                 transport: Optional[Transport] = None, tls_offload: bool = False,
+                 csr: Union[bytes, str, None] = None) -> None:
+        """Use the `create_from_*` class methods; `credential` sets the key or certificate
+        on the C configuration."""
+        self._lock = threading.Lock()
+        self._calling_thread: Optional[int] = None
+        self._transport = transport
+        self._callbacks = _Callbacks(on_status, transport)
+        self._client: Any = None
+        self._client_finalizer: Any = None  # weakref.finalize while a client exists
+        self._payload_json: Optional[str] = None
+        self._dirty = True
+        config = _ffi.dps_config_new()
+        if not config:
+            raise MemoryError("dps_config_new")
+        self._config = config
+        self._config_finalizer = weakref.finalize(self, _free_config, config, self._callbacks)
+        try:
+            self._configure(provisioning_host, registration_id, id_scope, credential, port,
+                            server_verification_cert, websockets, proxy_options, timeout,
+                            api_version, tls_offload, csr)
+            if provisioning_payload is not None:
+                self.provisioning_payload = provisioning_payload
+            self._prepare()  # checks the whole configuration (e.g. a certificate's CN) now
+        except BaseException:
+            self.close()
+            raise
+
+    def _configure(self, host: str, registration_id: Optional[str], id_scope: str,
+                   credential: Callable[[Any, _Callbacks], None], port: Optional[int],
+                   server_verification_cert: Union[str, bytes, None], websockets: bool,
+                   proxy_options: Optional[ProxyOptions], timeout: Optional[float],
+                   api_version: Optional[str], tls_offload: bool,
+                   csr: Union[bytes, str, None]) -> None:
+        cfg = self._config
+        check(_ffi.dps_config_set_id_scope(cfg, _c_str(id_scope, "id_scope")), "id_scope")
+        if registration_id is not None:  # None only for X.509: the certificate's CN
+            check(_ffi.dps_config_set_registration_id(
+                cfg, _c_str(registration_id, "registration_id")), "registration_id")
+        credential(cfg, self._callbacks)
+        if tls_offload:
+            check(_ffi.dps_config_set_tls_offload(cfg, True), "tls_offload")
+        if csr is not None:
+            data = csr.encode("utf-8") if isinstance(csr, str) else bytes(csr)
+            check(_ffi.dps_config_set_csr_der(cfg, data, len(data)), "csr")
+        if websockets:
+            check(_ffi.dps_config_set_websocket(cfg, True), "websockets")
+        if port is None:
+            port = WEBSOCKET_PORT if websockets else DEFAULT_PORT
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
+                                       f"port: {port!r} is not a port number (1-65535)")
+        check(_ffi.dps_config_set_endpoint(cfg, _c_str(host, "provisioning_host"), port),
+              "provisioning_host/port")
+        if server_verification_cert is not None:
+            pem = (server_verification_cert.encode("utf-8")
+                   if isinstance(server_verification_cert, str) else server_verification_cert)
+            check(_ffi.dps_config_add_trust_anchors_pem(cfg, pem, len(pem), False),
+                  "server_verification_cert")
+        if proxy_options is not None:
+            user = proxy_options.proxy_username
+            password = (None if proxy_options.proxy_password is None
+                        else _secret(proxy_options.proxy_password, "proxy_password"))
+            try:
+                check(_ffi.dps_config_set_proxy(
+                    cfg, _c_str(proxy_options.proxy_address, "proxy_addr"),
+                    proxy_options.proxy_port,
+                    None if user is None else _c_str(user, "proxy_username"), password),
+                    "proxy_options")
+            finally:
+                if password is not None:
+                    ctypes.memset(password, 0, len(password))
+        if timeout is not None:
+            if not timeout > 0 or timeout * 1000 >= 2**32:
+                raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
+                                           f"timeout: {timeout!r} seconds is out of range")
+            check(_ffi.dps_config_set_timeout_ms(cfg, max(1, int(timeout * 1000))), "timeout")
+        if api_version is not None:
+            check(_ffi.dps_config_set_api_version(cfg, _c_str(api_version, "api_version")),
+                  "api_version")
+        check(_ffi.dps_config_set_log_callback(cfg, self._callbacks.log_cb, None,
+                                               _ffi.DPS_LOG_DEBUG), "log callback")
+        if self._callbacks.on_status is not None:
+            check(_ffi.dps_config_set_status_callback(cfg, self._callbacks.status_cb, None),
+                  "on_status")
+
+    # --- constructors (azure-iot-device's names) ---------------------------------------
+
+    @classmethod
+    def create_from_symmetric_key(cls, provisioning_host: str, registration_id: str,
+                                  id_scope: str, symmetric_key: str,
+                                  **kwargs: Any) -> "ProvisioningClient":
+        """A client authenticating with a device's symmetric key (individual enrollment).
+
+        Keyword arguments: `port` (default 8883, or 443 with `websockets`),
+        `server_verification_cert` (PEM text of the CA to trust instead of the public roots),
+        `websockets`, `proxy_options` (`ProxyOptions`), `timeout` (seconds for the whole
+        registration, default 90), `api_version`, `provisioning_payload` (any JSON value),
+        `on_status` (called with a `Status` on each change), `transport` (a `Transport`;
+        default: the library's built-in TCP), `tls_offload` (the transport does TLS itself:
+        the library sends MQTT in the clear through it), `csr` (a PKCS#10 certificate signing
+        request, DER bytes or PEM: the issued chain comes back in
+        `RegistrationResult.issued_certificate_chain`).
+        """
+        def credential(cfg: Any, _callbacks: _Callbacks) -> None:
+            key = _secret(symmetric_key, "symmetric_key")
+            try:
+                check(_ffi.dps_config_set_symmetric_key(cfg, key), "symmetric_key")
+            finally:
+                ctypes.memset(key, 0, len(key))
+        return cls(provisioning_host, registration_id, id_scope, credential, **kwargs)
+
+    @classmethod
+    def create_from_group_key(cls, provisioning_host: str, registration_id: str, id_scope: str,
+                              group_key: str, **kwargs: Any) -> "ProvisioningClient":
+        """A client of an enrollment group: the device key is derived from `group_key` inside
+        the library. Same keyword arguments as `create_from_symmetric_key`."""
+        def credential(cfg: Any, _callbacks: _Callbacks) -> None:
+            key = _secret(group_key, "group_key")
+            try:
+                check(_ffi.dps_config_set_group_key(cfg, key), "group_key")
+            finally:
+                ctypes.memset(key, 0, len(key))
+        return cls(provisioning_host, registration_id, id_scope, credential, **kwargs)
+
+    @classmethod
+    def create_from_x509_certificate(cls, provisioning_host: str,
+                                     registration_id: Optional[str],
+                                     id_scope: str, x509: X509,
+                                     **kwargs: Any) -> "ProvisioningClient":
+        """A client authenticating with an X.509 certificate; `registration_id` must be the
+        certificate's CN (None: the CN is used). Same keyword arguments as
+        `create_from_symmetric_key`."""
+        try:
+            with open(x509.cert_file, "rb") as f:
+                cert = f.read()
+        except OSError as e:
+            raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
+                                       f"cert_file: cannot read {e.filename}: {e.strerror}") from e
+        try:
+            with open(x509.key_file, "rb") as f:
+                key = ctypes.create_string_buffer(f.read())
+        except OSError as e:
+            raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
+                                       f"key_file: cannot read {e.filename}: {e.strerror}") from e
+
+        def credential(cfg: Any, _callbacks: _Callbacks) -> None:
+            check(_ffi.dps_config_set_client_certificate(cfg, cert, len(cert), key, len(key) - 1),
+                  "x509")
+        try:
+            return cls(provisioning_host, registration_id, id_scope, credential, **kwargs)
+        finally:
+            ctypes.memset(key, 0, len(key))
+
+    @classmethod
+    def create_from_signing_callback(cls, provisioning_host: str, registration_id: str,
+                                     id_scope: str, sign: Callable[[bytes], bytes],
+                                     **kwargs: Any) -> "ProvisioningClient":
+        """A client whose key stays in an HSM, TPM or secure element: `sign(data)` returns
+        HMAC-SHA256(device key, data), 32 bytes. An exception it raises fails the
+        registration and is re-raised from `register()`. Same keyword arguments as
+        `create_from_symmetric_key`."""
+        def credential(cfg: Any, callbacks: _Callbacks) -> None:
+            callbacks.sign = sign
+            check(_ffi.dps_config_set_signing_callback(cfg, callbacks.sign_cb, None), "sign")
+        return cls(provisioning_host, registration_id, id_scope, credential, **kwargs)
+
+    # --- use ----------------------------------------------------------------------------
+
+    @property
+    def provisioning_payload(self) -> Any:
+        """Custom data sent with the registration (any JSON-serialisable value), as in
+        azure-iot-device. Takes effect at the next `register()`."""
+        return None if self._payload_json is None else json.loads(self._payload_json)
+
+    @provisioning_payload.setter
+    def provisioning_payload(self, value: Any) -> None:
+        self._set_payload_json(None if value is None else json.dumps(value))
+
+    def _set_payload_json(self, text: Optional[str]) -> None:
+        self._payload_json = text
+        self._dirty = True
+
+    @property
+    def closed(self) -> bool:
+        return self._config is None
+
+    def register(self) -> RegistrationResult:
+        """Registers the device, blocking until it is assigned, refused, or the deadline
+        passes. Raises the `ProvisioningError` subclass of the result's class; an exception
+        raised by a callback or the transport is re-raised here. Calling it again starts a
+        new attempt."""
+        if self._calling_thread == threading.get_ident():
+            raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_STATE,
+                                       "register() called from inside a callback")
+        with self._lock:
+            if self._config is None:
+                raise ValueError("the ProvisioningClient is closed")
+            self._calling_thread = threading.get_ident()
+            try:
+                client = self._prepare()
+                result = self._run(client)
+                error = self._callbacks.take_error()
+                failure: Optional[ProvisioningError] = None
+                if result != _ffi.DPS_OK:
+                    # After an aborted attempt the client is gone: only the code is left.
+                    failure = (self._failure(client, result) if self._client is not None
+                               else error_class(result)(result))
+                if error is not None:
+                    error.__context__ = failure
+                    raise error
+                if failure is not None:
+                    raise failure
+                return self._result(client)
+            finally:
+                self._calling_thread = None
+
+    def _prepare(self) -> Any:
+        if self._dirty or self._client is None:
+            if self._payload_json is not None:
+                check(_ffi.dps_config_set_payload_json(
+                    self._config, _c_str(self._payload_json, "provisioning_payload")),
+                    "provisioning_payload")
+            self._free_client()
+            out = _ffi.dps_client_p()
+            table = None if self._callbacks.table is None else ctypes.byref(self._callbacks.table)
+            self._callbacks.last_error_line = None
+            result = _ffi.dps_client_new(self._config, table, ctypes.byref(out))
+            if result != _ffi.DPS_OK:
+                raise error_class(result)(result, self._callbacks.last_error_line)
+            self._client = out
+            self._client_finalizer = weakref.finalize(self, _free_client, out, self._callbacks)
+            self._dirty = False
+        return self._client
+
+    def _run(self, client: Any) -> int:
+        if self._transport is None:
+            return int(_ffi.dps_client_register(client))
+        # A Python transport: drive the client step by step, so that an exception from a
+        # callback ends the attempt at once instead of after the library's reconnects.
+        next_ms = ctypes.c_uint32()
+        try:
+            while True:
+                result = int(_ffi.dps_client_do_work(client, ctypes.byref(next_ms)))
+                if self._callbacks.errors:
+                    self._free_client()  # abandons the attempt; the next register() starts anew
+                    return result
+                if result != _ffi.DPS_PENDING:
+                    return result
+                self._transport.wait(next_ms.value / 1000.0,
+                                     bool(_ffi.dps_client_wants_write(client)))
+        except BaseException:
+            self._free_client()
+            raise
+
+    def _failure(self, client: Any, result: int) -> ProvisioningError:
+        cls = error_class(result)
+        registration = self._result(client) if issubclass(cls, RegistrationError) else None
+        error = cls(result, _ffi.text(_ffi.dps_client_result_detail(client)),
+                    error_code=int(_ffi.dps_client_error_code(client)) or None,
+                    tracking_id=_ffi.text(_ffi.dps_client_tracking_id(client)),
+                    http_status=int(_ffi.dps_client_http_status(client)),
+                    registration_result=registration)
+        if self._callbacks.os_error is not None:
+            error.__cause__ = self._callbacks.os_error
+            self._callbacks.os_error = None
+        return error
+
+    def _result(self, client: Any) -> RegistrationResult:
+        payload_json = _ffi.text(_ffi.dps_client_payload_json(client))
+        state = RegistrationState(
+            device_id=_ffi.text(_ffi.dps_client_device_id(client)),
+            assigned_hub=_ffi.text(_ffi.dps_client_assigned_hub(client)),
+            sub_status=_ffi.text(_ffi.dps_client_substatus(client)),
+            etag=_ffi.text(_ffi.dps_client_etag(client)),
+            response_payload=None if payload_json is None else json.loads(payload_json))
+        return RegistrationResult(
+            operation_id=_ffi.text(_ffi.dps_client_operation_id(client)),
+            status=_ffi.text(_ffi.dps_client_registration_status(client)),
+            registration_state=state, payload_json=payload_json,
+            issued_certificate_chain=_ffi.text(
+                _ffi.dps_client_issued_certificate_chain_pem(client)))
+
+    def save_assignment(self) -> bytes:
+        """The last registration's assignment (hub, device id, etag, time) as a small blob to
+        store and give to `should_provision` / `Assignment.parse` at the next boot. Raises
+        InvalidArgumentError when the last attempt did not end assigned."""
+        with self._lock:
+            if self._client is None:
+                raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_STATE,
+                                           "no registration on this client yet")
+            buf = ctypes.create_string_buffer(_ffi.DPS_ASSIGNMENT_MAX_LEN)
+            written = ctypes.c_size_t()
+            check(_ffi.dps_client_assignment_save(self._client, buf, len(buf),
+                                                  ctypes.byref(written)), "assignment")
+            return buf.raw[:written.value]
+
+    def _free_client(self) -> None:
+        # Freed here rather than through the finalizer, which would log and drop what the
+        # transport's close hook raised instead of leaving it to be re-raised.
+        if self._client_finalizer is not None and self._client_finalizer.detach() is not None:
+            _ffi.dps_client_free(self._client)
+        self._client = None
+        self._client_finalizer = None
+        self._dirty = True
+
+    def close(self) -> None:
+        """Frees the C handles (closing any open connection). Idempotent. Raises what the
+        transport's `close` raised, if anything."""
+        if self._calling_thread == threading.get_ident():
+            raise RuntimeError("close() called from inside a callback of this client")
+        with self._lock:
+            self._free_client()
+            self._config_finalizer()
+            self._config = None
+            error = self._callbacks.take_error()
+        if error is not None:
+            raise error
+
+    def __enter__(self) -> "ProvisioningClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,127 @@
+"""Typed exceptions, one per class of `dps_result` (the C CLI's exit-code classes)."""
+
+from typing import TYPE_CHECKING, Dict, Optional, Type
+
+from . import _ffi
+
+if TYPE_CHECKING:
+    from ._client import RegistrationResult
+
+
+class ProvisioningError(Exception):
+    """A registration or a configuration step failed.
+
+    Attributes:
+        result: the library's `dps_result` code (e.g. 203).
+        name: its symbolic name (e.g. "DPS_ERR_AUTH_UNAUTHORIZED").
+        message: what went wrong, including the service's message when it sent one.
+        error_code: the service's `errorCode` (e.g. 401002), or None.
+        tracking_id: the service's `trackingId`, or None.
+        http_status: the status of the service's last answer (0 when none).
+        registration_result: for a registration the service finished as `failed` or
+            `disabled`, what it sent back; otherwise None.
+    """
+
+    exit_code = 9
+
+    def __init__(self, result: int, message: Optional[str] = None, *,
+                 error_code: Optional[int] = None, tracking_id: Optional[str] = None,
+                 http_status: int = 0,
+                 registration_result: "Optional[RegistrationResult]" = None) -> None:
+        self.result = result
+        self.name = _ffi.text(_ffi.dps_result_name(result)) or f"DPS_RESULT_{result}"
+        self.message = message or _ffi.text(_ffi.dps_result_str(result)) or self.name
+        self.error_code = error_code
+        self.tracking_id = tracking_id
+        self.http_status = http_status
+        self.registration_result = registration_result
+        super().__init__(f"{self.name}: {self.message}")
+
+    @property
+    def retryable(self) -> bool:
+        """Whether trying again later may succeed (`dps_result_is_retryable`)."""
+        return bool(_ffi.dps_result_is_retryable(self.result))
+
+
+class InvalidArgumentError(ProvisioningError, ValueError):
+    """An argument or the configuration is invalid; nothing was sent."""
+
+    exit_code = 2
+
+
+class AuthenticationError(ProvisioningError):
+    """The service refused the credentials (CONNACK refusal or 401)."""
+
+    exit_code = 3
+
+
+class TlsError(ProvisioningError):
+    """The TLS handshake failed (untrusted, expired or mismatched certificate, alert)."""
+
+    exit_code = 4
+
+
+class TransportError(ProvisioningError, ConnectionError):
+    """Connecting, sending or receiving failed, or the peer closed the connection."""
+
+    exit_code = 5
+
+
+class ProtocolError(ProvisioningError):
+    """The server sent something this client does not understand."""
+
+    exit_code = 6
+
+
+class ProvisioningTimeoutError(ProvisioningError, TimeoutError):
+    """The registration's deadline passed."""
+
+    exit_code = 7
+
+
+class RegistrationError(ProvisioningError):
+    """The service answered the registration with a refusal."""
+
+    exit_code = 8
+
+
+class RegistrationFailedError(RegistrationError):
+    """The service finished the registration with status `failed`."""
+
+
+class RegistrationDisabledError(RegistrationError):
+    """The enrollment is disabled."""
+
+
+class InternalError(ProvisioningError):
+    """A bug in the library (an invariant failed or a panic was caught)."""
+
+    exit_code = 9
+
+
+_BY_CLASS: Dict[int, Type[ProvisioningError]] = {
+    _ffi.DPS_CLASS_INVALID: InvalidArgumentError,
+    _ffi.DPS_CLASS_AUTH: AuthenticationError,
+    _ffi.DPS_CLASS_TLS: TlsError,
+    _ffi.DPS_CLASS_TRANSPORT: TransportError,
+    _ffi.DPS_CLASS_PROTOCOL: ProtocolError,
+    _ffi.DPS_CLASS_TIMEOUT: ProvisioningTimeoutError,
+    _ffi.DPS_CLASS_REGISTRATION: RegistrationError,
+}
+
+_BY_RESULT: Dict[int, Type[ProvisioningError]] = {
+    _ffi.DPS_ERR_REGISTRATION_FAILED: RegistrationFailedError,
+    _ffi.DPS_ERR_REGISTRATION_DISABLED: RegistrationDisabledError,
+}
+
+
+def error_class(result: int) -> Type[ProvisioningError]:
+    """The exception class for a `dps_result` (classified by `dps_result_class`)."""
+    return _BY_RESULT.get(result) or _BY_CLASS.get(_ffi.dps_result_class(result), InternalError)
+
+
+def check(result: int, what: str) -> None:
+    """Raises the typed exception for a failed setter; `what` names the argument."""
+    if result != _ffi.DPS_OK:
+        detail = _ffi.text(_ffi.dps_result_str(result))
+        raise error_class(result)(result, f"{what}: {detail}")
