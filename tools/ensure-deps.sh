@@ -12,6 +12,10 @@ command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+# The Python binding's and the SDK suite's fresh virtual environments.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+# The openssl command makes the CSRs of the certificate-issuance tests (C and Python).
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # OpenSSL headers for c-examples/dps_register_offload.c (TLS done on the C side).
 [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 # The proxy tests (tests/proxy.rs, cli_test.py) start Debian's tinyproxy on loopback.
