@@ -1000,7 +1000,11 @@ dps_result dps_config_set_client_version(struct dps_config *config, const char *
  *
  * Trust anchors are the transport's business under offload: a config with offload on and
  * anchors added (`dps_config_add_trust_anchors_pem`) is contradictory, and `dps_client_new`
- * refuses it with DPS_ERR_INVALID_CONFIG rather than silently ignoring the anchors.
+ * refuses it with DPS_ERR_INVALID_CONFIG rather than silently ignoring the anchors. It
+ * refuses a client certificate (`dps_config_set_client_certificate`), an HTTP proxy
+ * (`dps_config_set_proxy`: the tunnel must be opened by the transport, before its TLS) and
+ * the built-in TCP transport (NULL hooks) the same way. WebSocket (`dps_config_set_websocket`)
+ * works under offload: its framing travels inside the transport's TLS.
  *
  * @param[in,out] config the configuration.
  * @param[in] enabled true: MQTT in the clear over the hooks; false: TLS inside the library.

@@ -341,6 +341,15 @@ impl Config {
                      presents it (dps_config_set_x509_offloaded)",
                 ));
             }
+            // The tunnel request goes out before TLS, but an offloading transport wraps every
+            // byte in TLS from the first one: it would talk TLS to the proxy.
+            if self.proxy.is_some() {
+                return Err(Error::new(
+                    dps_result::DPS_ERR_INVALID_CONFIG,
+                    "an HTTP proxy was given, but TLS is offloaded: the transport must tunnel \
+                     through the proxy itself, before its TLS",
+                ));
+            }
             return Ok(FramingFactory::Plain);
         }
         FramingFactory::tls(&anchors, identity)
@@ -415,6 +424,14 @@ mod tests {
         assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_CONFIG);
         cfg.extra_anchors_pem.clear();
         cfg.use_default_roots = false;
+        assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_CONFIG);
+    }
+
+    #[test]
+    fn a_proxy_with_offload_is_a_contradiction() {
+        let mut cfg = config(KeyKind::Device(Zeroizing::new(KEY.into())));
+        cfg.tls_offload = true;
+        cfg.proxy = Some(crate::proxy::Proxy::new("proxy.example", 3128, None, None).unwrap());
         assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_CONFIG);
     }
 
