@@ -6,7 +6,7 @@
  *   dps_register_offload --id-scope SCOPE --registration-id ID
  *                        (--symmetric-key B64 | --group-key B64 | --cert PEM --key PEM)
  *                        [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
- *                        [--api-version V] [--timeout SECONDS] [--verbose]
+ *                        [--api-version V] [--timeout SECONDS] [--websocket] [--verbose]
  *
  * Same arguments, JSON output and exit codes as dps_register (see usage_text), plus --cert and
  * --key: X.509 where the client certificate is presented by OpenSSL, not by the library. It
@@ -448,7 +448,7 @@ static const char usage_text[] =
     "usage: dps_register_offload --id-scope SCOPE --registration-id ID\n"
     "                    (--symmetric-key B64 | --group-key B64 | --cert PEM --key PEM)\n"
     "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
-    "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
+    "                    [--api-version V] [--timeout SECONDS] [--websocket] [--verbose]\n"
     "\n"
     "Registers a device with the Azure IoT Device Provisioning Service over MQTT, with TLS\n"
     "done by OpenSSL in the transport hooks (TLS offload), and prints one JSON object.\n"
@@ -460,12 +460,14 @@ static const char usage_text[] =
     "  --cert PEM --key PEM   X.509: OpenSSL presents this client certificate chain and key;\n"
     "                         the registration id must be the certificate's CN\n"
     "  --host HOST            DPS host (default global.azure-devices-provisioning.net)\n"
-    "  --port PORT            port (default 8883)\n"
+    "  --port PORT            port (default 8883, or 443 with --websocket)\n"
     "  --ca-file PEM          trust only the CA certificates in this PEM file instead of the\n"
     "                         system's roots\n"
     "  --payload JSON         custom JSON sent with the registration as its payload\n"
     "  --api-version V        service api-version (default 2019-03-31)\n"
     "  --timeout SECONDS      one deadline for the whole registration (default 90)\n"
+    "  --websocket            MQTT over WebSocket (inside the hooks' TLS), for networks that\n"
+    "                         block port 8883\n"
     "  --verbose              progress on stderr (never keys or tokens)\n"
     "\n"
     "Output and exit codes as dps_register: 0 assigned, 2 invalid argument, 3 authentication\n"
@@ -475,8 +477,8 @@ static const char usage_text[] =
 typedef struct options {
     const char *id_scope, *registration_id, *symmetric_key, *group_key, *cert, *key;
     const char *host, *ca_file, *payload, *api_version;
-    unsigned long port, timeout_ms;
-    int help;
+    unsigned long port, timeout_ms; /* port 0: the default for the protocol */
+    int help, websocket;
 } options;
 
 static const char *parse_args(int argc, char **argv, options *o) {
@@ -484,7 +486,6 @@ static const char *parse_args(int argc, char **argv, options *o) {
 
     memset(o, 0, sizeof *o);
     o->host = "global.azure-devices-provisioning.net";
-    o->port = 8883;
     o->timeout_ms = 90000;
     for (i = 1; i < argc; i++) {
         const char *flag = argv[i], *value;
@@ -493,6 +494,10 @@ static const char *parse_args(int argc, char **argv, options *o) {
 
         if (strcmp(flag, "--verbose") == 0) {
             verbose = 1;
+            continue;
+        }
+        if (strcmp(flag, "--websocket") == 0) {
+            o->websocket = 1;
             continue;
         }
         if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
@@ -572,7 +577,12 @@ static dps_result configure(dps_config *cfg, const options *o, char *buf, size_t
     } else {
         TRY("--cert", dps_config_set_x509_offloaded(cfg)); /* OpenSSL presents the cert */
     }
-    TRY("--host/--port", dps_config_set_endpoint(cfg, o->host, (uint16_t)o->port));
+    if (o->websocket) {
+        TRY("--websocket", dps_config_set_websocket(cfg, true));
+    }
+    TRY("--host/--port",
+        dps_config_set_endpoint(cfg, o->host,
+                                (uint16_t)(o->port != 0 ? o->port : o->websocket ? 443 : 8883)));
     if (o->payload != NULL) {
         TRY("--payload", dps_config_set_payload_json(cfg, o->payload));
     }

@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -49,6 +48,13 @@ def contract_cases(r, emu):
             deviceId="offload-member")
     r.check("assigned after polling", r.run(*creds("offload-polls"), emu=emu), 0,
             status="assigned")
+    r.check("websocket inside the hooks' TLS",
+            r.run(*creds("offload-ok", "--websocket"), emu=emu, port=emu.ws_port), 0,
+            status="assigned", deviceId="offload-ok")
+    r.check("websocket: wrong key", r.run("--id-scope", ID_SCOPE, "--registration-id",
+                                          "offload-ok", "--symmetric-key", test_key("wrong"),
+                                          "--websocket", emu=emu, port=emu.ws_port), 3,
+            error="DPS_ERR_AUTH_UNAUTHORIZED")
     # The server hangs up mid-session without close_notify: the hooks report a closed
     # connection (not a TLS failure), and the library reconnects and finishes.
     r.check("server drops the connection, reconnect", r.run(*creds("offload-dropped"), emu=emu),
@@ -74,12 +80,9 @@ def contract_cases(r, emu):
             error=starts("DPS_ERR_TRANSPORT"))
 
 
-def x509_cases(r, emu, emulator_bin, cert_dir, work):
+def x509_cases(r, emu, work):
     """X.509 with the certificate presented by OpenSSL, not the library: no SAS password."""
-    cert, key = os.path.join(work, "x509.pem"), os.path.join(work, "x509-key.pem")
-    subprocess.run([emulator_bin, "issue-device-cert", "--cert-dir", cert_dir,
-                    "--registration-id", "offload-x509", "--cert-out", cert, "--key-out", key],
-                   check=True, stdout=subprocess.DEVNULL)
+    cert, key = emu.issue_device_cert("offload-x509", work)
     x509 = ("--id-scope", ID_SCOPE, "--cert", cert, "--key", key)
     r.check("X.509 by the transport", r.run(*x509, "--registration-id", "offload-x509", emu=emu),
             0, status="assigned", deviceId="offload-x509")
@@ -131,7 +134,8 @@ def main():
     r = Runner(args.cli, wrapper)
     work = tempfile.mkdtemp(prefix="dps-offload-test-")
     try:
-        with Emulator(args.emulator, os.path.join(work, "a"), ENROLLMENTS) as emu:
+        with Emulator(args.emulator, os.path.join(work, "a"), ENROLLMENTS,
+                      ["--ws-port", "0"]) as emu:
             if args.valgrind:
                 r.check("valgrind: symmetric key", r.run(*creds("offload-ok"), emu=emu,
                                                          timeout=60), 0, status="assigned")
@@ -144,7 +148,7 @@ def main():
                         error="DPS_ERR_TLS_CERT_UNTRUSTED")
             else:
                 contract_cases(r, emu)
-                x509_cases(r, emu, args.emulator, os.path.join(work, "a", "certs"), work)
+                x509_cases(r, emu, work)
                 usage_cases(r)
                 verbose_case(r, emu)
     finally:
