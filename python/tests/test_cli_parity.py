@@ -100,3 +100,23 @@ def test_same_answer_over_websocket(emulator) -> None:
     c, py = both(emulator, *creds("py-model", "--model-id", MODEL), "--websocket", "--port",
                  str(emulator.ws_port))
     assert c == py and c[0] == 0 and c[1]["payload"] == {"modelId": MODEL}
+
+
+def test_same_answers_through_a_proxy(emulator, proxies) -> None:
+    with_auth, _ = proxies
+    proxy = ("--proxy", f"127.0.0.1:{with_auth.port}")
+    for extra, code in [(("--proxy-user", "dev:s3cret"), 0), (("--proxy-user", "dev:wrong"), 5),
+                        ((), 5)]:
+        c, py = both(emulator, *creds("py-ok"), *proxy, *extra)
+        assert c == py and c[0] == code, (extra, c, py)
+
+
+def test_same_answer_with_a_csr(emulator, tmp_path) -> None:
+    from test_signing_issuance_offload import make_csr
+
+    c, py = both(emulator, *creds("py-csr", "--csr", make_csr(tmp_path, "py-csr", "PEM")))
+    for _, doc in (c, py):  # a new certificate each time: compare its presence only
+        assert doc.pop("issuedCertificateChain").count("-----BEGIN CERTIFICATE-----") == 2
+    assert c == py and c[0] == 0
+    c, py = both(emulator, *creds("py-csr", "--csr", "/nonexistent.csr"))
+    assert c == py and c[0] == 2
