@@ -1,8 +1,16 @@
 """Builds libdps_mqtt with cargo and ships it inside the package.
 
-`pip install ./python` runs `cargo build --release -p dps-mqtt --lib` in the repository (the
-parent of this directory) and copies the cdylib next to dps_mqtt/__init__.py. To ship a library
-built elsewhere instead (e.g. by CMake), set DPS_MQTT_PREBUILT_LIBRARY to its path.
+`pip install ./python` runs `cargo build --release -p dps-mqtt` in the repository (the parent
+of this directory; pip builds in place) and copies the cdylib next to dps_mqtt/__init__.py. To
+ship a library built elsewhere instead, set DPS_MQTT_PREBUILT_LIBRARY to its path.
+
+Cargo works in the repository's target directory (CARGO_TARGET_DIR, default <repo>/target, as
+CMake), so a library that `cargo build`, CMake or tools/test.sh built is reused, not compiled
+again. When that directory holds the emulator, the checkout is built the way CMake and
+tools/test.sh build it, `-p dps-mqtt -p dps-emulator` in one invocation, and so is the library
+here: cargo unifies dependency features per invocation, and building `-p dps-mqtt` alone would
+compile the library once more with other dependency features (and the next CMake or test.sh
+build once more again).
 """
 
 import json
@@ -33,9 +41,17 @@ def cargo_build() -> Path:
                          "checkout, or set DPS_MQTT_PREBUILT_LIBRARY")
     cargo = os.environ.get("CARGO") or shutil.which("cargo") or str(
         Path.home() / ".cargo" / "bin" / "cargo")
-    cmd = [cargo, "build", "--release", "--locked", "-p", "dps-mqtt", "--lib",
+    env = dict(os.environ)
+    target_dir = Path(env.setdefault("CARGO_TARGET_DIR", str(REPO / "target")))
+    if not target_dir.is_absolute():
+        target_dir = REPO / target_dir
+    packages = ["-p", "dps-mqtt"]
+    emulator = "dps-emulator.exe" if sys.platform == "win32" else "dps-emulator"
+    if (target_dir / "release" / emulator).is_file():
+        packages += ["-p", "dps-emulator"]
+    cmd = [cargo, "build", "--release", "--locked", *packages,
            "--message-format=json-render-diagnostics"]
-    proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"dps-mqtt: {' '.join(cmd)} failed (exit {proc.returncode})")
     for line in proc.stdout.splitlines():

@@ -13,8 +13,8 @@ Log lines go to the `dps_mqtt` logger (never keys or tokens).
 """
 
 from ._client import (X509, Assignment, HubOutcome, ProvisioningClient, ProxyOptions,
-                      RegistrationResult, RegistrationState, Status, derive_device_key,
-                      library_version, should_provision)
+                      RegistrationResult, RegistrationState, Status, default_client_version,
+                      derive_device_key, library_version, should_provision)
 from ._errors import (AuthenticationError, InternalError, InvalidArgumentError,
                       ProtocolError, ProvisioningError, ProvisioningTimeoutError,
                       RegistrationDisabledError, RegistrationError, RegistrationFailedError,
@@ -27,7 +27,8 @@ derive_group_key = derive_device_key
 """The name of the C function (`dps_derive_group_key`)."""
 
 __all__ = [
-    "Assignment", "AuthenticationError", "derive_device_key", "derive_group_key", "HubOutcome",
+    "Assignment", "AuthenticationError", "default_client_version", "derive_device_key",
+    "derive_group_key", "HubOutcome",
     "InternalError", "InvalidArgumentError", "library_version", "ProtocolError",
     "ProvisioningClient", "ProvisioningError", "ProvisioningTimeoutError", "ProxyOptions",
     "RegistrationDisabledError", "RegistrationError", "RegistrationFailedError",

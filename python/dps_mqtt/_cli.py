@@ -23,6 +23,7 @@ usage: python -m dps_mqtt register --id-scope SCOPE --registration-id ID
                                   [--websocket] [--proxy HOST:PORT [--proxy-user USER:PASS]]
        python -m dps_mqtt register --id-scope SCOPE [--registration-id ID]
                                   --cert FILE --key FILE
+       and with either: [--model-id DTMI] [--sas-ttl SECONDS] [--client-version STR]
                                   [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
                                   [--api-version V] [--timeout SECONDS] [--verbose]
 
@@ -37,6 +38,10 @@ prints one JSON object on stdout.
                          certificate; its CN is the registration id
   --key FILE             the certificate's private key, PEM or DER (PKCS#8, PKCS#1 RSA
                          or SEC1 EC), unencrypted
+  --model-id DTMI        IoT Plug and Play model id, sent inside the payload as modelId
+                         (e.g. dtmi:com:example:Thermostat;1)
+  --sas-ttl SECONDS      lifetime of the SAS token, 60 to 2592000 (default 3600)
+  --client-version STR   user agent sent as ClientVersion (default dps-mqtt/VERSION)
   --host HOST            DPS host (default global.azure-devices-provisioning.net)
   --port PORT            port (default 8883, or 443 with --websocket)
   --ca-file PEM          trust only the CA certificates in this PEM file (a private CA,
@@ -71,6 +76,7 @@ _TEXT_FLAGS = {
     "--key": "key", "--host": "host", "--ca-file": "ca_file", "--payload": "payload",
     "--api-version": "api_version", "--proxy": "proxy", "--proxy-user": "proxy_user",
     "--csr": "csr", "--issued-cert-out": "issued_cert_out", "--save-assignment": "save_assignment",
+    "--model-id": "model_id", "--client-version": "client_version",
 }
 
 
@@ -81,6 +87,14 @@ class UsageError(Exception):
 def _parse_port(value: str) -> int:
     if not value.isdigit() or not value.isascii() or not 1 <= int(value) <= 65535:
         raise UsageError("--port must be a number from 1 to 65535")
+    return int(value)
+
+
+def _parse_sas_ttl(value: str) -> int:
+    if (not value.isdigit() or not value.isascii()
+            or not _ffi.DPS_SAS_TOKEN_LIFETIME_MIN_S <= int(value)
+            <= _ffi.DPS_SAS_TOKEN_LIFETIME_MAX_S):
+        raise UsageError("--sas-ttl must be a number of seconds from 60 to 2592000")
     return int(value)
 
 
@@ -115,7 +129,7 @@ def parse_args(argv: List[str]) -> Dict[str, Any]:
             continue
         if flag in ("--help", "-h"):
             return {"help": True}
-        if flag not in _TEXT_FLAGS and flag not in ("--port", "--timeout"):
+        if flag not in _TEXT_FLAGS and flag not in ("--port", "--timeout", "--sas-ttl"):
             raise UsageError("unknown option (see --help)")
         value = next(args, None)
         if value is None:
@@ -124,6 +138,8 @@ def parse_args(argv: List[str]) -> Dict[str, Any]:
             o["port"] = _parse_port(value)
         elif flag == "--timeout":
             o["timeout"] = _parse_seconds(value)
+        elif flag == "--sas-ttl":
+            o["sas_ttl"] = _parse_sas_ttl(value)
         else:
             o[_TEXT_FLAGS[flag]] = value
     if (o.get("cert") is None) != (o.get("key") is None):
@@ -192,7 +208,9 @@ def _client(o: Dict[str, Any]) -> ProvisioningClient:
     kwargs: Dict[str, Any] = dict(
         port=o["port"], server_verification_cert=ca, websockets=o["websocket"],
         proxy_options=o["proxy_options"], timeout=o["timeout"], api_version=o.get("api_version"),
-        on_status=_on_status if o["verbose"] else None, csr=_read(o, "--csr"))
+        on_status=_on_status if o["verbose"] else None, csr=_read(o, "--csr"),
+        model_id=o.get("model_id"), sastoken_ttl=o.get("sas_ttl"),
+        client_version=o.get("client_version"))
     host, id_scope = o["host"], o["id_scope"]
     registration_id: Any = o.get("registration_id")  # None only with --cert (parse_args)
     if o.get("symmetric_key") is not None:

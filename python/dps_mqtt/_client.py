@@ -198,6 +198,11 @@ def library_version() -> str:
     return _ffi.text(_ffi.dps_version()) or ""
 
 
+def default_client_version() -> str:
+    """The user agent the library sends as ClientVersion unless told otherwise."""
+    return f"dps-mqtt/{library_version()}"
+
+
 def _c_str(value: str, what: str) -> bytes:
     if not isinstance(value, str):
         raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
@@ -206,6 +211,11 @@ def _c_str(value: str, what: str) -> bytes:
     if b"\0" in data:
         raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT, f"{what}: contains NUL")
     return data
+
+
+def _text(value: str, what: str) -> str:
+    _c_str(value, what)  # the type and NUL checks
+    return value
 
 
 def _secret(value: str, what: str) -> "ctypes.Array[ctypes.c_char]":
@@ -368,7 +378,9 @@ class ProvisioningClient:
                  provisioning_payload: Any = None,
                  on_status: Optional[Callable[[Status], None]] = None,
                  transport: Optional[Transport] = None, tls_offload: bool = False,
-                 csr: Union[bytes, str, None] = None) -> None:
+                 csr: Union[bytes, str, None] = None, model_id: Optional[str] = None,
+                 sastoken_ttl: Optional[int] = None, client_version: Optional[str] = None,
+                 product_info: Optional[str] = None) -> None:
         """Use the `create_from_*` class methods; `credential` sets the key or certificate
         on the C configuration."""
         self._lock = threading.Lock()
@@ -388,6 +400,7 @@ class ProvisioningClient:
             self._configure(provisioning_host, registration_id, id_scope, credential, port,
                             server_verification_cert, websockets, proxy_options, timeout,
                             api_version, tls_offload, csr)
+            self._configure_request(model_id, sastoken_ttl, client_version, product_info)
             if provisioning_payload is not None:
                 self.provisioning_payload = provisioning_payload
             self._prepare()  # checks the whole configuration (e.g. a certificate's CN) now
@@ -424,7 +437,8 @@ class ProvisioningClient:
         if server_verification_cert is not None:
             pem = (server_verification_cert.encode("utf-8")
                    if isinstance(server_verification_cert, str) else server_verification_cert)
-            check(_ffi.dps_config_add_trust_anchors_pem(cfg, pem, len(pem), False),
+            # Replaces the public roots: only this CA is trusted, as in azure-iot-device.
+            check(_ffi.dps_config_set_trust_anchors_pem(cfg, pem, len(pem), False),
                   "server_verification_cert")
         if proxy_options is not None:
             user = proxy_options.proxy_username
@@ -453,6 +467,31 @@ class ProvisioningClient:
             check(_ffi.dps_config_set_status_callback(cfg, self._callbacks.status_cb, None),
                   "on_status")
 
+    def _configure_request(self, model_id: Optional[str], sastoken_ttl: Optional[int],
+                           client_version: Optional[str], product_info: Optional[str]) -> None:
+        """The request's details: model id, SAS token lifetime and user agent."""
+        cfg = self._config
+        if model_id is not None:
+            check(_ffi.dps_config_set_model_id(cfg, _c_str(model_id, "model_id")), "model_id")
+        if sastoken_ttl is not None:
+            if (isinstance(sastoken_ttl, bool) or not isinstance(sastoken_ttl, int)
+                    or not _ffi.DPS_SAS_TOKEN_LIFETIME_MIN_S <= sastoken_ttl
+                    <= _ffi.DPS_SAS_TOKEN_LIFETIME_MAX_S):
+                raise InvalidArgumentError(
+                    _ffi.DPS_ERR_INVALID_ARGUMENT,
+                    f"sastoken_ttl: {sastoken_ttl!r} is not a whole number of seconds from "
+                    f"{_ffi.DPS_SAS_TOKEN_LIFETIME_MIN_S} to {_ffi.DPS_SAS_TOKEN_LIFETIME_MAX_S}")
+            check(_ffi.dps_config_set_sas_token_lifetime_s(cfg, sastoken_ttl), "sastoken_ttl")
+        if product_info is not None:
+            if client_version is not None:
+                raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
+                                           "give client_version or product_info, not both")
+            # azure-iot-device appends product_info to its own user agent: so do we.
+            client_version = default_client_version() + _text(product_info, "product_info")
+        if client_version is not None:
+            check(_ffi.dps_config_set_client_version(
+                cfg, _c_str(client_version, "client_version")), "client_version")
+
     # --- constructors (azure-iot-device's names) ---------------------------------------
 
     @classmethod
@@ -470,6 +509,16 @@ class ProvisioningClient:
         the library sends MQTT in the clear through it), `csr` (a PKCS#10 certificate signing
         request, DER bytes or PEM: the issued chain comes back in
         `RegistrationResult.issued_certificate_chain`).
+
+        Request details: `model_id` (the IoT Plug and Play model id, a DTMI such as
+        "dtmi:com:example:Thermostat;1", sent inside the registration's payload as "modelId"
+        next to the keys of `provisioning_payload`, which must then be a JSON object without
+        its own "modelId"), `sastoken_ttl` (azure-iot-device's name: the SAS token's lifetime
+        in seconds, 60 to 2592000, default 3600; a longer one tolerates a device clock that
+        lags the service's; not used with X.509), `client_version` (the whole user agent sent
+        as ClientVersion, e.g. "contoso-fw/2.4.1 (board-x)", default "dps-mqtt/VERSION") or
+        `product_info` (azure-iot-device's name on its hub client: text appended to the
+        default user agent, e.g. " contoso-fw/2.4.1"; give one of the two).
         """
         def credential(cfg: Any, _callbacks: _Callbacks) -> None:
             key = _secret(symmetric_key, "symmetric_key")

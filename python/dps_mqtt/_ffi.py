@@ -25,6 +25,9 @@ DPS_ERR_INTERNAL = 901
 DPS_ERR_INVALID_BUFFER_TOO_SMALL = 115
 DPS_ASSIGNMENT_MAX_LEN = 785
 
+DPS_SAS_TOKEN_LIFETIME_MIN_S = 60
+DPS_SAS_TOKEN_LIFETIME_MAX_S = 2592000
+
 DPS_IO_WOULD_BLOCK = -2
 DPS_IO_ERROR = -1
 
@@ -207,6 +210,12 @@ dps_config_set_payload_json = _declare(
     "dps_config_set_payload_json", dps_result, [dps_config_p, c_char_p])
 dps_config_set_api_version = _declare(
     "dps_config_set_api_version", dps_result, [dps_config_p, c_char_p])
+dps_config_set_model_id = _declare(
+    "dps_config_set_model_id", dps_result, [dps_config_p, c_char_p])
+dps_config_set_sas_token_lifetime_s = _declare(
+    "dps_config_set_sas_token_lifetime_s", dps_result, [dps_config_p, c_uint32])
+dps_config_set_client_version = _declare(
+    "dps_config_set_client_version", dps_result, [dps_config_p, c_char_p])
 dps_config_set_timeout_ms = _declare(
     "dps_config_set_timeout_ms", dps_result, [dps_config_p, c_uint32])
 dps_config_set_log_callback = _declare(

@@ -52,6 +52,9 @@ ENROLLMENTS = {
         enrollment("py-migrated", deviceId="renamed-device", substatus="deviceDataMigrated"),
         enrollment("py-csr"),
         enrollment("py-signed"),
+        enrollment("py-model"),
+        enrollment("py-sas-ttl"),
+        enrollment("py-agent"),
         {"registrationId": "py-x509", "attestation": {"type": "x509"}, "assignedHub": X509_HUB,
          "retryAfter": 0},
     ],
@@ -82,13 +85,15 @@ class Emulator:
         self.cert_dir = workdir / "certs"
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / "connections.jsonl"  # one JSON line per connection
         path = workdir / "enrollments.json"
         path.write_text(json.dumps(ENROLLMENTS))
         # The device CA must exist before the emulator starts, so that it trusts it.
         self.x509_cert, self.x509_key = self.issue_device_cert("py-x509")
         self.proc = subprocess.Popen(
             [self.binary, "--port", "0", "--ws-port", "0", "--cert-dir", str(self.cert_dir),
-             "--enrollments", str(path), *extra], stdout=subprocess.PIPE, text=True)
+             "--enrollments", str(path), "--log", str(self.log_path), *extra],
+            stdout=subprocess.PIPE, text=True)
         self.port: Optional[int] = None
         self.ws_port: Optional[int] = None
         ca_path = None
@@ -118,6 +123,12 @@ class Emulator:
                         "--registration-id", registration_id, "--cert-out", str(cert),
                         "--key-out", str(key)], check=True, stdout=subprocess.DEVNULL)
         return str(cert), str(key)
+
+    def log_lines(self) -> List[dict]:
+        """What the emulator logged, one dict per finished connection."""
+        if not self.log_path.exists():
+            return []
+        return [json.loads(line) for line in self.log_path.read_text().splitlines()]
 
     def kwargs(self, **extra: object) -> Dict[str, object]:
         """The keyword arguments that point a client at this emulator."""

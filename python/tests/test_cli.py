@@ -160,3 +160,25 @@ def test_verbose_logs_progress_on_stderr_never_a_key(emulator) -> None:
     assert "debug:" in err or "info:" in err
     for secret in (key, key[:16], "SharedAccessSignature", "sig="):
         assert secret not in err and secret not in out
+
+
+def test_request_detail_flags(emulator) -> None:
+    """--model-id (inside the payload), --sas-ttl and --client-version, as dps_register."""
+    model = "dtmi:com:example:Thermostat;1"
+    creds = ("--id-scope", ID_SCOPE, "--registration-id", "py-model", "--symmetric-key",
+             test_key("py-model"))
+    check(run(*creds, "--model-id", model, "--sas-ttl", "7200", "--client-version",
+              "contoso-fw/2.4 (x)", emu=emulator), 0, payload={"modelId": model})
+    check(run(*creds, "--model-id", model, "--payload", '{"site":"b"}', emu=emulator), 0,
+          payload={"modelId": model, "site": "b"})
+    check(run(*creds, "--model-id", model, "--payload", '{"modelId":"dtmi:x;1"}',
+              emu=emulator), 2, error="DPS_ERR_INVALID_PAYLOAD")
+    check(run(*creds, "--model-id", "Thermostat", emu=emulator), 2,
+          error="DPS_ERR_INVALID_MODEL_ID", message=lambda m: m.startswith("model_id"))
+    for ttl in ("59", "2592001", "1h", ""):
+        check(run(*creds, "--sas-ttl", ttl, emu=emulator), 2, error="DPS_ERR_INVALID_ARGUMENT",
+              message="--sas-ttl must be a number of seconds from 60 to 2592000")
+    check(run(*creds, "--client-version", "", emu=emulator), 2,
+          error="DPS_ERR_INVALID_ARGUMENT", message=lambda m: m.startswith("client_version"))
+    rc, out, _ = run("--help", raw=True)
+    assert rc == 0 and all(f in out for f in ("--model-id", "--sas-ttl", "--client-version"))
