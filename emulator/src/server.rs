@@ -292,6 +292,8 @@ pub struct ConnectionLog {
     registration_id: Option<String>,
     api_version: Option<String>,
     client_version: Option<String>,
+    /// The SAS token's `se` (expiry, Unix seconds) as the device sent it; not a secret.
+    sas_expiry: Option<u64>,
     enrollment: Option<String>,
     bytes_in: u64,
     bytes_out: u64,
@@ -310,6 +312,7 @@ impl ConnectionLog {
             registration_id: None,
             api_version: None,
             client_version: None,
+            sas_expiry: None,
             enrollment: None,
             bytes_in: 0,
             bytes_out: 0,
@@ -331,6 +334,7 @@ impl ConnectionLog {
             "enrollment": self.enrollment,
             "apiVersion": self.api_version,
             "clientVersion": self.client_version,
+            "sasExpiry": self.sas_expiry,
             "transport": self.transport,
             "bytesIn": self.bytes_in,
             "bytesOut": self.bytes_out,
@@ -563,6 +567,7 @@ impl<W: Wire> Session<'_, W> {
                                 )
                                 .await;
                         };
+                        self.log.sas_expiry = Some(sas.se);
                         self.check_sas(&scope, &reg, &sas)
                     }
                     _ => match &self.peer_cert {

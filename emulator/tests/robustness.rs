@@ -313,6 +313,35 @@ fn log_records_the_api_version_and_the_decoded_client_version() {
 }
 
 #[test]
+fn log_records_the_sas_expiry_as_sent() {
+    let emu = Emulator::start(&[]);
+    let expiry = now() + 86_400;
+    let mut c = Client::tls(&emu);
+    let token = sas_token(SCOPE, "dev-1", KEY, expiry, false);
+    c.connect_raw("dev-1", Some(&username(SCOPE, "dev-1")), Some(&token));
+    assert_eq!(c.connack(), 0);
+    c.send(&Packet::Disconnect);
+    assert_eq!(c.recv(), Rx::Closed);
+
+    // An expired token is logged with its expiry too, which says why it was refused.
+    let expired = now() - 1;
+    let mut c = Client::tls(&emu);
+    let token = sas_token(SCOPE, "dev-1", KEY, expired, false);
+    c.connect_raw("dev-1", Some(&username(SCOPE, "dev-1")), Some(&token));
+    assert_eq!(c.connack(), 0);
+    c.subscribe();
+    let _ = c.register("1", &json!({ "registrationId": "dev-1" }));
+    assert_eq!(c.recv(), Rx::Closed);
+
+    let lines = emu.log_lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["sasExpiry"], expiry);
+    assert_eq!(lines[0]["outcome"], "disconnected");
+    assert_eq!(lines[1]["sasExpiry"], expired);
+    assert_eq!(lines[1]["outcome"], "unauthorized (401)");
+}
+
+#[test]
 fn log_file_has_one_json_line_per_connection_without_secrets() {
     let emu = Emulator::start(&["--ws-port", "0"]);
     let mut c = Client::tls(&emu);

@@ -7,9 +7,12 @@ registration id, so the emulator's per-device counters (throttleFirst, ...) neve
 Environment:
   DPS_EMULATOR           path of the dps-emulator binary (default: target/release/dps-emulator)
   DPS_CONFORMANCE_TAMPER JSON object {registrationId or "group:<groupId>": {field: value}} merged
-                         into the enrollment file before the emulator starts. Only
-                         test_suite_can_fail.py sets it, in a nested run, to make the emulator
-                         answer wrongly and prove that the tests below notice.
+                         into the enrollment file before the emulator starts, and
+                         {"proxy:<name>": {"connectPorts": [...], "basicAuth": [user, password]}}
+                         replacing a proxy's settings. Only test_suite_can_fail.py sets it, in a
+                         nested run, to make the emulator or a proxy answer wrongly and prove that
+                         the tests below notice.
+  TINYPROXY              path of the tinyproxy binary (default: tinyproxy on PATH, /usr/bin/tinyproxy)
 """
 
 import ast
@@ -19,6 +22,8 @@ import logging
 import os
 import re
 import selectors
+import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -102,6 +107,14 @@ def build_enrollments() -> Enrollments:
         sym("sym-reprovisioned", keys, substatus="deviceDataMigrated"),
         sym("sym-fragmented", keys, fragment=True, delayMs=20),
         sym("sym-fragmented-ws", keys, fragment=True, delayMs=20),
+        sym("sym-proxy-mqtts-auth", keys),
+        sym("sym-proxy-wss-auth", keys),
+        sym("sym-proxy-mqtts-open", keys),
+        sym("sym-proxy-wss-open", keys),
+        sym("sym-proxy-wrong-password", keys),
+        sym("sym-proxy-port-refused", keys),
+        sym("sym-ttl-default", keys),
+        sym("sym-ttl-day", keys),
         x509("x509-individual", deviceId="x509-individual-device"),
         x509("x509-websocket"),
         x509("x509-cn-mismatch"),
@@ -122,11 +135,15 @@ def build_enrollments() -> Enrollments:
         },
     ]
     doc = {"idScope": ID_SCOPE, "authFailure": "401", "enrollments": enrollments, "groups": groups}
-    tamper = json.loads(os.environ.get("DPS_CONFORMANCE_TAMPER", "{}"))
     result = Enrollments(individual_keys=keys, group_key=group_key, doc=doc)
-    for name, changes in tamper.items():
-        result.entry(name).update(changes)
+    for name, changes in tamper().items():
+        if not name.startswith("proxy:"):
+            result.entry(name).update(changes)
     return result
+
+
+def tamper() -> dict:
+    return json.loads(os.environ.get("DPS_CONFORMANCE_TAMPER", "{}"))
 
 
 class ConnectionLog:
@@ -247,6 +264,94 @@ def emulator(tmp_path_factory) -> Emulator:
         proc.terminate()
         rc = proc.wait(timeout=30)
         assert rc == 0, f"dps-emulator exited with {rc} on SIGTERM"
+
+
+class Tinyproxy:
+    """Debian's tinyproxy, an HTTP CONNECT proxy, in the foreground on a free loopback port of this
+    network namespace: CONNECT allowed only to `connect_ports`, basic auth when `basic_auth` is
+    (user, password). Ready once it logs that it accepts connections; its log is kept, so tests
+    can wait for the CONNECT requests it received."""
+
+    def __init__(self, workdir: Path, name: str, connect_ports: list, basic_auth=None):
+        self.name = name
+        self.lines: list = []
+        self.changed = threading.Condition()
+        binary = os.environ.get("TINYPROXY") or shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
+        if not Path(binary).is_file():
+            pytest.fail(f"{binary} not found: apt-get install tinyproxy (tools/ensure-deps.sh does)")
+        for _ in range(3):  # the free port may be taken between probing and binding
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                self.port = probe.getsockname()[1]
+            conf = workdir / f"tinyproxy-{name}-{self.port}.conf"
+            conf.write_text(
+                f"Port {self.port}\nListen 127.0.0.1\nTimeout 30\nLogLevel Info\nMaxClients 20\n"
+                "Allow 127.0.0.1\nDisableViaHeader Yes\n"
+                + "".join(f"ConnectPort {p}\n" for p in connect_ports)
+                + (f"BasicAuth {basic_auth[0]} {basic_auth[1]}\n" if basic_auth else "")
+            )
+            self.proc = subprocess.Popen([binary, "-d", "-c", str(conf)], stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, text=True)
+            if any("Accepting connections" in line for line in self.proc.stdout):
+                threading.Thread(target=self._read, daemon=True).start()
+                return
+            self.proc.wait()
+        pytest.fail(f"tinyproxy ({name}) did not start")
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            with self.changed:
+                self.lines.append(line.rstrip("\n"))
+                self.changed.notify_all()
+
+    def mark(self) -> int:
+        with self.changed:
+            return len(self.lines)
+
+    def connect_requests(self, since: int, count: int = 1) -> list:
+        """The targets of the CONNECT requests logged after mark() returned `since`, once there
+        are `count` of them (tinyproxy logs a request before it answers it)."""
+        def requests():
+            found = (re.search(r"Request \(file descriptor \d+\): CONNECT (\S+) HTTP/1\.1$", line)
+                     for line in self.lines[since:])
+            return [m[1] for m in found if m]
+
+        with self.changed:
+            if not self.changed.wait_for(lambda: len(requests()) >= count, timeout=LOG_TIMEOUT_S):
+                raise AssertionError(f"tinyproxy {self.name} logged {requests()}, expected {count} CONNECT")
+            return requests()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+PROXY_USER, PROXY_PASSWORD = "device", "s3cret-proxy-pw"
+WRONG_PROXY_PASSWORD = "wrong-proxy-pw"
+
+
+@pytest.fixture(scope="session")
+def proxies(tmp_path_factory, emulator) -> dict:
+    """HTTP CONNECT proxies in front of the emulator: `auth` requires basic auth (PROXY_USER,
+    PROXY_PASSWORD) and `open` none, both allowing ports 8883 and 443; `443-only` allows only
+    443, without auth."""
+    work = tmp_path_factory.mktemp("proxies")
+    settings = {
+        "auth": {"connectPorts": [8883, 443], "basicAuth": [PROXY_USER, PROXY_PASSWORD]},
+        "open": {"connectPorts": [8883, 443], "basicAuth": None},
+        "443-only": {"connectPorts": [443], "basicAuth": None},
+    }
+    for name, changes in tamper().items():
+        if name.startswith("proxy:"):
+            settings[name[len("proxy:") :]].update(changes)
+    started = {}
+    try:
+        for name, s in settings.items():
+            started[name] = Tinyproxy(work, name, s["connectPorts"], s["basicAuth"])
+        yield started
+    finally:
+        for proxy in started.values():
+            proxy.stop()
 
 
 TOPIC_LOG = re.compile(r"^Received payload:(?P<payload>b(?P<q>['\"]).*(?P=q)) on topic:(?P<topic>\S+)$", re.S)

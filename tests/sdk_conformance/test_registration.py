@@ -23,6 +23,21 @@ SAS token `SharedAccessSignature sr={quote(uri, safe="")}&sig=...&se=...` with u
 no skn, a UUID4 as $rid, `{"payload": null, "registrationId": ...}` when the app sets no payload,
 WebSocket path /$iothub/websocket with subprotocol mqtt (paho 1.6.1).
 
+Proxies (same source, mqtt_transport.py; paho 1.6.1 client.py; PySocks 1.7.1 socks.py):
+`proxy_options=ProxyOptions("HTTP", ...)` becomes paho's proxy_set(), and paho opens every socket
+with socks.create_connection(): `CONNECT {host}:{8883|443} HTTP/1.1` with the host name unresolved
+and `Proxy-Authorization: basic ...` when a user name and password are given; TLS, and for
+websockets the WebSocket upgrade, then run inside the tunnel, so HTTP CONNECT works for both
+transports. A status other than 200 raises PySocks' HTTPError ("401: Unauthorized"), wrapped in
+GeneralProxyError, then the SDK's ProtocolProxyError, which register() reports as
+ClientError("Unexpected failure"); it does not retry. The proxies here are Debian's tinyproxy.
+
+`sastoken_ttl` (default 3600): the token's `se` is time.time() + ttl when the client is made. A
+ttl under the SDK's 120 s renewal margin schedules the renewal in the past, so the SDK renews
+and reconnects in a tight loop (tried with ttl=0: about 2,200 renewals and 1,000 connections
+before register() timed out): an expired token cannot be sent through the SDK in a stable way,
+so the tests only check that the lifetime arrives (the emulator logs `se` as sasExpiry).
+
 The SDK's debug log carries every response topic and body it received; the `wire` fixture parses
 it, so tests also check what the SDK parses but does not return (retry-after, the error envelope).
 """
@@ -37,10 +52,10 @@ import time
 from datetime import datetime
 
 import pytest
-from azure.iot.device import X509, ProvisioningDeviceClient, exceptions
+from azure.iot.device import X509, ProvisioningDeviceClient, ProxyOptions, exceptions
 from azure.iot.device.common.evented_callback import EventedCallback
 
-from conftest import HOST, ID_SCOPE
+from conftest import HOST, ID_SCOPE, PROXY_PASSWORD, PROXY_USER, WRONG_PROXY_PASSWORD
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -359,3 +374,103 @@ def test_wrong_key_with_connack_refusal(emulator, devices, wire):
 def test_unknown_id_scope_is_refused_with_connack_3(emulator, devices, wire):
     with pytest.raises(exceptions.ConnectionFailedError):
         devices.sym("sym-unknown-scope", key=base64.b64encode(b"k" * 32).decode(), id_scope="0ne00BADBAD").register()
+
+
+def proxy_options(proxy, password=PROXY_PASSWORD):
+    """As a device application configures an HTTP proxy for the SDK (paho's proxy_set, PySocks)."""
+    if proxy.name != "auth":
+        return ProxyOptions(proxy_type="HTTP", proxy_addr="127.0.0.1", proxy_port=proxy.port)
+    return ProxyOptions(proxy_type="HTTP", proxy_addr="127.0.0.1", proxy_port=proxy.port,
+                        proxy_username=PROXY_USER, proxy_password=password)
+
+
+@pytest.mark.parametrize("proxy_name", ["auth", "open"])
+@pytest.mark.parametrize("transport", ["mqtts", "wss"])
+def test_http_connect_proxy(emulator, devices, proxies, wire, transport, proxy_name):
+    """Through tinyproxy with HTTP CONNECT: paho opens the tunnel with PySocks, then does TLS (and
+    for wss the WebSocket upgrade) inside it, so the emulator sees an ordinary connection."""
+    proxy = proxies[proxy_name]
+    reg_id = f"sym-proxy-{transport}-{proxy_name}"
+    since = proxy.mark()
+
+    result = devices.sym(reg_id, websockets=transport == "wss", proxy_options=proxy_options(proxy)).register()
+
+    check_assigned(result, hub="conformance-hub-1.azure-devices.net", device_id=reg_id)
+    assert statuses(wire()) == [202, 200]
+    # One tunnel, to the port the SDK dials for this transport, with the host name as given
+    # (PySocks lets the proxy resolve it).
+    assert proxy.connect_requests(since) == [f"{HOST}:{443 if transport == 'wss' else 8883}"]
+    [conn] = emulator.connection_log(reg_id)
+    assert conn["transport"] == transport and conn["outcome"] == "assigned"
+
+
+
+def check_proxy_refusal(client, http_status):
+    """How the SDK reports a proxy that answers CONNECT with an error: register() raises
+    ClientError("Unexpected failure") caused by the transport's ProtocolProxyError, caused by
+    PySocks' GeneralProxyError wrapping the HTTPError with the proxy's status line. It does not
+    retry, and nothing reaches the emulator."""
+    with pytest.raises(exceptions.ClientError) as err:
+        client.register()
+    assert str(err.value) == "Unexpected failure"
+    proxy_error = err.value.__cause__
+    assert type(proxy_error).__name__ == "ProtocolProxyError"
+    socks_error = proxy_error.__cause__
+    assert type(socks_error).__name__ == "GeneralProxyError"
+    assert type(socks_error.socket_err).__name__ == "HTTPError"
+    assert str(socks_error.socket_err).startswith(f"{http_status}:")
+    return socks_error
+
+
+def test_wrong_proxy_password_is_refused_by_the_proxy(emulator, devices, proxies, wire):
+    proxy = proxies["auth"]
+    since = proxy.mark()
+    client = devices.sym("sym-proxy-wrong-password", proxy_options=proxy_options(proxy, WRONG_PROXY_PASSWORD))
+
+    # tinyproxy 1.11 answers a wrong Proxy-Authorization with 401 (not 407); PySocks passes the
+    # status line through whatever it is.
+    socks_error = check_proxy_refusal(client, 401)
+
+    assert str(socks_error.socket_err) == "401: Unauthorized\n"
+    assert WRONG_PROXY_PASSWORD not in str(socks_error)
+    assert proxy.connect_requests(since) == [f"{HOST}:8883"]
+    assert wire() == []
+
+
+def test_proxy_allowing_only_port_443(emulator, devices, proxies, wire):
+    """A proxy that only tunnels to 443, as many corporate proxies do: MQTT on 8883 is refused
+    with 403, the same device over websockets through the same proxy registers."""
+    proxy = proxies["443-only"]
+    reg_id = "sym-proxy-port-refused"
+    since = proxy.mark()
+
+    socks_error = check_proxy_refusal(devices.sym(reg_id, proxy_options=proxy_options(proxy)), 403)
+    # PySocks adds a note on 400/403/405 that the proxy may not support CONNECT.
+    assert str(socks_error.socket_err).startswith("403: Access violation\n")
+    assert wire() == []
+
+    result = devices.sym(reg_id, websockets=True, proxy_options=proxy_options(proxy)).register()
+
+    check_assigned(result, hub="conformance-hub-1.azure-devices.net", device_id=reg_id)
+    assert proxy.connect_requests(since, 2) == [f"{HOST}:8883", f"{HOST}:443"]
+    # Only the websocket connection reached the emulator.
+    [conn] = emulator.connection_log(reg_id)
+    assert conn["transport"] == "wss" and conn["outcome"] == "assigned"
+
+
+@pytest.mark.parametrize("reg_id, ttl", [("sym-ttl-default", None), ("sym-ttl-day", 86400)])
+def test_sas_token_lifetime(emulator, devices, wire, reg_id, ttl):
+    """sastoken_ttl: the SDK signs `se` = now + ttl (3600 by default) when the client is made.
+    The emulator refuses a token whose `se` has passed and logs the `se` it received, so the
+    lifetime the device chose is checked on the wire, within the two clock readings around it."""
+    kwargs = {} if ttl is None else {"sastoken_ttl": ttl}
+    lifetime = 3600 if ttl is None else ttl
+    before = int(time.time())
+
+    client = devices.sym(reg_id, **kwargs)
+    after = int(time.time())
+    result = client.register()
+
+    check_assigned(result, hub="conformance-hub-1.azure-devices.net", device_id=reg_id)
+    [conn] = emulator.connection_log(reg_id)
+    assert before + lifetime <= conn["sasExpiry"] <= after + lifetime
