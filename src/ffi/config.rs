@@ -50,6 +50,23 @@ fn with_str(
     })
 }
 
+/// Runs a setter body on a config and one (pointer, length) byte buffer argument.
+fn with_bytes(
+    config: *mut dps_config,
+    ptr: *const u8,
+    len: usize,
+    set: impl FnOnce(&mut Config, &[u8]) -> crate::error::Result<()>,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: exports pass their caller's pointers, which the C contract says are valid.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        // SAFETY: as above: `ptr` has `len` readable bytes, borrowed during this call only.
+        let bytes = try_ffi!(unsafe { bytes_arg(ptr, len) });
+        try_ffi!(set(&mut cfg.inner, bytes).map_err(|e| e.code));
+        dps_result::DPS_OK
+    })
+}
+
 /// Borrows an optional string argument: NULL is `None`.
 ///
 /// # Safety
@@ -208,16 +225,8 @@ pub extern "C" fn dps_config_add_trust_anchors_pem(
     pem_len: usize,
     use_public_roots: bool,
 ) -> dps_result {
-    guard(|| {
-        // SAFETY: the caller's pointers, valid per the C contract.
-        let cfg = try_ffi!(unsafe { config_mut(config) });
-        // SAFETY: `pem` has `pem_len` readable bytes per the C contract.
-        let pem = try_ffi!(unsafe { bytes_arg(pem, pem_len) });
-        try_ffi!(cfg
-            .inner
-            .add_trust_anchors_pem(pem, use_public_roots)
-            .map_err(|e| e.code));
-        dps_result::DPS_OK
+    with_bytes(config, pem, pem_len, |cfg, pem| {
+        cfg.add_trust_anchors_pem(pem, use_public_roots)
     })
 }
 
@@ -542,16 +551,8 @@ pub extern "C" fn dps_config_set_trust_anchors_pem(
     pem_len: usize,
     use_public_roots: bool,
 ) -> dps_result {
-    guard(|| {
-        // SAFETY: the caller's pointers, valid per the C contract.
-        let cfg = try_ffi!(unsafe { config_mut(config) });
-        // SAFETY: `pem` has `pem_len` readable bytes per the C contract.
-        let pem = try_ffi!(unsafe { bytes_arg(pem, pem_len) });
-        try_ffi!(cfg
-            .inner
-            .set_trust_anchors_pem(pem, use_public_roots)
-            .map_err(|e| e.code));
-        dps_result::DPS_OK
+    with_bytes(config, pem, pem_len, |cfg, pem| {
+        cfg.set_trust_anchors_pem(pem, use_public_roots)
     })
 }
 /// Chooses X.509 authentication done by the transport: under TLS offload, the firmware's TLS
@@ -596,17 +597,13 @@ pub extern "C" fn dps_config_set_csr_der(
     der: *const u8,
     der_len: usize,
 ) -> dps_result {
-    guard(|| {
-        // SAFETY: the caller's pointer, valid per the C contract.
-        let cfg = try_ffi!(unsafe { config_mut(config) });
-        if der.is_null() && der_len == 0 {
-            cfg.inner.csr_der = None;
-            return dps_result::DPS_OK;
-        }
-        // SAFETY: `der` has `der_len` readable bytes per the C contract.
-        let input = try_ffi!(unsafe { bytes_arg(der, der_len) });
-        cfg.inner.csr_der = Some(try_ffi!(protocol::csr_der(input).map_err(|e| e.code)));
-        dps_result::DPS_OK
+    with_bytes(config, der, der_len, |cfg, input| {
+        cfg.csr_der = if der.is_null() && input.is_empty() {
+            None
+        } else {
+            Some(protocol::csr_der(input)?)
+        };
+        Ok(())
     })
 }
 
