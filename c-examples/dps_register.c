@@ -40,6 +40,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "cli_common.h"
 #include "dps_mqtt.h"
 
 /* ======================================================================================== */
@@ -232,191 +233,6 @@ static void sock_wait(void *user, uint32_t timeout_ms, bool want_write) {
 }
 
 /* ======================================================================================== */
-/* JSON output                                                                               */
-/* ======================================================================================== */
-
-/* Length of the well-formed UTF-8 sequence starting at p (1 to 4), or 0 if it is not one. */
-static size_t utf8_length(const unsigned char *p) {
-    unsigned long cp;
-    size_t n, i;
-
-    if (p[0] < 0x80) {
-        return 1;
-    } else if ((p[0] & 0xE0) == 0xC0) {
-        n = 2, cp = p[0] & 0x1Fu;
-    } else if ((p[0] & 0xF0) == 0xE0) {
-        n = 3, cp = p[0] & 0x0Fu;
-    } else if ((p[0] & 0xF8) == 0xF0) {
-        n = 4, cp = p[0] & 0x07u;
-    } else {
-        return 0;
-    }
-    for (i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80) { /* also stops at the terminating NUL */
-            return 0;
-        }
-        cp = (cp << 6) | (p[i] & 0x3Fu);
-    }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return 0; /* overlong, out of range, or a UTF-16 surrogate */
-    }
-    return n;
-}
-
-/* Writes s as a JSON string: escapes quotes, backslashes and control characters, and
- * replaces bytes that are not UTF-8 (e.g. from a file name) with U+FFFD, so the output is
- * always valid JSON. */
-static void json_string(FILE *out, const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-
-    fputc('"', out);
-    while (*p != '\0') {
-        size_t n = utf8_length(p);
-        if (n == 0) {
-            fputs("\\ufffd", out);
-            p++;
-            continue;
-        }
-        if (n > 1) {
-            fwrite(p, 1, n, out);
-        } else if (*p == '"' || *p == '\\') {
-            fputc('\\', out);
-            fputc(*p, out);
-        } else if (*p == '\n') {
-            fputs("\\n", out);
-        } else if (*p == '\r') {
-            fputs("\\r", out);
-        } else if (*p == '\t') {
-            fputs("\\t", out);
-        } else if (*p < 0x20 || *p == 0x7F) {
-            fprintf(out, "\\u%04x", (unsigned)*p);
-        } else {
-            fputc(*p, out);
-        }
-        p += n;
-    }
-    fputc('"', out);
-}
-
-/* Writes `,"name":value` with value a JSON string, or null when value is NULL. */
-static void json_field(FILE *out, const char *name, const char *value) {
-    fprintf(out, ",\"%s\":", name);
-    if (value != NULL) {
-        json_string(out, value);
-    } else {
-        fputs("null", out);
-    }
-}
-
-/* The exit code of a result: one per class, as the CLI's contract says. */
-static int exit_code(dps_result r) {
-    switch (dps_result_class(r)) {
-    case DPS_CLASS_OK: return 0;
-    case DPS_CLASS_INVALID: return 2;
-    case DPS_CLASS_AUTH: return 3;
-    case DPS_CLASS_TLS: return 4;
-    case DPS_CLASS_TRANSPORT: return 5;
-    case DPS_CLASS_PROTOCOL: return 6;
-    case DPS_CLASS_TIMEOUT: return 7;
-    case DPS_CLASS_REGISTRATION: return 8;
-    default: return 9; /* internal error (a bug): never reported as success */
-    }
-}
-
-/* Prints the failure object and returns the exit code. `client` may be NULL (nothing was
- * dialled); otherwise the service's errorCode and trackingId are added when it sent them. */
-static int report_failure(dps_result r, const char *message, const dps_client *client) {
-    const char *status = "error";
-
-    if (r == DPS_ERR_REGISTRATION_FAILED) {
-        status = "failed";
-    } else if (r == DPS_ERR_REGISTRATION_DISABLED) {
-        status = "disabled";
-    }
-    printf("{\"status\":\"%s\"", status);
-    json_field(stdout, "error", dps_result_name(r));
-    json_field(stdout, "message", message != NULL ? message : dps_result_str(r));
-    if (client != NULL && dps_client_error_code(client) != 0) {
-        printf(",\"errorCode\":%lld", (long long)dps_client_error_code(client));
-    }
-    if (client != NULL && dps_client_tracking_id(client) != NULL) {
-        json_field(stdout, "trackingId", dps_client_tracking_id(client));
-    }
-    fputs("}\n", stdout);
-    return exit_code(r);
-}
-
-/* Prints the success object. The payload is the JSON text the service returned, as is.
- * With --csr it also carries "issuedCertificateChain": the PEM text, or null. */
-static void report_success(const dps_client *client, int with_csr) {
-    const char *payload = dps_client_payload_json(client);
-
-    fputs("{\"status\":\"assigned\"", stdout);
-    json_field(stdout, "assignedHub", dps_client_assigned_hub(client));
-    json_field(stdout, "deviceId", dps_client_device_id(client));
-    json_field(stdout, "substatus", dps_client_substatus(client));
-    if (with_csr) {
-        json_field(stdout, "issuedCertificateChain",
-                   dps_client_issued_certificate_chain_pem(client));
-    }
-    printf(",\"payload\":%s}\n", payload != NULL ? payload : "null");
-}
-
-/* ======================================================================================== */
-/* Progress on stderr (--verbose)                                                            */
-/* ======================================================================================== */
-
-static const char *level_name(dps_log_level level) {
-    switch (level) {
-    case DPS_LOG_ERROR: return "error";
-    case DPS_LOG_WARN: return "warn";
-    case DPS_LOG_INFO: return "info";
-    default: return "debug";
-    }
-}
-
-static const char *status_name(dps_status status) {
-    switch (status) {
-    case DPS_STATUS_IDLE: return "idle";
-    case DPS_STATUS_CONNECTING: return "connecting";
-    case DPS_STATUS_CONNECTED: return "connected";
-    case DPS_STATUS_REGISTERING: return "registering";
-    case DPS_STATUS_ASSIGNING: return "assigning";
-    case DPS_STATUS_THROTTLED: return "throttled";
-    case DPS_STATUS_RECONNECTING: return "reconnecting";
-    case DPS_STATUS_ASSIGNED: return "assigned";
-    case DPS_STATUS_FAILED: return "failed";
-    default: return "unknown";
-    }
-}
-
-/* What the log callback knows: whether to print, and the last error, which explains a
- * configuration that dps_client_new refused (e.g. a registration id that is not the
- * certificate's CN). */
-typedef struct log_state {
-    int verbose;
-    char last_error[512];
-} log_state;
-
-/* The library promises never to pass a key or a token to these callbacks. */
-static void on_log(void *user, dps_log_level level, const char *message) {
-    log_state *state = (log_state *)user;
-
-    if (level == DPS_LOG_ERROR) {
-        snprintf(state->last_error, sizeof state->last_error, "%s", message);
-    }
-    if (state->verbose) {
-        fprintf(stderr, "dps_register: %s: %s\n", level_name(level), message);
-    }
-}
-
-static void on_status(void *user, dps_status status) {
-    (void)user;
-    fprintf(stderr, "dps_register: status: %s\n", status_name(status));
-}
-
-/* ======================================================================================== */
 /* Command line                                                                              */
 /* ======================================================================================== */
 
@@ -475,129 +291,59 @@ static const char usage_text[] =
     "  8 the service said failed or disabled   9 internal error\n";
 
 typedef struct options {
-    const char *id_scope, *registration_id, *symmetric_key, *group_key;
-    const char *host, *ca_file, *payload, *api_version;
-    const char *cert_file, *key_file;
+    cli_options common;
     const char *csr_file, *issued_cert_out; /* certificate issuance */
     const char *save_assignment;            /* the stored assignment blob */
     const char *model_id, *client_version;
     unsigned long sas_ttl; /* 0 = the library's default */
-    unsigned long port;
-    unsigned long timeout_ms;
-    int verbose, help;
-    /* Connection path: WebSocket and HTTP proxy. */
-    int websocket;
+    /* Connection path: HTTP proxy. */
     const char *proxy, *proxy_user;
     char proxy_host[256], proxy_username[256], proxy_password[256];
     unsigned long proxy_port;
 } options;
-
-/* Parses a decimal integer in [min, max]; 0 on success. */
-static int parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out) {
-    char *end = NULL;
-    unsigned long v;
-
-    if (*s < '0' || *s > '9') { /* strtoul would accept a sign or spaces */
-        return -1;
-    }
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max) {
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* Parses a positive number of seconds (fractions allowed) into milliseconds, at most a day. */
-static int parse_seconds(const char *s, unsigned long *out_ms) {
-    char *end = NULL;
-    double v;
-
-    if ((*s < '0' || *s > '9') && *s != '.') {
-        return -1;
-    }
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || *end != '\0' || !(v * 1000.0 >= 1.0) || v > 86400.0) {
-        return -1;
-    }
-    *out_ms = (unsigned long)(v * 1000.0);
-    return 0;
-}
 
 /* Fills `o` from argv. Returns NULL on success, or what is wrong. */
 static const char *parse_args(int argc, char **argv, options *o) {
     int i;
 
     memset(o, 0, sizeof *o);
-    o->host = "global.azure-devices-provisioning.net";
-    o->port = 0; /* unset: 8883, or 443 with --websocket */
-    o->timeout_ms = 90000;
+    cli_options_init(&o->common);
     for (i = 1; i < argc; i++) {
         const char *flag = argv[i];
-        const char *value;
+        const char *value, *error = NULL;
         const char **text = NULL;
 
-        if (strcmp(flag, "--verbose") == 0) {
-            o->verbose = 1;
+        if (cli_parse_flag(&o->common, argc, argv, &i, &error)) {
+            if (error != NULL || o->common.help) {
+                return error;
+            }
             continue;
         }
-        if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
-            o->help = 1;
-            return NULL;
-        }
-        /* Connection path: WebSocket and HTTP proxy. */
-        if (strcmp(flag, "--websocket") == 0) {
-            o->websocket = 1;
-            continue;
-        }
-        if (strcmp(flag, "--id-scope") == 0) text = &o->id_scope;
-        else if (strcmp(flag, "--registration-id") == 0) text = &o->registration_id;
-        else if (strcmp(flag, "--symmetric-key") == 0) text = &o->symmetric_key;
-        else if (strcmp(flag, "--group-key") == 0) text = &o->group_key;
-        else if (strcmp(flag, "--host") == 0) text = &o->host;
-        else if (strcmp(flag, "--ca-file") == 0) text = &o->ca_file;
-        else if (strcmp(flag, "--payload") == 0) text = &o->payload;
-        else if (strcmp(flag, "--api-version") == 0) text = &o->api_version;
-        else if (strcmp(flag, "--cert") == 0) text = &o->cert_file;
-        else if (strcmp(flag, "--key") == 0) text = &o->key_file;
-        else if (strcmp(flag, "--csr") == 0) text = &o->csr_file;
+        if (strcmp(flag, "--csr") == 0) text = &o->csr_file;
         else if (strcmp(flag, "--issued-cert-out") == 0) text = &o->issued_cert_out;
         else if (strcmp(flag, "--proxy") == 0) text = &o->proxy;
         else if (strcmp(flag, "--proxy-user") == 0) text = &o->proxy_user;
         else if (strcmp(flag, "--save-assignment") == 0) text = &o->save_assignment;
         else if (strcmp(flag, "--model-id") == 0) text = &o->model_id;
         else if (strcmp(flag, "--client-version") == 0) text = &o->client_version;
-        else if (strcmp(flag, "--port") != 0 && strcmp(flag, "--timeout") != 0 &&
-                 strcmp(flag, "--sas-ttl") != 0) {
-            return "unknown option (see --help)";
+        else if (strcmp(flag, "--sas-ttl") != 0) {
+            return CLI_UNKNOWN_OPTION;
         }
-        if (i + 1 >= argc) {
-            return "an option is missing its value";
+        value = cli_flag_value(argc, argv, &i);
+        if (value == NULL) {
+            return CLI_MISSING_VALUE;
         }
-        value = argv[++i];
         if (text != NULL) {
             *text = value;
-        } else if (strcmp(flag, "--port") == 0) {
-            if (parse_ulong(value, 1, 65535, &o->port) != 0) {
-                return "--port must be a number from 1 to 65535";
-            }
-        } else if (strcmp(flag, "--sas-ttl") == 0) {
-            if (parse_ulong(value, DPS_SAS_TOKEN_LIFETIME_MIN_S, DPS_SAS_TOKEN_LIFETIME_MAX_S,
-                            &o->sas_ttl) != 0) {
-                return "--sas-ttl must be a number of seconds from 60 to 2592000";
-            }
-        } else if (parse_seconds(value, &o->timeout_ms) != 0) {
-            return "--timeout must be a positive number of seconds, at most 86400";
+        } else if (cli_parse_ulong(value, DPS_SAS_TOKEN_LIFETIME_MIN_S,
+                                   DPS_SAS_TOKEN_LIFETIME_MAX_S, &o->sas_ttl) != 0) {
+            return "--sas-ttl must be a number of seconds from 60 to 2592000";
         }
     }
-    if ((o->cert_file == NULL) != (o->key_file == NULL)) {
-        return "--cert and --key go together";
+    if ((o->common.cert_file == NULL) != (o->common.key_file == NULL)) {
+        return CLI_CERT_AND_KEY;
     }
-    if (o->port == 0) {
-        o->port = o->websocket ? 443 : 8883;
-    }
+    cli_finish_options(&o->common);
     if (o->proxy != NULL) {
         /* HOST:PORT, split at the last ':' ([v6]:port keeps its brackets off). */
         const char *colon = strrchr(o->proxy, ':');
@@ -608,7 +354,7 @@ static const char *parse_args(int argc, char **argv, options *o) {
             host_len -= 2;
         }
         if (colon == NULL || host_len == 0 || host_len >= sizeof o->proxy_host ||
-            parse_ulong(colon + 1, 1, 65535, &o->proxy_port) != 0) {
+            cli_parse_ulong(colon + 1, 1, 65535, &o->proxy_port) != 0) {
             return "--proxy must be HOST:PORT with a port from 1 to 65535";
         }
         memcpy(o->proxy_host, host, host_len);
@@ -629,10 +375,13 @@ static const char *parse_args(int argc, char **argv, options *o) {
         o->proxy_username[user_len] = '\0';
         memcpy(o->proxy_password, password, strlen(password) + 1);
     }
-    if ((o->symmetric_key != NULL) + (o->group_key != NULL) + (o->cert_file != NULL) != 1) {
-        return "give exactly one of --symmetric-key, --group-key and --cert/--key";
+    if ((o->common.symmetric_key != NULL) + (o->common.group_key != NULL) +
+            (o->common.cert_file != NULL) !=
+        1) {
+        return CLI_ONE_CREDENTIAL;
     }
-    if (o->id_scope == NULL || (o->registration_id == NULL && o->cert_file == NULL)) {
+    if (o->common.id_scope == NULL ||
+        (o->common.registration_id == NULL && o->common.cert_file == NULL)) {
         return "--id-scope and --registration-id are required (with --cert, the CN is the id)";
     }
     if (o->issued_cert_out != NULL && o->csr_file == NULL) {
@@ -682,17 +431,17 @@ static void wipe(char *buf, size_t len) {
 static dps_result set_client_certificate(dps_config *cfg, const options *o, char *buf,
                                          size_t buf_len) {
     size_t cert_len = 0, key_len = 0;
-    char *cert = read_file(o->cert_file, &cert_len);
+    char *cert = read_file(o->common.cert_file, &cert_len);
     char *key;
     dps_result r;
 
     if (cert == NULL) {
-        snprintf(buf, buf_len, "--cert: cannot read %s: %s", o->cert_file, strerror(errno));
+        snprintf(buf, buf_len, "--cert: cannot read %s: %s", o->common.cert_file, strerror(errno));
         return DPS_ERR_INVALID_ARGUMENT;
     }
-    key = read_file(o->key_file, &key_len);
+    key = read_file(o->common.key_file, &key_len);
     if (key == NULL) {
-        snprintf(buf, buf_len, "--key: cannot read %s: %s", o->key_file, strerror(errno));
+        snprintf(buf, buf_len, "--key: cannot read %s: %s", o->common.key_file, strerror(errno));
         free(cert);
         return DPS_ERR_INVALID_ARGUMENT;
     }
@@ -709,8 +458,8 @@ static dps_result set_client_certificate(dps_config *cfg, const options *o, char
 
 /* Applies the options to a config. On failure returns the setter's error and points
  * `message` at a description in `buf`. */
-static dps_result configure(dps_config *cfg, const options *o, log_state *logger, char *buf,
-                            size_t buf_len, const char **message) {
+static dps_result configure(dps_config *cfg, const options *o, cli_log_state *logger,
+                            char *buf, size_t buf_len, const char **message) {
     const char *flag;
     dps_result r;
 
@@ -722,28 +471,28 @@ static dps_result configure(dps_config *cfg, const options *o, log_state *logger
         }                                                                              \
     } while (0)
 
-    TRY("--id-scope", dps_config_set_id_scope(cfg, o->id_scope));
-    if (o->registration_id != NULL) {
-        TRY("--registration-id", dps_config_set_registration_id(cfg, o->registration_id));
+    TRY("--id-scope", dps_config_set_id_scope(cfg, o->common.id_scope));
+    if (o->common.registration_id != NULL) {
+        TRY("--registration-id", dps_config_set_registration_id(cfg, o->common.registration_id));
     }
-    if (o->symmetric_key != NULL) {
-        TRY("--symmetric-key", dps_config_set_symmetric_key(cfg, o->symmetric_key));
-    } else if (o->group_key != NULL) {
-        TRY("--group-key", dps_config_set_group_key(cfg, o->group_key));
+    if (o->common.symmetric_key != NULL) {
+        TRY("--symmetric-key", dps_config_set_symmetric_key(cfg, o->common.symmetric_key));
+    } else if (o->common.group_key != NULL) {
+        TRY("--group-key", dps_config_set_group_key(cfg, o->common.group_key));
     } else if ((r = set_client_certificate(cfg, o, buf, buf_len)) != DPS_OK) {
         *message = buf;
         return r;
     }
-    TRY("--host/--port", dps_config_set_endpoint(cfg, o->host, (uint16_t)o->port));
-    if (o->payload != NULL) {
-        TRY("--payload", dps_config_set_payload_json(cfg, o->payload));
+    TRY("--host/--port", dps_config_set_endpoint(cfg, o->common.host, (uint16_t)o->common.port));
+    if (o->common.payload != NULL) {
+        TRY("--payload", dps_config_set_payload_json(cfg, o->common.payload));
     }
-    if (o->api_version != NULL) {
-        TRY("--api-version", dps_config_set_api_version(cfg, o->api_version));
+    if (o->common.api_version != NULL) {
+        TRY("--api-version", dps_config_set_api_version(cfg, o->common.api_version));
     }
-    TRY("--timeout", dps_config_set_timeout_ms(cfg, (uint32_t)o->timeout_ms));
+    TRY("--timeout", dps_config_set_timeout_ms(cfg, (uint32_t)o->common.timeout_ms));
     /* Connection path: WebSocket and HTTP proxy. */
-    TRY("--websocket", dps_config_set_websocket(cfg, o->websocket != 0));
+    TRY("--websocket", dps_config_set_websocket(cfg, o->common.websocket != 0));
     if (o->proxy != NULL) {
         TRY("--proxy/--proxy-user",
             dps_config_set_proxy(cfg, o->proxy_host, (uint16_t)o->proxy_port,
@@ -759,11 +508,12 @@ static dps_result configure(dps_config *cfg, const options *o, log_state *logger
     if (o->client_version != NULL) {
         TRY("--client-version", dps_config_set_client_version(cfg, o->client_version));
     }
-    if (o->ca_file != NULL) {
+    if (o->common.ca_file != NULL) {
         size_t len = 0;
-        char *pem = read_file(o->ca_file, &len);
+        char *pem = read_file(o->common.ca_file, &len);
         if (pem == NULL) {
-            snprintf(buf, buf_len, "--ca-file: cannot read %s: %s", o->ca_file, strerror(errno));
+            snprintf(buf, buf_len, "--ca-file: cannot read %s: %s", o->common.ca_file,
+                     strerror(errno));
             *message = buf;
             return DPS_ERR_INVALID_ARGUMENT;
         }
@@ -775,8 +525,9 @@ static dps_result configure(dps_config *cfg, const options *o, log_state *logger
             goto failed;
         }
     }
-    TRY("--verbose", dps_config_set_log_callback(cfg, on_log, logger,
-                                                 o->verbose ? DPS_LOG_DEBUG : DPS_LOG_ERROR));
+    TRY("--verbose",
+        dps_config_set_log_callback(cfg, cli_on_log, logger,
+                                    o->common.verbose ? DPS_LOG_DEBUG : DPS_LOG_ERROR));
     if (o->csr_file != NULL) {
         size_t len = 0;
         char *csr = read_file(o->csr_file, &len);
@@ -792,8 +543,8 @@ static dps_result configure(dps_config *cfg, const options *o, log_state *logger
             goto failed;
         }
     }
-    if (o->verbose) {
-        TRY("--verbose", dps_config_set_status_callback(cfg, on_status, NULL));
+    if (o->common.verbose) {
+        TRY("--verbose", dps_config_set_status_callback(cfg, cli_on_status, logger));
     }
     return DPS_OK;
 #undef TRY
@@ -866,20 +617,16 @@ int main(int argc, char **argv) {
     const char *message = NULL;
     char message_buf[512];
     posix_socket sock;
-    log_state logger;
+    cli_log_state logger;
     dps_transport transport;
     dps_config *cfg;
     dps_client *client = NULL;
     dps_result r;
     int rc;
 
-    if (o.help) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
-    if (usage_error != NULL) {
-        fprintf(stderr, "dps_register: %s\n%s", usage_error, usage_text);
-        return report_failure(DPS_ERR_INVALID_ARGUMENT, usage_error, NULL);
+    rc = cli_handle_usage("dps_register", usage_text, o.common.help, usage_error);
+    if (rc >= 0) {
+        return rc;
     }
 #ifndef MSG_NOSIGNAL
     signal(SIGPIPE, SIG_IGN);
@@ -889,14 +636,15 @@ int main(int argc, char **argv) {
      * connection is made. */
     cfg = dps_config_new();
     if (cfg == NULL) {
-        return report_failure(DPS_ERR_INTERNAL, "out of memory", NULL);
+        return cli_report_failure(DPS_ERR_INTERNAL, "out of memory", NULL);
     }
     memset(&logger, 0, sizeof logger);
-    logger.verbose = o.verbose;
+    logger.program = "dps_register";
+    logger.verbose = o.common.verbose;
     r = configure(cfg, &o, &logger, message_buf, sizeof message_buf, &message);
     if (r != DPS_OK) {
         dps_config_free(cfg);
-        return report_failure(r, message, NULL);
+        return cli_report_failure(r, message, NULL);
     }
 
     /* The transport: the hooks above, with `sock` as their state. */
@@ -914,7 +662,7 @@ int main(int argc, char **argv) {
     dps_config_free(cfg); /* the client keeps its own copy (keys included, zeroized on free) */
     if (r != DPS_OK) {
         /* The reason, if the library gave one, came through the log callback. */
-        return report_failure(r, logger.last_error[0] != '\0' ? logger.last_error : NULL, NULL);
+        return cli_report_failure(r, logger.last_error[0] != '\0' ? logger.last_error : NULL, NULL);
     }
 
     /* Blocking: returns when assigned, refused, failed, or the deadline passed. A firmware
@@ -931,10 +679,10 @@ int main(int argc, char **argv) {
         message = message_buf;
     }
     if (r == DPS_OK) {
-        report_success(client, o.csr_file != NULL);
+        cli_report_success(client, o.csr_file != NULL);
         rc = 0;
     } else {
-        rc = report_failure(r, message, client);
+        rc = cli_report_failure(r, message, client);
     }
     dps_client_free(client);
     return rc;

@@ -19,8 +19,8 @@
  * DPS_IO_WOULD_BLOCK), and report a TLS failure as a negated DPS_ERR_TLS_* code so the
  * library ends the attempt with it instead of reconnecting.
  *
- * The argument parsing and JSON output duplicate dps_register.c on purpose for now (that file
- * is being extended in parallel); they belong in a shared cli_common.c later.
+ * The shared options, the JSON output, the exit codes and the --verbose log come from
+ * cli_common.c, as in dps_register.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -43,9 +43,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "cli_common.h"
 #include "dps_mqtt.h"
-
-static int verbose;
 
 /* ======================================================================================== */
 /* Transport hooks: POSIX sockets + OpenSSL, non-blocking                                    */
@@ -58,6 +57,7 @@ typedef struct tls_socket {
     int connecting;            /* 1 while the TCP connect is in flight */
     int handshaking;           /* 1 until the TLS handshake is done */
     int wants_write;           /* 1 when OpenSSL last asked for writability */
+    int verbose;               /* --verbose: the TLS details on stderr too */
     struct addrinfo *addrs, *next;
 } tls_socket;
 
@@ -153,7 +153,7 @@ static ptrdiff_t tls_failure(tls_socket *s, int rc) {
         return DPS_IO_ERROR;
     }
     verify = SSL_get_verify_result(s->ssl);
-    if (verbose) {
+    if (s->verbose) {
         char why[256];
         ERR_error_string_n(ERR_peek_last_error(), why, sizeof why);
         fprintf(stderr, "dps_register_offload: TLS: %s (certificate check: %s)\n", why,
@@ -210,7 +210,7 @@ static ptrdiff_t progress(tls_socket *s) {
     }
     s->handshaking = 0;
     s->wants_write = 0;
-    if (verbose) {
+    if (s->verbose) {
         fprintf(stderr, "dps_register_offload: TLS: %s, %s\n", SSL_get_version(s->ssl),
                 SSL_get_cipher_name(s->ssl));
     }
@@ -330,117 +330,6 @@ static dps_result make_tls_context(SSL_CTX **out, const char *ca_file, const cha
 }
 
 /* ======================================================================================== */
-/* JSON output (as dps_register)                                                             */
-/* ======================================================================================== */
-
-/* Length of the well-formed UTF-8 sequence at p (1 to 4), or 0 if it is not one. */
-static size_t utf8_length(const unsigned char *p) {
-    unsigned long cp;
-    size_t n, i;
-
-    if (p[0] < 0x80) {
-        return 1;
-    } else if ((p[0] & 0xE0) == 0xC0) {
-        n = 2, cp = p[0] & 0x1Fu;
-    } else if ((p[0] & 0xF0) == 0xE0) {
-        n = 3, cp = p[0] & 0x0Fu;
-    } else if ((p[0] & 0xF8) == 0xF0) {
-        n = 4, cp = p[0] & 0x07u;
-    } else {
-        return 0;
-    }
-    for (i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (p[i] & 0x3Fu);
-    }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return 0;
-    }
-    return n;
-}
-
-/* Writes `,"name":value`: a JSON string (bytes that are not UTF-8 become U+FFFD) or null. */
-static void json_field(const char *name, const char *value) {
-    const unsigned char *p = (const unsigned char *)value;
-
-    printf(",\"%s\":", name);
-    if (value == NULL) {
-        fputs("null", stdout);
-        return;
-    }
-    putchar('"');
-    while (*p != '\0') {
-        size_t n = utf8_length(p);
-        if (n == 0) {
-            fputs("\\ufffd", stdout);
-            n = 1;
-        } else if (n > 1) {
-            fwrite(p, 1, n, stdout);
-        } else if (*p == '"' || *p == '\\') {
-            printf("\\%c", *p);
-        } else if (*p < 0x20 || *p == 0x7F) {
-            printf("\\u%04x", (unsigned)*p);
-        } else {
-            putchar(*p);
-        }
-        p += n;
-    }
-    putchar('"');
-}
-
-static int exit_code(dps_result r) {
-    switch (dps_result_class(r)) {
-    case DPS_CLASS_OK: return 0;
-    case DPS_CLASS_INVALID: return 2;
-    case DPS_CLASS_AUTH: return 3;
-    case DPS_CLASS_TLS: return 4;
-    case DPS_CLASS_TRANSPORT: return 5;
-    case DPS_CLASS_PROTOCOL: return 6;
-    case DPS_CLASS_TIMEOUT: return 7;
-    case DPS_CLASS_REGISTRATION: return 8;
-    default: return 9;
-    }
-}
-
-static int report_failure(dps_result r, const char *message, const dps_client *client) {
-    const char *status = r == DPS_ERR_REGISTRATION_FAILED     ? "failed"
-                         : r == DPS_ERR_REGISTRATION_DISABLED ? "disabled"
-                                                              : "error";
-
-    printf("{\"status\":\"%s\"", status);
-    json_field("error", dps_result_name(r));
-    json_field("message", message != NULL ? message : dps_result_str(r));
-    if (client != NULL && dps_client_error_code(client) != 0) {
-        printf(",\"errorCode\":%lld", (long long)dps_client_error_code(client));
-    }
-    if (client != NULL && dps_client_tracking_id(client) != NULL) {
-        json_field("trackingId", dps_client_tracking_id(client));
-    }
-    fputs("}\n", stdout);
-    return exit_code(r);
-}
-
-static void report_success(const dps_client *client) {
-    const char *payload = dps_client_payload_json(client);
-
-    fputs("{\"status\":\"assigned\"", stdout);
-    json_field("assignedHub", dps_client_assigned_hub(client));
-    json_field("deviceId", dps_client_device_id(client));
-    json_field("substatus", dps_client_substatus(client));
-    printf(",\"payload\":%s}\n", payload != NULL ? payload : "null");
-}
-
-static void on_log(void *user, dps_log_level level, const char *message) {
-    static const char *const names[] = {"?", "error", "warn", "info", "debug"};
-    (void)user;
-    fprintf(stderr, "dps_register_offload: %s: %s\n",
-            (unsigned)level <= 4 ? names[level] : "?", message);
-}
-
-/* ======================================================================================== */
 /* Command line (as dps_register, plus --cert/--key)                                         */
 /* ======================================================================================== */
 
@@ -474,86 +363,36 @@ static const char usage_text[] =
     "refused, 4 TLS, 5 transport, 6 protocol, 7 deadline passed, 8 failed or disabled,\n"
     "9 internal error.\n";
 
-typedef struct options {
-    const char *id_scope, *registration_id, *symmetric_key, *group_key, *cert, *key;
-    const char *host, *ca_file, *payload, *api_version;
-    unsigned long port, timeout_ms; /* port 0: the default for the protocol */
-    int help, websocket;
-} options;
-
-static const char *parse_args(int argc, char **argv, options *o) {
+static const char *parse_args(int argc, char **argv, cli_options *o) {
     int i;
 
-    memset(o, 0, sizeof *o);
-    o->host = "global.azure-devices-provisioning.net";
-    o->timeout_ms = 90000;
+    cli_options_init(o);
     for (i = 1; i < argc; i++) {
-        const char *flag = argv[i], *value;
-        const char **text = NULL;
-        char *end = NULL;
+        const char *error = NULL;
 
-        if (strcmp(flag, "--verbose") == 0) {
-            verbose = 1;
-            continue;
+        if (!cli_parse_flag(o, argc, argv, &i, &error)) {
+            return CLI_UNKNOWN_OPTION;
         }
-        if (strcmp(flag, "--websocket") == 0) {
-            o->websocket = 1;
-            continue;
-        }
-        if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
-            o->help = 1;
-            return NULL;
-        }
-        if (strcmp(flag, "--id-scope") == 0) text = &o->id_scope;
-        else if (strcmp(flag, "--registration-id") == 0) text = &o->registration_id;
-        else if (strcmp(flag, "--symmetric-key") == 0) text = &o->symmetric_key;
-        else if (strcmp(flag, "--group-key") == 0) text = &o->group_key;
-        else if (strcmp(flag, "--cert") == 0) text = &o->cert;
-        else if (strcmp(flag, "--key") == 0) text = &o->key;
-        else if (strcmp(flag, "--host") == 0) text = &o->host;
-        else if (strcmp(flag, "--ca-file") == 0) text = &o->ca_file;
-        else if (strcmp(flag, "--payload") == 0) text = &o->payload;
-        else if (strcmp(flag, "--api-version") == 0) text = &o->api_version;
-        else if (strcmp(flag, "--port") != 0 && strcmp(flag, "--timeout") != 0) {
-            return "unknown option (see --help)";
-        }
-        if (i + 1 >= argc) {
-            return "an option is missing its value";
-        }
-        value = argv[++i];
-        errno = 0;
-        if (text != NULL) {
-            *text = value;
-        } else if (strcmp(flag, "--port") == 0) {
-            unsigned long v = strtoul(value, &end, 10);
-            if (*value < '0' || *value > '9' || errno != 0 || *end != '\0' || v < 1 ||
-                v > 65535) {
-                return "--port must be a number from 1 to 65535";
-            }
-            o->port = v;
-        } else {
-            double v = strtod(value, &end);
-            if (((*value < '0' || *value > '9') && *value != '.') || errno != 0 ||
-                *end != '\0' || !(v * 1000.0 >= 1.0) || v > 86400.0) {
-                return "--timeout must be a positive number of seconds, at most 86400";
-            }
-            o->timeout_ms = (unsigned long)(v * 1000.0);
+        if (error != NULL || o->help) {
+            return error;
         }
     }
     if (o->id_scope == NULL || o->registration_id == NULL) {
         return "--id-scope and --registration-id are required";
     }
-    if ((o->cert == NULL) != (o->key == NULL)) {
-        return "--cert and --key go together";
+    if ((o->cert_file == NULL) != (o->key_file == NULL)) {
+        return CLI_CERT_AND_KEY;
     }
-    if ((o->symmetric_key != NULL) + (o->group_key != NULL) + (o->cert != NULL) != 1) {
-        return "give exactly one of --symmetric-key, --group-key and --cert/--key";
+    if ((o->symmetric_key != NULL) + (o->group_key != NULL) + (o->cert_file != NULL) != 1) {
+        return CLI_ONE_CREDENTIAL;
     }
+    cli_finish_options(o);
     return NULL;
 }
 
 /* Applies the options to a config; on failure `buf` says which option was refused. */
-static dps_result configure(dps_config *cfg, const options *o, char *buf, size_t buf_len) {
+static dps_result configure(dps_config *cfg, const cli_options *o, cli_log_state *logger,
+                            char *buf, size_t buf_len) {
     const char *flag = "--tls-offload";
     dps_result r;
 
@@ -580,9 +419,7 @@ static dps_result configure(dps_config *cfg, const options *o, char *buf, size_t
     if (o->websocket) {
         TRY("--websocket", dps_config_set_websocket(cfg, true));
     }
-    TRY("--host/--port",
-        dps_config_set_endpoint(cfg, o->host,
-                                (uint16_t)(o->port != 0 ? o->port : o->websocket ? 443 : 8883)));
+    TRY("--host/--port", dps_config_set_endpoint(cfg, o->host, (uint16_t)o->port));
     if (o->payload != NULL) {
         TRY("--payload", dps_config_set_payload_json(cfg, o->payload));
     }
@@ -590,55 +427,56 @@ static dps_result configure(dps_config *cfg, const options *o, char *buf, size_t
         TRY("--api-version", dps_config_set_api_version(cfg, o->api_version));
     }
     TRY("--timeout", dps_config_set_timeout_ms(cfg, (uint32_t)o->timeout_ms));
-    if (verbose) {
-        TRY("--verbose", dps_config_set_log_callback(cfg, on_log, NULL, DPS_LOG_DEBUG));
+    if (o->verbose) {
+        TRY("--verbose", dps_config_set_log_callback(cfg, cli_on_log, logger, DPS_LOG_DEBUG));
     }
     return DPS_OK;
 #undef TRY
 }
 
 int main(int argc, char **argv) {
-    options o;
+    cli_options o;
     const char *usage_error = parse_args(argc, argv, &o);
     char message[512];
     tls_socket sock;
+    cli_log_state logger;
     dps_transport transport;
     dps_config *cfg;
     dps_client *client = NULL;
     dps_result r;
     int rc;
 
-    if (o.help) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
-    if (usage_error != NULL) {
-        fprintf(stderr, "dps_register_offload: %s\n%s", usage_error, usage_text);
-        return report_failure(DPS_ERR_INVALID_ARGUMENT, usage_error, NULL);
+    rc = cli_handle_usage("dps_register_offload", usage_text, o.help, usage_error);
+    if (rc >= 0) {
+        return rc;
     }
     signal(SIGPIPE, SIG_IGN); /* OpenSSL writes with write(): a reset peer must give EPIPE */
 
     memset(&sock, 0, sizeof sock);
     sock.fd = -1;
+    sock.verbose = o.verbose;
     if (o.ca_file != NULL && access(o.ca_file, R_OK) != 0) {
         snprintf(message, sizeof message, "--ca-file: cannot read %s: %s", o.ca_file,
                  strerror(errno));
-        return report_failure(DPS_ERR_INVALID_ARGUMENT, message, NULL);
+        return cli_report_failure(DPS_ERR_INVALID_ARGUMENT, message, NULL);
     }
-    r = make_tls_context(&sock.ctx, o.ca_file, o.cert, o.key, message, sizeof message);
+    r = make_tls_context(&sock.ctx, o.ca_file, o.cert_file, o.key_file, message, sizeof message);
     if (r != DPS_OK) {
-        return report_failure(r, message, NULL);
+        return cli_report_failure(r, message, NULL);
     }
     cfg = dps_config_new();
     if (cfg == NULL) {
         SSL_CTX_free(sock.ctx);
-        return report_failure(DPS_ERR_INTERNAL, "out of memory", NULL);
+        return cli_report_failure(DPS_ERR_INTERNAL, "out of memory", NULL);
     }
-    r = configure(cfg, &o, message, sizeof message);
+    memset(&logger, 0, sizeof logger);
+    logger.program = "dps_register_offload";
+    logger.verbose = o.verbose;
+    r = configure(cfg, &o, &logger, message, sizeof message);
     if (r != DPS_OK) {
         dps_config_free(cfg);
         SSL_CTX_free(sock.ctx);
-        return report_failure(r, message, NULL);
+        return cli_report_failure(r, message, NULL);
     }
 
     memset(&transport, 0, sizeof transport);
@@ -652,14 +490,14 @@ int main(int argc, char **argv) {
     dps_config_free(cfg);
     if (r != DPS_OK) {
         SSL_CTX_free(sock.ctx);
-        return report_failure(r, NULL, NULL);
+        return cli_report_failure(r, NULL, NULL);
     }
     r = dps_client_register(client);
     if (r == DPS_OK) {
-        report_success(client);
+        cli_report_success(client, 0);
         rc = 0;
     } else {
-        rc = report_failure(r, dps_client_result_detail(client), client);
+        rc = cli_report_failure(r, dps_client_result_detail(client), client);
     }
     dps_client_free(client);
     SSL_CTX_free(sock.ctx);

@@ -933,6 +933,8 @@ dps_result dps_config_set_status_callback(struct dps_config *config,
  * @retval DPS_ERR_INVALID_PRIVATE_KEY when the key cannot be read or is not supported.
  * @retval DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH when the key is not the leaf's.
  * @retval DPS_ERR_INVALID_CERTIFICATE_CN when the leaf's subject has no usable CN.
+ * @retval DPS_ERR_INVALID_UNSUPPORTED in a build without TLS, whatever the buffers hold: the
+ *         transport's TLS presents the certificate there (`dps_config_set_x509_offloaded`).
  */
 dps_result dps_config_set_client_certificate(struct dps_config *config,
                                              const uint8_t *cert_chain,
@@ -1100,6 +1102,9 @@ dps_result dps_config_set_websocket(struct dps_config *config, bool enabled);
  *         ':', or a password is given without a user name.
  * @retval DPS_ERR_INVALID_CONFIG when `host` contains characters not allowed in a host name.
  * @retval DPS_ERR_INVALID_UTF8 when a string is not UTF-8.
+ * @retval DPS_ERR_INVALID_UNSUPPORTED when `host` is not NULL in a build without TLS: TLS is
+ *         offloaded there, and the transport's TLS would wrap the tunnel request meant for the
+ *         proxy (the transport must tunnel itself, before its TLS).
  *
  * A refused tunnel ends the registration with `DPS_ERR_TRANSPORT_PROXY_AUTH` (the proxy wants
  * other credentials: 407, or 401) or `DPS_ERR_TRANSPORT_PROXY` (any other status, which is in

@@ -8,7 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_void, CString};
 use std::ptr;
 
-use common::{sym_enrollment, test_key, Emulator, ID_SCOPE};
+use common::{c, ffi_client, ffi_config, sym_emulator, test_key, Emulator};
 use dps_mqtt::engine::{dps_log_level, dps_status};
 use dps_mqtt::error::dps_class;
 use dps_mqtt::error::dps_result::{self, *};
@@ -17,47 +17,18 @@ use dps_mqtt::ffi::config::*;
 use dps_mqtt::ffi::result::*;
 use serde_json::json;
 
-fn c(s: &str) -> CString {
-    CString::new(s).expect("no NUL")
-}
-
-/// A config for `name` on this emulator, every setter checked.
+/// A config for `name` on this emulator with its symmetric key, every setter checked.
 fn config(emu: &Emulator, name: &str) -> *mut dps_config {
-    let cfg = dps_config_new();
-    assert!(!cfg.is_null());
-    assert_eq!(dps_config_set_id_scope(cfg, c(ID_SCOPE).as_ptr()), DPS_OK);
-    assert_eq!(
-        dps_config_set_registration_id(cfg, c(name).as_ptr()),
-        DPS_OK
-    );
+    let cfg = ffi_config(emu, name);
     assert_eq!(
         dps_config_set_symmetric_key(cfg, c(&test_key(name)).as_ptr()),
         DPS_OK
     );
-    assert_eq!(
-        dps_config_set_endpoint(cfg, c("localhost").as_ptr(), emu.port),
-        DPS_OK
-    );
-    assert_eq!(
-        dps_config_add_trust_anchors_pem(cfg, emu.ca_pem.as_ptr(), emu.ca_pem.len(), false),
-        DPS_OK
-    );
-    assert_eq!(dps_config_set_timeout_ms(cfg, 20_000), DPS_OK);
     cfg
 }
 
 fn emulator(name: &str) -> Emulator {
-    Emulator::start(
-        json!({ "enrollments": [sym_enrollment(name, &test_key(name), json!({ "retryAfter": 0 }))] }),
-        &[],
-    )
-}
-
-fn client(cfg: *const dps_config) -> *mut dps_client {
-    let mut out = ptr::null_mut();
-    assert_eq!(dps_client_new(cfg, ptr::null(), &mut out), DPS_OK);
-    assert!(!out.is_null());
-    out
+    sym_emulator(name, json!({ "retryAfter": 0 }), &[])
 }
 
 #[test]
@@ -152,7 +123,7 @@ fn calls_in_the_wrong_order_and_after_completion() {
     let name = "order-dev";
     let emu = emulator(name);
     let cfg = config(&emu, name);
-    let cl = client(cfg);
+    let cl = ffi_client(cfg);
     // The config may go before the client: the client copied what it needs.
     dps_config_free(cfg);
 
@@ -235,7 +206,7 @@ fn reentrant_calls_from_callbacks_are_refused() {
         dps_config_set_status_callback(cfg, Some(status_reentrant), ptr::null_mut()),
         DPS_OK
     );
-    let cl = client(cfg);
+    let cl = ffi_client(cfg);
     dps_config_free(cfg);
     CLIENT.with(|c| c.set(cl));
 

@@ -9,14 +9,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{sym_enrollment, test_key, Emulator, ID_SCOPE};
-use dps_mqtt::config::{Config, KeyKind};
+use common::{device_key, emulator_config, sym_emulator, Emulator};
+use dps_mqtt::config::Config;
 use dps_mqtt::driver::{Driver, Io, Step, Transport};
 use dps_mqtt::engine::Engine;
 use dps_mqtt::error::dps_result::{self, *};
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use serde_json::json;
-use zeroize::Zeroizing;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Dir {
@@ -149,20 +148,8 @@ struct Setup {
 
 fn setup() -> Setup {
     let name = "fault-dev";
-    let emu = Emulator::start(
-        json!({ "enrollments": [sym_enrollment(name, &test_key(name), json!({ "retryAfter": 0 }))] }),
-        &[],
-    );
-    let mut cfg = Config {
-        id_scope: Some(ID_SCOPE.into()),
-        registration_id: Some(name.into()),
-        key: Some(KeyKind::Device(Zeroizing::new(test_key(name)))),
-        host: "localhost".into(),
-        port: emu.port,
-        use_default_roots: false,
-        extra_anchors_pem: emu.ca_pem.clone(),
-        ..Config::default()
-    };
+    let emu = sym_emulator(name, json!({ "retryAfter": 0 }), &[]);
+    let mut cfg = emulator_config(&emu, Some(name), device_key(name));
     cfg.timing.deadline_ms = 8_000;
     cfg.timing.backoff_initial_ms = 5;
     cfg.timing.backoff_max_ms = 20;

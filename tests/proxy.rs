@@ -8,15 +8,14 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use common::{sym_enrollment, test_key, Emulator, ID_SCOPE};
-use dps_mqtt::config::{Config, KeyKind};
-use dps_mqtt::driver::{Driver, Io, Transport};
-use dps_mqtt::engine::{Engine, Outcome};
+use common::{device_key, emulator_config, register_with, sym_emulator, Emulator};
+use dps_mqtt::config::Config;
+use dps_mqtt::driver::{Io, Transport};
+use dps_mqtt::engine::Outcome;
 use dps_mqtt::error::dps_result::{self, *};
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use dps_mqtt::proxy::Proxy;
 use serde_json::json;
-use zeroize::Zeroizing;
 
 /// `$TINYPROXY`, else the Debian package's binary.
 fn tinyproxy_binary() -> PathBuf {
@@ -131,22 +130,12 @@ impl Transport for Recording {
 }
 
 fn emulator(name: &str) -> Emulator {
-    Emulator::start(
-        json!({ "enrollments": [sym_enrollment(name, &test_key(name), json!({}))] }),
-        &["--ws-port", "0"],
-    )
+    sym_emulator(name, json!({}), &["--ws-port", "0"])
 }
 
 fn config(emu: &Emulator, name: &str, websocket: bool, proxy: Proxy) -> Config {
-    let mut cfg = Config {
-        id_scope: Some(ID_SCOPE.into()),
-        registration_id: Some(name.into()),
-        key: Some(KeyKind::Device(Zeroizing::new(test_key(name)))),
-        use_default_roots: false,
-        extra_anchors_pem: emu.ca_pem.clone(),
-        proxy: Some(proxy),
-        ..Config::default()
-    };
+    let mut cfg = emulator_config(emu, Some(name), device_key(name));
+    cfg.proxy = Some(proxy);
     cfg.set_websocket(websocket);
     let port = if websocket {
         emu.ws_port.expect("emulator serves wss")
@@ -154,20 +143,14 @@ fn config(emu: &Emulator, name: &str, websocket: bool, proxy: Proxy) -> Config {
         emu.port
     };
     cfg.set_endpoint("localhost", port);
-    cfg.timing.deadline_ms = 20_000;
     cfg
 }
 
+/// One registration, and the (host, port) pairs the transport was asked to dial.
 fn register(cfg: &Config) -> (dps_result, Outcome, Vec<(String, u16)>) {
-    let engine = Engine::new(cfg.settings().expect("valid settings")).expect("engine");
-    let mut driver = Driver::new(engine);
     let mut transport = Recording::default();
-    let mut clock = SystemClock::default();
-    driver.start(&mut clock).expect("start");
-    let code = driver.run_to_completion(&mut transport, &mut clock, &mut |engine| {
-        while engine.poll_event().is_some() {}
-    });
-    (code, driver.engine.outcome().clone(), transport.dialled)
+    let (code, outcome) = register_with(cfg, &mut transport, &mut SystemClock::default());
+    (code, outcome, transport.dialled)
 }
 
 fn proxy(tp: &Tinyproxy, auth: Option<(&str, &str)>) -> Proxy {

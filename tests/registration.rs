@@ -3,53 +3,19 @@
 
 mod common;
 
-use common::{sym_enrollment, test_key, Emulator, ID_SCOPE};
+use common::{device_key, emulator_config, register, sym_emulator, test_key, Emulator};
 use dps_mqtt::config::{Config, KeyKind};
 use dps_mqtt::driver::Driver;
-use dps_mqtt::engine::{Engine, Outcome};
-use dps_mqtt::error::dps_result::{self, *};
+use dps_mqtt::engine::Engine;
+use dps_mqtt::error::dps_result::*;
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-fn config(emu: &Emulator, reg_id: &str, key: KeyKind) -> Config {
-    let mut cfg = Config {
-        id_scope: Some(ID_SCOPE.into()),
-        registration_id: Some(reg_id.into()),
-        key: Some(key),
-        host: "localhost".into(),
-        port: emu.port,
-        use_default_roots: false,
-        extra_anchors_pem: emu.ca_pem.clone(),
-        ..Config::default()
-    };
-    cfg.timing.deadline_ms = 20_000;
-    cfg
-}
-
-fn device_key(name: &str) -> KeyKind {
-    KeyKind::Device(Zeroizing::new(test_key(name)))
-}
-
-fn register(cfg: &Config) -> (dps_result, Outcome) {
-    let engine = Engine::new(cfg.settings().expect("valid settings")).expect("engine");
-    let mut driver = Driver::new(engine);
-    let mut transport = TcpTransport::default();
-    let mut clock = SystemClock::default();
-    driver.start(&mut clock).expect("start");
-    let code = driver.run_to_completion(&mut transport, &mut clock, &mut |engine| {
-        while engine.poll_event().is_some() {}
-    });
-    (code, driver.engine.outcome().clone())
-}
-
 /// One emulator with one symmetric-key enrollment using these knobs.
 fn scenario(name: &str, knobs: serde_json::Value) -> (Emulator, Config) {
-    let emu = Emulator::start(
-        json!({ "enrollments": [sym_enrollment(name, &test_key(name), knobs)] }),
-        &[],
-    );
-    let cfg = config(&emu, name, device_key(name));
+    let emu = sym_emulator(name, knobs, &[]);
+    let cfg = emulator_config(&emu, Some(name), device_key(name));
     (emu, cfg)
 }
 
@@ -176,9 +142,9 @@ fn custom_payload_round_trip_and_group_key() {
         }] }),
         &[],
     );
-    let mut cfg = config(
+    let mut cfg = emulator_config(
         &emu,
-        "group-member-7",
+        Some("group-member-7"),
         KeyKind::Group(Zeroizing::new(group_key)),
     );
     cfg.payload = Some(r#"{"modelId":"dtmi:com:example:Thermostat;1","site":[1,2]}"#.into());
@@ -195,7 +161,7 @@ fn custom_payload_round_trip_and_group_key() {
 #[test]
 fn wrong_key_is_an_auth_error_from_the_401_response() {
     let (emu, _) = scenario("auth-dev", json!({}));
-    let cfg = config(&emu, "auth-dev", device_key("not-the-key"));
+    let cfg = emulator_config(&emu, Some("auth-dev"), device_key("not-the-key"));
     let (code, out) = register(&cfg);
     assert_eq!(code, DPS_ERR_AUTH_UNAUTHORIZED, "{out:?}");
     assert_eq!(out.error_code, Some(401002));
@@ -205,11 +171,8 @@ fn wrong_key_is_an_auth_error_from_the_401_response() {
 #[test]
 fn wrong_key_is_an_auth_error_from_connack_refusal() {
     let name = "connack-dev";
-    let emu = Emulator::start(
-        json!({ "enrollments": [sym_enrollment(name, &test_key(name), json!({}))] }),
-        &["--auth-failure", "connack"],
-    );
-    let cfg = config(&emu, name, device_key("wrong"));
+    let emu = sym_emulator(name, json!({}), &["--auth-failure", "connack"]);
+    let cfg = emulator_config(&emu, Some(name), device_key("wrong"));
     let (code, _) = register(&cfg);
     assert_eq!(code, DPS_ERR_AUTH_NOT_AUTHORIZED);
 }

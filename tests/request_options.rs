@@ -3,38 +3,23 @@
 
 mod common;
 
-use common::{sym_enrollment, test_key, Emulator, ID_SCOPE};
-use dps_mqtt::config::{Config, KeyKind};
-use dps_mqtt::driver::{Driver, Io, Time, Transport};
-use dps_mqtt::engine::{Engine, Outcome};
+use common::{device_key, emulator_config, register_with, sym_emulator, Emulator};
+use dps_mqtt::config::Config;
+use dps_mqtt::driver::{Io, Time, Transport};
+use dps_mqtt::engine::Outcome;
 use dps_mqtt::error::dps_result::{self, *};
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use serde_json::json;
-use zeroize::Zeroizing;
 
 const DEVICE: &str = "options-dev";
 const MODEL: &str = "dtmi:com:example:Thermostat;1";
 
 fn emulator() -> Emulator {
-    Emulator::start(
-        json!({ "enrollments": [sym_enrollment(DEVICE, &test_key(DEVICE), json!({}))] }),
-        &[],
-    )
+    sym_emulator(DEVICE, json!({}), &[])
 }
 
 fn config(emu: &Emulator) -> Config {
-    let mut cfg = Config {
-        id_scope: Some(ID_SCOPE.into()),
-        registration_id: Some(DEVICE.into()),
-        key: Some(KeyKind::Device(Zeroizing::new(test_key(DEVICE)))),
-        host: "localhost".into(),
-        port: emu.port,
-        use_default_roots: false,
-        extra_anchors_pem: emu.ca_pem.clone(),
-        ..Config::default()
-    };
-    cfg.timing.deadline_ms = 20_000;
-    cfg
+    emulator_config(emu, Some(DEVICE), device_key(DEVICE))
 }
 
 /// The system clock with its wall-clock time this many seconds behind.
@@ -84,17 +69,13 @@ impl Transport for WaitForServerClose {
     }
 }
 
-fn register_with(cfg: &Config, clock: &mut impl Time) -> (dps_result, Outcome) {
-    let mut driver = Driver::new(Engine::new(cfg.settings().unwrap()).unwrap());
-    driver.start(clock).unwrap();
-    let code = driver.run_to_completion(&mut WaitForServerClose::default(), clock, &mut |e| {
-        while e.poll_event().is_some() {}
-    });
-    (code, driver.engine.outcome().clone())
+/// A registration whose connections the emulator has logged by the time it returns.
+fn register_logged(cfg: &Config, clock: &mut dyn Time) -> (dps_result, Outcome) {
+    register_with(cfg, &mut WaitForServerClose::default(), clock)
 }
 
 fn register(cfg: &Config) -> (dps_result, Outcome) {
-    register_with(cfg, &mut SystemClock::default())
+    register_logged(cfg, &mut SystemClock::default())
 }
 
 /// The payload the emulator echoed back (it returns the device's own without an enrollment
@@ -150,10 +131,10 @@ fn sas_token_lifetime_sets_the_expiry() {
         lag_secs: 2 * 3600,
     };
     assert_eq!(register(&cfg).0, DPS_OK);
-    let (code, out) = register_with(&cfg, &mut lagging);
+    let (code, out) = register_logged(&cfg, &mut lagging);
     assert_eq!(code, DPS_ERR_AUTH_UNAUTHORIZED, "{out:?}");
     cfg.set_sas_token_lifetime_secs(3 * 3600).unwrap();
-    assert_eq!(register_with(&cfg, &mut lagging).0, DPS_OK);
+    assert_eq!(register_logged(&cfg, &mut lagging).0, DPS_OK);
     for out_of_range in [0, 59, 30 * 24 * 3600 + 1, u32::MAX] {
         assert_eq!(
             cfg.set_sas_token_lifetime_secs(out_of_range)

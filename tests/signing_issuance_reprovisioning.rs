@@ -5,51 +5,19 @@
 mod common;
 
 use std::cell::{Cell, RefCell};
-use std::ffi::{c_void, CStr, CString};
+use std::ffi::{c_void, CStr};
 use std::ptr;
 
-use common::{sym_enrollment, test_key, Emulator, ID_SCOPE};
+use common::{c, ffi_client, ffi_config, sym_emulator, test_key, Emulator};
 use dps_mqtt::error::dps_result::{self, *};
 use dps_mqtt::ffi::client::*;
 use dps_mqtt::ffi::config::*;
 use dps_mqtt::sas::{KeySigner, Signer};
 use serde_json::json;
 
-fn c(s: &str) -> CString {
-    CString::new(s).expect("no NUL")
-}
-
 fn text(p: *const std::ffi::c_char) -> Option<String> {
     // SAFETY: getters return NULL or a NUL-terminated string valid until the next call.
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned())
-}
-
-/// A config for `name` on this emulator without a credential.
-fn base_config(emu: &Emulator, name: &str) -> *mut dps_config {
-    let cfg = dps_config_new();
-    assert!(!cfg.is_null());
-    assert_eq!(dps_config_set_id_scope(cfg, c(ID_SCOPE).as_ptr()), DPS_OK);
-    assert_eq!(
-        dps_config_set_registration_id(cfg, c(name).as_ptr()),
-        DPS_OK
-    );
-    assert_eq!(
-        dps_config_set_endpoint(cfg, c("localhost").as_ptr(), emu.port),
-        DPS_OK
-    );
-    assert_eq!(
-        dps_config_add_trust_anchors_pem(cfg, emu.ca_pem.as_ptr(), emu.ca_pem.len(), false),
-        DPS_OK
-    );
-    assert_eq!(dps_config_set_timeout_ms(cfg, 20_000), DPS_OK);
-    cfg
-}
-
-fn new_client(cfg: *const dps_config) -> *mut dps_client {
-    let mut out = ptr::null_mut();
-    assert_eq!(dps_client_new(cfg, ptr::null(), &mut out), DPS_OK);
-    assert!(!out.is_null());
-    out
 }
 
 /// The "HSM": holds the key, records what it was asked, and checks that the client cannot be
@@ -105,10 +73,7 @@ unsafe extern "C" fn hsm_sign(
 }
 
 fn hsm_emulator(name: &str) -> Emulator {
-    Emulator::start(
-        json!({ "enrollments": [sym_enrollment(name, &test_key(name), json!({ "retryAfter": 0 }))] }),
-        &[],
-    )
+    sym_emulator(name, json!({ "retryAfter": 0 }), &[])
 }
 
 #[test]
@@ -116,12 +81,12 @@ fn external_signer_registers_without_the_key_in_the_library() {
     let name = "hsm-dev";
     let emu = hsm_emulator(name);
     let hsm = Hsm::new(Some(test_key(name)), 0);
-    let cfg = base_config(&emu, name);
+    let cfg = ffi_config(&emu, name);
     assert_eq!(
         dps_config_set_signing_callback(cfg, Some(hsm_sign), &*hsm as *const Hsm as *mut c_void),
         DPS_OK
     );
-    let cl = new_client(cfg);
+    let cl = ffi_client(cfg);
     dps_config_free(cfg);
     hsm.client.set(cl);
 
@@ -162,12 +127,12 @@ fn a_failing_signer_ends_the_attempt_with_an_auth_error_and_no_retries() {
     let name = "hsm-broken";
     let emu = hsm_emulator(name);
     let hsm = Hsm::new(None, -7);
-    let cfg = base_config(&emu, name);
+    let cfg = ffi_config(&emu, name);
     assert_eq!(
         dps_config_set_signing_callback(cfg, Some(hsm_sign), &*hsm as *const Hsm as *mut c_void),
         DPS_OK
     );
-    let cl = new_client(cfg);
+    let cl = ffi_client(cfg);
     dps_config_free(cfg);
 
     let code = dps_client_register(cl);
@@ -188,12 +153,12 @@ fn a_signer_with_the_wrong_key_is_refused_by_the_service() {
     let name = "hsm-wrong";
     let emu = hsm_emulator(name);
     let hsm = Hsm::new(Some(test_key("another device")), 0);
-    let cfg = base_config(&emu, name);
+    let cfg = ffi_config(&emu, name);
     assert_eq!(
         dps_config_set_signing_callback(cfg, Some(hsm_sign), &*hsm as *const Hsm as *mut c_void),
         DPS_OK
     );
-    let cl = new_client(cfg);
+    let cl = ffi_client(cfg);
     dps_config_free(cfg);
     assert_eq!(dps_client_register(cl), DPS_ERR_AUTH_UNAUTHORIZED);
     dps_client_free(cl);
@@ -226,7 +191,7 @@ fn csr_for(common_name: &str) -> (rcgen::KeyPair, Vec<u8>) {
 }
 
 fn sym_config(emu: &Emulator, name: &str) -> *mut dps_config {
-    let cfg = base_config(emu, name);
+    let cfg = ffi_config(emu, name);
     assert_eq!(
         dps_config_set_symmetric_key(cfg, c(&test_key(name)).as_ptr()),
         DPS_OK
@@ -252,7 +217,7 @@ fn certificate_issuance_returns_a_chain_signed_by_the_emulator_ca() {
     let (key, csr) = csr_for(name);
     let cfg = sym_config(&emu, name);
     assert_eq!(dps_config_set_csr_der(cfg, csr.as_ptr(), csr.len()), DPS_OK);
-    let cl = new_client(cfg);
+    let cl = ffi_client(cfg);
 
     assert_eq!(
         dps_client_register(cl),
@@ -282,7 +247,7 @@ fn certificate_issuance_returns_a_chain_signed_by_the_emulator_ca() {
         dps_config_set_api_version(cfg, c("2021-06-01").as_ptr()),
         DPS_OK
     );
-    let old = new_client(cfg);
+    let old = ffi_client(cfg);
     assert_eq!(dps_client_register(old), DPS_OK);
     assert!(dps_client_issued_certificate_chain_pem(old).is_null());
     dps_client_free(old);
@@ -300,7 +265,7 @@ fn a_csr_for_another_name_is_rejected_by_the_service() {
     let (_, csr) = csr_for("somebody-else");
     let cfg = sym_config(&emu, name);
     assert_eq!(dps_config_set_csr_der(cfg, csr.as_ptr(), csr.len()), DPS_OK);
-    let cl = new_client(cfg);
+    let cl = ffi_client(cfg);
     dps_config_free(cfg);
     assert_eq!(dps_client_register(cl), DPS_ERR_REGISTRATION_REJECTED);
     assert_eq!(dps_client_http_status(cl), 400);
@@ -360,7 +325,7 @@ fn assignment_blob_round_trip_and_provisioning_decision() {
     let name = "blob-dev";
     let emu = hsm_emulator(name);
     let cfg = sym_config(&emu, name);
-    let cl = new_client(cfg);
+    let cl = ffi_client(cfg);
     let mut written = 0usize;
     assert_eq!(
         dps_client_assignment_save(cl, ptr::null_mut(), 0, &mut written),
@@ -477,7 +442,7 @@ fn assignment_blob_round_trip_and_provisioning_decision() {
         dps_config_set_symmetric_key(cfg, c(&test_key("wrong")).as_ptr()),
         DPS_OK
     );
-    let refused = new_client(cfg);
+    let refused = ffi_client(cfg);
     dps_config_free(cfg);
     assert_eq!(dps_client_register(refused), DPS_ERR_AUTH_UNAUTHORIZED);
     assert_eq!(

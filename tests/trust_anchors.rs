@@ -3,23 +3,16 @@
 
 mod common;
 
-use common::{sym_enrollment, test_key, Emulator, ID_SCOPE};
-use dps_mqtt::config::{Config, KeyKind};
-use dps_mqtt::driver::Driver;
-use dps_mqtt::engine::Engine;
+use common::{device_key, emulator_config, sym_emulator, Emulator};
+use dps_mqtt::config::Config;
 use dps_mqtt::error::dps_result::{self, *};
-use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use serde_json::json;
-use zeroize::Zeroizing;
 
 const DEVICE: &str = "anchors-dev";
 
 fn emulator() -> Emulator {
-    Emulator::start(
-        json!({ "enrollments": [sym_enrollment(DEVICE, &test_key(DEVICE), json!({}))] }),
-        &[],
-    )
+    sym_emulator(DEVICE, json!({}), &[])
 }
 
 /// A CA that signed nothing the emulator presents.
@@ -38,25 +31,15 @@ fn other_ca() -> Vec<u8> {
 
 /// A config with no anchors added yet (the public roots only).
 fn config(emu: &Emulator) -> Config {
-    let mut cfg = Config {
-        id_scope: Some(ID_SCOPE.into()),
-        registration_id: Some(DEVICE.into()),
-        key: Some(KeyKind::Device(Zeroizing::new(test_key(DEVICE)))),
-        host: "localhost".into(),
-        port: emu.port,
-        ..Config::default()
-    };
-    cfg.timing.deadline_ms = 20_000;
-    cfg
+    Config {
+        use_default_roots: true,
+        extra_anchors_pem: Vec::new(),
+        ..emulator_config(emu, Some(DEVICE), device_key(DEVICE))
+    }
 }
 
 fn register(cfg: &Config) -> dps_result {
-    let mut driver = Driver::new(Engine::new(cfg.settings().unwrap()).unwrap());
-    let mut clock = SystemClock::default();
-    driver.start(&mut clock).unwrap();
-    driver.run_to_completion(&mut TcpTransport::default(), &mut clock, &mut |e| {
-        while e.poll_event().is_some() {}
-    })
+    common::register(cfg).0
 }
 
 #[test]

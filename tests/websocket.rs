@@ -4,35 +4,25 @@
 
 mod common;
 
-use common::{sym_enrollment, test_key, Emulator, ID_SCOPE};
+use common::{emulator_config, register_with, sym_emulator, test_key, Emulator};
 use dps_mqtt::config::{Config, KeyKind};
-use dps_mqtt::driver::{Driver, Io, Transport};
-use dps_mqtt::engine::{Engine, Outcome};
+use dps_mqtt::driver::{Io, Transport};
+use dps_mqtt::engine::Outcome;
 use dps_mqtt::error::dps_result::{self, *};
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use serde_json::json;
 use zeroize::Zeroizing;
 
 fn emulator(name: &str, knobs: serde_json::Value) -> Emulator {
-    Emulator::start(
-        json!({ "enrollments": [sym_enrollment(name, &test_key(name), knobs)] }),
-        &["--ws-port", "0"],
-    )
+    sym_emulator(name, knobs, &["--ws-port", "0"])
 }
 
 fn ws_config(emu: &Emulator, name: &str, key: &str) -> Config {
-    let mut cfg = Config {
-        id_scope: Some(ID_SCOPE.into()),
-        registration_id: Some(name.into()),
-        key: Some(KeyKind::Device(Zeroizing::new(key.to_owned()))),
-        use_default_roots: false,
-        extra_anchors_pem: emu.ca_pem.clone(),
-        ..Config::default()
-    };
+    let key = KeyKind::Device(Zeroizing::new(key.to_owned()));
+    let mut cfg = emulator_config(emu, Some(name), key);
     cfg.set_websocket(true);
     assert_eq!(cfg.port, 443, "WebSocket defaults to port 443");
     cfg.set_endpoint("localhost", emu.ws_port.expect("emulator serves wss"));
-    cfg.timing.deadline_ms = 20_000;
     cfg
 }
 
@@ -59,22 +49,15 @@ impl Transport for OneByte {
     }
 }
 
-fn register_with(cfg: &Config, transport: &mut dyn Transport) -> (dps_result, Outcome) {
-    let engine = Engine::new(cfg.settings().expect("valid settings")).expect("engine");
-    let mut driver = Driver::new(engine);
-    let mut clock = SystemClock::default();
-    driver.start(&mut clock).expect("start");
-    let code = driver.run_to_completion(transport, &mut clock, &mut |engine| {
-        while engine.poll_event().is_some() {}
-    });
-    (code, driver.engine.outcome().clone())
+fn register_over(cfg: &Config, transport: &mut dyn Transport) -> (dps_result, Outcome) {
+    register_with(cfg, transport, &mut SystemClock::default())
 }
 
 #[test]
 fn registration_with_a_key_over_websocket() {
     let emu = emulator("ws-dev", json!({ "assignAfterPolls": 1 }));
     let cfg = ws_config(&emu, "ws-dev", &test_key("ws-dev"));
-    let (code, outcome) = register_with(&cfg, &mut TcpTransport::default());
+    let (code, outcome) = register_over(&cfg, &mut TcpTransport::default());
     assert_eq!(code, DPS_OK, "{:?}", outcome.result);
     assert_eq!(outcome.status.as_deref(), Some("assigned"));
     assert_eq!(outcome.device_id.as_deref(), Some("ws-dev"));
@@ -91,7 +74,7 @@ fn every_byte_in_its_own_transport_call_over_websocket() {
         json!({ "assignAfterPolls": 1, "fragment": true }),
     );
     let cfg = ws_config(&emu, "ws-slow", &test_key("ws-slow"));
-    let (code, outcome) = register_with(&cfg, &mut OneByte::default());
+    let (code, outcome) = register_over(&cfg, &mut OneByte::default());
     assert_eq!(code, DPS_OK, "{:?}", outcome.result);
     assert_eq!(outcome.device_id.as_deref(), Some("ws-slow"));
 }
@@ -100,7 +83,7 @@ fn every_byte_in_its_own_transport_call_over_websocket() {
 fn wrong_key_over_websocket_is_an_auth_error() {
     let emu = emulator("ws-bad", json!({}));
     let cfg = ws_config(&emu, "ws-bad", &test_key("another key"));
-    let (code, _) = register_with(&cfg, &mut TcpTransport::default());
+    let (code, _) = register_over(&cfg, &mut TcpTransport::default());
     assert_eq!(code, DPS_ERR_AUTH_UNAUTHORIZED);
 }
 

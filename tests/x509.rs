@@ -5,12 +5,9 @@
 
 mod common;
 
-use common::{Emulator, ID_SCOPE};
+use common::{emulator_config, register, Emulator};
 use dps_mqtt::config::{ClientCertificate, Config, KeyKind};
-use dps_mqtt::driver::Driver;
-use dps_mqtt::engine::{Engine, Outcome};
 use dps_mqtt::error::dps_result::{self, *};
-use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use rcgen::{
     date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
@@ -86,33 +83,11 @@ fn issue(
 }
 
 fn config(emu: &Emulator, registration_id: Option<&str>, chain: Vec<u8>, key: Vec<u8>) -> Config {
-    let mut cfg = Config {
-        id_scope: Some(ID_SCOPE.into()),
-        registration_id: registration_id.map(str::to_owned),
-        key: Some(KeyKind::X509(ClientCertificate {
-            chain,
-            key: Zeroizing::new(key),
-        })),
-        host: "localhost".into(),
-        port: emu.port,
-        use_default_roots: false,
-        extra_anchors_pem: emu.ca_pem.clone(),
-        ..Config::default()
-    };
-    cfg.timing.deadline_ms = 20_000;
-    cfg
-}
-
-fn register(cfg: &Config) -> (dps_result, Outcome) {
-    let engine = Engine::new(cfg.settings().expect("valid settings")).expect("engine");
-    let mut driver = Driver::new(engine);
-    let mut transport = TcpTransport::default();
-    let mut clock = SystemClock::default();
-    driver.start(&mut clock).expect("start");
-    let code = driver.run_to_completion(&mut transport, &mut clock, &mut |engine| {
-        while engine.poll_event().is_some() {}
+    let key = KeyKind::X509(ClientCertificate {
+        chain,
+        key: Zeroizing::new(key),
     });
-    (code, driver.engine.outcome().clone())
+    emulator_config(emu, registration_id, key)
 }
 
 fn settings_error(cfg: &Config) -> dps_mqtt::error::Error {

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Binary size of TLS offload: links c-examples/dps_register_offload.c against the library
-built with TLS (target/release) and without (target/no-tls/release), strips both, and prints
-their sizes and how many bytes of each come from libdps_mqtt.a (from the GNU ld link map: the
-input sections the linker kept in allocated output sections).
+"""Binary size of TLS offload: links c-examples/dps_register_offload.c (and cli_common.c) against
+the library built with TLS (target/release) and without (target/no-tls/release), strips both,
+and prints their sizes and how many bytes of each come from libdps_mqtt.a (from the GNU ld link
+map: the input sections the linker kept in allocated output sections).
 
     cargo build --release -p dps-mqtt
     CARGO_TARGET_DIR=target/no-tls cargo build --release -p dps-mqtt --no-default-features
@@ -18,6 +18,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBS = {"with TLS (default)": "target/release/libdps_mqtt.a",
         "without TLS (DPS_MQTT_TLS=OFF)": "target/no-tls/release/libdps_mqtt.a"}
+EXAMPLE = ["dps_register_offload", "cli_common"]  # the example's sources, without .c
 SYSTEM_LIBS = ["-lssl", "-lcrypto", "-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl"]
 ALLOCATED = (".text", ".rodata", ".data", ".bss", ".eh_frame", ".gcc_except_table", ".tdata",
              ".tbss", ".init_array", ".fini_array", ".got")
@@ -41,7 +42,7 @@ def kept_bytes_by_origin(map_path):
         if m and (m.group(1) or pending) and output_section.startswith(ALLOCATED):
             origin = m.group(3)
             key = ("libdps_mqtt.a" if "libdps_mqtt.a" in origin
-                   else "example" if "dps_register_offload" in origin else "rest")
+                   else "example" if any(name in origin for name in EXAMPLE) else "rest")
             totals[key] += int(m.group(2), 16)
         pending = None
     return totals
@@ -49,11 +50,12 @@ def kept_bytes_by_origin(map_path):
 
 def main():
     work = tempfile.mkdtemp(prefix="dps-offload-size-")
-    obj = os.path.join(work, "dps_register_offload.o")
-    subprocess.run(["gcc", "-std=c99", "-O2", "-ffunction-sections", "-fdata-sections",
-                    "-I", os.path.join(ROOT, "include"), "-c",
-                    os.path.join(ROOT, "c-examples/dps_register_offload.c"), "-o", obj],
-                   check=True)
+    objs = [os.path.join(work, f"{name}.o") for name in EXAMPLE]
+    for name, obj in zip(EXAMPLE, objs):
+        subprocess.run(["gcc", "-std=c99", "-O2", "-ffunction-sections", "-fdata-sections",
+                        "-I", os.path.join(ROOT, "include"), "-c",
+                        os.path.join(ROOT, f"c-examples/{name}.c"), "-o", obj],
+                       check=True)
     print(f"{'library':32} {'stripped binary':>16} {'from libdps_mqtt.a':>19} {'staticlib file':>15}")
     for name, lib in LIBS.items():
         lib = os.path.join(ROOT, lib)
@@ -61,7 +63,7 @@ def main():
             print(f"{lib} is missing: build it first (see this script's docstring)")
             return 1
         exe = os.path.join(work, "offload")
-        subprocess.run(["gcc", obj, lib, *SYSTEM_LIBS, "-Wl,--gc-sections",
+        subprocess.run(["gcc", *objs, lib, *SYSTEM_LIBS, "-Wl,--gc-sections",
                         f"-Wl,-Map={exe}.map", "-o", exe], check=True)
         subprocess.run(["strip", exe], check=True)
         kept = kept_bytes_by_origin(exe + ".map")

@@ -50,6 +50,56 @@ fn with_str(
     })
 }
 
+/// Runs a setter body on a config and one (pointer, length) byte buffer argument.
+fn with_bytes(
+    config: *mut dps_config,
+    ptr: *const u8,
+    len: usize,
+    set: impl FnOnce(&mut Config, &[u8]) -> crate::error::Result<()>,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: exports pass their caller's pointers, which the C contract says are valid.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        // SAFETY: as above: `ptr` has `len` readable bytes, borrowed during this call only.
+        let bytes = try_ffi!(unsafe { bytes_arg(ptr, len) });
+        try_ffi!(set(&mut cfg.inner, bytes).map_err(|e| e.code));
+        dps_result::DPS_OK
+    })
+}
+
+/// Borrows an optional string argument: NULL is `None`.
+///
+/// # Safety
+/// As `str_arg`.
+unsafe fn optional_str_arg<'a>(ptr: *const c_char) -> Result<Option<&'a str>, dps_result> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL, and valid per this function's contract.
+    unsafe { str_arg(ptr) }.map(Some)
+}
+
+/// Runs the setter of an optional string setting: `validate` checks a string, which `field`
+/// then holds as a copy; NULL clears the setting.
+fn with_optional_str(
+    config: *mut dps_config,
+    value: *const c_char,
+    validate: impl FnOnce(&str) -> crate::error::Result<()>,
+    field: impl FnOnce(&mut Config) -> &mut Option<String>,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: exports pass their caller's pointers, which the C contract says are valid.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        // SAFETY: as above; the string is only borrowed during this call.
+        let value = try_ffi!(unsafe { optional_str_arg(value) });
+        if let Some(s) = value {
+            try_ffi!(validate(s).map_err(|e| e.code));
+        }
+        *field(&mut cfg.inner) = value.map(str::to_owned);
+        dps_result::DPS_OK
+    })
+}
+
 /// Creates an empty configuration with defaults: host global.azure-devices-provisioning.net,
 /// port 8883, the public root certificates, api-version 2019-03-31, 90 s deadline.
 ///
@@ -175,16 +225,8 @@ pub extern "C" fn dps_config_add_trust_anchors_pem(
     pem_len: usize,
     use_public_roots: bool,
 ) -> dps_result {
-    guard(|| {
-        // SAFETY: the caller's pointers, valid per the C contract.
-        let cfg = try_ffi!(unsafe { config_mut(config) });
-        // SAFETY: `pem` has `pem_len` readable bytes per the C contract.
-        let pem = try_ffi!(unsafe { bytes_arg(pem, pem_len) });
-        try_ffi!(cfg
-            .inner
-            .add_trust_anchors_pem(pem, use_public_roots)
-            .map_err(|e| e.code));
-        dps_result::DPS_OK
+    with_bytes(config, pem, pem_len, |cfg, pem| {
+        cfg.add_trust_anchors_pem(pem, use_public_roots)
     })
 }
 
@@ -197,19 +239,12 @@ pub extern "C" fn dps_config_set_payload_json(
     config: *mut dps_config,
     json: *const c_char,
 ) -> dps_result {
-    if json.is_null() {
-        return guard(|| {
-            // SAFETY: the caller's pointer, valid per the C contract.
-            let cfg = try_ffi!(unsafe { config_mut(config) });
-            cfg.inner.payload = None;
-            dps_result::DPS_OK
-        });
-    }
-    with_str(config, json, |cfg, s| {
-        protocol::register_body("x", Some(s), None).map_err(|e| e.code)?;
-        cfg.inner.payload = Some(s.to_owned());
-        Ok(())
-    })
+    with_optional_str(
+        config,
+        json,
+        |s| protocol::register_body("x", Some(s), None).map(drop),
+        |c| &mut c.payload,
+    )
 }
 
 /// Sets the service api-version (default "2019-03-31", or "2025-07-01-preview" when a CSR is
@@ -345,6 +380,8 @@ pub extern "C" fn dps_config_set_status_callback(
 /// @retval DPS_ERR_INVALID_PRIVATE_KEY when the key cannot be read or is not supported.
 /// @retval DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH when the key is not the leaf's.
 /// @retval DPS_ERR_INVALID_CERTIFICATE_CN when the leaf's subject has no usable CN.
+/// @retval DPS_ERR_INVALID_UNSUPPORTED in a build without TLS, whatever the buffers hold: the
+///         transport's TLS presents the certificate there (`dps_config_set_x509_offloaded`).
 #[no_mangle]
 pub extern "C" fn dps_config_set_client_certificate(
     config: *mut dps_config,
@@ -412,18 +449,8 @@ pub extern "C" fn dps_config_set_model_id(
     config: *mut dps_config,
     model_id: *const c_char,
 ) -> dps_result {
-    if model_id.is_null() {
-        return guard(|| {
-            // SAFETY: the caller's pointer, valid per the C contract.
-            let cfg = try_ffi!(unsafe { config_mut(config) });
-            cfg.inner.model_id = None;
-            dps_result::DPS_OK
-        });
-    }
-    with_str(config, model_id, |cfg, s| {
-        protocol::validate_model_id(s).map_err(|e| e.code)?;
-        cfg.inner.model_id = Some(s.to_owned());
-        Ok(())
+    with_optional_str(config, model_id, protocol::validate_model_id, |c| {
+        &mut c.model_id
     })
 }
 
@@ -463,18 +490,8 @@ pub extern "C" fn dps_config_set_client_version(
     config: *mut dps_config,
     user_agent: *const c_char,
 ) -> dps_result {
-    if user_agent.is_null() {
-        return guard(|| {
-            // SAFETY: the caller's pointer, valid per the C contract.
-            let cfg = try_ffi!(unsafe { config_mut(config) });
-            cfg.inner.client_version = None;
-            dps_result::DPS_OK
-        });
-    }
-    with_str(config, user_agent, |cfg, s| {
-        protocol::validate_client_version(s).map_err(|e| e.code)?;
-        cfg.inner.client_version = Some(s.to_owned());
-        Ok(())
+    with_optional_str(config, user_agent, protocol::validate_client_version, |c| {
+        &mut c.client_version
     })
 }
 
@@ -534,16 +551,8 @@ pub extern "C" fn dps_config_set_trust_anchors_pem(
     pem_len: usize,
     use_public_roots: bool,
 ) -> dps_result {
-    guard(|| {
-        // SAFETY: the caller's pointers, valid per the C contract.
-        let cfg = try_ffi!(unsafe { config_mut(config) });
-        // SAFETY: `pem` has `pem_len` readable bytes per the C contract.
-        let pem = try_ffi!(unsafe { bytes_arg(pem, pem_len) });
-        try_ffi!(cfg
-            .inner
-            .set_trust_anchors_pem(pem, use_public_roots)
-            .map_err(|e| e.code));
-        dps_result::DPS_OK
+    with_bytes(config, pem, pem_len, |cfg, pem| {
+        cfg.set_trust_anchors_pem(pem, use_public_roots)
     })
 }
 /// Chooses X.509 authentication done by the transport: under TLS offload, the firmware's TLS
@@ -588,17 +597,13 @@ pub extern "C" fn dps_config_set_csr_der(
     der: *const u8,
     der_len: usize,
 ) -> dps_result {
-    guard(|| {
-        // SAFETY: the caller's pointer, valid per the C contract.
-        let cfg = try_ffi!(unsafe { config_mut(config) });
-        if der.is_null() && der_len == 0 {
-            cfg.inner.csr_der = None;
-            return dps_result::DPS_OK;
-        }
-        // SAFETY: `der` has `der_len` readable bytes per the C contract.
-        let input = try_ffi!(unsafe { bytes_arg(der, der_len) });
-        cfg.inner.csr_der = Some(try_ffi!(protocol::csr_der(input).map_err(|e| e.code)));
-        dps_result::DPS_OK
+    with_bytes(config, der, der_len, |cfg, input| {
+        cfg.csr_der = if der.is_null() && input.is_empty() {
+            None
+        } else {
+            Some(protocol::csr_der(input)?)
+        };
+        Ok(())
     })
 }
 
@@ -641,6 +646,9 @@ pub extern "C" fn dps_config_set_websocket(config: *mut dps_config, enabled: boo
 ///         ':', or a password is given without a user name.
 /// @retval DPS_ERR_INVALID_CONFIG when `host` contains characters not allowed in a host name.
 /// @retval DPS_ERR_INVALID_UTF8 when a string is not UTF-8.
+/// @retval DPS_ERR_INVALID_UNSUPPORTED when `host` is not NULL in a build without TLS: TLS is
+///         offloaded there, and the transport's TLS would wrap the tunnel request meant for the
+///         proxy (the transport must tunnel itself, before its TLS).
 ///
 /// A refused tunnel ends the registration with `DPS_ERR_TRANSPORT_PROXY_AUTH` (the proxy wants
 /// other credentials: 407, or 401) or `DPS_ERR_TRANSPORT_PROXY` (any other status, which is in
@@ -660,18 +668,15 @@ pub extern "C" fn dps_config_set_proxy(
             cfg.inner.proxy = None;
             return dps_result::DPS_OK;
         }
+        if !cfg!(feature = "tls") {
+            return dps_result::DPS_ERR_INVALID_UNSUPPORTED;
+        }
         // SAFETY: the caller's NUL-terminated strings, borrowed during this call only.
         let host = try_ffi!(unsafe { str_arg(host) });
-        let optional = |ptr: *const c_char| {
-            if ptr.is_null() {
-                Ok(None)
-            } else {
-                // SAFETY: as above.
-                unsafe { str_arg(ptr) }.map(Some)
-            }
-        };
-        let username = try_ffi!(optional(username));
-        let password = try_ffi!(optional(password));
+        // SAFETY: as above.
+        let username = try_ffi!(unsafe { optional_str_arg(username) });
+        // SAFETY: as above.
+        let password = try_ffi!(unsafe { optional_str_arg(password) });
         let proxy =
             try_ffi!(crate::proxy::Proxy::new(host, port, username, password).map_err(|e| e.code));
         cfg.inner.proxy = Some(proxy);
@@ -743,6 +748,48 @@ mod tls_offload_tests {
         });
     }
 
+    #[test]
+    fn optional_strings_are_checked_copied_and_cleared_by_null() {
+        let text = |s: &str| std::ffi::CString::new(s).unwrap();
+        with_config(|cfg| {
+            let (model, agent, json) = (text("dtmi:com:example:A;1"), text("fw/1"), text("{}"));
+            assert_eq!(
+                dps_config_set_model_id(cfg, model.as_ptr()),
+                dps_result::DPS_OK
+            );
+            assert_eq!(
+                dps_config_set_client_version(cfg, agent.as_ptr()),
+                dps_result::DPS_OK
+            );
+            assert_eq!(
+                dps_config_set_payload_json(cfg, json.as_ptr()),
+                dps_result::DPS_OK
+            );
+            let bad = text("not a dtmi");
+            assert_eq!(
+                dps_config_set_model_id(cfg, bad.as_ptr()),
+                dps_result::DPS_ERR_INVALID_MODEL_ID
+            );
+            // SAFETY: `cfg` is a live config from dps_config_new, used by this thread only.
+            let inner = unsafe { &(*cfg).inner };
+            assert_eq!(inner.model_id.as_deref(), Some("dtmi:com:example:A;1"));
+            assert_eq!(inner.client_version.as_deref(), Some("fw/1"));
+            assert_eq!(inner.payload.as_deref(), Some("{}"));
+            let null = std::ptr::null();
+            assert_eq!(dps_config_set_model_id(cfg, null), dps_result::DPS_OK);
+            assert_eq!(dps_config_set_client_version(cfg, null), dps_result::DPS_OK);
+            assert_eq!(dps_config_set_payload_json(cfg, null), dps_result::DPS_OK);
+            // SAFETY: as above.
+            let inner = unsafe { &(*cfg).inner };
+            assert!(inner.model_id.is_none() && inner.client_version.is_none());
+            assert!(inner.payload.is_none());
+        });
+        assert_eq!(
+            dps_config_set_model_id(std::ptr::null_mut(), std::ptr::null()),
+            dps_result::DPS_ERR_INVALID_NULL_POINTER
+        );
+    }
+
     #[cfg(feature = "tls")]
     #[test]
     fn offload_can_be_turned_off_again_with_tls_built_in() {
@@ -767,8 +814,30 @@ mod tls_offload_tests {
                 dps_config_add_trust_anchors_pem(cfg, pem.as_ptr(), pem.len(), false),
                 dps_result::DPS_ERR_INVALID_UNSUPPORTED
             );
+            let key = b"-----BEGIN PRIVATE KEY-----\n";
+            assert_eq!(
+                dps_config_set_client_certificate(
+                    cfg,
+                    pem.as_ptr(),
+                    pem.len(),
+                    key.as_ptr(),
+                    key.len()
+                ),
+                dps_result::DPS_ERR_INVALID_UNSUPPORTED
+            );
+            let host = std::ffi::CString::new("proxy.example").unwrap();
+            assert_eq!(
+                dps_config_set_proxy(cfg, host.as_ptr(), 3128, std::ptr::null(), std::ptr::null()),
+                dps_result::DPS_ERR_INVALID_UNSUPPORTED
+            );
+            assert_eq!(
+                dps_config_set_proxy(cfg, std::ptr::null(), 0, std::ptr::null(), std::ptr::null()),
+                dps_result::DPS_OK
+            );
             // SAFETY: as above.
-            assert!(unsafe { &(*cfg).inner }.tls_offload);
+            let inner = unsafe { &(*cfg).inner };
+            assert!(inner.tls_offload);
+            assert!(inner.key.is_none() && inner.proxy.is_none());
         });
     }
 }

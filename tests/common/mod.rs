@@ -4,12 +4,22 @@
 
 #![allow(dead_code)]
 
+use std::ffi::CString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::ptr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use base64::Engine as _;
+use dps_mqtt::config::{Config, KeyKind};
+use dps_mqtt::driver::{Driver, Time, Transport};
+use dps_mqtt::engine::{Engine, Outcome};
+use dps_mqtt::error::dps_result::{self, DPS_OK};
+use dps_mqtt::ffi::client::{dps_client, dps_client_new};
+use dps_mqtt::ffi::config::*;
+use dps_mqtt::hosted::{SystemClock, TcpTransport};
+use zeroize::Zeroizing;
 
 pub const ID_SCOPE: &str = "0ne00000001";
 
@@ -155,4 +165,93 @@ pub fn sym_enrollment(reg_id: &str, key: &str, knobs: serde_json::Value) -> serd
 
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
+}
+
+/// One emulator with one symmetric-key enrollment for `name` (its key: `test_key(name)`) with
+/// these scenario knobs, and extra command-line arguments.
+pub fn sym_emulator(name: &str, knobs: serde_json::Value, extra_args: &[&str]) -> Emulator {
+    Emulator::start(
+        serde_json::json!({ "enrollments": [sym_enrollment(name, &test_key(name), knobs)] }),
+        extra_args,
+    )
+}
+
+/// The individual-enrollment key of `name` (see `test_key`).
+pub fn device_key(name: &str) -> KeyKind {
+    KeyKind::Device(Zeroizing::new(test_key(name)))
+}
+
+/// A config for this emulator (its host and port, trusting its CA alone) with a 20 s
+/// deadline: `registration_id` (None: the certificate's CN) and `key`.
+pub fn emulator_config(emu: &Emulator, registration_id: Option<&str>, key: KeyKind) -> Config {
+    let mut cfg = Config {
+        id_scope: Some(ID_SCOPE.into()),
+        registration_id: registration_id.map(str::to_owned),
+        key: Some(key),
+        host: "localhost".into(),
+        port: emu.port,
+        use_default_roots: false,
+        extra_anchors_pem: emu.ca_pem.clone(),
+        ..Config::default()
+    };
+    cfg.timing.deadline_ms = 20_000;
+    cfg
+}
+
+/// Runs one registration to its end over `transport` with `clock`, draining the events.
+pub fn register_with(
+    cfg: &Config,
+    transport: &mut dyn Transport,
+    clock: &mut dyn Time,
+) -> (dps_result, Outcome) {
+    let engine = Engine::new(cfg.settings().expect("valid settings")).expect("engine");
+    let mut driver = Driver::new(engine);
+    driver.start(clock).expect("start");
+    let code = driver.run_to_completion(transport, clock, &mut |engine| {
+        while engine.poll_event().is_some() {}
+    });
+    (code, driver.engine.outcome().clone())
+}
+
+/// Runs one registration with the hosted TCP transport and the system clock.
+pub fn register(cfg: &Config) -> (dps_result, Outcome) {
+    register_with(
+        cfg,
+        &mut TcpTransport::default(),
+        &mut SystemClock::default(),
+    )
+}
+
+/// A C string for the C API.
+pub fn c(s: &str) -> CString {
+    CString::new(s).expect("no NUL")
+}
+
+/// A C-API config for `name` on this emulator without a credential, every setter checked.
+pub fn ffi_config(emu: &Emulator, name: &str) -> *mut dps_config {
+    let cfg = dps_config_new();
+    assert!(!cfg.is_null());
+    assert_eq!(dps_config_set_id_scope(cfg, c(ID_SCOPE).as_ptr()), DPS_OK);
+    assert_eq!(
+        dps_config_set_registration_id(cfg, c(name).as_ptr()),
+        DPS_OK
+    );
+    assert_eq!(
+        dps_config_set_endpoint(cfg, c("localhost").as_ptr(), emu.port),
+        DPS_OK
+    );
+    assert_eq!(
+        dps_config_add_trust_anchors_pem(cfg, emu.ca_pem.as_ptr(), emu.ca_pem.len(), false),
+        DPS_OK
+    );
+    assert_eq!(dps_config_set_timeout_ms(cfg, 20_000), DPS_OK);
+    cfg
+}
+
+/// A client from `cfg` with the built-in transport; the caller frees it.
+pub fn ffi_client(cfg: *const dps_config) -> *mut dps_client {
+    let mut out = ptr::null_mut();
+    assert_eq!(dps_client_new(cfg, ptr::null(), &mut out), DPS_OK);
+    assert!(!out.is_null());
+    out
 }
