@@ -971,7 +971,12 @@ static int32_t hsm_sign(void *user, const uint8_t *data, size_t data_len, uint8_
     if (h->client != NULL) {
         /* Mid-step: the client can be neither driven nor read from here. */
         CHECK(dps_client_do_work(h->client, NULL) == DPS_ERR_INVALID_STATE);
-        CHECK(dps_client_last_result(h->client) == DPS_ERR_INVALID_NULL_POINTER);
+        CHECK(dps_client_last_result(h->client) == DPS_ERR_INVALID_STATE);
+        {
+            size_t written = 0;
+            CHECK(dps_client_assignment_save(h->client, NULL, 0, &written) ==
+                  DPS_ERR_INVALID_STATE);
+        }
         h->reentrant_calls_refused++;
     }
     if (h->fail_with != 0 || signature_len != 32) {

@@ -559,7 +559,7 @@ extern "C" {
  * @retval DPS_ERR_INVALID_BUFFER_TOO_SMALL when `buf` is NULL or `buf_len` is too small
  *         (`*written` = the size needed, nothing else written).
  * @retval DPS_ERR_INVALID_STATE when the client's last attempt did not end assigned (or is
- *         still running).
+ *         still running), or when called from inside a transport hook or the signing callback.
  * @retval DPS_ERR_INVALID_ASSIGNMENT when the service's hub, device id or etag is too long
  *         to store (over 255 bytes).
  */
@@ -678,8 +678,9 @@ bool dps_client_wants_write(const struct dps_client *client);
 
 /**
  * The result of the last driving call: `DPS_PENDING` while an attempt runs, `DPS_OK` when the
- * last attempt was assigned, its error otherwise, `DPS_ERR_INVALID_STATE` before any attempt.
- * NULL gives `DPS_ERR_INVALID_NULL_POINTER`.
+ * last attempt was assigned, its error otherwise, `DPS_ERR_INVALID_STATE` before any attempt
+ * and when called from inside a transport hook or the signing callback (the client is
+ * mid-step there). NULL gives `DPS_ERR_INVALID_NULL_POINTER`.
  */
 dps_result dps_client_last_result(const struct dps_client *client);
 

@@ -116,7 +116,7 @@ fn external_signer_registers_without_the_key_in_the_library() {
     // From inside the callback the client could neither be driven nor read.
     assert_eq!(
         *hsm.reentry.borrow(),
-        vec![(DPS_ERR_INVALID_STATE, DPS_ERR_INVALID_NULL_POINTER)]
+        vec![(DPS_ERR_INVALID_STATE, DPS_ERR_INVALID_STATE)]
     );
     hsm.client.set(ptr::null_mut());
     dps_client_free(cl);

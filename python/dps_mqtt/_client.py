@@ -383,7 +383,7 @@ class ProvisioningClient:
                  product_info: Optional[str] = None) -> None:
         """Use the `create_from_*` class methods; `credential` sets the key or certificate
         on the C configuration."""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._calling_thread: Optional[int] = None
         self._transport = transport
         self._callbacks = _Callbacks(on_status, transport)

@@ -36,6 +36,24 @@ def test_save_parse_and_decide(emulator) -> None:
     assert should_provision(b"") is True
 
 
+def test_saved_from_the_assigned_status_callback(emulator) -> None:
+    """The natural place to store the assignment: on_status runs inside register() on the
+    same thread, and the client's getters are allowed there (no deadlock)."""
+    saved = []
+
+    def on_status(status: dps_mqtt.Status) -> None:
+        if status == dps_mqtt.Status.ASSIGNED:
+            saved.append(client.save_assignment())
+
+    client = ProvisioningClient.create_from_symmetric_key(
+        "localhost", "py-ok", ID_SCOPE, test_key("py-ok"), on_status=on_status,
+        **emulator.kwargs())
+    with client:
+        client.register()
+    assert len(saved) == 1
+    assert Assignment.parse(saved[0]).device_id == "py-ok"
+
+
 def test_a_corrupt_blob_means_provision(emulator) -> None:
     with client_for(emulator, "py-ok") as client:
         client.register()

@@ -34,7 +34,7 @@ pub struct dps_assignment {
 /// @retval DPS_ERR_INVALID_BUFFER_TOO_SMALL when `buf` is NULL or `buf_len` is too small
 ///         (`*written` = the size needed, nothing else written).
 /// @retval DPS_ERR_INVALID_STATE when the client's last attempt did not end assigned (or is
-///         still running).
+///         still running), or when called from inside a transport hook or the signing callback.
 /// @retval DPS_ERR_INVALID_ASSIGNMENT when the service's hub, device id or etag is too long
 ///         to store (over 255 bytes).
 #[no_mangle]
@@ -49,8 +49,9 @@ pub extern "C" fn dps_client_assignment_save(
             return dps_result::DPS_ERR_INVALID_NULL_POINTER;
         }
         // SAFETY: the caller's pointer, valid per the C contract.
-        let Some(outcome) = (unsafe { client_outcome(client) }) else {
-            return dps_result::DPS_ERR_INVALID_NULL_POINTER;
+        let outcome = match unsafe { client_outcome(client) } {
+            Ok(outcome) => outcome,
+            Err(code) => return code,
         };
         let assigned = outcome
             .result

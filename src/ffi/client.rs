@@ -170,14 +170,14 @@ pub extern "C" fn dps_client_free(client: *mut dps_client) {
         if client.is_null() {
             return;
         }
-        // SAFETY: a non-NULL pointer came from `dps_client_new` and is freed once.
-        let boxed = unsafe { Box::from_raw(client) };
-        if boxed.busy.get() {
+        // SAFETY: a non-NULL pointer came from `dps_client_new`; only a shared read here, so
+        // no unique ownership is claimed while a driving call may still hold a reference.
+        if unsafe { &*client }.busy.get() {
             // Freed from inside its own callback: leak rather than free memory in use.
-            std::mem::forget(boxed);
             return;
         }
-        let mut boxed = boxed;
+        // SAFETY: not busy, so no other reference to the client exists; freed once.
+        let mut boxed = unsafe { Box::from_raw(client) };
         let inner = boxed.inner.get_mut();
         inner.driver.shutdown(inner.transport.as_mut());
     });
@@ -200,15 +200,15 @@ unsafe fn enter<'a>(client: *mut dps_client) -> Result<&'a dps_client, dps_resul
 ///
 /// # Safety
 /// `client` must be NULL or a live pointer from `dps_client_new`.
-unsafe fn inner_ref<'a>(client: *const dps_client) -> Option<&'a ClientInner> {
+unsafe fn inner_ref<'a>(client: *const dps_client) -> Result<&'a ClientInner, dps_result> {
     // SAFETY: per this function's contract.
-    let c = unsafe { client.as_ref() }?;
+    let c = unsafe { client.as_ref() }.ok_or(dps_result::DPS_ERR_INVALID_NULL_POINTER)?;
     if c.working.get() {
         // Called from a transport hook or the signing callback: a `&mut` is alive.
-        return None;
+        return Err(dps_result::DPS_ERR_INVALID_STATE);
     }
     // SAFETY: no `&mut` is alive: log and status callbacks run after `step` released it.
-    Some(unsafe { &*c.inner.get() })
+    Ok(unsafe { &*c.inner.get() })
 }
 
 impl dps_client {
@@ -333,20 +333,21 @@ pub extern "C" fn dps_client_register(client: *mut dps_client) -> dps_result {
 pub extern "C" fn dps_client_wants_write(client: *const dps_client) -> bool {
     guard_value(false, || {
         // SAFETY: the caller's pointer, valid per the C contract.
-        unsafe { inner_ref(client) }.is_some_and(|i| i.driver.wants_write())
+        unsafe { inner_ref(client) }.is_ok_and(|i| i.driver.wants_write())
     })
 }
 
 /// The result of the last driving call: `DPS_PENDING` while an attempt runs, `DPS_OK` when the
-/// last attempt was assigned, its error otherwise, `DPS_ERR_INVALID_STATE` before any attempt.
-/// NULL gives `DPS_ERR_INVALID_NULL_POINTER`.
+/// last attempt was assigned, its error otherwise, `DPS_ERR_INVALID_STATE` before any attempt
+/// and when called from inside a transport hook or the signing callback (the client is
+/// mid-step there). NULL gives `DPS_ERR_INVALID_NULL_POINTER`.
 #[no_mangle]
 pub extern "C" fn dps_client_last_result(client: *const dps_client) -> dps_result {
     guard(|| {
         // SAFETY: the caller's pointer, valid per the C contract.
         match unsafe { inner_ref(client) } {
-            Some(inner) => inner.last_result,
-            None => dps_result::DPS_ERR_INVALID_NULL_POINTER,
+            Ok(inner) => inner.last_result,
+            Err(code) => code,
         }
     })
 }
@@ -460,6 +461,7 @@ pub extern "C" fn dps_client_error_code(client: *const dps_client) -> i64 {
     guard_value(0, || {
         // SAFETY: the caller's pointer, valid per the C contract.
         unsafe { inner_ref(client) }
+            .ok()
             .and_then(|i| i.driver.engine.outcome().error_code)
             .unwrap_or(0)
     })
@@ -471,6 +473,7 @@ pub extern "C" fn dps_client_http_status(client: *const dps_client) -> u32 {
     guard_value(0, || {
         // SAFETY: the caller's pointer, valid per the C contract.
         unsafe { inner_ref(client) }
+            .ok()
             .and_then(|i| i.driver.engine.outcome().http_status)
             .map_or(0, u32::from)
     })
@@ -483,6 +486,7 @@ pub extern "C" fn dps_client_retry_after_ms(client: *const dps_client) -> i64 {
     guard_value(-1, || {
         // SAFETY: the caller's pointer, valid per the C contract.
         unsafe { inner_ref(client) }
+            .ok()
             .and_then(|i| i.driver.engine.outcome().retry_after_ms)
             .map_or(-1, |ms| i64::try_from(ms).unwrap_or(i64::MAX))
     })
@@ -509,7 +513,11 @@ pub extern "C" fn dps_client_issued_certificate_chain_pem(
 ///
 /// # Safety
 /// `client` must be NULL or a live pointer from `dps_client_new`.
-pub(crate) unsafe fn client_outcome<'a>(client: *const dps_client) -> Option<&'a Outcome> {
+/// `DPS_ERR_INVALID_NULL_POINTER` for NULL, `DPS_ERR_INVALID_STATE` while the client is mid-step
+/// (from inside a transport hook or the signing callback).
+pub(crate) unsafe fn client_outcome<'a>(
+    client: *const dps_client,
+) -> Result<&'a Outcome, dps_result> {
     // SAFETY: per this function's contract.
     unsafe { inner_ref(client) }.map(|i| i.driver.engine.outcome())
 }
