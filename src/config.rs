@@ -389,7 +389,7 @@ mod tests {
             Packet::Connect(c) => c.password.map(<[u8]>::to_vec),
             other => panic!("first packet is {:?}, not CONNECT", other.get_type()),
         };
-        (password, out)
+        (password, out.to_vec())
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use crate::engine::{Action, Engine, Event};
 use crate::error::{dps_result, Error};
+use zeroize::Zeroizing;
 
 /// Result of one transport read or write.
 #[derive(Debug, PartialEq, Eq)]
@@ -64,7 +65,8 @@ const MAX_ROUNDS: usize = 64;
 
 pub struct Driver {
     pub engine: Engine,
-    unsent: Vec<u8>,
+    /// Zeroizing: in the clear (TLS offload, a proxy CONNECT) it carries secrets.
+    unsent: Zeroizing<Vec<u8>>,
     connected: bool,
     /// Whether the current connection has delivered a byte: a failure before that is a
     /// failed connect (a non-blocking connect reports its failure at the first send/recv).
@@ -76,7 +78,7 @@ impl Driver {
     pub fn new(engine: Engine) -> Driver {
         Driver {
             engine,
-            unsent: Vec::new(),
+            unsent: Zeroizing::new(Vec::new()),
             connected: false,
             received_any: false,
             started: false,
@@ -208,7 +210,7 @@ impl Driver {
                 }
                 Action::Close => {
                     // Give already-produced bytes (DISCONNECT, close_notify) one chance to leave.
-                    self.unsent.extend_from_slice(&self.engine.take_transmit());
+                    crate::wipe::append(&mut self.unsent, self.engine.take_transmit());
                     if self.connected && !self.unsent.is_empty() {
                         let _ = transport.send(&self.unsent);
                     }
@@ -224,7 +226,7 @@ impl Driver {
 
     /// Sends as much as the transport takes. Returns whether any byte moved.
     fn flush(&mut self, transport: &mut dyn Transport, now: u64) -> bool {
-        self.unsent.extend_from_slice(&self.engine.take_transmit());
+        crate::wipe::append(&mut self.unsent, self.engine.take_transmit());
         if !self.connected {
             return false;
         }

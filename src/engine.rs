@@ -19,7 +19,9 @@ use crate::framing::Layers;
 use crate::mqtt::{ConnectOptions, MqttEvent, MqttSession, QoS};
 use crate::protocol::{self, RegistrationStatus, RetryAfter};
 use crate::sas::{self, HexCase, Signer};
+use crate::wipe;
 use dps_result::*;
+use zeroize::Zeroizing;
 
 /// How the device proves who it is.
 pub enum Credential {
@@ -210,7 +212,8 @@ pub struct Engine {
     unix_now: u64,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
-    transmit: Vec<u8>,
+    /// Zeroizing: with TLS offload it holds the MQTT CONNECT (SAS token) in the clear.
+    transmit: Zeroizing<Vec<u8>>,
     outcome: Outcome,
 }
 
@@ -252,7 +255,7 @@ impl Engine {
             unix_now: 0,
             actions: VecDeque::new(),
             events: VecDeque::new(),
-            transmit: Vec::new(),
+            transmit: Zeroizing::new(Vec::new()),
             outcome: Outcome::default(),
         })
     }
@@ -314,8 +317,9 @@ impl Engine {
         self.events.pop_front()
     }
 
-    /// Bytes to write to the transport, in order. The caller owns them afterwards.
-    pub fn take_transmit(&mut self) -> Vec<u8> {
+    /// Bytes to write to the transport, in order. The caller owns them afterwards; they are
+    /// wiped when dropped, as in the clear (TLS offload, a proxy CONNECT) they carry secrets.
+    pub fn take_transmit(&mut self) -> Zeroizing<Vec<u8>> {
         if let Link::Up(conn) = &mut self.link {
             if let Err(e) = Self::flush_connection(conn, &mut self.transmit) {
                 self.fail(e);
@@ -846,12 +850,12 @@ impl Engine {
         half + self.rng % (base - half + 1)
     }
 
-    fn flush_connection(conn: &mut Connection, out: &mut Vec<u8>) -> Result<()> {
+    fn flush_connection(conn: &mut Connection, out: &mut Zeroizing<Vec<u8>>) -> Result<()> {
         let plain = conn.mqtt.take_output();
         if !plain.is_empty() {
             conn.framing.write_plaintext(&plain)?;
         }
-        out.extend_from_slice(&conn.framing.take_transport_output());
+        wipe::append(out, conn.framing.take_transport_output());
         Ok(())
     }
 
@@ -867,8 +871,7 @@ impl Engine {
             // Whatever is queued (a DISCONNECT, PUBACKs) leaves before the TLS close_notify.
             let _ = Self::flush_connection(conn, &mut self.transmit);
             conn.framing.close();
-            self.transmit
-                .extend_from_slice(&conn.framing.take_transport_output());
+            wipe::append(&mut self.transmit, conn.framing.take_transport_output());
         }
         if !matches!(self.link, Link::Down) {
             self.actions.push_back(Action::Close);

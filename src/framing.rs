@@ -4,10 +4,12 @@
 #[cfg(feature = "tls")]
 use std::sync::Arc;
 
+use zeroize::Zeroizing;
+
 use crate::error::Result;
 #[cfg(feature = "tls")]
 use crate::tls;
-use crate::{proxy, ws};
+use crate::{proxy, wipe, ws};
 
 /// Which trust anchors verify the server: the public roots, extra PEM anchors, or both.
 #[derive(Clone, Debug, Default)]
@@ -95,7 +97,7 @@ impl FramingFactory {
         match self {
             FramingFactory::Plain => Ok(Framing::Plain {
                 inbound: Vec::new(),
-                outbound: Vec::new(),
+                outbound: Zeroizing::new(Vec::new()),
             }),
             #[cfg(feature = "tls")]
             FramingFactory::Tls(config) => {
@@ -109,7 +111,8 @@ impl FramingFactory {
 pub enum Framing {
     Plain {
         inbound: Vec<u8>,
-        outbound: Vec<u8>,
+        /// Zeroizing: MQTT CONNECT carries the SAS token in the clear here.
+        outbound: Zeroizing<Vec<u8>>,
     },
     #[cfg(feature = "tls")]
     Tls(Box<tls::TlsSession>),
@@ -120,7 +123,7 @@ impl Framing {
     pub fn write_plaintext(&mut self, data: &[u8]) -> Result<()> {
         match self {
             Framing::Plain { outbound, .. } => {
-                outbound.extend_from_slice(data);
+                wipe::extend(outbound, data);
                 Ok(())
             }
             #[cfg(feature = "tls")]
@@ -158,12 +161,12 @@ impl Framing {
         }
     }
 
-    /// Bytes to write to the transport.
-    pub fn take_transport_output(&mut self) -> Vec<u8> {
+    /// Bytes to write to the transport; zeroizing, as in the clear they may carry secrets.
+    pub fn take_transport_output(&mut self) -> Zeroizing<Vec<u8>> {
         match self {
             Framing::Plain { outbound, .. } => std::mem::take(outbound),
             #[cfg(feature = "tls")]
-            Framing::Tls(s) => s.take_tls_output(),
+            Framing::Tls(s) => Zeroizing::new(s.take_tls_output()),
         }
     }
 }
@@ -275,14 +278,11 @@ impl Layers {
     }
 
     /// Bytes to write to the transport: the CONNECT request first, and nothing else until the
-    /// proxy accepted the tunnel.
-    pub fn take_transport_output(&mut self) -> Vec<u8> {
+    /// proxy accepted the tunnel. Zeroizing: the request may carry the proxy credentials.
+    pub fn take_transport_output(&mut self) -> Zeroizing<Vec<u8>> {
         if let Some(tunnel) = &mut self.tunnel {
             if !tunnel.is_open() {
-                return tunnel
-                    .take_request()
-                    .map(|mut r| std::mem::take(&mut *r))
-                    .unwrap_or_default();
+                return tunnel.take_request().unwrap_or_default();
             }
         }
         self.framing.take_transport_output()

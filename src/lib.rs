@@ -26,5 +26,6 @@ pub mod proxy;
 pub mod sas;
 #[cfg(feature = "tls")]
 pub mod tls;
+mod wipe;
 pub mod ws;
 pub mod x509;

@@ -403,13 +403,9 @@ impl MqttSession {
         }
         let start = self.outbound.len();
         let bound = MAX_FIXED_HEADER + body_bound;
-        if self.outbound.capacity() - start < bound {
-            // Grow by hand: a reallocating Vec would free the old copy of the password
-            // without wiping it.
-            let mut grown = Vec::with_capacity((start + bound).max(2 * self.outbound.capacity()));
-            grown.extend_from_slice(&self.outbound);
-            self.outbound = Zeroizing::new(grown);
-        }
+        // Grow by hand: a reallocating Vec would free the old copy of the password without
+        // wiping it.
+        crate::wipe::reserve(&mut self.outbound, bound);
         self.outbound.resize(start + bound, 0);
         let encoded = match self.outbound.get_mut(start..) {
             Some(tail) => encode_slice(packet, tail),

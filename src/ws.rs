@@ -163,7 +163,7 @@ impl WsClient {
         }
         match self.state {
             State::Handshake { .. } => {
-                self.held.extend_from_slice(data);
+                crate::wipe::extend(&mut self.held, data);
                 Ok(())
             }
             State::Open => self.frame(OP_BINARY, data),
@@ -408,8 +408,9 @@ impl WsClient {
     fn frame(&mut self, opcode: u8, payload: &[u8]) -> Result<()> {
         let mut mask = [0u8; 4];
         (self.random)(&mut mask)?;
+        // Grown here, before the pushes, so a reallocation never frees an unwiped copy.
+        crate::wipe::reserve(&mut self.output, payload.len() + 14);
         let out = &mut self.output;
-        out.reserve(payload.len() + 14);
         out.push(0x80 | opcode);
         match payload.len() {
             n @ 0..=125 => out.push(0x80 | n as u8),

@@ -96,7 +96,7 @@ fn open_connection(engine: &mut Engine, now: u64) -> Vec<mqttrs::PacketType> {
         })
     );
     engine.on_connected(now);
-    let connect = String::from_utf8(engine.take_transmit()).unwrap();
+    let connect = String::from_utf8(engine.take_transmit().to_vec()).unwrap();
     assert_eq!(
         connect,
         "CONNECT dps.example:443 HTTP/1.1\r\nHost: dps.example:443\r\n\
@@ -107,7 +107,7 @@ fn open_connection(engine: &mut Engine, now: u64) -> Vec<mqttrs::PacketType> {
         "nothing before the tunnel"
     );
     feed(engine, now, b"HTTP/1.1 200 Connection established\r\n\r\n");
-    let upgrade = String::from_utf8(engine.take_transmit()).unwrap();
+    let upgrade = String::from_utf8(engine.take_transmit().to_vec()).unwrap();
     assert!(upgrade.starts_with("GET /$iothub/websocket HTTP/1.1\r\nHost: dps.example\r\n"));
     let key = upgrade
         .lines()
