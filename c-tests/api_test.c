@@ -93,7 +93,7 @@ static const char OTHER_KEY_PEM[] =
     "AwEHoUQDQgAEMUs02Ag/+CP778GqVLZ/kuT174xl8caR58LpDfCMidrZutMl5xMJ\n"
     "JymqlONh0vX2AkbWTixlDw/7IDirgmC2WA==\n"
     "-----END EC PRIVATE KEY-----\n";
-/* x5c: the test "HSM", defined with the registrations below. */
+/* The test "HSM", defined with the registrations below. */
 static int32_t hsm_sign(void *user, const uint8_t *data, size_t data_len, uint8_t *signature,
                         size_t signature_len);
 
@@ -217,7 +217,7 @@ static void null_arguments(void) {
     CHECK(dps_sas_token(SCOPE, "dev", KEY, 1, NULL, sizeof buf, NULL) ==
           DPS_ERR_INVALID_NULL_POINTER);
 
-    /* x5c: external signing, certificate issuance, stored assignments */
+    /* External signing, certificate issuance, stored assignments */
     CHECK(dps_config_set_signing_callback(NULL, hsm_sign, NULL) == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_set_signing_callback(cfg, NULL, NULL) == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_set_csr_der(NULL, (const uint8_t *)"\x30\x00", 2) ==
@@ -838,7 +838,7 @@ static void registration_failures(const endpoint *ep) {
 }
 
 /* ======================================================================================== */
-/* x5c: external signing (HSM), certificate issuance, stored assignments                     */
+/* External signing (HSM), certificate issuance, stored assignments                         */
 /* ======================================================================================== */
 
 /* A dependency-free SHA-256 and HMAC (FIPS 180-4, RFC 2104): the "HSM" of these tests holds

@@ -118,9 +118,9 @@ pub struct Config {
     /// The transport hooks carry MQTT in the clear because the firmware's transport does TLS.
     /// Always true in a build without the `tls` feature.
     pub tls_offload: bool,
-    /// x5c: a PKCS#10 CSR (DER) sent as `csr` for certificate issuance.
+    /// A PKCS#10 CSR (DER) sent as `csr` for certificate issuance.
     pub csr_der: Option<Vec<u8>>,
-    /// x5c: whether `api_version` was chosen by the user (a CSR then does not change it).
+    /// Whether `api_version` was chosen by the user (a CSR then does not change it).
     pub api_version_explicit: bool,
     /// MQTT over WebSocket (port 443 unless the port was set explicitly).
     pub websocket: bool,

@@ -53,7 +53,7 @@ pub enum dps_result {
     /// without the `tls` feature (CMake `DPS_MQTT_TLS=OFF`), where TLS is always the
     /// transport's job.
     DPS_ERR_INVALID_UNSUPPORTED = 130,
-    // x5c: external signing, certificate issuance, stored assignments (115-119).
+    // External signing, certificate issuance, stored assignments (115-119).
     /// The output buffer is NULL or too small; the size needed was reported.
     DPS_ERR_INVALID_BUFFER_TOO_SMALL = 115,
     /// A stored assignment blob is truncated, corrupt or of an unknown format version.

@@ -420,7 +420,7 @@ pub fn parse_error_envelope(body: &[u8]) -> Result<ErrorEnvelope> {
     })
 }
 
-// ---- x5c: certificate issuance --------------------------------------------------------------
+// ---- certificate issuance -------------------------------------------------------------------
 
 /// The api-version that carries `csr` and `issuedCertificateChain` (certificate issuance); used
 /// when a CSR is configured and no api-version was set explicitly.

@@ -492,7 +492,7 @@ pub extern "C" fn dps_client_retry_after_ms(client: *const dps_client) -> i64 {
     })
 }
 
-// ---- x5c: certificate issuance ---------------------------------------------------------------
+// ---- certificate issuance --------------------------------------------------------------------
 
 /// The certificate chain the service issued for the CSR set with `dps_config_set_csr_der`, as
 /// PEM text: one `CERTIFICATE` block per certificate, the device's own (leaf) first, then the
@@ -507,7 +507,7 @@ pub extern "C" fn dps_client_issued_certificate_chain_pem(
     string_field(client, |s| &s.issued_certificate_chain_pem)
 }
 
-// ---- x5c: stored assignment ------------------------------------------------------------------
+// ---- stored assignment -----------------------------------------------------------------------
 
 /// The outcome of a client's last attempt, for `dps_client_assignment_save`.
 ///

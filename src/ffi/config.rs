@@ -407,7 +407,7 @@ pub extern "C" fn dps_config_set_client_certificate(
     })
 }
 
-// ---- x5c: external signing, certificate issuance -------------------------------------------
+// ---- external signing, certificate issuance ------------------------------------------------
 
 /// Uses an external signer instead of a key: the SAS token's HMAC-SHA256 is computed by
 /// `sign` (an HSM, TPM or secure element), so the device key never enters the library's
@@ -555,6 +555,7 @@ pub extern "C" fn dps_config_set_trust_anchors_pem(
         cfg.set_trust_anchors_pem(pem, use_public_roots)
     })
 }
+
 /// Chooses X.509 authentication done by the transport: under TLS offload, the firmware's TLS
 /// presents the device's client certificate, and the library sends no password (no SAS
 /// token). Replaces a symmetric or group key set before; setting one of those afterwards
@@ -607,7 +608,7 @@ pub extern "C" fn dps_config_set_csr_der(
     })
 }
 
-// ---- Connection path: WebSocket and HTTP proxy (owner x5b) ----
+// ---- Connection path: WebSocket and HTTP proxy ----
 
 /// Turns MQTT over WebSocket over TLS on or off (default off): the library upgrades the
 /// connection with `GET /$iothub/websocket` (subprotocol `mqtt`) and carries MQTT in binary
