@@ -373,7 +373,7 @@ def x509_cases(r, emu, work):
         r.check(f"usage: {name}", r.run(*args, raw=True), 2, status="error", error=invalid)
 
 
-# ---- x5c: certificate issuance --------------------------------------------------------------
+# ---- certificate issuance -------------------------------------------------------------------
 
 def openssl(*args, stdin=None):
     p = subprocess.run(["openssl", *args], input=stdin, capture_output=True, text=True)
@@ -621,9 +621,11 @@ def valgrind_cases(r, emu, work):
                       timeout=60), 0, status="assigned")
 
 
-def main():
+def runner_from_command_line(cli_help):
+    """The options every CLI test script takes (--cli, --emulator, --valgrind, --suppressions)
+    and a Runner for that CLI, wrapped in valgrind when asked."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cli", required=True)
+    ap.add_argument("--cli", required=True, help=cli_help)
     ap.add_argument("--emulator", required=True)
     ap.add_argument("--valgrind", help="run a few cases under this valgrind binary")
     ap.add_argument("--suppressions", help="valgrind suppression file")
@@ -634,7 +636,11 @@ def main():
                    "--errors-for-leak-kinds=definite")
         if args.suppressions:
             wrapper += (f"--suppressions={args.suppressions}",)
-    r = Runner(args.cli, wrapper)
+    return args, Runner(args.cli, wrapper)
+
+
+def main():
+    args, r = runner_from_command_line("the dps_register binary")
     work = tempfile.mkdtemp(prefix="dps-cli-test-")
     try:
         with Emulator(args.emulator, os.path.join(work, "a"), ENROLLMENTS,

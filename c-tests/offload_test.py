@@ -7,14 +7,13 @@ without rustls; exits non-zero when a check fails.
 
 With --valgrind, runs a success and a failure under valgrind instead."""
 
-import argparse
 import json
 import os
 import shutil
 import sys
 import tempfile
 
-from cli_test import Runner, creds, enrollment, refused_port, starts
+from cli_test import creds, enrollment, refused_port, runner_from_command_line, starts
 from emulator import ID_SCOPE, Emulator, test_key
 
 ENROLLMENTS = {
@@ -119,19 +118,7 @@ def verbose_case(r, emu):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--cli", required=True, help="the dps_register_offload binary")
-    ap.add_argument("--emulator", required=True)
-    ap.add_argument("--valgrind", help="run a few cases under this valgrind binary")
-    ap.add_argument("--suppressions", help="valgrind suppression file")
-    args = ap.parse_args()
-    wrapper = ()
-    if args.valgrind:
-        wrapper = (args.valgrind, "--quiet", "--error-exitcode=99", "--leak-check=full",
-                   "--errors-for-leak-kinds=definite")
-        if args.suppressions:
-            wrapper += (f"--suppressions={args.suppressions}",)
-    r = Runner(args.cli, wrapper)
+    args, r = runner_from_command_line("the dps_register_offload binary")
     work = tempfile.mkdtemp(prefix="dps-offload-test-")
     try:
         with Emulator(args.emulator, os.path.join(work, "a"), ENROLLMENTS,
