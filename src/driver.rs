@@ -252,8 +252,7 @@ impl Driver {
                     break;
                 }
                 Io::Fatal(error) => {
-                    self.unsent.clear();
-                    self.engine.abort(error);
+                    self.fatal(error);
                     break;
                 }
             }
@@ -288,8 +287,7 @@ impl Driver {
                 true
             }
             Io::Fatal(error) => {
-                self.unsent.clear();
-                self.engine.abort(error);
+                self.fatal(error);
                 true
             }
         }
@@ -306,6 +304,12 @@ impl Driver {
             )
         };
         self.engine.on_connection_lost(now, error);
+    }
+
+    /// The transport failed for good (its own TLS refused the server): the attempt ends.
+    fn fatal(&mut self, error: Error) {
+        self.unsent.clear();
+        self.engine.abort(error);
     }
 }
 
