@@ -944,18 +944,24 @@ dps_result dps_config_set_client_certificate(struct dps_config *config,
                                              size_t private_key_len);
 
 /**
- * Uses an external signer instead of a key: the SAS token's HMAC-SHA256 is computed by
- * `sign` (an HSM, TPM or secure element), so the device key never enters the library's
- * memory. Replaces a symmetric or group key set before; setting a key afterwards replaces
- * the callback. `user` is passed back to `sign` and never dereferenced by the library; it
- * must stay valid as long as a client built from this config (which copies the pointer)
- * lives. The callback runs on the thread driving a client: when clients built from this
- * config are driven from several threads, it must be thread-safe.
+ * Replaces the trust anchors added before (by this function or
+ * `dps_config_add_trust_anchors_pem`) with the certificates in `pem`: a root list the
+ * firmware stores and updates at run time (e.g. a PEM bundle in flash, fetched with a firmware
+ * data update) takes effect without rebuilding the library. `pem` is copied.
  *
- * @param sign the signing callback (see `dps_sign_fn`).
- * @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `sign` is NULL.
+ * @param pem one or more PEM "CERTIFICATE" blocks; may be empty (any pointer, even NULL, with
+ *        `pem_len` 0) together with `use_public_roots` = true to go back to the built-in public
+ *        roots alone.
+ * @param pem_len its length in bytes.
+ * @param use_public_roots also trust the public roots compiled into the library
+ *        (webpki-roots) when true; trust only `pem` when false.
+ * @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `pem` (or it is
+ *         empty and `use_public_roots` is false): the anchors are left unchanged.
  */
-dps_result dps_config_set_signing_callback(struct dps_config *config, dps_sign_fn sign, void *user);
+dps_result dps_config_set_trust_anchors_pem(struct dps_config *config,
+                                            const uint8_t *pem,
+                                            size_t pem_len,
+                                            bool use_public_roots);
 
 /**
  * Sets the IoT Plug and Play model id the device announces (IoT Central uses it to pick the
@@ -993,6 +999,37 @@ dps_result dps_config_set_sas_token_lifetime_s(struct dps_config *config, uint32
 dps_result dps_config_set_client_version(struct dps_config *config, const char *user_agent);
 
 /**
+ * Uses an external signer instead of a key: the SAS token's HMAC-SHA256 is computed by
+ * `sign` (an HSM, TPM or secure element), so the device key never enters the library's
+ * memory. Replaces a symmetric or group key set before; setting a key afterwards replaces
+ * the callback. `user` is passed back to `sign` and never dereferenced by the library; it
+ * must stay valid as long as a client built from this config (which copies the pointer)
+ * lives. The callback runs on the thread driving a client: when clients built from this
+ * config are driven from several threads, it must be thread-safe.
+ *
+ * @param sign the signing callback (see `dps_sign_fn`).
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `sign` is NULL.
+ */
+dps_result dps_config_set_signing_callback(struct dps_config *config, dps_sign_fn sign, void *user);
+
+/**
+ * Requests an operational certificate (certificate issuance, api-version
+ * `2025-07-01-preview`): the PKCS#10 certificate signing request is sent base64-encoded as
+ * `"csr"` in the register request, and the issued chain is read with
+ * `dps_client_issued_certificate_chain_pem` after the assignment. Its subject CN must be the
+ * registration id. Unless an api-version was set explicitly, `2025-07-01-preview` is used
+ * while a CSR is set. The CSR is copied; the private key stays with the caller.
+ *
+ * @param der the CSR as DER (a PEM `CERTIFICATE REQUEST` block is accepted too); NULL with
+ *        `der_len` 0 removes a CSR set before.
+ * @retval DPS_ERR_INVALID_CSR when it is not one DER structure (or such a PEM block) of at
+ *         most 16 KiB.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL, or `der` is NULL with a
+ *         non-zero `der_len`.
+ */
+dps_result dps_config_set_csr_der(struct dps_config *config, const uint8_t *der, size_t der_len);
+
+/**
  * Turns TLS offload on or off. With offload on, the transport hooks carry MQTT in the clear
  * because the firmware's transport (a cellular modem's TLS socket, a secure element, the
  * platform's TLS stack) does TLS itself: it must verify the server's certificate against
@@ -1018,26 +1055,6 @@ dps_result dps_config_set_client_version(struct dps_config *config, const char *
 dps_result dps_config_set_tls_offload(struct dps_config *config, bool enabled);
 
 /**
- * Replaces the trust anchors added before (by this function or
- * `dps_config_add_trust_anchors_pem`) with the certificates in `pem`: a root list the
- * firmware stores and updates at run time (e.g. a PEM bundle in flash, fetched with a firmware
- * data update) takes effect without rebuilding the library. `pem` is copied.
- *
- * @param pem one or more PEM "CERTIFICATE" blocks; may be empty (any pointer, even NULL, with
- *        `pem_len` 0) together with `use_public_roots` = true to go back to the built-in public
- *        roots alone.
- * @param pem_len its length in bytes.
- * @param use_public_roots also trust the public roots compiled into the library
- *        (webpki-roots) when true; trust only `pem` when false.
- * @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `pem` (or it is
- *         empty and `use_public_roots` is false): the anchors are left unchanged.
- */
-dps_result dps_config_set_trust_anchors_pem(struct dps_config *config,
-                                            const uint8_t *pem,
-                                            size_t pem_len,
-                                            bool use_public_roots);
-
-/**
  * Chooses X.509 authentication done by the transport: under TLS offload, the firmware's TLS
  * presents the device's client certificate, and the library sends no password (no SAS
  * token). Replaces a symmetric or group key set before; setting one of those afterwards
@@ -1053,23 +1070,6 @@ dps_result dps_config_set_trust_anchors_pem(struct dps_config *config,
  * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
  */
 dps_result dps_config_set_x509_offloaded(struct dps_config *config);
-
-/**
- * Requests an operational certificate (certificate issuance, api-version
- * `2025-07-01-preview`): the PKCS#10 certificate signing request is sent base64-encoded as
- * `"csr"` in the register request, and the issued chain is read with
- * `dps_client_issued_certificate_chain_pem` after the assignment. Its subject CN must be the
- * registration id. Unless an api-version was set explicitly, `2025-07-01-preview` is used
- * while a CSR is set. The CSR is copied; the private key stays with the caller.
- *
- * @param der the CSR as DER (a PEM `CERTIFICATE REQUEST` block is accepted too); NULL with
- *        `der_len` 0 removes a CSR set before.
- * @retval DPS_ERR_INVALID_CSR when it is not one DER structure (or such a PEM block) of at
- *         most 16 KiB.
- * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL, or `der` is NULL with a
- *         non-zero `der_len`.
- */
-dps_result dps_config_set_csr_der(struct dps_config *config, const uint8_t *der, size_t der_len);
 
 /**
  * Turns MQTT over WebSocket over TLS on or off (default off): the library upgrades the

@@ -407,32 +407,28 @@ pub extern "C" fn dps_config_set_client_certificate(
     })
 }
 
-// ---- external signing, certificate issuance ------------------------------------------------
-
-/// Uses an external signer instead of a key: the SAS token's HMAC-SHA256 is computed by
-/// `sign` (an HSM, TPM or secure element), so the device key never enters the library's
-/// memory. Replaces a symmetric or group key set before; setting a key afterwards replaces
-/// the callback. `user` is passed back to `sign` and never dereferenced by the library; it
-/// must stay valid as long as a client built from this config (which copies the pointer)
-/// lives. The callback runs on the thread driving a client: when clients built from this
-/// config are driven from several threads, it must be thread-safe.
+/// Replaces the trust anchors added before (by this function or
+/// `dps_config_add_trust_anchors_pem`) with the certificates in `pem`: a root list the
+/// firmware stores and updates at run time (e.g. a PEM bundle in flash, fetched with a firmware
+/// data update) takes effect without rebuilding the library. `pem` is copied.
 ///
-/// @param sign the signing callback (see `dps_sign_fn`).
-/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `sign` is NULL.
+/// @param pem one or more PEM "CERTIFICATE" blocks; may be empty (any pointer, even NULL, with
+///        `pem_len` 0) together with `use_public_roots` = true to go back to the built-in public
+///        roots alone.
+/// @param pem_len its length in bytes.
+/// @param use_public_roots also trust the public roots compiled into the library
+///        (webpki-roots) when true; trust only `pem` when false.
+/// @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `pem` (or it is
+///         empty and `use_public_roots` is false): the anchors are left unchanged.
 #[no_mangle]
-pub extern "C" fn dps_config_set_signing_callback(
+pub extern "C" fn dps_config_set_trust_anchors_pem(
     config: *mut dps_config,
-    sign: dps_sign_fn,
-    user: *mut c_void,
+    pem: *const u8,
+    pem_len: usize,
+    use_public_roots: bool,
 ) -> dps_result {
-    guard(|| {
-        // SAFETY: the caller's pointer, valid per the C contract.
-        let cfg = try_ffi!(unsafe { config_mut(config) });
-        let Some(signer) = CallbackSigner::new(sign, user) else {
-            return dps_result::DPS_ERR_INVALID_NULL_POINTER;
-        };
-        cfg.inner.key = Some(KeyKind::External(std::sync::Arc::new(signer)));
-        dps_result::DPS_OK
+    with_bytes(config, pem, pem_len, |cfg, pem| {
+        cfg.set_trust_anchors_pem(pem, use_public_roots)
     })
 }
 
@@ -495,6 +491,64 @@ pub extern "C" fn dps_config_set_client_version(
     })
 }
 
+// ---- external signing, certificate issuance ------------------------------------------------
+
+/// Uses an external signer instead of a key: the SAS token's HMAC-SHA256 is computed by
+/// `sign` (an HSM, TPM or secure element), so the device key never enters the library's
+/// memory. Replaces a symmetric or group key set before; setting a key afterwards replaces
+/// the callback. `user` is passed back to `sign` and never dereferenced by the library; it
+/// must stay valid as long as a client built from this config (which copies the pointer)
+/// lives. The callback runs on the thread driving a client: when clients built from this
+/// config are driven from several threads, it must be thread-safe.
+///
+/// @param sign the signing callback (see `dps_sign_fn`).
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `sign` is NULL.
+#[no_mangle]
+pub extern "C" fn dps_config_set_signing_callback(
+    config: *mut dps_config,
+    sign: dps_sign_fn,
+    user: *mut c_void,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        let Some(signer) = CallbackSigner::new(sign, user) else {
+            return dps_result::DPS_ERR_INVALID_NULL_POINTER;
+        };
+        cfg.inner.key = Some(KeyKind::External(std::sync::Arc::new(signer)));
+        dps_result::DPS_OK
+    })
+}
+
+/// Requests an operational certificate (certificate issuance, api-version
+/// `2025-07-01-preview`): the PKCS#10 certificate signing request is sent base64-encoded as
+/// `"csr"` in the register request, and the issued chain is read with
+/// `dps_client_issued_certificate_chain_pem` after the assignment. Its subject CN must be the
+/// registration id. Unless an api-version was set explicitly, `2025-07-01-preview` is used
+/// while a CSR is set. The CSR is copied; the private key stays with the caller.
+///
+/// @param der the CSR as DER (a PEM `CERTIFICATE REQUEST` block is accepted too); NULL with
+///        `der_len` 0 removes a CSR set before.
+/// @retval DPS_ERR_INVALID_CSR when it is not one DER structure (or such a PEM block) of at
+///         most 16 KiB.
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL, or `der` is NULL with a
+///         non-zero `der_len`.
+#[no_mangle]
+pub extern "C" fn dps_config_set_csr_der(
+    config: *mut dps_config,
+    der: *const u8,
+    der_len: usize,
+) -> dps_result {
+    with_bytes(config, der, der_len, |cfg, input| {
+        cfg.csr_der = if der.is_null() && input.is_empty() {
+            None
+        } else {
+            Some(protocol::csr_der(input)?)
+        };
+        Ok(())
+    })
+}
+
 // ---- TLS offload (the transport does TLS; the library sends MQTT in the clear) ----
 
 /// Turns TLS offload on or off. With offload on, the transport hooks carry MQTT in the clear
@@ -531,31 +585,6 @@ pub extern "C" fn dps_config_set_tls_offload(config: *mut dps_config, enabled: b
     })
 }
 
-/// Replaces the trust anchors added before (by this function or
-/// `dps_config_add_trust_anchors_pem`) with the certificates in `pem`: a root list the
-/// firmware stores and updates at run time (e.g. a PEM bundle in flash, fetched with a firmware
-/// data update) takes effect without rebuilding the library. `pem` is copied.
-///
-/// @param pem one or more PEM "CERTIFICATE" blocks; may be empty (any pointer, even NULL, with
-///        `pem_len` 0) together with `use_public_roots` = true to go back to the built-in public
-///        roots alone.
-/// @param pem_len its length in bytes.
-/// @param use_public_roots also trust the public roots compiled into the library
-///        (webpki-roots) when true; trust only `pem` when false.
-/// @retval DPS_ERR_INVALID_CERTIFICATE when no certificate can be read from `pem` (or it is
-///         empty and `use_public_roots` is false): the anchors are left unchanged.
-#[no_mangle]
-pub extern "C" fn dps_config_set_trust_anchors_pem(
-    config: *mut dps_config,
-    pem: *const u8,
-    pem_len: usize,
-    use_public_roots: bool,
-) -> dps_result {
-    with_bytes(config, pem, pem_len, |cfg, pem| {
-        cfg.set_trust_anchors_pem(pem, use_public_roots)
-    })
-}
-
 /// Chooses X.509 authentication done by the transport: under TLS offload, the firmware's TLS
 /// presents the device's client certificate, and the library sends no password (no SAS
 /// token). Replaces a symmetric or group key set before; setting one of those afterwards
@@ -576,35 +605,6 @@ pub extern "C" fn dps_config_set_x509_offloaded(config: *mut dps_config) -> dps_
         let cfg = try_ffi!(unsafe { config_mut(config) });
         cfg.inner.key = Some(KeyKind::X509ByTransport);
         dps_result::DPS_OK
-    })
-}
-
-/// Requests an operational certificate (certificate issuance, api-version
-/// `2025-07-01-preview`): the PKCS#10 certificate signing request is sent base64-encoded as
-/// `"csr"` in the register request, and the issued chain is read with
-/// `dps_client_issued_certificate_chain_pem` after the assignment. Its subject CN must be the
-/// registration id. Unless an api-version was set explicitly, `2025-07-01-preview` is used
-/// while a CSR is set. The CSR is copied; the private key stays with the caller.
-///
-/// @param der the CSR as DER (a PEM `CERTIFICATE REQUEST` block is accepted too); NULL with
-///        `der_len` 0 removes a CSR set before.
-/// @retval DPS_ERR_INVALID_CSR when it is not one DER structure (or such a PEM block) of at
-///         most 16 KiB.
-/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL, or `der` is NULL with a
-///         non-zero `der_len`.
-#[no_mangle]
-pub extern "C" fn dps_config_set_csr_der(
-    config: *mut dps_config,
-    der: *const u8,
-    der_len: usize,
-) -> dps_result {
-    with_bytes(config, der, der_len, |cfg, input| {
-        cfg.csr_der = if der.is_null() && input.is_empty() {
-            None
-        } else {
-            Some(protocol::csr_der(input)?)
-        };
-        Ok(())
     })
 }
 
