@@ -74,9 +74,6 @@ pub type dps_panic_fn =
 #[no_mangle]
 pub extern "C" fn dps_set_allocator(allocator: *const dps_allocator) -> dps_result {
     guard(|| {
-        if memory::usage().0 != 0 {
-            return dps_result::DPS_ERR_INVALID_STATE;
-        }
         // SAFETY: a non-NULL `allocator` points to a readable table per the C contract.
         let hooks = unsafe { allocator.as_ref() }.copied();
         let hooks = match hooks {
@@ -91,6 +88,9 @@ pub extern "C" fn dps_set_allocator(allocator: *const dps_allocator) -> dps_resu
                 _ => return dps_result::DPS_ERR_INVALID_NULL_POINTER,
             },
         };
+        if memory::usage().0 != 0 {
+            return dps_result::DPS_ERR_INVALID_STATE;
+        }
         STATE.install(hooks)
     })
 }
