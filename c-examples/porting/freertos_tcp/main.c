@@ -1,0 +1,72 @@
+/*
+ * Provisioning over FreeRTOS+TCP, TLS in the library: the firmware's provisioning task, driven
+ * step by step with dps_client_do_work, sleeping in FreeRTOS_select between steps. The host
+ * harness (common/example_host.c) stands in for the device's settings.
+ *
+ * On a device, provisioning_task is started with xTaskCreate after the network is up
+ * (FreeRTOS_IPInit, then the eNetworkUp event); its stack must hold the library's steps (see
+ * docs/porting.md for the measured depth).
+ */
+#include <stdio.h>
+
+#include "FreeRTOS.h"
+#include "example_host.h"
+#include "freertos_dps_transport.h"
+#include "task.h"
+
+typedef struct provisioning_job {
+    const example_settings *settings;
+    int exit_code;
+} provisioning_job;
+
+static void provisioning_task(void *parameters) {
+    provisioning_job *job = (provisioning_job *)parameters;
+    freertos_dps_socket sock;
+    dps_transport transport;
+    dps_clock clock;
+    dps_client *client = NULL;
+    dps_config *cfg = example_config(job->settings, 0);
+    dps_result r = cfg == NULL ? DPS_ERR_INVALID_CONFIG : DPS_OK;
+
+    freertos_dps_clock_init(&clock);
+    if (freertos_dps_transport_init(&transport, &sock) != 0) {
+        r = DPS_ERR_INTERNAL;
+    }
+    if (r == DPS_OK) {
+        r = dps_config_set_clock(cfg, &clock);
+    }
+    if (r == DPS_OK) {
+        r = dps_client_new(cfg, &transport, &client);
+    }
+    dps_config_free(cfg);
+    /* Non-blocking steps: each does what it can and says how long it may sleep at most. */
+    if (r == DPS_OK) {
+        uint32_t next_ms = 0;
+        do {
+            r = dps_client_do_work(client, &next_ms);
+            if (r == DPS_PENDING) {
+                freertos_dps_wait(&sock, next_ms, dps_client_wants_write(client));
+            }
+        } while (r == DPS_PENDING);
+    }
+    job->exit_code = example_report(client, r);
+    dps_client_free(client);
+    freertos_dps_transport_deinit(&sock);
+    /* On a device: vTaskDelete(NULL). */
+}
+
+int main(int argc, char **argv) {
+    example_settings settings;
+    provisioning_job job;
+
+    if (example_parse_args(argc, argv, &settings) != 0) {
+        return 2;
+    }
+    job.settings = &settings;
+    job.exit_code = 1;
+    /* On a device: xTaskCreate(provisioning_task, "dps", STACK_WORDS, &job, PRIORITY, NULL)
+     * and vTaskStartScheduler(). The stand-in runs the task in this thread. */
+    provisioning_task(&job);
+    example_settings_free(&settings);
+    return job.exit_code;
+}
