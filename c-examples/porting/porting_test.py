@@ -3,10 +3,15 @@
 and checks what it prints: the assigned hub and device id, and the error names that the
 stack's own failure paths must end in. Run by CTest; exits non-zero when a check fails.
 
-    porting_test.py --emulator BIN --stack lwip|freertos_tcp|at_modem --example BIN [--modem CMD]
+    porting_test.py --emulator BIN --stack lwip|freertos_tcp|at_modem --example BIN
+                    [--bridge firmware/bridge.py]
+
+The AT-modem example talks to the QEMU firmware's modem bridge (the example's UART is a TCP
+connection to it); the other two dial the emulator through their stack's stand-in.
 """
 
 import argparse
+import contextlib
 import os
 import shutil
 import socket
@@ -44,13 +49,32 @@ def refused_port():
     return s
 
 
+@contextlib.contextmanager
+def modem_bridge(script, ca, routes=()):
+    """The modem stand-in: the bridge, verifying servers against `ca`; yields its address."""
+    argv = [sys.executable, script, "--listen", "127.0.0.1:0", "--ca", ca]
+    for route in routes:
+        argv += ["--route", route]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        if not line.startswith("bridge: listening "):
+            raise RuntimeError(f"the modem bridge printed {line!r}, not its address")
+        yield line[len("bridge: listening "):]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
 class Checks:
-    def __init__(self, example, prefix):
-        self.example, self.prefix, self.failed, self.passed = example, prefix, 0, 0
+    def __init__(self, example):
+        self.example, self.failed, self.passed = example, 0, 0
+        self.serial = []  # --serial HOST:PORT for the AT-modem example, which comes first
 
     def run(self, name, args, rc, lines, timeout=120):
-        proc = subprocess.run(self.prefix + [self.example, *args], capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run([self.example, *self.serial, *args],
+                              capture_output=True, text=True, timeout=timeout)
         out = proc.stdout.splitlines()
         problems = []
         if proc.returncode != rc:
@@ -65,36 +89,72 @@ class Checks:
             print(f"ok   {name}")
 
 
+def common_cases(checks, emu, device, key, stack, target_host="localhost"):
+    """Assigned, wrong key, nothing listening: through the stack's success and failure paths."""
+    target = ["--host", target_host, "--port", str(emu.port), "--ca-file", emu.ca]
+    checks.run("assigned", target + device + key, 0,
+               [f"assigned hub: {stack}-hub.azure-devices.net", f"device id: {stack}-device-7"])
+    # DPS answers a wrong key with CONNACK 0, a 401 and a hang-up: the stack's recv must
+    # deliver the 401 before it reports the close.
+    checks.run("wrong key", target + device + ["--symmetric-key", test_key("wrong")], 1,
+               ["error: DPS_ERR_AUTH_UNAUTHORIZED"])
+    # The stack's connect failure (RST to the SYN) must surface as a transport error.
+    with refused_port() as s:
+        refused = ["--host", "127.0.0.1", "--port", str(s.getsockname()[1]), "--ca-file", emu.ca]
+        checks.run("nothing listening", refused + device + key, 1,
+                   ["error: DPS_ERR_TRANSPORT_CONNECT"])
+
+
+def at_modem_cases(args, emu, device, key, results):
+    """The same cases through the modem, plus the modem's own TLS failures, which the hooks
+    must report as negated DPS_ERR_TLS_* codes (no reconnect)."""
+    if not args.bridge or not os.path.exists(args.bridge):
+        raise SystemExit(f"the modem bridge {args.bridge!r} does not exist")
+    wrong_name = f"wrong-name.example:{emu.port}=127.0.0.1:{emu.port}"
+    with modem_bridge(args.bridge, emu.ca, [wrong_name]) as serial:
+        checks = Checks(args.example)
+        checks.serial = ["--serial", serial]
+        results.append(checks)
+        common_cases(checks, emu, device, key, "at_modem")
+        checks.run("certificate for another name",
+                   ["--host", "wrong-name.example", "--port", str(emu.port)] + device + key, 1,
+                   ["error: DPS_ERR_TLS_CERT_NAME_MISMATCH"])
+    # A modem whose trust store lacks the emulator's CA (it trusts the device CA instead).
+    with modem_bridge(args.bridge, os.path.join(emu.cert_dir, "device-ca.pem")) as serial:
+        checks = Checks(args.example)
+        checks.serial = ["--serial", serial]
+        results.append(checks)
+        checks.run("untrusted server certificate",
+                   ["--host", "localhost", "--port", str(emu.port)] + device + key, 1,
+                   ["error: DPS_ERR_TLS_CERT_UNTRUSTED"])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--emulator", required=True)
     ap.add_argument("--stack", required=True, choices=["lwip", "freertos_tcp", "at_modem"])
     ap.add_argument("--example", required=True)
+    ap.add_argument("--bridge", help="firmware/bridge.py, the modem stand-in (at_modem)")
     args = ap.parse_args()
     stack = args.stack
     work = tempfile.mkdtemp(prefix=f"dps-porting-{stack}-")
+    results = []
     try:
         with Emulator(args.emulator, work, enrollments(stack)) as emu:
-            checks = Checks(args.example, [])
             device = ["--id-scope", ID_SCOPE, "--registration-id", f"porting-{stack}"]
-            target = ["--host", "localhost", "--port", str(emu.port), "--ca-file", emu.ca]
-            checks.run("assigned", target + device + ["--symmetric-key", test_key(f"porting-{stack}")],
-                       0, [f"assigned hub: {stack}-hub.azure-devices.net",
-                           f"device id: {stack}-device-7"])
-            # DPS answers a wrong key with CONNACK 0, a 401 and a hang-up: the stack's recv must
-            # deliver the 401 before it reports the close.
-            checks.run("wrong key", target + device + ["--symmetric-key", test_key("wrong")],
-                       1, ["error: DPS_ERR_AUTH_UNAUTHORIZED"])
-            # The stack's connect failure (RST to the SYN) must surface as a transport error.
-            with refused_port() as s:
-                refused = ["--host", "127.0.0.1", "--port", str(s.getsockname()[1]),
-                           "--ca-file", emu.ca]
-                checks.run("nothing listening", refused + device + ["--symmetric-key", test_key("x")],
-                           1, ["error: DPS_ERR_TRANSPORT_CONNECT"])
+            key = ["--symmetric-key", test_key(f"porting-{stack}")]
+            if stack == "at_modem":
+                at_modem_cases(args, emu, device, key, results)
+            else:
+                checks = Checks(args.example)
+                results.append(checks)
+                common_cases(checks, emu, device, key, stack)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{checks.passed} passed, {checks.failed} failed")
-    return 0 if checks.failed == 0 and checks.passed > 0 else 1
+    passed = sum(c.passed for c in results)
+    failed = sum(c.failed for c in results)
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 and passed > 0 else 1
 
 
 if __name__ == "__main__":
