@@ -82,6 +82,12 @@ dps_config *example_config(const example_settings *s, int offload) {
 }
 
 int example_report(const dps_client *client, dps_result r) {
+    size_t current = 0, peak = 0;
+
+    if (dps_heap_usage(&current, &peak) == DPS_OK) {
+        printf("library heap: %lu bytes held, peak %lu\n", (unsigned long)current,
+               (unsigned long)peak);
+    }
     if (r == DPS_OK) {
         printf("assigned hub: %s\ndevice id: %s\n", dps_client_assigned_hub(client),
                dps_client_device_id(client));

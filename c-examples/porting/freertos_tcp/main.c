@@ -3,16 +3,22 @@
  * step by step with dps_client_do_work, sleeping in FreeRTOS_select between steps. The host
  * harness (common/example_host.c) stands in for the device's settings.
  *
- * On a device, provisioning_task is started with xTaskCreate after the network is up
- * (FreeRTOS_IPInit, then the eNetworkUp event); its stack must hold the library's steps (see
- * docs/porting.md for the measured depth).
+ * On a device, the task is created once the network is up (FreeRTOS_IPInit, then the
+ * eNetworkUp event); its stack must hold the library's steps: the task prints its high-water
+ * mark (docs/porting.md has the figures).
  */
 #include <stdio.h>
 
 #include "FreeRTOS.h"
 #include "example_host.h"
+#include "freertos_dps_platform.h"
 #include "freertos_dps_transport.h"
 #include "task.h"
+
+/* The task's stack, in words. */
+#define PROVISIONING_STACK_WORDS (64u * 1024u / sizeof(StackType_t))
+/* dps_allocator.reserve with the library's TLS (the header's guidance). */
+#define HEAP_RESERVE 20480u
 
 typedef struct provisioning_job {
     const example_settings *settings;
@@ -36,6 +42,9 @@ static void provisioning_task(void *parameters) {
         r = dps_config_set_clock(cfg, &clock);
     }
     if (r == DPS_OK) {
+        r = dps_config_set_entropy(cfg, freertos_dps_entropy, NULL);
+    }
+    if (r == DPS_OK) {
         r = dps_client_new(cfg, &transport, &client);
     }
     dps_config_free(cfg);
@@ -52,21 +61,32 @@ static void provisioning_task(void *parameters) {
     job->exit_code = example_report(client, r);
     dps_client_free(client);
     freertos_dps_transport_deinit(&sock);
-    /* On a device: vTaskDelete(NULL). */
+    printf("task stack used: %lu bytes\n",
+           (unsigned long)(PROVISIONING_STACK_WORDS - uxTaskGetStackHighWaterMark(NULL)) *
+               (unsigned long)sizeof(StackType_t));
+    vTaskDelete(NULL);
 }
 
 int main(int argc, char **argv) {
     example_settings settings;
     provisioning_job job;
 
+    /* Before any other dps_ call: the library's memory comes from the kernel's heap. */
+    if (freertos_dps_platform_init(HEAP_RESERVE) != DPS_OK) {
+        fprintf(stderr, "no heap for the library's reserve\n");
+        return 1;
+    }
     if (example_parse_args(argc, argv, &settings) != 0) {
         return 2;
     }
     job.settings = &settings;
     job.exit_code = 1;
-    /* On a device: xTaskCreate(provisioning_task, "dps", STACK_WORDS, &job, PRIORITY, NULL)
-     * and vTaskStartScheduler(). The stand-in runs the task in this thread. */
-    provisioning_task(&job);
+    if (xTaskCreate(provisioning_task, "dps", PROVISIONING_STACK_WORDS, &job,
+                    tskIDLE_PRIORITY + 1, NULL) != pdPASS) {
+        fprintf(stderr, "cannot create the provisioning task\n");
+        return 1;
+    }
+    vTaskStartScheduler();
     example_settings_free(&settings);
     return job.exit_code;
 }

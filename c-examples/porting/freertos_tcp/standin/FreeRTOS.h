@@ -8,6 +8,7 @@
 typedef long BaseType_t;
 typedef unsigned long UBaseType_t;
 typedef uint32_t TickType_t; /* configUSE_16_BIT_TICKS 0, configTICK_TYPE_WIDTH_IN_BITS 32 */
+typedef uint32_t StackType_t; /* portSTACK_TYPE on Cortex-M */
 
 #include "FreeRTOSConfig.h"
 

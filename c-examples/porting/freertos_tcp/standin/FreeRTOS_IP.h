@@ -6,4 +6,8 @@
 
 uint16_t FreeRTOS_htons(uint16_t usIn);
 
+/* Application hook FreeRTOS+TCP requires (TCP sequence numbers, DNS ids): the board supplies
+ * it, usually from the MCU's TRNG. pdTRUE when *pulNumber was written. */
+BaseType_t xApplicationGetRandomNumber(uint32_t *pulNumber);
+
 #endif

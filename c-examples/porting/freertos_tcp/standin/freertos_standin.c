@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,6 +22,7 @@
 #include "FreeRTOS_IP.h"
 #include "FreeRTOS_Sockets.h"
 #include "board_rtc.h"
+#include "portable.h"
 #include "task.h"
 
 /* ---- kernel ---------------------------------------------------------------------------- */
@@ -52,6 +54,123 @@ void vTaskDelay(TickType_t xTicksToDelay) {
 }
 
 uint32_t board_rtc_unix_seconds(void) { return (uint32_t)time(NULL); }
+
+/* The board's TRNG. */
+BaseType_t xApplicationGetRandomNumber(uint32_t *pulNumber) {
+    return getentropy(pulNumber, sizeof *pulNumber) == 0 ? pdTRUE : pdFALSE;
+}
+
+/* heap_4 guarantees portBYTE_ALIGNMENT (8) and no more: the stand-in hands out blocks that
+ * are 8- but never 16-aligned, so an allocator hook that forwards larger alignments to
+ * pvPortMalloc fails here as it would on a device. */
+void *pvPortMalloc(size_t xWantedSize) {
+    uint8_t *block = malloc(xWantedSize + 8u); /* 16-aligned on the host */
+    return block == NULL ? NULL : block + 8;
+}
+
+void vPortFree(void *pv) {
+    if (pv != NULL) {
+        free((uint8_t *)pv - 8);
+    }
+}
+
+/* ---- tasks: host threads on painted stacks ------------------------------------------------- */
+
+#define STACK_PAINT 0xA5u
+#define MAX_TASKS 4
+
+struct tskTaskControlBlock {
+    pthread_t thread;
+    TaskFunction_t code;
+    void *parameters;
+    uint8_t *stack;
+    size_t stack_bytes;
+};
+
+static struct tskTaskControlBlock *tasks[MAX_TASKS];
+static int task_count;
+static pthread_key_t current_task;
+
+static void *task_main(void *arg) {
+    struct tskTaskControlBlock *task = arg;
+
+    (void)pthread_setspecific(current_task, task);
+    task->code(task->parameters);
+    return NULL; /* a FreeRTOS task must not return; the stand-in tolerates it */
+}
+
+BaseType_t xTaskCreate(TaskFunction_t pxTaskCode, const char *pcName,
+                       configSTACK_DEPTH_TYPE uxStackDepth, void *pvParameters,
+                       UBaseType_t uxPriority, TaskHandle_t *pxCreatedTask) {
+    struct tskTaskControlBlock *task;
+    void *stack = NULL;
+    pthread_attr_t attr;
+    size_t bytes = (size_t)uxStackDepth * sizeof(StackType_t);
+
+    (void)pcName;
+    (void)uxPriority;
+    if (task_count == 0 && pthread_key_create(&current_task, NULL) != 0) {
+        return pdFAIL;
+    }
+    if (task_count == MAX_TASKS || bytes < (size_t)PTHREAD_STACK_MIN ||
+        (task = calloc(1, sizeof *task)) == NULL) {
+        return pdFAIL;
+    }
+    if (posix_memalign(&stack, 4096, bytes) != 0) {
+        free(task);
+        return pdFAIL;
+    }
+    memset(stack, STACK_PAINT, bytes);
+    task->code = pxTaskCode;
+    task->parameters = pvParameters;
+    task->stack = stack;
+    task->stack_bytes = bytes;
+    if (pthread_attr_init(&attr) != 0 || pthread_attr_setstack(&attr, stack, bytes) != 0 ||
+        pthread_create(&task->thread, &attr, task_main, task) != 0) {
+        free(stack);
+        free(task);
+        return pdFAIL;
+    }
+    (void)pthread_attr_destroy(&attr);
+    tasks[task_count++] = task;
+    if (pxCreatedTask != NULL) {
+        *pxCreatedTask = task;
+    }
+    return pdPASS;
+}
+
+void vTaskStartScheduler(void) {
+    int i;
+
+    for (i = 0; i < task_count; i++) {
+        (void)pthread_join(tasks[i]->thread, NULL);
+        free(tasks[i]->stack);
+        free(tasks[i]);
+        tasks[i] = NULL;
+    }
+    task_count = 0;
+}
+
+void vTaskDelete(TaskHandle_t xTaskToDelete) {
+    if (xTaskToDelete == NULL) {
+        pthread_exit(NULL);
+    }
+}
+
+/* Stacks grow down: the paint left at the low end is what the task never touched. */
+UBaseType_t uxTaskGetStackHighWaterMark(TaskHandle_t xTask) {
+    const struct tskTaskControlBlock *task =
+        xTask != NULL ? xTask : pthread_getspecific(current_task);
+    size_t untouched = 0;
+
+    if (task == NULL) {
+        return 0;
+    }
+    while (untouched < task->stack_bytes && task->stack[untouched] == STACK_PAINT) {
+        untouched++;
+    }
+    return (UBaseType_t)(untouched / sizeof(StackType_t));
+}
 
 /* ---- sockets --------------------------------------------------------------------------- */
 
