@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "c-tests"))
 from emulator import ID_SCOPE, Emulator, test_key  # noqa: E402
@@ -50,9 +51,9 @@ def refused_port():
 
 
 @contextlib.contextmanager
-def modem_bridge(script, ca, routes=()):
+def modem_bridge(script, ca, routes=(), extra=()):
     """The modem stand-in: the bridge, verifying servers against `ca`; yields its address."""
-    argv = [sys.executable, script, "--listen", "127.0.0.1:0", "--ca", ca]
+    argv = [sys.executable, script, "--listen", "127.0.0.1:0", "--ca", ca, *extra]
     for route in routes:
         argv += ["--route", route]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
@@ -72,9 +73,14 @@ class Checks:
         self.example, self.failed, self.passed = example, 0, 0
         self.serial = []  # --serial HOST:PORT for the AT-modem example, which comes first
 
-    def run(self, name, args, rc, lines, timeout=120):
-        proc = subprocess.run([self.example, *self.serial, *args],
-                              capture_output=True, text=True, timeout=timeout)
+    def run(self, name, args, rc, lines, unix_time=None, timeout=120):
+        """Runs the example; `unix_time` is the wall clock its stand-in reports (SNTP's answer,
+        the board's RTC) instead of the host's."""
+        env = dict(os.environ)
+        if unix_time is not None:
+            env["DPS_STANDIN_UNIX_TIME"] = str(unix_time)
+        proc = subprocess.run([self.example, *self.serial, *args], capture_output=True,
+                              text=True, timeout=timeout, env=env)
         out = proc.stdout.splitlines()
         problems = []
         if proc.returncode != rc:
@@ -87,6 +93,10 @@ class Checks:
         else:
             self.passed += 1
             print(f"ok   {name}")
+            # The figures the examples report (heap, stack), for docs/porting.md.
+            for line in out:
+                if line.startswith(("library heap:", "task stack")):
+                    print(f"     {line}")
 
 
 def common_cases(checks, emu, device, key, stack, target_host="localhost"):
@@ -103,6 +113,27 @@ def common_cases(checks, emu, device, key, stack, target_host="localhost"):
         refused = ["--host", "127.0.0.1", "--port", str(s.getsockname()[1]), "--ca-file", emu.ca]
         checks.run("nothing listening", refused + device + key, 1,
                    ["error: DPS_ERR_TRANSPORT_CONNECT"])
+
+
+HOUR = 3600
+YEAR = 365 * 24 * HOUR
+
+
+def wrong_clock_cases(checks, emu, device, key, stack):
+    """What a wrong wall clock does with the library's TLS: the server certificate is checked
+    against it first, then the SAS token's expiry (clock + 1 h) is checked by the service."""
+    target = ["--host", "localhost", "--port", str(emu.port), "--ca-file", emu.ca]
+    now = int(time.time())
+    if stack == "lwip":
+        checks.run("SNTP 2 h behind: the SAS token arrives expired", target + device + key, 1,
+                   ["error: DPS_ERR_AUTH_UNAUTHORIZED"], unix_time=now - 2 * HOUR)
+        checks.run("SNTP 5 years ahead: the certificate looks expired", target + device + key,
+                   1, ["error: DPS_ERR_TLS_CERT_EXPIRED"], unix_time=now + 5 * YEAR)
+    else:
+        checks.run("RTC never set (0): no certificate check without a time",
+                   target + device + key, 1, ["error: DPS_ERR_TLS_HANDSHAKE"], unix_time=0)
+        checks.run("RTC reset to 2000: the certificate is not valid yet", target + device + key,
+                   1, ["error: DPS_ERR_TLS_CERT_EXPIRED"], unix_time=946684800)
 
 
 def at_modem_cases(args, emu, device, key, results):
@@ -127,6 +158,16 @@ def at_modem_cases(args, emu, device, key, results):
         checks.run("untrusted server certificate",
                    ["--host", "localhost", "--port", str(emu.port)] + device + key, 1,
                    ["error: DPS_ERR_TLS_CERT_UNTRUSTED"])
+    # Under offload the modem checks the certificate by its own clock; the library's clock,
+    # from the modem's network time, only makes the SAS token.
+    behind = ["--unix-time", str(int(time.time()) - 2 * HOUR)]
+    with modem_bridge(args.bridge, emu.ca, extra=behind) as serial:
+        checks = Checks(args.example)
+        checks.serial = ["--serial", serial]
+        results.append(checks)
+        checks.run("network time 2 h behind: the SAS token arrives expired",
+                   ["--host", "localhost", "--port", str(emu.port)] + device + key, 1,
+                   ["error: DPS_ERR_AUTH_UNAUTHORIZED"])
 
 
 def main():
@@ -149,6 +190,7 @@ def main():
                 checks = Checks(args.example)
                 results.append(checks)
                 common_cases(checks, emu, device, key, stack)
+                wrong_clock_cases(checks, emu, device, key, stack)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     passed = sum(c.passed for c in results)

@@ -27,6 +27,7 @@ typedef struct provisioning_job {
 
 static void provisioning_task(void *parameters) {
     provisioning_job *job = (provisioning_job *)parameters;
+    UBaseType_t free_at_start = uxTaskGetStackHighWaterMark(NULL);
     freertos_dps_socket sock;
     dps_transport transport;
     dps_clock clock;
@@ -61,8 +62,12 @@ static void provisioning_task(void *parameters) {
     job->exit_code = example_report(client, r);
     dps_client_free(client);
     freertos_dps_transport_deinit(&sock);
-    printf("task stack used: %lu bytes\n",
+    /* The stack the task has used, and how much of it was used before the task's own code
+     * ran (on the host: the thread's start-up and thread-local storage). */
+    printf("task stack used: %lu bytes, %lu of them before the task started\n",
            (unsigned long)(PROVISIONING_STACK_WORDS - uxTaskGetStackHighWaterMark(NULL)) *
+               (unsigned long)sizeof(StackType_t),
+           (unsigned long)(PROVISIONING_STACK_WORDS - free_at_start) *
                (unsigned long)sizeof(StackType_t));
     vTaskDelete(NULL);
 }

@@ -53,7 +53,12 @@ void vTaskDelay(TickType_t xTicksToDelay) {
     }
 }
 
-uint32_t board_rtc_unix_seconds(void) { return (uint32_t)time(NULL); }
+/* The host's clock, or DPS_STANDIN_UNIX_TIME when set (0: an RTC that was never set), for the
+ * tests of what a wrong wall clock does. */
+uint32_t board_rtc_unix_seconds(void) {
+    const char *forced = getenv("DPS_STANDIN_UNIX_TIME");
+    return forced != NULL ? (uint32_t)strtoul(forced, NULL, 10) : (uint32_t)time(NULL);
+}
 
 /* The board's TRNG. */
 BaseType_t xApplicationGetRandomNumber(uint32_t *pulNumber) {

@@ -2,7 +2,7 @@
  * Test stand-in (see README.md): lwIP's socket, netdb, sys_now and SNTP entry points over POSIX,
  * so the example's hooks run against a real TCP peer on the host. Not lwIP, not for firmware.
  */
-#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
@@ -99,5 +99,9 @@ void sntp_setservername(u8_t idx, const char *server) {
 }
 
 /* A real SNTP client answers a few hundred ms later from the tcpip thread; here the answer is
- * the host's clock, at once. */
-void sntp_init(void) { SNTP_SET_SYSTEM_TIME((u32_t)time(NULL)); }
+ * the host's clock, at once, or DPS_STANDIN_UNIX_TIME when set: a server with the wrong time,
+ * for the tests of what a wrong wall clock does. */
+void sntp_init(void) {
+    const char *forced = getenv("DPS_STANDIN_UNIX_TIME");
+    SNTP_SET_SYSTEM_TIME(forced != NULL ? (u32_t)strtoul(forced, NULL, 10) : (u32_t)time(NULL));
+}
