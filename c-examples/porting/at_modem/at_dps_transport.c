@@ -57,7 +57,9 @@ static size_t ring_room(const ring *r) { return RING_SIZE - ring_len(r); }
 static void ring_put(ring *r, uint8_t b) { r->bytes[r->head++ & (RING_SIZE - 1u)] = b; }
 static uint8_t ring_get(ring *r) { return r->bytes[r->tail++ & (RING_SIZE - 1u)]; }
 
-/* Hands the TX ring to the UART, as much as its FIFO takes. */
+/* Hands the TX ring to the UART, as much as its FIFO takes. Under offload the bytes are MQTT
+ * in the clear, the CONNECT with its SAS token among them: each byte is wiped from the ring as
+ * the UART takes it (the library wipes its own buffers). */
 static void flush_tx(void) {
     while (ring_len(&modem.tx) > 0) {
         uint32_t at = modem.tx.tail & (RING_SIZE - 1u);
@@ -66,6 +68,7 @@ static void flush_tx(void) {
             run = ring_len(&modem.tx);
         }
         n = uart_write(&modem.tx.bytes[at], run);
+        memset(&modem.tx.bytes[at], 0, n);
         modem.tx.tail += (uint32_t)n;
         if (n < run) {
             return;
