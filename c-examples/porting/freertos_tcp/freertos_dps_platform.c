@@ -69,7 +69,7 @@ dps_result freertos_dps_platform_init(size_t reserve) {
 /* WebSocket masks need bytes the network cannot predict, the back-off jitter only needs them
  * to differ between devices: a TRNG serves both. Returning non-zero ends the attempt with
  * DPS_ERR_ENTROPY_FAILED; never fall back to a constant. */
-int freertos_dps_entropy(void *user, uint8_t *buf, size_t len) {
+static int32_t freertos_entropy(void *user, uint8_t *buf, size_t len) {
     (void)user;
     while (len > 0) {
         uint32_t word;
@@ -82,4 +82,8 @@ int freertos_dps_entropy(void *user, uint8_t *buf, size_t len) {
         len -= n;
     }
     return 0;
+}
+
+dps_result freertos_dps_set_entropy(dps_config *cfg) {
+    return dps_config_set_entropy(cfg, freertos_entropy, NULL);
 }

@@ -13,7 +13,7 @@
  * registration cleanly when the heap runs out (dps_allocator.reserve). */
 dps_result freertos_dps_platform_init(size_t reserve);
 
-/* The entropy callback for dps_config_set_entropy. */
-int freertos_dps_entropy(void *user, uint8_t *buf, size_t len);
+/* Sets the config's entropy source to the TRNG (dps_config_set_entropy). */
+dps_result freertos_dps_set_entropy(dps_config *cfg);
 
 #endif

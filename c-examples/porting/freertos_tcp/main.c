@@ -43,7 +43,7 @@ static void provisioning_task(void *parameters) {
         r = dps_config_set_clock(cfg, &clock);
     }
     if (r == DPS_OK) {
-        r = dps_config_set_entropy(cfg, freertos_dps_entropy, NULL);
+        r = freertos_dps_set_entropy(cfg);
     }
     if (r == DPS_OK) {
         r = dps_client_new(cfg, &transport, &client);
