@@ -10,7 +10,7 @@
  *
  * Same arguments, JSON output and exit codes as dps_register (see usage_text), plus --cert and
  * --key: X.509 where the client certificate is presented by OpenSSL, not by the library. It
- * links against a library built with or without TLS (cargo --no-default-features, CMake
+ * links against a library built with or without TLS (cargo --no-default-features --features std, CMake
  * -DDPS_MQTT_TLS=OFF): it never asks the library for TLS.
  *
  * What the hooks must do when they own TLS: send SNI and verify the server's certificate

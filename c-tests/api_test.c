@@ -145,6 +145,16 @@ static void null_arguments(void) {
     CHECK(dps_config_set_sas_token_lifetime_s(NULL, 3600) == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_set_client_version(NULL, "fw/1.0") == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_set_client_version(cfg, NULL) == DPS_OK); /* NULL omits ClientVersion */
+    CHECK(dps_config_set_entropy(NULL, NULL, NULL) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_entropy(cfg, NULL, NULL) == DPS_OK); /* NULL: the OS's source */
+    {
+        dps_allocator no_free = {0};
+        CHECK(dps_set_allocator(&no_free) == DPS_ERR_INVALID_NULL_POINTER);
+        /* The config above holds memory from the current allocator. */
+        CHECK(dps_set_allocator(NULL) == DPS_ERR_INVALID_STATE);
+    }
+    CHECK(dps_heap_usage(NULL, NULL) == DPS_OK);
+    CHECK(dps_set_panic_hook(NULL, NULL) == DPS_OK);
     CHECK(dps_config_set_payload_json(NULL, "{}") == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_set_payload_json(cfg, NULL) == DPS_OK); /* NULL clears the payload */
     CHECK(dps_config_set_api_version(NULL, "2019-03-31") == DPS_ERR_INVALID_NULL_POINTER);

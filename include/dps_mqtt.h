@@ -317,6 +317,17 @@ enum dps_result
    * An internal invariant failed; please report it.
    */
   DPS_ERR_INTERNAL = 901,
+  /**
+   * The allocator installed with `dps_set_allocator` returned NULL during the call. The
+   * attempt was ended and its memory released; the handle can be used again (a larger
+   * heap, or the same one after freeing other memory).
+   */
+  DPS_ERR_OUT_OF_MEMORY = 902,
+  /**
+   * The entropy source failed: the callback set with `dps_config_set_entropy` returned
+   * non-zero, or the operating system gave no random bytes.
+   */
+  DPS_ERR_ENTROPY_FAILED = 903,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -543,6 +554,66 @@ typedef int32_t (*dps_sign_fn)(void *user,
                                uint8_t *signature,
                                size_t signature_len);
 
+/**
+ * Fills `buf` with `len` unpredictable bytes: a hardware TRNG, or a DRBG seeded from one.
+ * What each use needs: WebSocket masking keys must be unpredictable to the network (RFC
+ * 6455); back-off jitter only needs to differ between devices; TLS inside the library takes
+ * its randomness from its crypto provider, not from here. Called on the thread driving a
+ * client, from inside `dps_client_do_work` / `dps_client_register`; must not call back into
+ * that client. `buf` is valid only during the call.
+ *
+ * @return 0 when all `len` bytes were written; any other value ends the attempt with
+ *         `DPS_ERR_ENTROPY_FAILED`.
+ */
+typedef int32_t (*dps_entropy_fn)(void *user, uint8_t *buf, size_t len);
+
+/**
+ * Allocates `size` bytes aligned to `align` (a power of two); returns NULL when out of memory.
+ */
+typedef void *(*dps_alloc_fn)(void *user, size_t size, size_t align);
+
+/**
+ * Frees a block from `dps_alloc_fn`, with the size and alignment it was allocated with.
+ */
+typedef void (*dps_free_fn)(void *user, void *ptr, size_t size, size_t align);
+
+/**
+ * The firmware's allocator, for `dps_set_allocator`. Plain data: the library copies it.
+ *
+ * Both functions are called from whichever thread uses the library, possibly at the same
+ * time from two threads when two clients run on two threads: make them thread-safe, or use
+ * the library from one thread.
+ */
+typedef struct dps_allocator {
+  /**
+   * Passed to `alloc` and `free`; never dereferenced by the library.
+   */
+  void *user;
+  /**
+   * Required.
+   */
+  dps_alloc_fn alloc;
+  /**
+   * Required.
+   */
+  dps_free_fn free;
+  /**
+   * Bytes taken from `alloc` at once and kept aside, so that a registration whose `alloc`
+   * returns NULL can finish its step and end cleanly with `DPS_ERR_OUT_OF_MEMORY` instead
+   * of stopping the program. Size it to the largest amount the library allocates in one
+   * step: 2048 covers a build without TLS; with the library's TLS, 20480. 0 keeps no
+   * reserve: a NULL from `alloc` is then fatal (abort, or the panic hook without std).
+   */
+  size_t reserve;
+} dps_allocator;
+
+/**
+ * Called by the panic handler of a build without `std`, with the panic message (not
+ * NUL-terminated; valid only during the call). It must not return: reset the device, or log
+ * and halt. If it does return, the library halts in a loop.
+ */
+typedef void (*dps_panic_fn)(void *user, const char *message, size_t len);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -626,10 +697,12 @@ bool dps_should_provision(const uint8_t *blob, size_t blob_len, uint32_t hub_out
  * certificate's CN) is passed to the config's log callback at `DPS_LOG_ERROR`.
  *
  * @param transport the firmware's transport hooks (copied), or NULL for the built-in TCP
- *        transport over the host's sockets.
+ *        transport over the host's sockets (hosted builds only: without the `std` feature
+ *        NULL is `DPS_ERR_INVALID_NULL_POINTER`).
  * @param out receives the new client, owned by the caller (free with `dps_client_free`);
  *        written only on success.
- * @retval DPS_ERR_INVALID_CONFIG when a required setting is missing, or TLS offload is on
+ * @retval DPS_ERR_INVALID_CONFIG when a required setting is missing (without the `std`
+ *         feature that includes the clock hooks and the entropy callback), or TLS offload is on
  *         (always, in a build without TLS) with the built-in TCP transport (NULL
  *         `transport`), which would send MQTT and the SAS token in the clear.
  * @retval DPS_ERR_INVALID_CERTIFICATE_CN when the registration id is not the client
@@ -1013,6 +1086,20 @@ dps_result dps_config_set_client_version(struct dps_config *config, const char *
 dps_result dps_config_set_signing_callback(struct dps_config *config, dps_sign_fn sign, void *user);
 
 /**
+ * Sets where the client's unpredictable bytes come from (see `dps_entropy_fn` for what
+ * each use needs). Required in a build without `std`, where there is no operating system to
+ * ask: `dps_client_new` refuses a config without it (`DPS_ERR_INVALID_CONFIG`); the library
+ * never falls back to a constant. Hosted builds use the operating system's source unless
+ * this is set. `user` is passed back to `fill` and never dereferenced; it must stay valid as
+ * long as a client built from this config lives. With clients driven from several threads,
+ * `fill` must be thread-safe.
+ *
+ * @param fill the entropy callback; NULL goes back to the default source.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+ */
+dps_result dps_config_set_entropy(struct dps_config *config, dps_entropy_fn fill, void *user);
+
+/**
  * Requests an operational certificate (certificate issuance, api-version
  * `2025-07-01-preview`): the PKCS#10 certificate signing request is sent base64-encoded as
  * `"csr"` in the register request, and the issued chain is read with
@@ -1154,6 +1241,48 @@ dps_result dps_sas_token(const char *id_scope,
  * The library's version, e.g. "0.1.0". Static; never free it.
  */
 const char *dps_version(void);
+
+/**
+ * Installs the allocator every allocation of the library goes through, process-wide. Call it
+ * before any other `dps_` function, or at a moment when the library holds no memory (every
+ * client and config freed).
+ *
+ * @param allocator copied; NULL goes back to the default (`malloc`/`free`).
+ * @retval DPS_ERR_INVALID_STATE when the library holds memory from the current allocator
+ *         (it would be freed into the wrong one).
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `alloc` or `free` is NULL.
+ * @retval DPS_ERR_OUT_OF_MEMORY when `alloc` could not give the reserve (the default
+ *         allocator stays installed).
+ * Not thread-safe: no other `dps_` call may run meanwhile.
+ */
+dps_result dps_set_allocator(const struct dps_allocator *allocator);
+
+/**
+ * Reports the library's heap use: the bytes it holds now and the most it held at once since
+ * the program started or since `dps_heap_reset_peak`. Either pointer may be NULL. Counts
+ * every allocation of the library (TLS included), not the allocator's own overhead or the
+ * reserve of `dps_allocator`. Thread-safe.
+ */
+dps_result dps_heap_usage(size_t *current, size_t *peak);
+
+/**
+ * Starts a new peak measurement for `dps_heap_usage` from what the library holds now, e.g.
+ * before one registration to measure that registration alone. Thread-safe.
+ */
+void dps_heap_reset_peak(void);
+
+/**
+ * Installs the function the panic handler calls in a build without `std` (firmware); NULL
+ * removes it. Without a hook, a panic halts in a loop (a watchdog then resets the device).
+ * Hosted builds catch panics at the API boundary and return `DPS_ERR_PANIC` instead, and do
+ * not call the hook. The library's own code has no panic paths; this is for the ones its
+ * dependencies may still have. Not thread-safe with a panic in progress.
+ */
+dps_result dps_set_panic_hook(dps_panic_fn hook, void *user);
+
+extern void *malloc(size_t size);
+
+extern void free(void *block);
 
 /**
  * A static, human-readable description of a result code, e.g. "the deadline passed".

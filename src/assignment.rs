@@ -31,6 +31,7 @@
 //! [`Assignment::assigned_at_unix`] with its clock before provisioning again.
 
 use crate::error::{dps_result, Error, Result};
+use crate::prelude::*;
 
 const MAGIC: [u8; 4] = *b"DPSa";
 /// The format written by this library.
@@ -162,7 +163,7 @@ impl Assignment {
         let mut take = |n: usize, what: &str| -> Result<String> {
             let (s, tail) = rest.split_at(n);
             rest = tail;
-            match std::str::from_utf8(s) {
+            match core::str::from_utf8(s) {
                 Ok(s) if !s.contains('\0') => Ok(s.to_owned()),
                 _ => Err(invalid(format!("{what} is not UTF-8 text"))),
             }

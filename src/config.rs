@@ -1,7 +1,9 @@
 //! The configuration builder behind `dps_config`: plain safe Rust, validated when a client is
 //! built from it so that every mistake is reported before anything is dialled.
 
-use std::sync::Arc;
+use crate::entropy::{self, Entropy};
+use crate::prelude::*;
+use alloc::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -128,6 +130,8 @@ pub struct Config {
     pub port_explicit: bool,
     /// An HTTP CONNECT proxy to tunnel through.
     pub proxy: Option<crate::proxy::Proxy>,
+    /// The firmware's entropy source; `None` uses the operating system's (hosted builds only).
+    pub entropy: Option<Entropy>,
 }
 
 impl Default for Config {
@@ -153,6 +157,7 @@ impl Default for Config {
             websocket: false,
             port_explicit: false,
             proxy: None,
+            entropy: None,
         }
     }
 }
@@ -294,6 +299,17 @@ impl Config {
             ));
         }
         let framing = self.framing(identity)?;
+        let entropy = self
+            .entropy
+            .clone()
+            .or_else(entropy::default_source)
+            .ok_or_else(|| {
+                Error::new(
+                    dps_result::DPS_ERR_INVALID_CONFIG,
+                    "no entropy source: this build has no operating system to ask, so set one \
+                     with dps_config_set_entropy (back-off jitter and WebSocket masks need it)",
+                )
+            })?;
         Ok(Settings {
             id_scope,
             registration_id,
@@ -312,6 +328,7 @@ impl Config {
             max_packet_size: self.max_packet_size,
             hex_case: self.hex_case,
             csr_b64: self.csr_der.as_ref().map(|der| STANDARD.encode(der)),
+            entropy,
             route: crate::framing::Route {
                 websocket: self.websocket,
                 proxy: self.proxy.clone(),
@@ -369,6 +386,7 @@ mod tests {
             id_scope: Some("0ne00000001".into()),
             registration_id: Some("dev-1".into()),
             key: Some(key),
+            entropy: Some(crate::entropy::test_source()),
             ..Config::default()
         }
     }
@@ -442,6 +460,19 @@ mod tests {
         assert!(!cfg.tls_offload);
         let settings = cfg.settings().unwrap();
         assert!(matches!(settings.framing, FramingFactory::Tls(_)));
+    }
+
+    #[cfg(not(feature = "std"))]
+    #[test]
+    fn without_std_a_config_without_entropy_is_refused_before_dialling() {
+        let mut cfg = config(KeyKind::Device(Zeroizing::new(KEY.into())));
+        cfg.entropy = None;
+        let e = cfg
+            .settings()
+            .err()
+            .expect("no entropy source must be refused");
+        assert_eq!(e.code, dps_result::DPS_ERR_INVALID_CONFIG);
+        assert!(e.detail.contains("dps_config_set_entropy"), "{}", e.detail);
     }
 
     #[cfg(not(feature = "tls"))]

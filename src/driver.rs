@@ -6,6 +6,8 @@
 
 use crate::engine::{Action, Engine, Event};
 use crate::error::{dps_result, Error};
+use crate::memory;
+use crate::prelude::*;
 use zeroize::Zeroizing;
 
 /// Result of one transport read or write.
@@ -32,7 +34,7 @@ pub trait Transport {
     /// a transport whose `connect` blocks (name resolution, a TCP handshake to a silent host)
     /// must give up by then, or the attempt overruns its deadline.
     fn set_connect_budget_ms(&mut self, _budget_ms: u64) {}
-    fn connect(&mut self, host: &str, port: u16) -> std::result::Result<(), String>;
+    fn connect(&mut self, host: &str, port: u16) -> core::result::Result<(), String>;
     fn send(&mut self, data: &[u8]) -> Io;
     fn recv(&mut self, buf: &mut [u8]) -> Io;
     fn close(&mut self);
@@ -104,6 +106,7 @@ impl Driver {
             return Step::Finished(dps_result::DPS_ERR_INVALID_STATE);
         }
         let now = time.now_ms();
+        let oom_before = memory::oom_events();
         self.engine.set_unix_time(time.unix_seconds());
         self.engine.handle_timeout(now);
         for _ in 0..MAX_ROUNDS {
@@ -111,6 +114,15 @@ impl Driver {
             self.run_actions(transport, time, now);
             let progressed_out = self.flush(transport, now);
             let progressed_in = self.receive(transport, now);
+            if memory::oom_events() != oom_before {
+                // The firmware's allocator refused a request, which the reserve covered: end
+                // the attempt now, before it needs more, so its memory comes back.
+                self.engine.abort(Error::new(
+                    dps_result::DPS_ERR_OUT_OF_MEMORY,
+                    "the allocator returned NULL during the registration (heap too small)",
+                ));
+                break;
+            }
             if !progressed_in && !progressed_out {
                 break;
             }
@@ -330,7 +342,7 @@ mod tests {
         fn set_connect_budget_ms(&mut self, budget_ms: u64) {
             self.budget = Some(budget_ms);
         }
-        fn connect(&mut self, _host: &str, _port: u16) -> std::result::Result<(), String> {
+        fn connect(&mut self, _host: &str, _port: u16) -> core::result::Result<(), String> {
             self.budgets.push(self.budget.take());
             Err("refused".into())
         }
@@ -363,6 +375,7 @@ mod tests {
             key: Some(KeyKind::Device(Zeroizing::new(
                 "O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=".into(),
             ))),
+            entropy: Some(crate::entropy::test_source()),
             ..Config::default()
         };
         cfg.timing.deadline_ms = 5_000;

@@ -12,7 +12,8 @@
 //! Times are milliseconds of the caller's monotonic clock; wall-clock seconds (for SAS expiry
 //! and certificate validity) come in through `set_unix_time`.
 
-use std::collections::VecDeque;
+use crate::prelude::*;
+use alloc::collections::VecDeque;
 
 use crate::error::{dps_result, Error, Result};
 use crate::framing::Layers;
@@ -91,6 +92,8 @@ pub struct Settings {
     pub hex_case: HexCase,
     /// Base64 DER PKCS#10 CSR sent as `csr` (certificate issuance).
     pub csr_b64: Option<String>,
+    /// WebSocket masking keys and the seed of the back-off jitter.
+    pub entropy: crate::entropy::Entropy,
 }
 
 /// What the engine asks its transport to do.
@@ -277,7 +280,10 @@ impl Engine {
         self.polls.clear();
         self.transmit.clear();
         self.deadline = now.saturating_add(self.settings.timing.deadline_ms);
-        self.rng ^= now.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        // Jitter must differ between devices that start together (after a power cut), so the
+        // seed comes from the entropy source, mixed with what was there.
+        self.rng ^= crate::entropy::seed(self.settings.entropy.as_ref())?;
+        self.rng |= 1;
         self.op = Op::Pending {
             kind: RequestKind::Register,
             not_before: now,
@@ -325,7 +331,7 @@ impl Engine {
                 self.fail(e);
             }
         }
-        std::mem::take(&mut self.transmit)
+        core::mem::take(&mut self.transmit)
     }
 
     /// The transport is connected: start TLS and pipeline CONNECT, SUBSCRIBE and the pending
@@ -340,6 +346,7 @@ impl Engine {
             &self.settings.host,
             self.settings.port,
             self.settings.max_packet_size,
+            &self.settings.entropy,
         ) {
             Ok(f) => f,
             Err(e) => return self.fail(e),
@@ -933,6 +940,7 @@ mod tests {
             max_packet_size: crate::config::DEFAULT_MAX_PACKET_SIZE,
             hex_case: HexCase::Lower,
             csr_b64: None,
+            entropy: crate::entropy::test_source(),
         })
         .unwrap()
     }

@@ -6,6 +6,8 @@
 
 #![allow(non_camel_case_types)]
 
+use crate::prelude::*;
+use core::ffi::CStr;
 use core::fmt;
 
 /// Outcome of a dps-mqtt call. `DPS_OK` is zero; `DPS_PENDING` means "call again later";
@@ -143,6 +145,13 @@ pub enum dps_result {
     DPS_ERR_PANIC = 900,
     /// An internal invariant failed; please report it.
     DPS_ERR_INTERNAL = 901,
+    /// The allocator installed with `dps_set_allocator` returned NULL during the call. The
+    /// attempt was ended and its memory released; the handle can be used again (a larger
+    /// heap, or the same one after freeing other memory).
+    DPS_ERR_OUT_OF_MEMORY = 902,
+    /// The entropy source failed: the callback set with `dps_config_set_entropy` returned
+    /// non-zero, or the operating system gave no random bytes.
+    DPS_ERR_ENTROPY_FAILED = 903,
 }
 
 /// The class of a result code: what a caller (or the CLI's exit code) acts on.
@@ -163,63 +172,91 @@ pub enum dps_class {
 
 use dps_result::*;
 
-/// Every code, for lookups by value and for exhaustive tests.
-pub const ALL_RESULTS: &[dps_result] = &[
-    DPS_OK,
-    DPS_PENDING,
-    DPS_ERR_INVALID_ARGUMENT,
-    DPS_ERR_INVALID_NULL_POINTER,
-    DPS_ERR_INVALID_UTF8,
-    DPS_ERR_INVALID_REGISTRATION_ID,
-    DPS_ERR_INVALID_KEY,
-    DPS_ERR_INVALID_PAYLOAD,
-    DPS_ERR_INVALID_CONFIG,
-    DPS_ERR_INVALID_STATE,
-    DPS_ERR_INVALID_CERTIFICATE,
-    DPS_ERR_INVALID_ID_SCOPE,
-    DPS_ERR_INVALID_CERTIFICATE_CN,
-    DPS_ERR_INVALID_PRIVATE_KEY,
-    DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH,
-    DPS_ERR_INVALID_UNSUPPORTED,
-    DPS_ERR_INVALID_BUFFER_TOO_SMALL,
-    DPS_ERR_INVALID_ASSIGNMENT,
-    DPS_ERR_INVALID_CSR,
-    DPS_ERR_INVALID_MODEL_ID,
-    DPS_ERR_AUTH_NOT_AUTHORIZED,
-    DPS_ERR_AUTH_BAD_CREDENTIALS,
-    DPS_ERR_AUTH_UNKNOWN_ID_SCOPE,
-    DPS_ERR_AUTH_UNAUTHORIZED,
-    DPS_ERR_AUTH_IDENTIFIER_REJECTED,
-    DPS_ERR_AUTH_SIGNING_FAILED,
-    DPS_ERR_TLS_HANDSHAKE,
-    DPS_ERR_TLS_CERT_UNTRUSTED,
-    DPS_ERR_TLS_CERT_EXPIRED,
-    DPS_ERR_TLS_CERT_NAME_MISMATCH,
-    DPS_ERR_TLS_PROTOCOL_VERSION,
-    DPS_ERR_TLS_ALERT,
-    DPS_ERR_TRANSPORT_CONNECT,
-    DPS_ERR_TRANSPORT_CLOSED,
-    DPS_ERR_TRANSPORT_IO,
-    DPS_ERR_TRANSPORT_PROXY,
-    DPS_ERR_TRANSPORT_PROXY_AUTH,
-    DPS_ERR_PROTOCOL_MALFORMED,
-    DPS_ERR_PROTOCOL_PACKET_TOO_LARGE,
-    DPS_ERR_PROTOCOL_UNEXPECTED_PACKET,
-    DPS_ERR_PROTOCOL_BAD_RESPONSE,
-    DPS_ERR_PROTOCOL_UNEXPECTED_STATUS,
-    DPS_ERR_PROTOCOL_CONNACK,
-    DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED,
-    DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE,
-    DPS_ERR_PROTOCOL_WEBSOCKET,
-    DPS_ERR_TIMEOUT,
-    DPS_ERR_TIMEOUT_THROTTLED,
-    DPS_ERR_TIMEOUT_ASSIGNING,
-    DPS_ERR_REGISTRATION_FAILED,
-    DPS_ERR_REGISTRATION_DISABLED,
-    DPS_ERR_REGISTRATION_REJECTED,
-    DPS_ERR_PANIC,
-    DPS_ERR_INTERNAL,
-];
+// The one table of codes and their messages: `ALL_RESULTS`, `name`, `message` and the C
+// strings of `dps_result_name`/`dps_result_str` all come from it, and the generated matches
+// are exhaustive, so a new variant without an entry does not compile. (The enum itself stays
+// written out above, because cbindgen reads the source and cannot see into macros.)
+macro_rules! result_table {
+    ($($code:ident => $message:literal,)*) => {
+        /// Every code, for lookups by value and for exhaustive tests.
+        pub const ALL_RESULTS: &[dps_result] = &[$($code),*];
+
+        impl dps_result {
+            /// The code's C name, NUL-terminated.
+            fn name_nul(self) -> &'static str {
+                match self {
+                    $($code => concat!(stringify!($code), "\0"),)*
+                }
+            }
+
+            /// The code's message, NUL-terminated.
+            fn message_nul(self) -> &'static str {
+                match self {
+                    $($code => concat!($message, "\0"),)*
+                }
+            }
+        }
+    };
+}
+
+result_table! {
+    DPS_OK => "success",
+    DPS_PENDING => "in progress; call again",
+    DPS_ERR_INVALID_ARGUMENT => "invalid argument",
+    DPS_ERR_INVALID_NULL_POINTER => "a required pointer argument was NULL",
+    DPS_ERR_INVALID_UTF8 => "a string argument is not valid UTF-8",
+    DPS_ERR_INVALID_REGISTRATION_ID => "invalid registration id (1-128 of a-z A-Z 0-9 - . _ :, ending alphanumeric or -)",
+    DPS_ERR_INVALID_KEY => "the key is empty or not valid base64",
+    DPS_ERR_INVALID_PAYLOAD => "the custom payload is not valid JSON",
+    DPS_ERR_INVALID_CONFIG => "the configuration is incomplete or contradictory",
+    DPS_ERR_INVALID_STATE => "call not allowed in the handle's current state",
+    DPS_ERR_INVALID_CERTIFICATE => "a certificate or trust anchor could not be parsed",
+    DPS_ERR_INVALID_ID_SCOPE => "invalid id scope",
+    DPS_ERR_INVALID_CERTIFICATE_CN => "the registration id does not match the client certificate's subject CN",
+    DPS_ERR_INVALID_PRIVATE_KEY => "the private key is not an unencrypted PKCS#8, PKCS#1 or SEC1 key (PEM or DER)",
+    DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH => "the private key does not belong to the client certificate",
+    DPS_ERR_INVALID_UNSUPPORTED => "not supported by this build of the library (built without TLS: the transport does TLS)",
+    DPS_ERR_INVALID_BUFFER_TOO_SMALL => "the output buffer is missing or too small",
+    DPS_ERR_INVALID_ASSIGNMENT => "the stored assignment is truncated, corrupt or of an unknown version",
+    DPS_ERR_INVALID_CSR => "the certificate signing request is not DER or PEM PKCS#10",
+    DPS_ERR_INVALID_MODEL_ID => "the model id is not a DTMI (dtmi:com:example:Model;1)",
+    DPS_ERR_AUTH_NOT_AUTHORIZED => "the server refused the connection: not authorized",
+    DPS_ERR_AUTH_BAD_CREDENTIALS => "the server refused the connection: malformed user name or password",
+    DPS_ERR_AUTH_UNKNOWN_ID_SCOPE => "the server refused the connection: unknown id scope",
+    DPS_ERR_AUTH_UNAUTHORIZED => "the service answered 401 unauthorized (wrong key, expired token or unknown device)",
+    DPS_ERR_AUTH_IDENTIFIER_REJECTED => "the server refused the connection: client identifier rejected",
+    DPS_ERR_AUTH_SIGNING_FAILED => "the external signing callback failed",
+    DPS_ERR_TLS_HANDSHAKE => "TLS handshake failed",
+    DPS_ERR_TLS_CERT_UNTRUSTED => "the server's certificate is not trusted",
+    DPS_ERR_TLS_CERT_EXPIRED => "the server's certificate is expired or not yet valid",
+    DPS_ERR_TLS_CERT_NAME_MISMATCH => "the server's certificate does not match the host",
+    DPS_ERR_TLS_PROTOCOL_VERSION => "no TLS version or cipher suite in common",
+    DPS_ERR_TLS_ALERT => "the server sent a fatal TLS alert or non-TLS bytes",
+    DPS_ERR_TRANSPORT_CONNECT => "could not connect to the server",
+    DPS_ERR_TRANSPORT_CLOSED => "the connection was closed",
+    DPS_ERR_TRANSPORT_IO => "the transport reported an I/O error",
+    DPS_ERR_TRANSPORT_PROXY => "the HTTP proxy refused or failed the CONNECT tunnel",
+    DPS_ERR_TRANSPORT_PROXY_AUTH => "the HTTP proxy requires authentication or refused the credentials",
+    DPS_ERR_PROTOCOL_MALFORMED => "the server sent malformed MQTT",
+    DPS_ERR_PROTOCOL_PACKET_TOO_LARGE => "the server sent a packet over the size limit",
+    DPS_ERR_PROTOCOL_UNEXPECTED_PACKET => "the server sent an unexpected MQTT packet",
+    DPS_ERR_PROTOCOL_BAD_RESPONSE => "the service's response could not be understood",
+    DPS_ERR_PROTOCOL_UNEXPECTED_STATUS => "the service answered with an unexpected status",
+    DPS_ERR_PROTOCOL_CONNACK => "the server refused the connection with an unknown code",
+    DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED => "the server refused the subscription",
+    DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE => "the server refused the WebSocket upgrade",
+    DPS_ERR_PROTOCOL_WEBSOCKET => "the server broke the WebSocket framing rules",
+    DPS_ERR_TIMEOUT => "the deadline passed",
+    DPS_ERR_TIMEOUT_THROTTLED => "the deadline passed while the service was throttling",
+    DPS_ERR_TIMEOUT_ASSIGNING => "the deadline passed while the service was assigning",
+    DPS_ERR_REGISTRATION_FAILED => "the service reported the registration as failed",
+    DPS_ERR_REGISTRATION_DISABLED => "the enrollment is disabled",
+    DPS_ERR_REGISTRATION_REJECTED => "the service rejected the request",
+    DPS_ERR_PANIC => "internal panic caught at the API boundary",
+    DPS_ERR_INTERNAL => "internal error",
+    DPS_ERR_ENTROPY_FAILED => "the entropy source failed (dps_config_set_entropy callback or the OS)",
+    DPS_ERR_OUT_OF_MEMORY => "out of memory: the allocator (dps_set_allocator) returned NULL; the attempt was ended and its memory released",
+}
 
 impl dps_result {
     /// Maps an integer that came from C to a code; unknown values give `None` (never UB).
@@ -229,142 +266,22 @@ impl dps_result {
 
     /// The code's C name, e.g. `"DPS_ERR_AUTH_UNAUTHORIZED"`.
     pub fn name(self) -> &'static str {
-        match self {
-            DPS_OK => "DPS_OK",
-            DPS_PENDING => "DPS_PENDING",
-            DPS_ERR_INVALID_ARGUMENT => "DPS_ERR_INVALID_ARGUMENT",
-            DPS_ERR_INVALID_NULL_POINTER => "DPS_ERR_INVALID_NULL_POINTER",
-            DPS_ERR_INVALID_UTF8 => "DPS_ERR_INVALID_UTF8",
-            DPS_ERR_INVALID_REGISTRATION_ID => "DPS_ERR_INVALID_REGISTRATION_ID",
-            DPS_ERR_INVALID_KEY => "DPS_ERR_INVALID_KEY",
-            DPS_ERR_INVALID_PAYLOAD => "DPS_ERR_INVALID_PAYLOAD",
-            DPS_ERR_INVALID_CONFIG => "DPS_ERR_INVALID_CONFIG",
-            DPS_ERR_INVALID_STATE => "DPS_ERR_INVALID_STATE",
-            DPS_ERR_INVALID_CERTIFICATE => "DPS_ERR_INVALID_CERTIFICATE",
-            DPS_ERR_INVALID_ID_SCOPE => "DPS_ERR_INVALID_ID_SCOPE",
-            DPS_ERR_INVALID_CERTIFICATE_CN => "DPS_ERR_INVALID_CERTIFICATE_CN",
-            DPS_ERR_INVALID_PRIVATE_KEY => "DPS_ERR_INVALID_PRIVATE_KEY",
-            DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH => "DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH",
-            DPS_ERR_INVALID_UNSUPPORTED => "DPS_ERR_INVALID_UNSUPPORTED",
-            DPS_ERR_INVALID_BUFFER_TOO_SMALL => "DPS_ERR_INVALID_BUFFER_TOO_SMALL",
-            DPS_ERR_INVALID_ASSIGNMENT => "DPS_ERR_INVALID_ASSIGNMENT",
-            DPS_ERR_INVALID_CSR => "DPS_ERR_INVALID_CSR",
-            DPS_ERR_INVALID_MODEL_ID => "DPS_ERR_INVALID_MODEL_ID",
-            DPS_ERR_AUTH_NOT_AUTHORIZED => "DPS_ERR_AUTH_NOT_AUTHORIZED",
-            DPS_ERR_AUTH_BAD_CREDENTIALS => "DPS_ERR_AUTH_BAD_CREDENTIALS",
-            DPS_ERR_AUTH_UNKNOWN_ID_SCOPE => "DPS_ERR_AUTH_UNKNOWN_ID_SCOPE",
-            DPS_ERR_AUTH_UNAUTHORIZED => "DPS_ERR_AUTH_UNAUTHORIZED",
-            DPS_ERR_AUTH_IDENTIFIER_REJECTED => "DPS_ERR_AUTH_IDENTIFIER_REJECTED",
-            DPS_ERR_AUTH_SIGNING_FAILED => "DPS_ERR_AUTH_SIGNING_FAILED",
-            DPS_ERR_TLS_HANDSHAKE => "DPS_ERR_TLS_HANDSHAKE",
-            DPS_ERR_TLS_CERT_UNTRUSTED => "DPS_ERR_TLS_CERT_UNTRUSTED",
-            DPS_ERR_TLS_CERT_EXPIRED => "DPS_ERR_TLS_CERT_EXPIRED",
-            DPS_ERR_TLS_CERT_NAME_MISMATCH => "DPS_ERR_TLS_CERT_NAME_MISMATCH",
-            DPS_ERR_TLS_PROTOCOL_VERSION => "DPS_ERR_TLS_PROTOCOL_VERSION",
-            DPS_ERR_TLS_ALERT => "DPS_ERR_TLS_ALERT",
-            DPS_ERR_TRANSPORT_CONNECT => "DPS_ERR_TRANSPORT_CONNECT",
-            DPS_ERR_TRANSPORT_CLOSED => "DPS_ERR_TRANSPORT_CLOSED",
-            DPS_ERR_TRANSPORT_IO => "DPS_ERR_TRANSPORT_IO",
-            DPS_ERR_TRANSPORT_PROXY => "DPS_ERR_TRANSPORT_PROXY",
-            DPS_ERR_TRANSPORT_PROXY_AUTH => "DPS_ERR_TRANSPORT_PROXY_AUTH",
-            DPS_ERR_PROTOCOL_MALFORMED => "DPS_ERR_PROTOCOL_MALFORMED",
-            DPS_ERR_PROTOCOL_PACKET_TOO_LARGE => "DPS_ERR_PROTOCOL_PACKET_TOO_LARGE",
-            DPS_ERR_PROTOCOL_UNEXPECTED_PACKET => "DPS_ERR_PROTOCOL_UNEXPECTED_PACKET",
-            DPS_ERR_PROTOCOL_BAD_RESPONSE => "DPS_ERR_PROTOCOL_BAD_RESPONSE",
-            DPS_ERR_PROTOCOL_UNEXPECTED_STATUS => "DPS_ERR_PROTOCOL_UNEXPECTED_STATUS",
-            DPS_ERR_PROTOCOL_CONNACK => "DPS_ERR_PROTOCOL_CONNACK",
-            DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED => "DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED",
-            DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE => "DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE",
-            DPS_ERR_PROTOCOL_WEBSOCKET => "DPS_ERR_PROTOCOL_WEBSOCKET",
-            DPS_ERR_TIMEOUT => "DPS_ERR_TIMEOUT",
-            DPS_ERR_TIMEOUT_THROTTLED => "DPS_ERR_TIMEOUT_THROTTLED",
-            DPS_ERR_TIMEOUT_ASSIGNING => "DPS_ERR_TIMEOUT_ASSIGNING",
-            DPS_ERR_REGISTRATION_FAILED => "DPS_ERR_REGISTRATION_FAILED",
-            DPS_ERR_REGISTRATION_DISABLED => "DPS_ERR_REGISTRATION_DISABLED",
-            DPS_ERR_REGISTRATION_REJECTED => "DPS_ERR_REGISTRATION_REJECTED",
-            DPS_ERR_PANIC => "DPS_ERR_PANIC",
-            DPS_ERR_INTERNAL => "DPS_ERR_INTERNAL",
-        }
+        without_nul(self.name_nul())
     }
 
     /// A short human-readable description.
     pub fn message(self) -> &'static str {
-        match self {
-            DPS_OK => "success",
-            DPS_PENDING => "in progress; call again",
-            DPS_ERR_INVALID_ARGUMENT => "invalid argument",
-            DPS_ERR_INVALID_NULL_POINTER => "a required pointer argument was NULL",
-            DPS_ERR_INVALID_UTF8 => "a string argument is not valid UTF-8",
-            DPS_ERR_INVALID_REGISTRATION_ID => {
-                "invalid registration id (1-128 of a-z A-Z 0-9 - . _ :, ending alphanumeric or -)"
-            }
-            DPS_ERR_INVALID_KEY => "the key is empty or not valid base64",
-            DPS_ERR_INVALID_PAYLOAD => "the custom payload is not valid JSON",
-            DPS_ERR_INVALID_CONFIG => "the configuration is incomplete or contradictory",
-            DPS_ERR_INVALID_STATE => "call not allowed in the handle's current state",
-            DPS_ERR_INVALID_CERTIFICATE => "a certificate or trust anchor could not be parsed",
-            DPS_ERR_INVALID_ID_SCOPE => "invalid id scope",
-            DPS_ERR_INVALID_CERTIFICATE_CN => {
-                "the registration id does not match the client certificate's subject CN"
-            }
-            DPS_ERR_INVALID_PRIVATE_KEY => {
-                "the private key is not an unencrypted PKCS#8, PKCS#1 or SEC1 key (PEM or DER)"
-            }
-            DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH => {
-                "the private key does not belong to the client certificate"
-            }
-            DPS_ERR_INVALID_UNSUPPORTED => {
-                "not supported by this build of the library (built without TLS: the transport does TLS)"
-            }
-            DPS_ERR_INVALID_BUFFER_TOO_SMALL => "the output buffer is missing or too small",
-            DPS_ERR_INVALID_ASSIGNMENT => {
-                "the stored assignment is truncated, corrupt or of an unknown version"
-            }
-            DPS_ERR_INVALID_CSR => "the certificate signing request is not DER or PEM PKCS#10",
-            DPS_ERR_INVALID_MODEL_ID => "the model id is not a DTMI (dtmi:com:example:Model;1)",
-            DPS_ERR_AUTH_NOT_AUTHORIZED => "the server refused the connection: not authorized",
-            DPS_ERR_AUTH_BAD_CREDENTIALS => {
-                "the server refused the connection: malformed user name or password"
-            }
-            DPS_ERR_AUTH_UNKNOWN_ID_SCOPE => "the server refused the connection: unknown id scope",
-            DPS_ERR_AUTH_UNAUTHORIZED => {
-                "the service answered 401 unauthorized (wrong key, expired token or unknown device)"
-            }
-            DPS_ERR_AUTH_IDENTIFIER_REJECTED => {
-                "the server refused the connection: client identifier rejected"
-            }
-            DPS_ERR_AUTH_SIGNING_FAILED => "the external signing callback failed",
-            DPS_ERR_TLS_HANDSHAKE => "TLS handshake failed",
-            DPS_ERR_TLS_CERT_UNTRUSTED => "the server's certificate is not trusted",
-            DPS_ERR_TLS_CERT_EXPIRED => "the server's certificate is expired or not yet valid",
-            DPS_ERR_TLS_CERT_NAME_MISMATCH => "the server's certificate does not match the host",
-            DPS_ERR_TLS_PROTOCOL_VERSION => "no TLS version or cipher suite in common",
-            DPS_ERR_TLS_ALERT => "the server sent a fatal TLS alert or non-TLS bytes",
-            DPS_ERR_TRANSPORT_CONNECT => "could not connect to the server",
-            DPS_ERR_TRANSPORT_CLOSED => "the connection was closed",
-            DPS_ERR_TRANSPORT_IO => "the transport reported an I/O error",
-            DPS_ERR_TRANSPORT_PROXY => "the HTTP proxy refused or failed the CONNECT tunnel",
-            DPS_ERR_TRANSPORT_PROXY_AUTH => {
-                "the HTTP proxy requires authentication or refused the credentials"
-            }
-            DPS_ERR_PROTOCOL_MALFORMED => "the server sent malformed MQTT",
-            DPS_ERR_PROTOCOL_PACKET_TOO_LARGE => "the server sent a packet over the size limit",
-            DPS_ERR_PROTOCOL_UNEXPECTED_PACKET => "the server sent an unexpected MQTT packet",
-            DPS_ERR_PROTOCOL_BAD_RESPONSE => "the service's response could not be understood",
-            DPS_ERR_PROTOCOL_UNEXPECTED_STATUS => "the service answered with an unexpected status",
-            DPS_ERR_PROTOCOL_CONNACK => "the server refused the connection with an unknown code",
-            DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED => "the server refused the subscription",
-            DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE => "the server refused the WebSocket upgrade",
-            DPS_ERR_PROTOCOL_WEBSOCKET => "the server broke the WebSocket framing rules",
-            DPS_ERR_TIMEOUT => "the deadline passed",
-            DPS_ERR_TIMEOUT_THROTTLED => "the deadline passed while the service was throttling",
-            DPS_ERR_TIMEOUT_ASSIGNING => "the deadline passed while the service was assigning",
-            DPS_ERR_REGISTRATION_FAILED => "the service reported the registration as failed",
-            DPS_ERR_REGISTRATION_DISABLED => "the enrollment is disabled",
-            DPS_ERR_REGISTRATION_REJECTED => "the service rejected the request",
-            DPS_ERR_PANIC => "internal panic caught at the API boundary",
-            DPS_ERR_INTERNAL => "internal error",
-        }
+        without_nul(self.message_nul())
+    }
+
+    /// The name as a C string with a static lifetime.
+    pub fn name_c(self) -> &'static CStr {
+        static_cstr(self.name_nul())
+    }
+
+    /// The message as a C string with a static lifetime.
+    pub fn message_c(self) -> &'static CStr {
+        static_cstr(self.message_nul())
     }
 
     /// The class this code belongs to.
@@ -394,6 +311,15 @@ impl dps_result {
         ) && self != DPS_ERR_TRANSPORT_PROXY_AUTH
             || self == DPS_ERR_TLS_ALERT
     }
+}
+
+fn without_nul(s: &'static str) -> &'static str {
+    s.strip_suffix('\0').unwrap_or(s)
+}
+
+/// The table's strings end in their only NUL (the names and messages are plain text).
+fn static_cstr(s: &'static str) -> &'static CStr {
+    CStr::from_bytes_with_nul(s.as_bytes()).unwrap_or(c"")
 }
 
 impl fmt::Display for dps_result {
@@ -429,6 +355,7 @@ impl fmt::Display for Error {
     }
 }
 
+#[cfg(feature = "std")]
 impl std::error::Error for Error {}
 
 pub type Result<T> = core::result::Result<T, Error>;

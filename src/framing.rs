@@ -1,8 +1,9 @@
 //! The byte framing under MQTT: TLS inside the library, or the bytes as they are when the
 //! firmware's transport already speaks TLS (offload). The engine sees one shape for both.
 
-#[cfg(feature = "tls")]
-use std::sync::Arc;
+use crate::entropy::Entropy;
+use crate::prelude::*;
+use alloc::sync::Arc;
 
 use zeroize::Zeroizing;
 
@@ -146,7 +147,7 @@ impl Framing {
     /// MQTT bytes decoded so far.
     pub fn take_plaintext(&mut self) -> Vec<u8> {
         match self {
-            Framing::Plain { inbound, .. } => std::mem::take(inbound),
+            Framing::Plain { inbound, .. } => core::mem::take(inbound),
             #[cfg(feature = "tls")]
             Framing::Tls(s) => s.take_plaintext(),
         }
@@ -164,7 +165,7 @@ impl Framing {
     /// Bytes to write to the transport; zeroizing, as in the clear they may carry secrets.
     pub fn take_transport_output(&mut self) -> Zeroizing<Vec<u8>> {
         match self {
-            Framing::Plain { outbound, .. } => std::mem::take(outbound),
+            Framing::Plain { outbound, .. } => core::mem::take(outbound),
             #[cfg(feature = "tls")]
             Framing::Tls(s) => Zeroizing::new(s.take_tls_output()),
         }
@@ -208,6 +209,7 @@ impl Layers {
         host: &str,
         port: u16,
         max_packet_size: usize,
+        entropy: &Entropy,
     ) -> Result<Layers> {
         let tunnel = match &route.proxy {
             Some(p) => Some(proxy::Tunnel::new(p, host, port)?),
@@ -215,7 +217,7 @@ impl Layers {
         };
         let mut framing = factory.new_session(host)?;
         let ws = if route.websocket {
-            let mut client = ws::WsClient::new(host, port, max_packet_size, ws::os_random)?;
+            let mut client = ws::WsClient::new(host, port, max_packet_size, Arc::clone(entropy))?;
             framing.write_plaintext(&client.take_output())?;
             Some(client)
         } else {

@@ -27,7 +27,9 @@
 //! most, so a server's QoS 2 PUBLISH breaks the protocol and ends the session with
 //! `DPS_ERR_PROTOCOL_UNEXPECTED_PACKET` (as do PUBREC, PUBREL and PUBCOMP).
 
-use std::collections::VecDeque;
+use crate::prelude::*;
+use alloc::collections::VecDeque;
+#[cfg(feature = "std")]
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub use mqttrs::QoS;
@@ -243,10 +245,16 @@ impl MqttSession {
         self.queue(
             &Packet::Subscribe(Subscribe {
                 pid,
-                topics: vec![SubscribeTopic {
-                    topic_path: filter.to_owned(),
+                // mqttrs keeps topics in a `Vec` with its `std` feature and in fixed-capacity
+                // heapless types without it: `parse` and `collect` build either, and a filter
+                // too long for the fixed capacity is an error, not a panic.
+                topics: core::iter::once(SubscribeTopic {
+                    topic_path: filter
+                        .parse()
+                        .map_err(|_| invalid_argument("topic filter too long for this build"))?,
                     qos,
-                }],
+                })
+                .collect(),
             }),
             2 + 2 + filter.len() + 1,
         )?;
@@ -296,7 +304,7 @@ impl MqttSession {
     /// The bytes to send, in order; empties the queue. Zeroizing because a CONNECT in it
     /// carries the password.
     pub fn take_output(&mut self) -> Zeroizing<Vec<u8>> {
-        std::mem::take(&mut self.outbound)
+        core::mem::take(&mut self.outbound)
     }
 
     /// The next thing the server sent, oldest first.
@@ -440,7 +448,7 @@ impl MqttSession {
             data = tail;
             if let Some(h) = self.fixed_header()? {
                 if self.inbound.len() == h.total() {
-                    let frame = std::mem::take(&mut self.inbound);
+                    let frame = core::mem::take(&mut self.inbound);
                     self.on_packet(h, &frame)?;
                 } else {
                     self.inbound.reserve_exact(h.total() - self.inbound.len());
@@ -526,8 +534,12 @@ impl MqttSession {
         }
         // Last guard: the checks above leave mqttrs no short read, but it is third-party code
         // fed hostile bytes, and a panic must not unwind through the engine.
+        #[cfg(feature = "std")]
         let decoded = catch_unwind(AssertUnwindSafe(|| decode_slice(frame)))
             .map_err(|_| malformed("the packet decoder panicked"))?;
+        // Without std there is no unwinding to catch: the checks above are the whole guard.
+        #[cfg(not(feature = "std"))]
+        let decoded = decode_slice(frame);
         let packet = match decoded {
             Ok(Some(p)) => p,
             Ok(None) => return Err(malformed("incomplete packet")),
@@ -696,7 +708,7 @@ mod tests {
     fn suback(id: u16, codes: Vec<SubscribeReturnCodes>) -> Vec<u8> {
         encode(&Packet::Suback(mqttrs::Suback {
             pid: pid(id),
-            return_codes: codes,
+            return_codes: codes.into_iter().collect(),
         }))
     }
 
@@ -755,7 +767,7 @@ mod tests {
     }
 
     fn events(s: &mut MqttSession) -> Vec<MqttEvent> {
-        std::iter::from_fn(|| s.poll_event()).collect()
+        core::iter::from_fn(|| s.poll_event()).collect()
     }
 
     fn code_of(s: &mut MqttSession, input: &[u8]) -> dps_result {
@@ -939,7 +951,7 @@ mod tests {
         }
         let mut s = session();
         for b in &stream {
-            s.handle_input(std::slice::from_ref(b)).unwrap();
+            s.handle_input(core::slice::from_ref(b)).unwrap();
         }
         assert_eq!(events(&mut s), expected);
         assert_eq!(s.take_output(), expected_out);
@@ -1091,14 +1103,15 @@ mod tests {
             })),
             encode(&Packet::Subscribe(Subscribe {
                 pid: pid(3),
-                topics: vec![SubscribeTopic {
-                    topic_path: "#".into(),
+                topics: core::iter::once(SubscribeTopic {
+                    topic_path: "#".parse().unwrap(),
                     qos: QoS::AtMostOnce,
-                }],
+                })
+                .collect(),
             })),
             encode(&Packet::Unsubscribe(mqttrs::Unsubscribe {
                 pid: pid(3),
-                topics: vec!["#".into()],
+                topics: core::iter::once("#".parse().unwrap()).collect(),
             })),
             encode(&Packet::Pingreq),
             encode(&Packet::Disconnect),
@@ -1204,7 +1217,7 @@ mod tests {
             &[0x32, 0x03, 0x00, 0x01, b'a'],
             &[0x82, 0x00],
         ] {
-            let outcome = catch_unwind(|| decode_slice(short).map(|p| p.is_some()));
+            let outcome = std::panic::catch_unwind(|| decode_slice(short).map(|p| p.is_some()));
             assert!(outcome.is_err(), "mqttrs no longer panics on {short:02x?}");
         }
         // A CONNACK with an empty body takes its flags and code from the next packet.

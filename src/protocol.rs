@@ -1,6 +1,7 @@
 //! DPS topics, user name, request bodies and response parsing. Pure functions: everything that
 //! comes from the network is treated as hostile (bounded, never panics, clear errors).
 
+use crate::prelude::*;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -262,7 +263,7 @@ pub struct ErrorEnvelope {
 enum Loose<'a> {
     Int(i64),
     #[serde(borrow)]
-    Str(std::borrow::Cow<'a, str>),
+    Str(alloc::borrow::Cow<'a, str>),
     Other(serde::de::IgnoredAny),
 }
 
@@ -357,7 +358,7 @@ fn check_json(body: &[u8]) -> Result<&str> {
     if body.len() > MAX_BODY {
         return Err(bad(format!("response body of {} bytes", body.len())));
     }
-    let text = std::str::from_utf8(body).map_err(|_| bad("response body is not UTF-8"))?;
+    let text = core::str::from_utf8(body).map_err(|_| bad("response body is not UTF-8"))?;
     if !text.trim_start().starts_with('{') {
         return Err(bad("response body is not a JSON object"));
     }
@@ -462,7 +463,7 @@ pub fn csr_der(input: &[u8]) -> Result<Vec<u8>> {
     }
     let trimmed = input.trim_ascii_start();
     let der = if trimmed.starts_with(b"-----BEGIN") {
-        let text = std::str::from_utf8(trimmed).map_err(|_| invalid_csr("PEM is not UTF-8"))?;
+        let text = core::str::from_utf8(trimmed).map_err(|_| invalid_csr("PEM is not UTF-8"))?;
         let label = ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"]
             .into_iter()
             .find(|l| text.starts_with(&format!("-----BEGIN {l}-----")))
@@ -507,7 +508,7 @@ pub fn certificate_chain_pem(chain: &[String]) -> Result<String> {
         pem.push_str("-----BEGIN CERTIFICATE-----\n");
         for line in b64.as_bytes().chunks(64) {
             // base64 output is ASCII.
-            pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+            pem.push_str(core::str::from_utf8(line).unwrap_or_default());
             pem.push('\n');
         }
         pem.push_str("-----END CERTIFICATE-----\n");
@@ -575,7 +576,7 @@ pub fn payload_with_model_id(payload: Option<&str>, model_id: &str) -> Result<St
     if nesting_exceeds(payload, MAX_DEPTH) {
         return Err(invalid_payload("payload JSON is nested too deeply"));
     }
-    let members: std::collections::HashMap<String, serde::de::IgnoredAny> =
+    let members: alloc::collections::BTreeMap<String, serde::de::IgnoredAny> =
         serde_json::from_str(payload).map_err(|_| {
             invalid_payload("with a model id, the payload must be a JSON object to carry it")
         })?;
@@ -604,7 +605,7 @@ pub fn payload_with_model_id(payload: Option<&str>, model_id: &str) -> Result<St
 pub fn validate_api_version(api_version: &str) -> Result<()> {
     let b = api_version.as_bytes();
     let digits =
-        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+        |r: core::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
     let date_ok = b.len() >= 10
         && digits(0..4)
         && b[4] == b'-'
@@ -984,7 +985,7 @@ mod tests {
         let new_pem = pem.replace("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST");
         assert_eq!(csr_der(new_pem.as_bytes()).unwrap(), der);
         let mut long = vec![0x30, 0x82, 0x01, 0x00];
-        long.extend(std::iter::repeat(0u8).take(256));
+        long.extend(core::iter::repeat(0u8).take(256));
         assert_eq!(csr_der(&long).unwrap().len(), 260);
         for bad_csr in [
             &b""[..],

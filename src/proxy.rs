@@ -5,7 +5,8 @@
 //! (at most 8 KiB), and on a 2xx answer gets out of the way: everything after the head is the
 //! tunnel, where TLS (and WebSocket, and MQTT) run as they would on a direct connection.
 
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 
 use base64::Engine as _;
 use zeroize::Zeroizing;

@@ -9,6 +9,7 @@
 //! received, so the hex case of the percent-encoding is free; the library sends lower case
 //! (`%2f`) by default, as the published vector and the C SDK's `/` separators do.
 
+use crate::prelude::*;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -24,7 +25,7 @@ pub trait Signer {
 }
 
 /// A signer shared by several clients (an external signer set once on a config).
-impl<S: Signer + ?Sized> Signer for std::sync::Arc<S> {
+impl<S: Signer + ?Sized> Signer for alloc::sync::Arc<S> {
     fn sign(&self, message: &[u8]) -> Result<[u8; 32]> {
         (**self).sign(message)
     }
@@ -207,7 +208,7 @@ mod tests {
     }
 
     /// Stands in for an HSM callback: records what it was asked to sign.
-    struct RecordingSigner(std::cell::RefCell<Vec<u8>>);
+    struct RecordingSigner(core::cell::RefCell<Vec<u8>>);
 
     impl Signer for RecordingSigner {
         fn sign(&self, message: &[u8]) -> Result<[u8; 32]> {

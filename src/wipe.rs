@@ -4,6 +4,7 @@
 //! while growing frees the old allocation unwiped. These helpers grow into a fresh buffer and
 //! let the old one drop through `Zeroizing`, so every copy is wiped when freed.
 
+use crate::prelude::*;
 use zeroize::Zeroizing;
 
 /// Makes room for `additional` more bytes without reallocating in place.

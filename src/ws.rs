@@ -14,9 +14,11 @@
 //! which also brings `http`, `rand`, `bytes`, `thiserror`, `utf-8` and `data-encoding`) or leave
 //! validation, control frames and the handshake to the caller (websocket-sans-io). The handshake
 //! response is parsed with `httparse` (also used for the proxy's answer), the accept key hashed
-//! with `sha1`, and masking keys come from the operating system through `getrandom`, none of
+//! with `sha1`, and masking keys come from the configured entropy source (`crate::entropy`), none of
 //! which depends on the `tls` feature.
 
+use crate::entropy::Entropy;
+use crate::prelude::*;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
 use zeroize::Zeroizing;
@@ -39,19 +41,6 @@ const OP_BINARY: u8 = 0x2;
 const OP_CLOSE: u8 = 0x8;
 const OP_PING: u8 = 0x9;
 const OP_PONG: u8 = 0xa;
-
-/// Fills a buffer with unpredictable bytes (the handshake key and the masking keys).
-pub type RandomSource = fn(&mut [u8]) -> Result<()>;
-
-/// The operating system's random source.
-pub fn os_random(buf: &mut [u8]) -> Result<()> {
-    getrandom::getrandom(buf).map_err(|e| {
-        Error::new(
-            dps_result::DPS_ERR_INTERNAL,
-            format!("no random bytes for WebSocket masking: {e}"),
-        )
-    })
-}
 
 fn handshake_error(detail: impl Into<String>) -> Error {
     Error::new(dps_result::DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE, detail)
@@ -106,7 +95,7 @@ pub struct WsClient {
     /// Bytes for the layer below (handshake request, frames).
     output: Zeroizing<Vec<u8>>,
     max_frame: u64,
-    random: RandomSource,
+    random: Entropy,
     error: Option<Error>,
 }
 
@@ -114,10 +103,10 @@ impl WsClient {
     /// Starts a connection: the upgrade request for `host` (and `port`, named in the `Host`
     /// header unless it is 443) is queued at once. Server data frames over `max_frame` payload
     /// bytes are refused with `DPS_ERR_PROTOCOL_PACKET_TOO_LARGE`; pass the MQTT packet limit.
-    pub fn new(host: &str, port: u16, max_frame: usize, random: RandomSource) -> Result<WsClient> {
+    pub fn new(host: &str, port: u16, max_frame: usize, random: Entropy) -> Result<WsClient> {
         crate::proxy::check_host(host)?;
         let mut nonce = [0u8; 16];
-        random(&mut nonce)?;
+        random.fill(&mut nonce)?;
         let key = base64::engine::general_purpose::STANDARD.encode(nonce);
         let authority = if port == DEFAULT_PORT {
             crate::proxy::http_host(host)
@@ -190,12 +179,12 @@ impl WsClient {
 
     /// MQTT bytes decoded so far; empties the buffer.
     pub fn take_plaintext(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.plaintext)
+        core::mem::take(&mut self.plaintext)
     }
 
     /// Bytes for the layer below; empties the buffer.
     pub fn take_output(&mut self) -> Zeroizing<Vec<u8>> {
-        std::mem::take(&mut self.output)
+        core::mem::take(&mut self.output)
     }
 
     /// Starts the closing handshake (status 1000, normal closure) if the connection is open.
@@ -244,7 +233,7 @@ impl WsClient {
         check_upgrade(&response, key)?;
         let used = head_len - before;
         self.state = State::Open;
-        let held = std::mem::take(&mut self.held);
+        let held = core::mem::take(&mut self.held);
         if !held.is_empty() {
             self.frame(OP_BINARY, &held)?;
         }
@@ -288,7 +277,7 @@ impl WsClient {
                 self.partial
                     .extend_from_slice(data.get(..n).unwrap_or_default());
                 if self.partial.len() == len {
-                    let payload = std::mem::take(&mut self.partial);
+                    let payload = core::mem::take(&mut self.partial);
                     self.inbound = Inbound::Header;
                     self.control(opcode, &payload)?;
                 }
@@ -387,7 +376,7 @@ impl WsClient {
                     [a, b, reason @ ..] => format!(
                         "the server closed the WebSocket (status {}{})",
                         u16::from_be_bytes([*a, *b]),
-                        match std::str::from_utf8(reason) {
+                        match core::str::from_utf8(reason) {
                             Ok("") | Err(_) => String::new(),
                             Ok(r) => format!(": {}", crate::protocol::clip(r)),
                         }
@@ -407,7 +396,7 @@ impl WsClient {
     /// Appends one final, masked frame to the output.
     fn frame(&mut self, opcode: u8, payload: &[u8]) -> Result<()> {
         let mut mask = [0u8; 4];
-        (self.random)(&mut mask)?;
+        self.random.fill(&mut mask)?;
         // Grown here, before the pushes, so a reallocation never frees an unwiped copy.
         crate::wipe::reserve(&mut self.output, payload.len() + 14);
         let out = &mut self.output;
@@ -448,7 +437,7 @@ fn check_upgrade(response: &httparse::Response<'_, '_>, key: &str) -> Result<()>
             .headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| std::str::from_utf8(h.value).unwrap_or("").trim())
+            .map(|h| core::str::from_utf8(h.value).unwrap_or("").trim())
     };
     if !header("Upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
         return Err(handshake_error("101 without Upgrade: websocket"));
@@ -481,12 +470,23 @@ fn check_upgrade(response: &httparse::Response<'_, '_>, key: &str) -> Result<()>
 #[cfg(test)]
 mod tests_support {
     use super::*;
+    pub use alloc::sync::Arc;
 
     pub const MAX: usize = 1024;
 
+    /// Distinct bytes on every call: a deterministic stand-in for the firmware's source.
+    pub fn counter_random(buf: &mut [u8]) -> Result<()> {
+        use core::sync::atomic::{AtomicU8, Ordering};
+        static NEXT: AtomicU8 = AtomicU8::new(1);
+        for b in buf {
+            *b = NEXT.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     /// A client whose upgrade request was written; returns it with the request text.
     pub fn client() -> (WsClient, String) {
-        let mut c = WsClient::new("dps.example", 443, MAX, os_random).unwrap();
+        let mut c = WsClient::new("dps.example", 443, MAX, Arc::new(counter_random)).unwrap();
         let request = String::from_utf8(c.take_output().to_vec()).unwrap();
         (c, request)
     }
@@ -519,15 +519,6 @@ mod tests_support {
 mod tests {
     use super::tests_support::*;
     use super::*;
-
-    fn counter_random(buf: &mut [u8]) -> Result<()> {
-        use std::sync::atomic::{AtomicU8, Ordering};
-        static NEXT: AtomicU8 = AtomicU8::new(1);
-        for b in buf {
-            *b = NEXT.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(())
-    }
 
     /// An unmasked server frame.
     fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
@@ -589,7 +580,7 @@ mod tests {
             .decode(request_key(&request))
             .unwrap();
         assert_eq!(key.len(), 16);
-        let other = WsClient::new("h", 8443, MAX, os_random).unwrap();
+        let other = WsClient::new("h", 8443, MAX, Arc::new(counter_random)).unwrap();
         let text = String::from_utf8(other.output.to_vec()).unwrap();
         assert!(text.contains("\r\nHost: h:8443\r\n"));
         assert_ne!(request_key(&text), request_key(&request));
@@ -613,7 +604,7 @@ mod tests {
         let mut input = response_for(&request).into_bytes();
         input.extend(server_frame(0x82, b"CONNACK"));
         for b in &input {
-            c.read(std::slice::from_ref(b)).unwrap();
+            c.read(core::slice::from_ref(b)).unwrap();
         }
         assert_eq!(c.take_plaintext(), b"CONNACK");
         let frames = client_frames(&c.take_output());
@@ -634,7 +625,7 @@ mod tests {
         c.write(b"abcd").unwrap();
         let out = c.take_output();
         assert_ne!(out[2..6], out[12..16]);
-        let mut d = WsClient::new("h", 443, MAX, counter_random).unwrap();
+        let mut d = WsClient::new("h", 443, MAX, Arc::new(counter_random)).unwrap();
         d.state = State::Open;
         d.output.clear();
         d.write(b"x").unwrap();

@@ -7,6 +7,7 @@
 //! certificate. Every length is checked against the input; hostile bytes give an error.
 
 use crate::error::{dps_result, Error, Result};
+use crate::prelude::*;
 
 const TAG_INTEGER: u8 = 0x02;
 const TAG_OID: u8 = 0x06;
@@ -94,7 +95,7 @@ pub fn common_name(cert_der: &[u8]) -> Result<String> {
             let (tag, text, _) = element(value).ok_or_else(malformed)?;
             let readable = matches!(tag, TAG_UTF8_STRING | TAG_PRINTABLE_STRING | TAG_IA5_STRING);
             return readable
-                .then(|| std::str::from_utf8(text).ok())
+                .then(|| core::str::from_utf8(text).ok())
                 .flatten()
                 .map(str::to_owned)
                 .ok_or_else(|| {

@@ -31,6 +31,7 @@ fn engine() -> Engine {
         max_packet_size: 4096,
         hex_case: HexCase::Lower,
         csr_b64: None,
+        entropy: std::sync::Arc::new(dps_mqtt::entropy::os_random),
     })
     .unwrap()
 }

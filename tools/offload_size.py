@@ -5,7 +5,7 @@ and prints their sizes and how many bytes of each come from libdps_mqtt.a (from 
 map: the input sections the linker kept in allocated output sections).
 
     cargo build --release -p dps-mqtt
-    CARGO_TARGET_DIR=target/no-tls cargo build --release -p dps-mqtt --no-default-features
+    CARGO_TARGET_DIR=target/no-tls cargo build --release -p dps-mqtt --no-default-features --features std
     tools/offload_size.py            # needs gcc, strip, libssl-dev"""
 
 import collections

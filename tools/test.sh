@@ -17,8 +17,13 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-step "no-TLS build (feature tls off, as CMake DPS_MQTT_TLS=OFF): clippy and unit tests"
-cargo clippy -p dps-mqtt --no-default-features --quiet -- -D warnings
+step "no-TLS hosted build (features: std only, as CMake DPS_MQTT_TLS=OFF): clippy and unit tests"
+cargo clippy -p dps-mqtt --no-default-features --features std --quiet -- -D warnings
+cargo test -p dps-mqtt --no-default-features --features std --lib --quiet
+
+step "no_std core (no features, the firmware build): clippy, and the unit tests on the host"
+# The firmware profile (panic = "abort"): a no_std library cannot unwind.
+cargo clippy -p dps-mqtt --no-default-features --profile firmware --quiet -- -D warnings
 cargo test -p dps-mqtt --no-default-features --lib --quiet
 
 step "build the emulator and the library (release)"

@@ -81,6 +81,21 @@ transport_close_fn = CFUNCTYPE(None, c_void_p)
 transport_wait_fn = CFUNCTYPE(None, c_void_p, c_uint32, c_bool)
 
 
+dps_entropy_fn = CFUNCTYPE(c_int32, c_void_p, POINTER(c_uint8), c_size_t)
+dps_alloc_fn = CFUNCTYPE(c_void_p, c_void_p, c_size_t, c_size_t)
+dps_free_fn = CFUNCTYPE(None, c_void_p, c_void_p, c_size_t, c_size_t)
+dps_panic_fn = CFUNCTYPE(None, c_void_p, c_char_p, c_size_t)
+
+
+class dps_allocator(Structure):
+    _fields_ = [
+        ("user", c_void_p),
+        ("alloc", dps_alloc_fn),
+        ("free", dps_free_fn),
+        ("reserve", c_size_t),
+    ]
+
+
 clock_now_ms_fn = CFUNCTYPE(c_uint64, c_void_p)
 clock_unix_seconds_fn = CFUNCTYPE(c_uint64, c_void_p)
 
@@ -196,6 +211,8 @@ dps_config_set_clock = _declare(
     "dps_config_set_clock", dps_result, [dps_config_p, POINTER(dps_clock)])
 dps_config_set_signing_callback = _declare(
     "dps_config_set_signing_callback", dps_result, [dps_config_p, dps_sign_fn, c_void_p])
+dps_config_set_entropy = _declare(
+    "dps_config_set_entropy", dps_result, [dps_config_p, dps_entropy_fn, c_void_p])
 dps_config_set_tls_offload = _declare(
     "dps_config_set_tls_offload", dps_result, [dps_config_p, c_bool])
 dps_config_set_x509_offloaded = _declare(
@@ -230,6 +247,13 @@ dps_sas_token = _declare(
     "dps_sas_token",
     dps_result, [c_char_p, c_char_p, c_char_p, c_uint64, c_char_p, c_size_t, POINTER(c_size_t)])
 dps_version = _declare("dps_version", c_char_p, [])
+# Process-wide platform hooks, for firmware: Python keeps the default allocator and catches
+# panics at the boundary, so these are declared for completeness and for the tests.
+dps_set_allocator = _declare("dps_set_allocator", dps_result, [POINTER(dps_allocator)])
+dps_heap_usage = _declare(
+    "dps_heap_usage", dps_result, [POINTER(c_size_t), POINTER(c_size_t)])
+dps_heap_reset_peak = _declare("dps_heap_reset_peak", None, [])
+dps_set_panic_hook = _declare("dps_set_panic_hook", dps_result, [dps_panic_fn, c_void_p])
 dps_result_str = _declare("dps_result_str", c_char_p, [c_uint32])
 dps_result_name = _declare("dps_result_name", c_char_p, [c_uint32])
 dps_result_class = _declare("dps_result_class", c_uint32, [c_uint32])

@@ -55,7 +55,8 @@ CLASS_OF_PREFIX = [
     ("DPS_ERR_TLS_", "TlsError", 4), ("DPS_ERR_TRANSPORT_", "TransportError", 5),
     ("DPS_ERR_PROTOCOL_", "ProtocolError", 6), ("DPS_ERR_TIMEOUT", "ProvisioningTimeoutError", 7),
     ("DPS_ERR_REGISTRATION_", "RegistrationError", 8), ("DPS_ERR_PANIC", "InternalError", 9),
-    ("DPS_ERR_INTERNAL", "InternalError", 9),
+    ("DPS_ERR_INTERNAL", "InternalError", 9), ("DPS_ERR_OUT_OF_MEMORY", "InternalError", 9),
+    ("DPS_ERR_ENTROPY_FAILED", "InternalError", 9),
 ]
 
 

@@ -2,8 +2,10 @@
 //! the boot-time decision whether to provision. The format and the reasoning live in
 //! `crate::assignment`.
 
-use std::ffi::{c_char, CString};
-use std::ptr;
+use crate::prelude::*;
+use alloc::ffi::CString;
+use core::ffi::c_char;
+use core::ptr;
 
 use super::client::{client_outcome, dps_client};
 use super::{bytes_arg, guard, guard_value, try_ffi};

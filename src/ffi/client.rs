@@ -7,9 +7,11 @@
 //! `DPS_ERR_INVALID_STATE`; from a transport hook or the signing callback, getters return
 //! NULL/0 as well (the client is mid-step).
 
-use std::cell::{Cell, UnsafeCell};
-use std::ffi::{c_char, CString};
-use std::ptr;
+use crate::prelude::*;
+use alloc::ffi::CString;
+use core::cell::{Cell, UnsafeCell};
+use core::ffi::c_char;
+use core::ptr;
 
 use super::config::dps_config;
 use super::transport::{dps_transport, HookClock, HookTransport, LogSink, StatusSink};
@@ -17,6 +19,7 @@ use super::{guard, guard_value, try_ffi};
 use crate::driver::{Driver, Step, Time, Transport};
 use crate::engine::{dps_log_level, Engine, Event, Outcome};
 use crate::error::dps_result;
+#[cfg(feature = "std")]
 use crate::hosted::{SystemClock, TcpTransport};
 
 /// Opaque registration client. Create with `dps_client_new`, free with `dps_client_free`.
@@ -88,10 +91,12 @@ fn as_ptr(s: &Option<CString>) -> *const c_char {
 /// certificate's CN) is passed to the config's log callback at `DPS_LOG_ERROR`.
 ///
 /// @param transport the firmware's transport hooks (copied), or NULL for the built-in TCP
-///        transport over the host's sockets.
+///        transport over the host's sockets (hosted builds only: without the `std` feature
+///        NULL is `DPS_ERR_INVALID_NULL_POINTER`).
 /// @param out receives the new client, owned by the caller (free with `dps_client_free`);
 ///        written only on success.
-/// @retval DPS_ERR_INVALID_CONFIG when a required setting is missing, or TLS offload is on
+/// @retval DPS_ERR_INVALID_CONFIG when a required setting is missing (without the `std`
+///         feature that includes the clock hooks and the entropy callback), or TLS offload is on
 ///         (always, in a build without TLS) with the built-in TCP transport (NULL
 ///         `transport`), which would send MQTT and the SAS token in the clear.
 /// @retval DPS_ERR_INVALID_CERTIFICATE_CN when the registration id is not the client
@@ -116,14 +121,21 @@ pub extern "C" fn dps_client_new(
         let transport: Box<dyn Transport> = match unsafe { transport.as_ref() } {
             // Offload with plain TCP would put MQTT, and the SAS token, on the wire in the clear.
             None if cfg.inner.tls_offload => return dps_result::DPS_ERR_INVALID_CONFIG,
+            #[cfg(feature = "std")]
             None => Box::new(TcpTransport::default()),
+            // Without an operating system there are no sockets to fall back on.
+            #[cfg(not(feature = "std"))]
+            None => return dps_result::DPS_ERR_INVALID_NULL_POINTER,
             Some(hooks) => match HookTransport::new(*hooks) {
                 Some(t) => Box::new(t),
                 None => return dps_result::DPS_ERR_INVALID_NULL_POINTER,
             },
         };
         let time: Box<dyn Time> = match cfg.clock {
+            #[cfg(feature = "std")]
             None => Box::new(SystemClock::default()),
+            #[cfg(not(feature = "std"))]
+            None => return dps_result::DPS_ERR_INVALID_CONFIG,
             Some(hooks) => match HookClock::new(hooks) {
                 Some(c) => Box::new(c),
                 None => return dps_result::DPS_ERR_INVALID_NULL_POINTER,

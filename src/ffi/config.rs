@@ -4,7 +4,9 @@
 //! the whole. A config may be freed right after `dps_client_new` (the client copies it) and
 //! reused for several clients. Not thread-safe: use one config from one thread at a time.
 
-use std::ffi::{c_char, c_void};
+use super::entropy::{dps_entropy_fn, CallbackEntropy};
+use crate::prelude::*;
+use core::ffi::{c_char, c_void};
 
 use zeroize::Zeroizing;
 
@@ -107,7 +109,7 @@ fn with_optional_str(
 /// could not be allocated.
 #[no_mangle]
 pub extern "C" fn dps_config_new() -> *mut dps_config {
-    super::guard_value(std::ptr::null_mut(), || {
+    super::guard_value(core::ptr::null_mut(), || {
         Box::into_raw(Box::new(dps_config {
             inner: Config::default(),
             clock: None,
@@ -515,7 +517,32 @@ pub extern "C" fn dps_config_set_signing_callback(
         let Some(signer) = CallbackSigner::new(sign, user) else {
             return dps_result::DPS_ERR_INVALID_NULL_POINTER;
         };
-        cfg.inner.key = Some(KeyKind::External(std::sync::Arc::new(signer)));
+        cfg.inner.key = Some(KeyKind::External(alloc::sync::Arc::new(signer)));
+        dps_result::DPS_OK
+    })
+}
+
+/// Sets where the client's unpredictable bytes come from (see `dps_entropy_fn` for what
+/// each use needs). Required in a build without `std`, where there is no operating system to
+/// ask: `dps_client_new` refuses a config without it (`DPS_ERR_INVALID_CONFIG`); the library
+/// never falls back to a constant. Hosted builds use the operating system's source unless
+/// this is set. `user` is passed back to `fill` and never dereferenced; it must stay valid as
+/// long as a client built from this config lives. With clients driven from several threads,
+/// `fill` must be thread-safe.
+///
+/// @param fill the entropy callback; NULL goes back to the default source.
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+#[no_mangle]
+pub extern "C" fn dps_config_set_entropy(
+    config: *mut dps_config,
+    fill: dps_entropy_fn,
+    user: *mut c_void,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        cfg.inner.entropy = CallbackEntropy::new(fill, user)
+            .map(|source| alloc::sync::Arc::new(source) as crate::entropy::Entropy);
         dps_result::DPS_OK
     })
 }
@@ -699,11 +726,11 @@ mod tls_offload_tests {
     #[test]
     fn null_configs_are_refused() {
         assert_eq!(
-            dps_config_set_tls_offload(std::ptr::null_mut(), true),
+            dps_config_set_tls_offload(core::ptr::null_mut(), true),
             dps_result::DPS_ERR_INVALID_NULL_POINTER
         );
         assert_eq!(
-            dps_config_set_x509_offloaded(std::ptr::null_mut()),
+            dps_config_set_x509_offloaded(core::ptr::null_mut()),
             dps_result::DPS_ERR_INVALID_NULL_POINTER
         );
     }
@@ -723,7 +750,7 @@ mod tls_offload_tests {
     #[test]
     fn offload_is_refused_with_the_built_in_tcp_transport() {
         use crate::ffi::client::{dps_client, dps_client_new};
-        let text = |s: &str| std::ffi::CString::new(s).unwrap();
+        let text = |s: &str| alloc::ffi::CString::new(s).unwrap();
         with_config(|cfg| {
             let (scope, id) = (text("0ne00000001"), text("dev-1"));
             let key = text("O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=");
@@ -740,9 +767,9 @@ mod tls_offload_tests {
                 dps_result::DPS_OK
             );
             assert_eq!(dps_config_set_tls_offload(cfg, true), dps_result::DPS_OK);
-            let mut client: *mut dps_client = std::ptr::null_mut();
+            let mut client: *mut dps_client = core::ptr::null_mut();
             assert_eq!(
-                dps_client_new(cfg, std::ptr::null(), &mut client),
+                dps_client_new(cfg, core::ptr::null(), &mut client),
                 dps_result::DPS_ERR_INVALID_CONFIG
             );
             assert!(client.is_null());
@@ -751,7 +778,7 @@ mod tls_offload_tests {
 
     #[test]
     fn optional_strings_are_checked_copied_and_cleared_by_null() {
-        let text = |s: &str| std::ffi::CString::new(s).unwrap();
+        let text = |s: &str| alloc::ffi::CString::new(s).unwrap();
         with_config(|cfg| {
             let (model, agent, json) = (text("dtmi:com:example:A;1"), text("fw/1"), text("{}"));
             assert_eq!(
@@ -776,7 +803,7 @@ mod tls_offload_tests {
             assert_eq!(inner.model_id.as_deref(), Some("dtmi:com:example:A;1"));
             assert_eq!(inner.client_version.as_deref(), Some("fw/1"));
             assert_eq!(inner.payload.as_deref(), Some("{}"));
-            let null = std::ptr::null();
+            let null = core::ptr::null();
             assert_eq!(dps_config_set_model_id(cfg, null), dps_result::DPS_OK);
             assert_eq!(dps_config_set_client_version(cfg, null), dps_result::DPS_OK);
             assert_eq!(dps_config_set_payload_json(cfg, null), dps_result::DPS_OK);
@@ -786,7 +813,7 @@ mod tls_offload_tests {
             assert!(inner.payload.is_none());
         });
         assert_eq!(
-            dps_config_set_model_id(std::ptr::null_mut(), std::ptr::null()),
+            dps_config_set_model_id(core::ptr::null_mut(), core::ptr::null()),
             dps_result::DPS_ERR_INVALID_NULL_POINTER
         );
     }
@@ -826,13 +853,25 @@ mod tls_offload_tests {
                 ),
                 dps_result::DPS_ERR_INVALID_UNSUPPORTED
             );
-            let host = std::ffi::CString::new("proxy.example").unwrap();
+            let host = alloc::ffi::CString::new("proxy.example").unwrap();
             assert_eq!(
-                dps_config_set_proxy(cfg, host.as_ptr(), 3128, std::ptr::null(), std::ptr::null()),
+                dps_config_set_proxy(
+                    cfg,
+                    host.as_ptr(),
+                    3128,
+                    core::ptr::null(),
+                    core::ptr::null()
+                ),
                 dps_result::DPS_ERR_INVALID_UNSUPPORTED
             );
             assert_eq!(
-                dps_config_set_proxy(cfg, std::ptr::null(), 0, std::ptr::null(), std::ptr::null()),
+                dps_config_set_proxy(
+                    cfg,
+                    core::ptr::null(),
+                    0,
+                    core::ptr::null(),
+                    core::ptr::null()
+                ),
                 dps_result::DPS_OK
             );
             // SAFETY: as above.

@@ -1,6 +1,6 @@
 //! Stand-alone helpers: group-key derivation, SAS tokens, version.
 
-use std::ffi::c_char;
+use core::ffi::c_char;
 
 use super::{guard, str_arg, try_ffi};
 use crate::error::dps_result;
@@ -31,7 +31,7 @@ unsafe fn write_out(
     }
     // SAFETY: `out` has `out_len` > `text.len()` writable bytes per the contract.
     unsafe {
-        std::ptr::copy_nonoverlapping(text.as_ptr(), out.cast::<u8>(), text.len());
+        core::ptr::copy_nonoverlapping(text.as_ptr(), out.cast::<u8>(), text.len());
         out.add(text.len()).write(0);
     }
     if !written.is_null() {

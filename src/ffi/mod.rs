@@ -14,24 +14,41 @@
 pub mod assignment;
 pub mod client;
 pub mod config;
+pub mod entropy;
 pub mod helpers;
+pub mod platform;
 pub mod result;
 pub mod signing;
 pub mod transport;
 
-use std::ffi::{c_char, CStr};
+use core::ffi::{c_char, CStr};
+#[cfg(feature = "std")]
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::dps_result;
 
-/// Runs an export's body, turning a panic into `DPS_ERR_PANIC`.
+/// Runs an export's body, turning a panic into `DPS_ERR_PANIC`, and an allocation the
+/// firmware's allocator refused during it into `DPS_ERR_OUT_OF_MEMORY`.
 pub(crate) fn guard(body: impl FnOnce() -> dps_result) -> dps_result {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(dps_result::DPS_ERR_PANIC)
+    let before = crate::memory::oom_events();
+    let result = guard_value(dps_result::DPS_ERR_PANIC, body);
+    if crate::memory::oom_events() != before && result == dps_result::DPS_OK {
+        return dps_result::DPS_ERR_OUT_OF_MEMORY;
+    }
+    result
 }
 
 /// Runs an export's body that returns a plain value, giving `fallback` on panic.
+#[cfg(feature = "std")]
 pub(crate) fn guard_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+}
+
+/// Without std a panic cannot be caught: it aborts through the panic handler (see
+/// `platform`), so the body simply runs.
+#[cfg(not(feature = "std"))]
+pub(crate) fn guard_value<T>(_fallback: T, body: impl FnOnce() -> T) -> T {
+    body()
 }
 
 /// Borrows a NUL-terminated UTF-8 string argument.
@@ -60,7 +77,7 @@ pub(crate) unsafe fn bytes_arg<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8
         return Err(dps_result::DPS_ERR_INVALID_NULL_POINTER);
     }
     // SAFETY: non-NULL with `len` readable bytes per this function's contract.
-    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+    Ok(unsafe { core::slice::from_raw_parts(ptr, len) })
 }
 
 /// Early-returns the error code of a `Result<_, dps_result>`.

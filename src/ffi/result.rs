@@ -1,6 +1,6 @@
 //! Result codes for C: names, messages and classes by integer value.
 
-use std::ffi::c_char;
+use core::ffi::c_char;
 
 use super::guard_value;
 use crate::error::{dps_class, dps_result};
@@ -10,9 +10,8 @@ use crate::error::{dps_class, dps_result};
 #[no_mangle]
 pub extern "C" fn dps_result_str(result: u32) -> *const c_char {
     guard_value(c"internal panic".as_ptr(), || {
-        dps_result::from_u32(result).map_or(c"unknown result code".as_ptr(), |r| {
-            message_cstr(r).as_ptr()
-        })
+        dps_result::from_u32(result)
+            .map_or(c"unknown result code".as_ptr(), |r| r.message_c().as_ptr())
     })
 }
 
@@ -21,7 +20,7 @@ pub extern "C" fn dps_result_str(result: u32) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn dps_result_name(result: u32) -> *const c_char {
     guard_value(c"DPS_ERR_PANIC".as_ptr(), || {
-        dps_result::from_u32(result).map_or(c"DPS_ERR_UNKNOWN".as_ptr(), |r| name_cstr(r).as_ptr())
+        dps_result::from_u32(result).map_or(c"DPS_ERR_UNKNOWN".as_ptr(), |r| r.name_c().as_ptr())
     })
 }
 
@@ -41,36 +40,4 @@ pub extern "C" fn dps_result_is_retryable(result: u32) -> bool {
     guard_value(false, || {
         dps_result::from_u32(result).is_some_and(|r| r.is_retryable())
     })
-}
-
-fn name_cstr(r: dps_result) -> &'static std::ffi::CStr {
-    static NAMES: std::sync::OnceLock<Vec<(dps_result, std::ffi::CString)>> =
-        std::sync::OnceLock::new();
-    lookup(&NAMES, r, dps_result::name)
-}
-
-fn message_cstr(r: dps_result) -> &'static std::ffi::CStr {
-    static MESSAGES: std::sync::OnceLock<Vec<(dps_result, std::ffi::CString)>> =
-        std::sync::OnceLock::new();
-    lookup(&MESSAGES, r, dps_result::message)
-}
-
-fn lookup(
-    table: &'static std::sync::OnceLock<Vec<(dps_result, std::ffi::CString)>>,
-    r: dps_result,
-    text: fn(dps_result) -> &'static str,
-) -> &'static std::ffi::CStr {
-    let table = table.get_or_init(|| {
-        crate::error::ALL_RESULTS
-            .iter()
-            .map(|&code| {
-                let s = std::ffi::CString::new(text(code)).unwrap_or_default();
-                (code, s)
-            })
-            .collect()
-    });
-    table
-        .iter()
-        .find(|(code, _)| *code == r)
-        .map_or(c"unknown result code", |(_, s)| s.as_c_str())
 }

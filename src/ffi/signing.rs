@@ -1,7 +1,8 @@
 //! External signing: the SAS HMAC computed by the firmware (HSM, TPM, secure element), so the
 //! device key never enters the library's memory.
 
-use std::ffi::c_void;
+use crate::prelude::*;
+use core::ffi::c_void;
 
 use zeroize::Zeroizing;
 

@@ -1,6 +1,8 @@
 //! The firmware's hooks: transport, clock, log and status callbacks.
 
-use std::ffi::{c_char, c_int, c_void, CString};
+use crate::prelude::*;
+use alloc::ffi::CString;
+use core::ffi::{c_char, c_int, c_void};
 
 use crate::driver::{Io, Time, Transport};
 use crate::engine::{dps_log_level, dps_status};
@@ -156,7 +158,11 @@ impl Transport for HookTransport {
         match self.hooks.wait {
             // SAFETY: calling the firmware's optional wait hook with its own user pointer.
             Some(wait) => unsafe { wait(self.hooks.user, timeout, want_write) },
+            #[cfg(feature = "std")]
             None => std::thread::sleep(std::time::Duration::from_millis(timeout_ms.min(10))),
+            // No OS to sleep on: return at once, and the blocking loop polls again.
+            #[cfg(not(feature = "std"))]
+            None => {}
         }
     }
 }

@@ -1,0 +1,462 @@
+//! What the library needs from the platform below the transport: memory and, without `std`, a
+//! place for panics to go. Both are process-wide (Rust has one global allocator and one panic
+//! handler per program), so these hooks are too; everything else is per client.
+//!
+//! Memory: every allocation the library makes goes through [`HookedAllocator`], the program's
+//! global allocator. By default it is `malloc`/`free` (the system allocator on hosted builds);
+//! `dps_set_allocator` points it at the firmware's own, e.g. a fixed arena. The allocator also
+//! keeps the library's heap figures (`dps_heap_usage`).
+//!
+//! Running out: Rust's collections cannot report a failed allocation, so a NULL from the
+//! firmware's allocator would end in `handle_alloc_error` (an abort, or a panic without std).
+//! Instead the allocator keeps a reserve, taken from the firmware's allocator when it is
+//! installed: when the allocator says no, the request is served from the reserve, the refusal
+//! is counted (`crate::memory`), and the driving call in progress ends its attempt with
+//! `DPS_ERR_OUT_OF_MEMORY`, which frees what the attempt held. Only when the reserve cannot
+//! cover a request either does the allocation fail for real.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::ffi::{c_char, c_void};
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+
+use super::{guard, guard_value};
+use crate::error::dps_result;
+use crate::memory;
+
+/// Allocates `size` bytes aligned to `align` (a power of two); returns NULL when out of memory.
+pub type dps_alloc_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, size: usize, align: usize) -> *mut c_void>;
+
+/// Frees a block from `dps_alloc_fn`, with the size and alignment it was allocated with.
+pub type dps_free_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, ptr: *mut c_void, size: usize, align: usize)>;
+
+/// The firmware's allocator, for `dps_set_allocator`. Plain data: the library copies it.
+///
+/// Both functions are called from whichever thread uses the library, possibly at the same
+/// time from two threads when two clients run on two threads: make them thread-safe, or use
+/// the library from one thread.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct dps_allocator {
+    /// Passed to `alloc` and `free`; never dereferenced by the library.
+    pub user: *mut c_void,
+    /// Required.
+    pub alloc: dps_alloc_fn,
+    /// Required.
+    pub free: dps_free_fn,
+    /// Bytes taken from `alloc` at once and kept aside, so that a registration whose `alloc`
+    /// returns NULL can finish its step and end cleanly with `DPS_ERR_OUT_OF_MEMORY` instead
+    /// of stopping the program. Size it to the largest amount the library allocates in one
+    /// step: 2048 covers a build without TLS; with the library's TLS, 20480. 0 keeps no
+    /// reserve: a NULL from `alloc` is then fatal (abort, or the panic hook without std).
+    pub reserve: usize,
+}
+
+/// Called by the panic handler of a build without `std`, with the panic message (not
+/// NUL-terminated; valid only during the call). It must not return: reset the device, or log
+/// and halt. If it does return, the library halts in a loop.
+pub type dps_panic_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, message: *const c_char, len: usize)>;
+
+/// Installs the allocator every allocation of the library goes through, process-wide. Call it
+/// before any other `dps_` function, or at a moment when the library holds no memory (every
+/// client and config freed).
+///
+/// @param allocator copied; NULL goes back to the default (`malloc`/`free`).
+/// @retval DPS_ERR_INVALID_STATE when the library holds memory from the current allocator
+///         (it would be freed into the wrong one).
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `alloc` or `free` is NULL.
+/// @retval DPS_ERR_OUT_OF_MEMORY when `alloc` could not give the reserve (the default
+///         allocator stays installed).
+/// Not thread-safe: no other `dps_` call may run meanwhile.
+#[no_mangle]
+pub extern "C" fn dps_set_allocator(allocator: *const dps_allocator) -> dps_result {
+    guard(|| {
+        // SAFETY: a non-NULL `allocator` points to a readable table per the C contract.
+        let hooks = unsafe { allocator.as_ref() }.copied();
+        let hooks = match hooks {
+            None => None,
+            Some(h) => match (h.alloc, h.free) {
+                (Some(alloc), Some(free)) => Some(Hooks {
+                    user: h.user,
+                    alloc,
+                    free,
+                    reserve: h.reserve,
+                }),
+                _ => return dps_result::DPS_ERR_INVALID_NULL_POINTER,
+            },
+        };
+        if memory::usage().0 != 0 {
+            return dps_result::DPS_ERR_INVALID_STATE;
+        }
+        STATE.install(hooks)
+    })
+}
+
+/// Reports the library's heap use: the bytes it holds now and the most it held at once since
+/// the program started or since `dps_heap_reset_peak`. Either pointer may be NULL. Counts
+/// every allocation of the library (TLS included), not the allocator's own overhead or the
+/// reserve of `dps_allocator`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn dps_heap_usage(current: *mut usize, peak: *mut usize) -> dps_result {
+    guard(|| {
+        let (now, most) = memory::usage();
+        // SAFETY: each non-NULL pointer is writable per the C contract.
+        unsafe {
+            if let Some(out) = current.as_mut() {
+                *out = now;
+            }
+            if let Some(out) = peak.as_mut() {
+                *out = most;
+            }
+        }
+        dps_result::DPS_OK
+    })
+}
+
+/// Starts a new peak measurement for `dps_heap_usage` from what the library holds now, e.g.
+/// before one registration to measure that registration alone. Thread-safe.
+#[no_mangle]
+pub extern "C" fn dps_heap_reset_peak() {
+    guard_value((), memory::reset_peak);
+}
+
+/// Installs the function the panic handler calls in a build without `std` (firmware); NULL
+/// removes it. Without a hook, a panic halts in a loop (a watchdog then resets the device).
+/// Hosted builds catch panics at the API boundary and return `DPS_ERR_PANIC` instead, and do
+/// not call the hook. The library's own code has no panic paths; this is for the ones its
+/// dependencies may still have. Not thread-safe with a panic in progress.
+#[no_mangle]
+pub extern "C" fn dps_set_panic_hook(hook: dps_panic_fn, user: *mut c_void) -> dps_result {
+    guard(|| {
+        PANIC_USER.store(user, Ordering::Release);
+        PANIC_HOOK.store(hook.map_or(0, |f| f as usize), Ordering::Release);
+        dps_result::DPS_OK
+    })
+}
+
+static PANIC_HOOK: AtomicUsize = AtomicUsize::new(0);
+static PANIC_USER: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+
+#[derive(Clone, Copy)]
+struct Hooks {
+    user: *mut c_void,
+    alloc: unsafe extern "C" fn(*mut c_void, usize, usize) -> *mut c_void,
+    free: unsafe extern "C" fn(*mut c_void, *mut c_void, usize, usize),
+    reserve: usize,
+}
+
+/// Alignment of the reserve block; requests needing more are never served from it.
+const RESERVE_ALIGN: usize = 16;
+
+/// The installed hooks and the reserve. Each field is an atomic so that reading them on every
+/// allocation is not a data race; `dps_set_allocator` promises no concurrent calls, so they
+/// are never seen half-written.
+struct State {
+    user: AtomicPtr<c_void>,
+    /// The hook functions as addresses; 0 = the default allocator.
+    alloc: AtomicUsize,
+    free: AtomicUsize,
+    /// The reserve block from the hooks' `alloc`, its size, how much of it is handed out
+    /// (a bump pointer, reset when `reserve_live` falls to 0) and how many blocks are out.
+    reserve: AtomicPtr<u8>,
+    reserve_len: AtomicUsize,
+    reserve_used: AtomicUsize,
+    reserve_live: AtomicUsize,
+    reserve_lock: AtomicBool,
+}
+
+static STATE: State = State {
+    user: AtomicPtr::new(ptr::null_mut()),
+    alloc: AtomicUsize::new(0),
+    free: AtomicUsize::new(0),
+    reserve: AtomicPtr::new(ptr::null_mut()),
+    reserve_len: AtomicUsize::new(0),
+    reserve_used: AtomicUsize::new(0),
+    reserve_live: AtomicUsize::new(0),
+    reserve_lock: AtomicBool::new(false),
+};
+
+impl State {
+    fn hooks(&self) -> Option<Hooks> {
+        let alloc = self.alloc.load(Ordering::Acquire);
+        let free = self.free.load(Ordering::Acquire);
+        if alloc == 0 || free == 0 {
+            return None;
+        }
+        // SAFETY: non-zero values were stored by `install` from functions of exactly these
+        // types, and function pointers round-trip through usize on every supported target.
+        let (alloc, free) = unsafe {
+            (
+                core::mem::transmute::<
+                    usize,
+                    unsafe extern "C" fn(*mut c_void, usize, usize) -> *mut c_void,
+                >(alloc),
+                core::mem::transmute::<
+                    usize,
+                    unsafe extern "C" fn(*mut c_void, *mut c_void, usize, usize),
+                >(free),
+            )
+        };
+        Some(Hooks {
+            user: self.user.load(Ordering::Acquire),
+            alloc,
+            free,
+            reserve: self.reserve_len.load(Ordering::Acquire),
+        })
+    }
+
+    fn install(&self, hooks: Option<Hooks>) -> dps_result {
+        self.release_reserve();
+        let mut reserve = ptr::null_mut();
+        if let Some(h) = hooks.filter(|h| h.reserve > 0) {
+            // SAFETY: the firmware's allocator, called as its contract says.
+            reserve = unsafe { (h.alloc)(h.user, h.reserve, RESERVE_ALIGN) }.cast::<u8>();
+            if reserve.is_null() {
+                return dps_result::DPS_ERR_OUT_OF_MEMORY;
+            }
+        }
+        self.alloc.store(0, Ordering::Release);
+        self.free.store(0, Ordering::Release);
+        if let Some(h) = hooks {
+            self.user.store(h.user, Ordering::Release);
+            self.reserve.store(reserve, Ordering::Release);
+            self.reserve_len.store(
+                if reserve.is_null() { 0 } else { h.reserve },
+                Ordering::Release,
+            );
+            self.reserve_used.store(0, Ordering::Release);
+            self.reserve_live.store(0, Ordering::Release);
+            self.free.store(h.free as usize, Ordering::Release);
+            self.alloc.store(h.alloc as usize, Ordering::Release);
+        }
+        dps_result::DPS_OK
+    }
+
+    /// Gives the reserve back to the allocator it came from.
+    fn release_reserve(&self) {
+        let block = self.reserve.swap(ptr::null_mut(), Ordering::AcqRel);
+        let len = self.reserve_len.swap(0, Ordering::AcqRel);
+        if block.is_null() {
+            return;
+        }
+        if let Some(h) = self.hooks() {
+            // SAFETY: `block` came from this allocator with this size and alignment.
+            unsafe { (h.free)(h.user, block.cast(), len, RESERVE_ALIGN) };
+        }
+    }
+
+    fn in_reserve(&self, p: *mut u8) -> bool {
+        let start = self.reserve.load(Ordering::Acquire) as usize;
+        let len = self.reserve_len.load(Ordering::Acquire);
+        let p = p as usize;
+        start != 0 && p >= start && p - start < len
+    }
+
+    fn lock(&self) {
+        while self
+            .reserve_lock
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            core::hint::spin_loop();
+        }
+    }
+
+    fn unlock(&self) {
+        self.reserve_lock.store(false, Ordering::Release);
+    }
+
+    /// Serves `layout` from the reserve, or NULL when it does not fit.
+    fn take_from_reserve(&self, layout: Layout) -> *mut u8 {
+        let start = self.reserve.load(Ordering::Acquire);
+        if start.is_null() || layout.align() > RESERVE_ALIGN {
+            return ptr::null_mut();
+        }
+        self.lock();
+        let used = self.reserve_used.load(Ordering::Relaxed);
+        let offset = used
+            .checked_add(layout.align() - 1)
+            .map(|v| v & !(layout.align() - 1));
+        let end = offset.and_then(|o| o.checked_add(layout.size()));
+        let block = match (offset, end) {
+            (Some(offset), Some(end)) if end <= self.reserve_len.load(Ordering::Relaxed) => {
+                self.reserve_used.store(end, Ordering::Relaxed);
+                self.reserve_live.fetch_add(1, Ordering::Relaxed);
+                // SAFETY: `offset` is inside the reserve block (checked above).
+                unsafe { start.add(offset) }
+            }
+            _ => ptr::null_mut(),
+        };
+        self.unlock();
+        block
+    }
+
+    fn free_reserve_block(&self) {
+        self.lock();
+        if self.reserve_live.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.reserve_used.store(0, Ordering::Relaxed);
+        }
+        self.unlock();
+    }
+}
+
+/// The library's global allocator: the firmware's hooks when installed, else the default.
+pub struct HookedAllocator;
+
+#[global_allocator]
+static ALLOCATOR: HookedAllocator = HookedAllocator;
+
+// SAFETY: blocks come from the firmware's allocator (asked for exactly `layout`), from the
+// default allocator, or from the reserve (bump-allocated, aligned, inside the block), and each
+// is freed back to where it came from, decided by its address.
+unsafe impl GlobalAlloc for HookedAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let block = match STATE.hooks() {
+            None => {
+                // SAFETY: forwarded with the caller's layout.
+                unsafe { default_alloc(layout) }
+            }
+            Some(h) => {
+                // SAFETY: the firmware's allocator, called as its contract says.
+                let block =
+                    unsafe { (h.alloc)(h.user, layout.size(), layout.align()) }.cast::<u8>();
+                if block.is_null() {
+                    memory::on_refused();
+                    STATE.take_from_reserve(layout)
+                } else {
+                    block
+                }
+            }
+        };
+        if !block.is_null() {
+            memory::on_alloc(layout.size());
+        }
+        block
+    }
+
+    unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+        memory::on_free(layout.size());
+        if STATE.in_reserve(block) {
+            STATE.free_reserve_block();
+            return;
+        }
+        match STATE.hooks() {
+            // SAFETY: `block` came from the default allocator with this layout.
+            None => unsafe { default_dealloc(block, layout) },
+            // SAFETY: `block` came from the firmware's allocator with this size and alignment.
+            Some(h) => unsafe { (h.free)(h.user, block.cast(), layout.size(), layout.align()) },
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+unsafe fn default_alloc(layout: Layout) -> *mut u8 {
+    // SAFETY: forwarded with the caller's layout.
+    unsafe { std::alloc::System.alloc(layout) }
+}
+
+#[cfg(feature = "std")]
+unsafe fn default_dealloc(block: *mut u8, layout: Layout) {
+    // SAFETY: `block` came from `System.alloc` with this layout.
+    unsafe { std::alloc::System.dealloc(block, layout) }
+}
+
+#[cfg(not(feature = "std"))]
+extern "C" {
+    fn malloc(size: usize) -> *mut c_void;
+    fn free(block: *mut c_void);
+}
+
+/// What `malloc` guarantees on every C library the firmware build targets (newlib: 8).
+#[cfg(not(feature = "std"))]
+const MALLOC_ALIGN: usize = 8;
+
+/// `malloc` for alignments it guarantees; larger ones over-allocate and keep the address
+/// `malloc` returned just below the block.
+#[cfg(not(feature = "std"))]
+unsafe fn default_alloc(layout: Layout) -> *mut u8 {
+    if layout.align() <= MALLOC_ALIGN {
+        // SAFETY: C's malloc.
+        return unsafe { malloc(layout.size()) }.cast();
+    }
+    let Some(total) = layout.size().checked_add(layout.align()) else {
+        return ptr::null_mut();
+    };
+    // SAFETY: C's malloc.
+    let raw = unsafe { malloc(total) }.cast::<u8>();
+    if raw.is_null() {
+        return raw;
+    }
+    // Room for the pointer below the block: align ≥ 16 > size_of::<*mut u8>().
+    let offset = layout.align() - (raw as usize & (layout.align() - 1));
+    // SAFETY: `offset` is in 1..=align, so block and the word below it are inside `raw`.
+    unsafe {
+        let block = raw.add(offset);
+        block.cast::<*mut u8>().sub(1).write_unaligned(raw);
+        block
+    }
+}
+
+#[cfg(not(feature = "std"))]
+unsafe fn default_dealloc(block: *mut u8, layout: Layout) {
+    if layout.align() <= MALLOC_ALIGN {
+        // SAFETY: `block` came from malloc.
+        return unsafe { free(block.cast()) };
+    }
+    // SAFETY: `default_alloc` stored malloc's address just below the block.
+    unsafe { free(block.cast::<*mut u8>().sub(1).read_unaligned().cast()) }
+}
+
+/// The panic handler of firmware builds: the message goes to the firmware's hook, formatted
+/// into a stack buffer (the heap may be what failed), then the core halts.
+#[cfg(all(not(feature = "std"), not(test)))]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    use core::fmt::Write;
+
+    struct Truncating {
+        buf: [u8; 160],
+        len: usize,
+    }
+    impl Write for Truncating {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            for &b in s.as_bytes() {
+                if let Some(slot) = self.buf.get_mut(self.len) {
+                    *slot = b;
+                    self.len += 1;
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut text = Truncating {
+        buf: [0; 160],
+        len: 0,
+    };
+    let _ = write!(text, "{}", info.message());
+    if let Some(location) = info.location() {
+        let _ = write!(text, " at {}:{}", location.file(), location.line());
+    }
+    let hook = PANIC_HOOK.load(Ordering::Acquire);
+    if hook != 0 {
+        // SAFETY: a non-zero value was stored by `dps_set_panic_hook` from a function of this
+        // type; the message is valid for the call.
+        unsafe {
+            let hook = core::mem::transmute::<
+                usize,
+                unsafe extern "C" fn(*mut c_void, *const c_char, usize),
+            >(hook);
+            hook(
+                PANIC_USER.load(Ordering::Acquire),
+                text.buf.as_ptr().cast(),
+                text.len,
+            );
+        }
+    }
+    loop {
+        core::hint::spin_loop();
+    }
+}
