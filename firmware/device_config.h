@@ -31,7 +31,7 @@
 /* dps_allocator.reserve: kept aside during a registration so that running out of memory ends
  * it with DPS_ERR_OUT_OF_MEMORY instead of failing half-way. */
 #ifndef FW_HEAP_RESERVE
-#define FW_HEAP_RESERVE 512u
+#define FW_HEAP_RESERVE 2048u
 #endif
 /* The most verbose library log level printed over semihosting (1 errors ... 4 debug). */
 #ifndef FW_LOG_LEVEL

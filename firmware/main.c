@@ -46,7 +46,7 @@ static uint64_t clock_unix_seconds(void *user) {
  * product. A product fills `buf` from its TRNG (or its modem's / secure element's). */
 static uint32_t test_entropy_state = 0x9e3779b9u;
 
-static int test_only_entropy(void *user, uint8_t *buf, size_t len) {
+static int32_t test_only_entropy(void *user, uint8_t *buf, size_t len) {
     (void)user;
     test_entropy_state ^= board_cycle_jitter() ^ (uint32_t)board_now_ms();
     for (size_t i = 0; i < len; i++) {
@@ -97,7 +97,7 @@ struct hooks {
     const dps_clock *clock;
     void *(*alloc)(void *, size_t, size_t);
     void (*free)(void *, void *, size_t, size_t);
-    int (*entropy)(void *, uint8_t *, size_t);
+    int32_t (*entropy)(void *, uint8_t *, size_t);
     void (*panic)(void *, const char *, size_t);
     void (*log)(void *, dps_log_level, const char *);
 };
@@ -192,7 +192,13 @@ int main(void) {
 #ifndef NO_DPS
     dps_client_free(client);
 #endif
+    /* Only the reserve should be left: anything more is a leak. */
     print_bytes("arena in use after free", heap.in_use);
+#ifndef NO_DPS
+    print_bytes("heap reserve", allocator.reserve);
+#else
+    print_bytes("heap reserve", 0);
+#endif
     printf("firmware: arena allocations: %u, failed: %u, refused frees: %u\n",
            (unsigned)heap.allocations, (unsigned)heap.failures, (unsigned)heap.bad_frees);
     print_bytes("stack peak", board_stack_peak());
