@@ -229,7 +229,10 @@ def main():
         serial.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         log(f"device connected from {peer[0]}:{peer[1]}")
         with serial:
-            Session(serial, args).run()
+            try:
+                Session(serial, args).run()
+            except (BrokenPipeError, ConnectionResetError):
+                log("device hung up while the bridge was writing")
         if args.once:
             return 0
 

@@ -106,6 +106,33 @@ static const struct hooks hooks = {&modem_transport, &board_clock, heap_alloc, h
 const struct hooks *volatile fw_hooks_sink;
 #endif
 
+/* The command line QEMU passes with -semihosting-config arg=... (SYS_GET_CMDLINE); "" when
+ * none. The test uses `arena=N` to run the same image with a smaller arena. */
+static void semihost_cmdline(char *buf, size_t len) {
+    struct {
+        char *buf;
+        size_t len;
+    } block = {buf, len - 1};
+    register uint32_t op __asm("r0") = 0x15;
+    register void *arg __asm("r1") = &block;
+    __asm volatile("bkpt 0xab" : "+r"(op) : "r"(arg) : "memory");
+    buf[op == 0 ? block.len : 0] = '\0';
+}
+
+/* The arena's size: all of arena_memory, or less with `arena=N` on the command line. */
+static size_t arena_limit(void) {
+    char cmdline[64];
+    semihost_cmdline(cmdline, sizeof cmdline);
+    const char *arg = strstr(cmdline, "arena=");
+    if (arg != NULL) {
+        unsigned long n = strtoul(arg + 6, NULL, 10);
+        if (n > 0 && n < sizeof arena_memory) {
+            return n;
+        }
+    }
+    return sizeof arena_memory;
+}
+
 static void print_bytes(const char *what, size_t n) {
     printf("firmware: %s: %u bytes\n", what, (unsigned)n);
 }
@@ -143,7 +170,7 @@ static dps_result provision(const char **hub, const char **device_id, dps_client
 int main(void) {
     initialise_monitor_handles();
     board_init();
-    arena_init(&heap, arena_memory, sizeof arena_memory);
+    arena_init(&heap, arena_memory, arena_limit());
 
     if (modem_command("AT", NULL, 0, 2000) != 0) {
         printf("firmware: the modem does not answer AT\n");

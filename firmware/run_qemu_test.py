@@ -8,7 +8,9 @@ what they print. Exits non-zero when a check fails.
   on loopback) through the bridge: the UART protocol alone, no library.
 - provision: provision.elf against the real emulator through the bridge; asserts the
   assigned hub and device id it prints, and writes the figures it prints (arena size and
-  high-water mark, the library's peak heap, stack) to --report as JSON.
+  high-water mark, the library's peak heap, stack) to --report as JSON. Then boots it again
+  with an arena 1 KiB smaller than the mark (semihosting command line `arena=N`) and expects
+  DPS_ERR_OUT_OF_MEMORY, with no fault and no panic.
 
 Every wait is on a socket or a process's output, bounded by a timeout."""
 
@@ -34,6 +36,7 @@ QEMU_TIMEOUT_S = 120
 DPS_ADDRESS = "localhost:8883"
 ECHO_ADDRESSES = ("localhost:7", "wrong-name.test:7")
 REFUSED_ADDRESS = "localhost:9"
+HUB = "fw-hub.azure-devices.net"
 
 
 def device_config():
@@ -106,9 +109,10 @@ class EchoServer:
         self.sock.close()
 
 
-def run_qemu(qemu, image, bridge_port):
+def run_qemu(qemu, image, bridge_port, cmdline=""):
+    semihosting = "enable=on,target=native" + (f",arg={cmdline}" if cmdline else "")
     argv = [qemu, "-M", "mps2-an386", "-nographic", "-monitor", "none",
-            "-semihosting-config", "enable=on,target=native",
+            "-semihosting-config", semihosting,
             "-serial", f"tcp:127.0.0.1:{bridge_port}", "-kernel", image]
     start = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=QEMU_TIMEOUT_S)
@@ -148,55 +152,91 @@ def modem_test(args, work):
     return ok
 
 
-def provision_test(args, work):
+def provision_enrollments():
     cfg = device_config()
-    reg_id = cfg["FW_REGISTRATION_ID"]
-    hub = "fw-hub.azure-devices.net"
-    enrollments = {
+    return cfg, {
         "idScope": cfg["FW_ID_SCOPE"],
         "enrollments": [{
-            "registrationId": reg_id,
+            "registrationId": cfg["FW_REGISTRATION_ID"],
             "attestation": {"type": "symmetricKey", "primaryKey": cfg["FW_SYMMETRIC_KEY"]},
-            "assignedHub": hub,
+            "assignedHub": HUB,
             "retryAfter": 0,
             "assignAfterPolls": 1,
         }],
     }
-    with Emulator(args.emulator, os.path.join(work, "provision"), enrollments) as emu:
-        bridge = Bridge(emu.ca, {DPS_ADDRESS: f"127.0.0.1:{emu.port}"})
-        try:
-            rc, out, err, elapsed = run_qemu(args.qemu, os.path.join(args.images, "provision.elf"),
-                                             bridge.port)
-        finally:
-            bridge.stop()
+
+
+def provision_run(args, emu, cmdline=""):
+    """One boot of provision.elf: its exit status, output, the `firmware: name: value`
+    lines, and elapsed seconds."""
+    bridge = Bridge(emu.ca, {DPS_ADDRESS: f"127.0.0.1:{emu.port}"})
+    try:
+        rc, out, err, elapsed = run_qemu(args.qemu, os.path.join(args.images, "provision.elf"),
+                                         bridge.port, cmdline)
+    finally:
+        bridge.stop()
     sys.stdout.write(out)
     printed = dict(re.findall(r"^firmware: ([a-z _-]+): (.*)$", out, re.M))
+    return rc, out, err, printed, elapsed
+
+
+def figures_of(printed):
     figures = {}
     for name, value in printed.items():
-        m = re.fullmatch(r"(\d+) bytes", value)
+        m = re.fullmatch(r"(\d+) (bytes|ms)", value)
         if m:
-            figures[name.replace(" ", "_")] = int(m.group(1))
-    problems = []
-    if rc != 0:
-        problems.append(f"exit status {rc}")
-    if printed.get("assigned hub") != hub:
-        problems.append(f"assigned hub {printed.get('assigned hub')!r}, expected {hub!r}")
-    if printed.get("device id") != reg_id:
-        problems.append(f"device id {printed.get('device id')!r}, expected {reg_id!r}")
-    for needed in ("arena_size", "arena_high_water", "library_peak_heap"):
-        if needed not in figures:
-            problems.append(f"no '{needed.replace('_', ' ')}' line")
-    # The library keeps its reserve while the allocator is installed; anything more is a leak.
-    leaked = figures.get("arena_in_use_after_free", 0) - figures.get("heap_reserve", 0)
-    if leaked != 0:
-        problems.append(f"{leaked} arena bytes beyond the reserve still in use after "
-                        "dps_client_free")
-    figures["qemu_run_s"] = round(elapsed, 2)
-    print(f"run_qemu_test: provisioning {'FAILED: ' + '; '.join(problems) if problems else 'passed'}"
-          f" ({elapsed:.2f} s)")
-    if problems:
-        sys.stderr.write(err)
-        return False
+            suffix = "" if m.group(2) == "bytes" else "_ms"
+            figures[name.replace(" ", "_") + suffix] = int(m.group(1))
+    return figures
+
+
+def provision_test(args, work):
+    cfg, enrollments = provision_enrollments()
+    reg_id = cfg["FW_REGISTRATION_ID"]
+    with Emulator(args.emulator, os.path.join(work, "provision"), enrollments) as emu:
+        rc, out, err, printed, elapsed = provision_run(args, emu)
+        figures = figures_of(printed)
+        problems = []
+        if rc != 0:
+            problems.append(f"exit status {rc}")
+        if printed.get("assigned hub") != HUB:
+            problems.append(f"assigned hub {printed.get('assigned hub')!r}, expected {HUB!r}")
+        if printed.get("device id") != reg_id:
+            problems.append(f"device id {printed.get('device id')!r}, expected {reg_id!r}")
+        for needed in ("arena_size", "arena_high_water", "library_peak_heap", "heap_reserve"):
+            if needed not in figures:
+                problems.append(f"no '{needed.replace('_', ' ')}' line")
+        # The library keeps its reserve while the allocator is installed; more is a leak.
+        leaked = figures.get("arena_in_use_after_free", 0) - figures.get("heap_reserve", 0)
+        if leaked != 0:
+            problems.append(f"{leaked} arena bytes beyond the reserve still in use after "
+                            "dps_client_free")
+        figures["qemu_run_s"] = round(elapsed, 2)
+        print(f"run_qemu_test: provisioning "
+              f"{'FAILED: ' + '; '.join(problems) if problems else 'passed'} ({elapsed:.2f} s)")
+        if problems:
+            sys.stderr.write(err)
+            return False
+
+        # The same image with an arena 1 KiB smaller than the mark: a clean out-of-memory
+        # result, no fault, no panic.
+        small = figures["arena_high_water"] - 1024
+        rc, out, err, printed, elapsed = provision_run(args, emu, f"arena={small}")
+        problems = []
+        if rc != 1:
+            problems.append(f"exit status {rc}, expected 1")
+        if printed.get("result") != "DPS_ERR_OUT_OF_MEMORY":
+            problems.append(f"result {printed.get('result')!r}, expected DPS_ERR_OUT_OF_MEMORY")
+        if figures_of(printed).get("arena_size") != small:
+            problems.append(f"arena size {printed.get('arena size')!r}, expected {small} bytes")
+        if "library panic" in printed or "firmware: fault" in out:
+            problems.append("it panicked or faulted")
+        print(f"run_qemu_test: arena of {small} bytes (1 KiB under the mark) "
+              f"{'FAILED: ' + '; '.join(problems) if problems else 'ends cleanly out of memory'}"
+              f" ({elapsed:.2f} s)")
+        if problems:
+            sys.stderr.write(err)
+            return False
     if args.report:
         with open(args.report, "w") as f:
             json.dump(figures, f, indent=1, sort_keys=True)
