@@ -3,6 +3,9 @@
  * are this firmware's. Prints the result, the assignment and the memory figures over
  * semihosting, and exits 0 when assigned.
  *
+ * Built with -DFW_MALLOC, it installs neither the arena nor the panic hook: the library's
+ * defaults (newlib's malloc/free) must link and work with nothing else defined.
+ *
  * Built with -DNO_DPS, every library call is compiled out and the rest (board, modem, arena,
  * the hook functions, the same printf lines) stays: the size script subtracts that image from
  * this one to get the library's share. */
@@ -197,9 +200,16 @@ int main(void) {
         .reserve = FW_HEAP_RESERVE,
     };
     dps_client *client = NULL;
+#ifdef FW_MALLOC
+    /* The library's defaults: newlib's malloc/free, and a panic halts. */
+    (void)allocator;
+    (void)panic_hook;
+    dps_result r = provision(&hub, &device_id, &client);
+#else
     dps_result r = dps_set_allocator(&allocator);
     if (r == DPS_OK) r = dps_set_panic_hook(panic_hook, NULL);
     if (r == DPS_OK) r = provision(&hub, &device_id, &client);
+#endif
     result = dps_result_name(r);
     assigned = r == DPS_OK;
     dps_heap_usage(&lib_now, &lib_peak);
@@ -221,7 +231,9 @@ int main(void) {
 #endif
     /* Only the reserve should be left: anything more is a leak. */
     print_bytes("arena in use after free", heap.in_use);
-#ifndef NO_DPS
+#if defined(FW_MALLOC)
+    print_bytes("heap reserve", 0);
+#elif !defined(NO_DPS)
     print_bytes("heap reserve", allocator.reserve);
 #else
     print_bytes("heap reserve", 0);

@@ -10,7 +10,8 @@ what they print. Exits non-zero when a check fails.
   assigned hub and device id it prints, and writes the figures it prints (arena size and
   high-water mark, the library's peak heap, stack) to --report as JSON. Then boots it again
   with an arena 1 KiB smaller than the mark (semihosting command line `arena=N`) and expects
-  DPS_ERR_OUT_OF_MEMORY, with no fault and no panic.
+  DPS_ERR_OUT_OF_MEMORY, with no fault and no panic. Last, provision-malloc.elf (the
+  library's default allocator, newlib's malloc, and no panic hook) must provision too.
 
 Every wait is on a socket or a process's output, bounded by a timeout."""
 
@@ -166,12 +167,12 @@ def provision_enrollments():
     }
 
 
-def provision_run(args, emu, cmdline=""):
-    """One boot of provision.elf: its exit status, output, the `firmware: name: value`
+def provision_run(args, emu, cmdline="", image="provision.elf"):
+    """One boot of a provisioning image: its exit status, output, the `firmware: name: value`
     lines, and elapsed seconds."""
     bridge = Bridge(emu.ca, {DPS_ADDRESS: f"127.0.0.1:{emu.port}"})
     try:
-        rc, out, err, elapsed = run_qemu(args.qemu, os.path.join(args.images, "provision.elf"),
+        rc, out, err, elapsed = run_qemu(args.qemu, os.path.join(args.images, image),
                                          bridge.port, cmdline)
     finally:
         bridge.stop()
@@ -190,19 +191,24 @@ def figures_of(printed):
     return figures
 
 
+def assignment_problems(rc, printed, reg_id):
+    problems = []
+    if rc != 0:
+        problems.append(f"exit status {rc}")
+    if printed.get("assigned hub") != HUB:
+        problems.append(f"assigned hub {printed.get('assigned hub')!r}, expected {HUB!r}")
+    if printed.get("device id") != reg_id:
+        problems.append(f"device id {printed.get('device id')!r}, expected {reg_id!r}")
+    return problems
+
+
 def provision_test(args, work):
     cfg, enrollments = provision_enrollments()
     reg_id = cfg["FW_REGISTRATION_ID"]
     with Emulator(args.emulator, os.path.join(work, "provision"), enrollments) as emu:
         rc, out, err, printed, elapsed = provision_run(args, emu)
         figures = figures_of(printed)
-        problems = []
-        if rc != 0:
-            problems.append(f"exit status {rc}")
-        if printed.get("assigned hub") != HUB:
-            problems.append(f"assigned hub {printed.get('assigned hub')!r}, expected {HUB!r}")
-        if printed.get("device id") != reg_id:
-            problems.append(f"device id {printed.get('device id')!r}, expected {reg_id!r}")
+        problems = assignment_problems(rc, printed, reg_id)
         for needed in ("arena_size", "arena_high_water", "library_peak_heap", "heap_reserve"):
             if needed not in figures:
                 problems.append(f"no '{needed.replace('_', ' ')}' line")
@@ -218,7 +224,20 @@ def provision_test(args, work):
             sys.stderr.write(err)
             return False
 
-        # The same image with an arena 1 KiB smaller than the mark: a clean out-of-memory
+        if args.report:
+            with open(args.report, "w") as f:
+                json.dump(figures, f, indent=1, sort_keys=True)
+
+        # The library's defaults (newlib's malloc, no panic hook) link and provision too.
+        rc, out, err, printed, elapsed = provision_run(args, emu, image="provision-malloc.elf")
+        problems = assignment_problems(rc, printed, reg_id)
+        print(f"run_qemu_test: provisioning with malloc "
+              f"{'FAILED: ' + '; '.join(problems) if problems else 'passed'} ({elapsed:.2f} s)")
+        ok = not problems
+        if problems:
+            sys.stderr.write(err)
+
+        # The arena image with an arena 1 KiB smaller than the mark: a clean out-of-memory
         # result, no fault, no panic.
         small = figures["arena_high_water"] - 1024
         rc, out, err, printed, elapsed = provision_run(args, emu, f"arena={small}")
@@ -236,11 +255,8 @@ def provision_test(args, work):
               f" ({elapsed:.2f} s)")
         if problems:
             sys.stderr.write(err)
-            return False
-    if args.report:
-        with open(args.report, "w") as f:
-            json.dump(figures, f, indent=1, sort_keys=True)
-    return True
+            ok = False
+    return ok
 
 
 def main():

@@ -69,13 +69,19 @@ make -s -C firmware OUT="$images" DPS_LIB="$lib" all arena-test
 
 step "QEMU: the UART modem protocol, then a provisioning against the emulator"
 started=$SECONDS
+rm -f "$images/qemu-report.json"
+qemu_status=0
 python3 firmware/run_qemu_test.py --images "$images" --emulator "$emulator" \
-    --report "$images/qemu-report.json"
+    --report "$images/qemu-report.json" || qemu_status=$?
 echo "QEMU tests took $((SECONDS - started)) s"
 
+# Printed even when a QEMU check failed (the figures come from the first, successful boot).
 step "size report"
-python3 tools/firmware_size.py --images "$images" --qemu-report "$images/qemu-report.json" \
-    --json "$images/size-report.json" "${check[@]}"
+size_status=0
+report=()
+[ -f "$images/qemu-report.json" ] && report=(--qemu-report "$images/qemu-report.json")
+python3 tools/firmware_size.py --images "$images" "${report[@]}" \
+    --json "$images/size-report.json" "${check[@]}" || size_status=$?
 
 if [ "$compare" = 1 ]; then
     step "the same library with panic_immediate_abort (comparison only)"
@@ -98,3 +104,9 @@ print(f"library's flash: {share['.']} B default, {share['panic-abort']} B with "
 PY
     build_library # leaves the default library in place for the next build
 fi
+
+if [ "$qemu_status" != 0 ]; then
+    echo "firmware.sh: a QEMU test failed (see above)" >&2
+    exit "$qemu_status"
+fi
+exit "$size_status"

@@ -202,7 +202,7 @@ def panic_sites(elf, locate):
             continue
         if not BRANCH.match(op):
             continue
-        target = re.search(r"<([^>+]+)(\+0x[0-9a-f]+)?>", args)
+        target = re.search(r"<(.+?)(\+0x[0-9a-f]+)?>\s*$", args)
         if target is None or not PANIC_TARGET.match(target.group(1)):
             continue
         if PANIC_TARGET.match(func):
