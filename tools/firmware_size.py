@@ -154,6 +154,8 @@ class Locator:
 def owner(name, origin):
     """Who a symbol belongs to: a Rust crate, or the C origin."""
     crate = crate_of(name)
+    if name.startswith("OUTLINED_FUNCTION_"):
+        return "(machine-outlined code, any crate)"  # opt-level z's outliner
     if origin.startswith(LIBRARY):
         if crate is not None:
             return crate
@@ -183,6 +185,7 @@ def panic_sites(elf, locate):
     calls = defaultdict(int)
     traps = defaultdict(int)
     targets = set()
+    sites = []
     func, func_owner = None, None
     for line in run(tool("objdump"), "-d", "-C", "--no-show-raw-insn", elf).splitlines():
         head = re.match(r"^([0-9a-f]+) <(.+)>:$", line)
@@ -209,7 +212,8 @@ def panic_sites(elf, locate):
             continue  # one panic function calling the next: not a site of its own
         calls[func_owner] += 1
         targets.add(target.group(1))
-    return calls, traps, sorted(targets)
+        sites.append((func_owner, func, target.group(1)))
+    return calls, traps, sorted(targets), sites
 
 
 def kib(n):
@@ -223,6 +227,8 @@ def main():
     ap.add_argument("--qemu-report", help="run_qemu_test.py --report output")
     ap.add_argument("--check", action="store_true", help="exit 1 when a budget is missed")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--list-panics", action="store_true",
+                    help="list the library crate's own panic call sites")
     ap.add_argument("--library", default="libdps_mqtt.a", help="the library archive's file name")
     args = ap.parse_args()
     LIBRARY = args.library
@@ -292,7 +298,7 @@ def main():
     print("  With LTO, code inlined from a dependency is counted in the crate of the function it"
           " was inlined into.")
 
-    calls, traps, targets = panic_sites(with_elf, locate)
+    calls, traps, targets, sites = panic_sites(with_elf, locate)
     crate = LIBRARY[3:-2] if LIBRARY.startswith("lib") and LIBRARY.endswith(".a") else LIBRARY
     ours = calls.get(crate, 0)
     print("\n== panic call sites left in the image (arm-none-eabi-objdump -d) ==")
@@ -302,6 +308,10 @@ def main():
         print(f"  {caller:44}{n:>8}")
     if targets:
         print("  targets: " + ", ".join(targets))
+    if args.list_panics:
+        for caller_crate, func, target in sites:
+            if caller_crate == crate:
+                print(f"  site: {func}\n     -> {target}")
     if traps:
         print(f"trap instructions (udf: aborts, or panics under panic_immediate_abort): "
               f"{sum(traps.values())} ({', '.join(f'{k} {v}' for k, v in sorted(traps.items()))})")
