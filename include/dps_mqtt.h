@@ -1280,10 +1280,6 @@ void dps_heap_reset_peak(void);
  */
 dps_result dps_set_panic_hook(dps_panic_fn hook, void *user);
 
-extern void *malloc(size_t size);
-
-extern void free(void *block);
-
 /**
  * A static, human-readable description of a result code, e.g. "the deadline passed".
  * Unknown values give "unknown result code". Never NULL; never free it. Thread-safe.

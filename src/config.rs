@@ -1,7 +1,7 @@
 //! The configuration builder behind `dps_config`: plain safe Rust, validated when a client is
 //! built from it so that every mistake is reported before anything is dialled.
 
-use crate::entropy::{self, Entropy};
+use crate::platform::entropy::{self, Entropy};
 use crate::prelude::*;
 use alloc::sync::Arc;
 
@@ -10,17 +10,17 @@ use base64::Engine as _;
 
 use zeroize::Zeroizing;
 
+use crate::dps::protocol;
+use crate::dps::sas::{self, HexCase, KeySigner, Signer};
 use crate::engine::{Credential, Settings, Timing};
 use crate::error::{dps_result, Error, Result};
-use crate::framing::{ClientIdentity, FramingFactory, TrustAnchors};
-use crate::protocol;
-use crate::sas::{self, HexCase, KeySigner, Signer};
+use crate::layers::{ClientIdentity, FramingFactory, TrustAnchors};
 
 /// The global DPS endpoint.
 pub const DEFAULT_HOST: &str = "global.azure-devices-provisioning.net";
 /// MQTT over TLS.
 pub const DEFAULT_PORT: u16 = 8883;
-pub use crate::mqtt::DEFAULT_MAX_PACKET_SIZE;
+pub use crate::layers::mqtt::DEFAULT_MAX_PACKET_SIZE;
 
 #[derive(Clone)]
 pub enum KeyKind {
@@ -63,14 +63,14 @@ impl ClientCertificate {
 impl ClientCertificate {
     /// The TLS identity and the leaf certificate's subject CN.
     pub fn parse(&self) -> Result<(ClientIdentity, String)> {
-        let identity = crate::tls::ClientIdentity::parse(&self.chain, &self.key)?;
+        let identity = crate::layers::tls::ClientIdentity::parse(&self.chain, &self.key)?;
         let leaf = identity.chain.first().ok_or_else(|| {
             Error::new(
                 dps_result::DPS_ERR_INVALID_CERTIFICATE,
                 "no client certificate",
             )
         })?;
-        let cn = crate::x509::common_name(leaf)?;
+        let cn = crate::dps::x509::common_name(leaf)?;
         Ok((identity, cn))
     }
 }
@@ -129,7 +129,7 @@ pub struct Config {
     /// Whether the port was chosen by the user (`set_endpoint`) rather than defaulted.
     pub port_explicit: bool,
     /// An HTTP CONNECT proxy to tunnel through.
-    pub proxy: Option<crate::proxy::Proxy>,
+    pub proxy: Option<crate::layers::proxy::Proxy>,
     /// The firmware's entropy source; `None` uses the operating system's (hosted builds only).
     pub entropy: Option<Entropy>,
 }
@@ -176,7 +176,7 @@ impl Config {
     /// the built-in public roots stay trusted too. `DPS_ERR_INVALID_CERTIFICATE` (and no
     /// change) when `pem` holds no readable certificate.
     pub fn add_trust_anchors_pem(&mut self, pem: &[u8], use_public_roots: bool) -> Result<()> {
-        crate::framing::check_anchors_pem(pem)?;
+        crate::layers::check_anchors_pem(pem)?;
         self.extra_anchors_pem.extend_from_slice(pem);
         self.extra_anchors_pem.push(b'\n');
         self.use_default_roots = use_public_roots;
@@ -193,7 +193,7 @@ impl Config {
             self.use_default_roots = true;
             return Ok(());
         }
-        crate::framing::check_anchors_pem(pem)?;
+        crate::layers::check_anchors_pem(pem)?;
         self.extra_anchors_pem.clear();
         self.add_trust_anchors_pem(pem, use_public_roots)
     }
@@ -240,7 +240,7 @@ impl Config {
         self.websocket = enabled;
         if !self.port_explicit {
             self.port = if enabled {
-                crate::ws::DEFAULT_PORT
+                crate::layers::ws::DEFAULT_PORT
             } else {
                 DEFAULT_PORT
             };
@@ -329,7 +329,7 @@ impl Config {
             hex_case: self.hex_case,
             csr_b64: self.csr_der.as_ref().map(|der| STANDARD.encode(der)),
             entropy,
-            route: crate::framing::Route {
+            route: crate::layers::Route {
                 websocket: self.websocket,
                 proxy: self.proxy.clone(),
             },
@@ -386,7 +386,7 @@ mod tests {
             id_scope: Some("0ne00000001".into()),
             registration_id: Some("dev-1".into()),
             key: Some(key),
-            entropy: Some(crate::entropy::test_source()),
+            entropy: Some(crate::platform::entropy::test_source()),
             ..Config::default()
         }
     }
@@ -449,7 +449,8 @@ mod tests {
     fn a_proxy_with_offload_is_a_contradiction() {
         let mut cfg = config(KeyKind::Device(Zeroizing::new(KEY.into())));
         cfg.tls_offload = true;
-        cfg.proxy = Some(crate::proxy::Proxy::new("proxy.example", 3128, None, None).unwrap());
+        cfg.proxy =
+            Some(crate::layers::proxy::Proxy::new("proxy.example", 3128, None, None).unwrap());
         assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_CONFIG);
     }
 

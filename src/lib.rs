@@ -1,12 +1,18 @@
 //! dps-mqtt: an Azure IoT Device Provisioning Service client over MQTT, with a C ABI.
 //!
-//! Layers, from the wire up:
-//! `sas` and `protocol` (pure functions) → `mqtt` (MQTT 3.1.1 session, sans-IO) →
-//! `framing`/`tls` (rustls client, or pass-through when the firmware offloads TLS) →
-//! `engine` (registration state machine, sans-IO) → `driver` (pumps bytes through a
-//! `Transport` and reads a `Time`) → `ffi` (the C ABI; the only unsafe code).
-//! `config` builds the engine's settings; `hosted` has a TCP transport and clocks for
-//! operating systems.
+//! A folder per layer, from the C edge down:
+//! - `ffi`: the C ABI, the only unsafe code (handles, hooks, result mapping, the global
+//!   allocator and the panic handler of firmware builds);
+//! - `engine`: the sans-IO registration state machine and the `driver` that pumps bytes
+//!   through a `Transport` and reads a `Time`;
+//! - `layers`: the byte layers, each bytes in, bytes out (proxy tunnel, TLS or offload,
+//!   WebSocket, MQTT);
+//! - `dps`: topics, bodies, responses, SAS, the X.509 CN, the assignment blob;
+//! - `platform`: entropy and heap accounting, portable; `hosted` (feature `std`): the TCP
+//!   transport and system clock for operating systems.
+//!
+//! `config` parses settings; `error` holds the result codes. Everything but `hosted` and
+//! `layers::tls` builds without `std`.
 
 // Without the `std` feature the library is `no_std` + `alloc` (firmware). Unit tests always
 // have std: the test harness needs it.
@@ -29,23 +35,12 @@ pub(crate) mod prelude {
     pub use alloc::vec::Vec;
 }
 
-pub mod assignment;
 pub mod config;
-pub mod driver;
+pub mod dps;
 pub mod engine;
-pub mod entropy;
 pub mod error;
 pub mod ffi;
-pub mod framing;
 #[cfg(feature = "std")]
 pub mod hosted;
-pub mod memory;
-pub mod mqtt;
-pub mod protocol;
-pub mod proxy;
-pub mod sas;
-#[cfg(feature = "tls")]
-pub mod tls;
-mod wipe;
-pub mod ws;
-pub mod x509;
+pub mod layers;
+pub mod platform;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{device_key, emulator_config, sym_emulator, Emulator};
 use dps_mqtt::config::Config;
-use dps_mqtt::driver::{Driver, Io, Step, Transport};
+use dps_mqtt::engine::driver::{Driver, Io, Step, Transport};
 use dps_mqtt::engine::Engine;
 use dps_mqtt::error::dps_result::{self, *};
 use dps_mqtt::hosted::{SystemClock, TcpTransport};

@@ -7,7 +7,7 @@
 //! The client is the real thing: `Config` -> `Engine` -> `Driver` with the hosted
 //! `TcpTransport` and `SystemClock`, as firmware on a hosted OS would run it. The server is
 //! `common/hostile.rs`: rustls with rcgen certificates and a per-test script. The engine's unit
-//! tests (src/engine.rs) script the same shapes without a socket; these prove them end to end.
+//! tests (src/engine/) script the same shapes without a socket; these prove them end to end.
 //!
 //! Deadlines are short (2.5 s) and retry waits tiny, so the file runs in a few seconds; there
 //! are no timed assertions, only that each attempt returns with the right code.
@@ -16,7 +16,7 @@
 mod hostile;
 
 use dps_mqtt::config::{Config, KeyKind};
-use dps_mqtt::driver::Driver;
+use dps_mqtt::engine::driver::Driver;
 use dps_mqtt::engine::{Engine, Event, Outcome};
 use dps_mqtt::error::dps_result::{self, *};
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
@@ -553,7 +553,7 @@ fn black_holed_connect_ends_at_the_deadline() {
     // A listener that never accepts, with its accept queue full: the kernel drops further SYNs,
     // so a TCP connect hangs as it would towards a firewall that drops packets. The built-in
     // transport gets the time left before the deadline and gives up then, instead of after its
-    // own 10 s per address (src/driver.rs tests check the budget it is given).
+    // own 10 s per address (src/engine/driver.rs tests check the budget it is given).
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().unwrap();
     let mut queued = Vec::new();

@@ -3,11 +3,11 @@
 //! frames, a server close frame after CONNACK (the connection is replaced, the packets before
 //! the close still count), then a registration to the end on the second connection.
 
+use dps_mqtt::dps::sas::{HexCase, KeySigner};
 use dps_mqtt::engine::{Action, Credential, Engine, Settings, Timing};
-use dps_mqtt::framing::{FramingFactory, Route};
-use dps_mqtt::proxy::Proxy;
-use dps_mqtt::sas::{HexCase, KeySigner};
-use dps_mqtt::ws::accept_key;
+use dps_mqtt::layers::proxy::Proxy;
+use dps_mqtt::layers::ws::accept_key;
+use dps_mqtt::layers::{FramingFactory, Route};
 use mqttrs::{decode_slice, encode_slice, Packet, Pid, QosPid};
 
 const KEY: &str = "O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=";
@@ -31,7 +31,7 @@ fn engine() -> Engine {
         max_packet_size: 4096,
         hex_case: HexCase::Lower,
         csr_b64: None,
-        entropy: std::sync::Arc::new(dps_mqtt::entropy::os_random),
+        entropy: std::sync::Arc::new(dps_mqtt::platform::entropy::os_random),
     })
     .unwrap()
 }

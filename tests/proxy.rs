@@ -10,11 +10,11 @@ use std::process::{Child, Command, Stdio};
 
 use common::{device_key, emulator_config, register_with, sym_emulator, Emulator};
 use dps_mqtt::config::Config;
-use dps_mqtt::driver::{Io, Transport};
+use dps_mqtt::engine::driver::{Io, Transport};
 use dps_mqtt::engine::Outcome;
 use dps_mqtt::error::dps_result::{self, *};
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
-use dps_mqtt::proxy::Proxy;
+use dps_mqtt::layers::proxy::Proxy;
 use serde_json::json;
 
 /// `$TINYPROXY`, else the Debian package's binary.

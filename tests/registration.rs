@@ -5,7 +5,7 @@ mod common;
 
 use common::{device_key, emulator_config, register, sym_emulator, test_key, Emulator};
 use dps_mqtt::config::{Config, KeyKind};
-use dps_mqtt::driver::Driver;
+use dps_mqtt::engine::driver::Driver;
 use dps_mqtt::engine::Engine;
 use dps_mqtt::error::dps_result::*;
 use dps_mqtt::hosted::{SystemClock, TcpTransport};

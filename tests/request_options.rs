@@ -5,7 +5,7 @@ mod common;
 
 use common::{device_key, emulator_config, register_with, sym_emulator, Emulator};
 use dps_mqtt::config::Config;
-use dps_mqtt::driver::{Io, Time, Transport};
+use dps_mqtt::engine::driver::{Io, Time, Transport};
 use dps_mqtt::engine::Outcome;
 use dps_mqtt::error::dps_result::{self, *};
 use dps_mqtt::hosted::{SystemClock, TcpTransport};

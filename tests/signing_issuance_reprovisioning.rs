@@ -9,10 +9,10 @@ use std::ffi::{c_void, CStr};
 use std::ptr;
 
 use common::{c, ffi_client, ffi_config, sym_emulator, test_key, Emulator};
+use dps_mqtt::dps::sas::{KeySigner, Signer};
 use dps_mqtt::error::dps_result::{self, *};
 use dps_mqtt::ffi::client::*;
 use dps_mqtt::ffi::config::*;
-use dps_mqtt::sas::{KeySigner, Signer};
 use serde_json::json;
 
 fn text(p: *const std::ffi::c_char) -> Option<String> {
@@ -319,7 +319,7 @@ fn pem_rfc7468(der: &[u8]) -> String {
 
 #[test]
 fn assignment_blob_round_trip_and_provisioning_decision() {
-    use dps_mqtt::assignment::dps_hub_outcome::*;
+    use dps_mqtt::dps::assignment::dps_hub_outcome::*;
     use dps_mqtt::ffi::assignment::*;
 
     let name = "blob-dev";

@@ -6,7 +6,7 @@ mod common;
 
 use common::{emulator_config, register_with, sym_emulator, test_key, Emulator};
 use dps_mqtt::config::{Config, KeyKind};
-use dps_mqtt::driver::{Io, Transport};
+use dps_mqtt::engine::driver::{Io, Transport};
 use dps_mqtt::engine::Outcome;
 use dps_mqtt::error::dps_result::{self, *};
 use dps_mqtt::hosted::{SystemClock, TcpTransport};

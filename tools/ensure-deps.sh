@@ -20,6 +20,15 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 # The proxy tests (tests/proxy.rs, cli_test.py) start Debian's tinyproxy on loopback.
 command -v tinyproxy >/dev/null 2>&1 || [ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy)
+# The Cortex-M build (tools/firmware.sh): Debian's Rust with std's source for -Zbuild-std, the
+# ARM toolchain and newlib, QEMU's Cortex-M4 board.
+if [ "${DPS_NEED_FIRMWARE:-0}" = 1 ]; then
+    [ -x /usr/bin/cargo ] && [ -x /usr/bin/rustc ] || missing+=(rustc-web cargo-web)
+    [ -d /usr/lib/rustlib/src/rust/library ] || missing+=(rust-web-src)
+    command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing+=(gcc-arm-none-eabi)
+    [ -e /usr/lib/arm-none-eabi/newlib/libc.a ] || [ -e /usr/lib/arm-none-eabi/lib/libc.a ] || missing+=(libnewlib-arm-none-eabi)
+    command -v qemu-system-arm >/dev/null 2>&1 || missing+=(qemu-system-arm)
+fi
 if [ "${DPS_NEED_VALGRIND:-0}" = 1 ]; then
     command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 fi

@@ -1,12 +1,12 @@
 //! The checks every fuzz target runs, shared with `tests/fuzz_corpus.rs` so stable Rust runs the
 //! seed corpus through them without libFuzzer. Each must never panic, whatever the bytes.
 
+use dps_mqtt::dps::protocol;
+use dps_mqtt::dps::sas::{HexCase, KeySigner};
 use dps_mqtt::engine::{Action, Credential, Engine, Event, Settings, Timing};
 use dps_mqtt::error::{dps_result, Error};
-use dps_mqtt::framing::FramingFactory;
-use dps_mqtt::mqtt::{ConnectOptions, MqttSession, QoS, DEFAULT_MAX_PACKET_SIZE};
-use dps_mqtt::protocol;
-use dps_mqtt::sas::{HexCase, KeySigner};
+use dps_mqtt::layers::mqtt::{ConnectOptions, MqttSession, QoS, DEFAULT_MAX_PACKET_SIZE};
+use dps_mqtt::layers::FramingFactory;
 
 const KEY: &str = "O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=";
 

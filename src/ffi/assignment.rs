@@ -1,6 +1,6 @@
 //! `dps_assignment`: the stored provisioning result (a blob the firmware keeps in flash) and
 //! the boot-time decision whether to provision. The format and the reasoning live in
-//! `crate::assignment`.
+//! `crate::dps::assignment`.
 
 use crate::prelude::*;
 use alloc::ffi::CString;
@@ -9,7 +9,7 @@ use core::ptr;
 
 use super::client::{client_outcome, dps_client};
 use super::{bytes_arg, guard, guard_value, try_ffi};
-use crate::assignment::{self, dps_hub_outcome, Assignment};
+use crate::dps::assignment::{self, dps_hub_outcome, Assignment};
 use crate::error::dps_result;
 
 /// Longest blob `dps_client_assignment_save` writes (format version 1): a buffer of this size
@@ -198,7 +198,7 @@ mod tests {
     fn max_len_matches_the_format() {
         assert_eq!(
             super::DPS_ASSIGNMENT_MAX_LEN,
-            crate::assignment::MAX_BLOB_LEN
+            crate::dps::assignment::MAX_BLOB_LEN
         );
     }
 }

@@ -16,7 +16,7 @@ use core::ptr;
 use super::config::dps_config;
 use super::transport::{dps_transport, HookClock, HookTransport, LogSink, StatusSink};
 use super::{guard, guard_value, try_ffi};
-use crate::driver::{Driver, Step, Time, Transport};
+use crate::engine::driver::{Driver, Step, Time, Transport};
 use crate::engine::{dps_log_level, Engine, Event, Outcome};
 use crate::error::dps_result;
 #[cfg(feature = "std")]

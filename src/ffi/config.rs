@@ -14,9 +14,9 @@ use super::signing::{dps_sign_fn, CallbackSigner};
 use super::transport::{dps_clock, dps_log_callback, dps_status_callback, LogSink, StatusSink};
 use super::{bytes_arg, guard, str_arg, try_ffi};
 use crate::config::{ClientCertificate, Config, KeyKind};
+use crate::dps::protocol;
 use crate::engine::dps_log_level;
 use crate::error::dps_result;
-use crate::protocol;
 
 /// Opaque configuration builder. Create with `dps_config_new`, free with `dps_config_free`.
 pub struct dps_config {
@@ -170,7 +170,7 @@ pub extern "C" fn dps_config_set_symmetric_key(
     key_base64: *const c_char,
 ) -> dps_result {
     with_str(config, key_base64, |cfg, s| {
-        crate::sas::KeySigner::from_base64(s).map_err(|e| e.code)?;
+        crate::dps::sas::KeySigner::from_base64(s).map_err(|e| e.code)?;
         cfg.inner.key = Some(KeyKind::Device(Zeroizing::new(s.to_owned())));
         Ok(())
     })
@@ -186,7 +186,7 @@ pub extern "C" fn dps_config_set_group_key(
     group_key_base64: *const c_char,
 ) -> dps_result {
     with_str(config, group_key_base64, |cfg, s| {
-        crate::sas::KeySigner::from_base64(s).map_err(|e| e.code)?;
+        crate::dps::sas::KeySigner::from_base64(s).map_err(|e| e.code)?;
         cfg.inner.key = Some(KeyKind::Group(Zeroizing::new(s.to_owned())));
         Ok(())
     })
@@ -542,7 +542,7 @@ pub extern "C" fn dps_config_set_entropy(
         // SAFETY: the caller's pointer, valid per the C contract.
         let cfg = try_ffi!(unsafe { config_mut(config) });
         cfg.inner.entropy = CallbackEntropy::new(fill, user)
-            .map(|source| alloc::sync::Arc::new(source) as crate::entropy::Entropy);
+            .map(|source| alloc::sync::Arc::new(source) as crate::platform::entropy::Entropy);
         dps_result::DPS_OK
     })
 }
@@ -705,8 +705,9 @@ pub extern "C" fn dps_config_set_proxy(
         let username = try_ffi!(unsafe { optional_str_arg(username) });
         // SAFETY: as above.
         let password = try_ffi!(unsafe { optional_str_arg(password) });
-        let proxy =
-            try_ffi!(crate::proxy::Proxy::new(host, port, username, password).map_err(|e| e.code));
+        let proxy = try_ffi!(
+            crate::layers::proxy::Proxy::new(host, port, username, password).map_err(|e| e.code)
+        );
         cfg.inner.proxy = Some(proxy);
         dps_result::DPS_OK
     })

@@ -2,8 +2,8 @@
 
 use core::ffi::c_void;
 
-use crate::entropy::{self, EntropySource};
 use crate::error::Result;
+use crate::platform::entropy::{self, EntropySource};
 
 /// Fills `buf` with `len` unpredictable bytes: a hardware TRNG, or a DRBG seeded from one.
 /// What each use needs: WebSocket masking keys must be unpredictable to the network (RFC

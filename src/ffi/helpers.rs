@@ -3,8 +3,8 @@
 use core::ffi::c_char;
 
 use super::{guard, str_arg, try_ffi};
+use crate::dps::sas::{self, HexCase, KeySigner};
 use crate::error::dps_result;
-use crate::sas::{self, HexCase, KeySigner};
 
 /// Major version of the library, matching Cargo.toml.
 pub const DPS_VERSION_MAJOR: u32 = 0;

@@ -30,9 +30,9 @@ use crate::error::dps_result;
 /// Runs an export's body, turning a panic into `DPS_ERR_PANIC`, and an allocation the
 /// firmware's allocator refused during it into `DPS_ERR_OUT_OF_MEMORY`.
 pub(crate) fn guard(body: impl FnOnce() -> dps_result) -> dps_result {
-    let before = crate::memory::oom_events();
+    let before = crate::platform::memory::oom_events();
     let result = guard_value(dps_result::DPS_ERR_PANIC, body);
-    if crate::memory::oom_events() != before && result == dps_result::DPS_OK {
+    if crate::platform::memory::oom_events() != before && result == dps_result::DPS_OK {
         return dps_result::DPS_ERR_OUT_OF_MEMORY;
     }
     result

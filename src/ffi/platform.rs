@@ -11,7 +11,7 @@
 //! firmware's allocator would end in `handle_alloc_error` (an abort, or a panic without std).
 //! Instead the allocator keeps a reserve, taken from the firmware's allocator when it is
 //! installed: when the allocator says no, the request is served from the reserve, the refusal
-//! is counted (`crate::memory`), and the driving call in progress ends its attempt with
+//! is counted (`crate::platform::memory`), and the driving call in progress ends its attempt with
 //! `DPS_ERR_OUT_OF_MEMORY`, which frees what the attempt held. Only when the reserve cannot
 //! cover a request either does the allocation fail for real.
 
@@ -22,7 +22,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 use super::{guard, guard_value};
 use crate::error::dps_result;
-use crate::memory;
+use crate::platform::memory;
 
 /// Allocates `size` bytes aligned to `align` (a power of two); returns NULL when out of memory.
 pub type dps_alloc_fn =

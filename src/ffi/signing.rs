@@ -6,8 +6,8 @@ use core::ffi::c_void;
 
 use zeroize::Zeroizing;
 
+use crate::dps::sas::Signer;
 use crate::error::{dps_result, Error, Result};
-use crate::sas::Signer;
 
 /// Length of the signature a `dps_sign_fn` writes: an HMAC-SHA256.
 pub const DPS_SIGNATURE_LEN: usize = 32;

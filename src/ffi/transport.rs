@@ -4,7 +4,7 @@ use crate::prelude::*;
 use alloc::ffi::CString;
 use core::ffi::{c_char, c_int, c_void};
 
-use crate::driver::{Io, Time, Transport};
+use crate::engine::driver::{Io, Time, Transport};
 use crate::engine::{dps_log_level, dps_status};
 use crate::error::{dps_class, dps_result, Error};
 

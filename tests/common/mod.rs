@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use base64::Engine as _;
 use dps_mqtt::config::{Config, KeyKind};
-use dps_mqtt::driver::{Driver, Time, Transport};
+use dps_mqtt::engine::driver::{Driver, Time, Transport};
 use dps_mqtt::engine::{Engine, Outcome};
 use dps_mqtt::error::dps_result::{self, DPS_OK};
 use dps_mqtt::ffi::client::{dps_client, dps_client_new};

@@ -906,12 +906,12 @@ mod tests {
     #[test]
     fn private_key_pem_is_decoded_like_rustls_pki_types_does() {
         let keys: [&[u8]; 6] = [
-            include_bytes!("../tests/data/p256.pkcs8.pem"),
-            include_bytes!("../tests/data/p256.sec1.pem"),
-            include_bytes!("../tests/data/p384.pkcs8.pem"),
-            include_bytes!("../tests/data/p384.sec1.pem"),
-            include_bytes!("../tests/data/rsa2048.pkcs1.pem"),
-            include_bytes!("../tests/data/rsa2048.pkcs8.pem"),
+            include_bytes!("../../tests/data/p256.pkcs8.pem"),
+            include_bytes!("../../tests/data/p256.sec1.pem"),
+            include_bytes!("../../tests/data/p384.pkcs8.pem"),
+            include_bytes!("../../tests/data/p384.sec1.pem"),
+            include_bytes!("../../tests/data/rsa2048.pkcs1.pem"),
+            include_bytes!("../../tests/data/rsa2048.pkcs8.pem"),
         ];
         for pem in keys {
             let reference = PrivateKeyDer::from_pem_slice(pem).unwrap();

@@ -179,7 +179,7 @@ impl Tunnel {
         let code = response.code.unwrap_or(0);
         let status = format!(
             "{code} {}",
-            crate::protocol::clip(response.reason.unwrap_or(""))
+            crate::dps::protocol::clip(response.reason.unwrap_or(""))
         );
         match code {
             200..=299 => {

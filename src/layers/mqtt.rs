@@ -413,7 +413,7 @@ impl MqttSession {
         let bound = MAX_FIXED_HEADER + body_bound;
         // Grow by hand: a reallocating Vec would free the old copy of the password without
         // wiping it.
-        crate::wipe::reserve(&mut self.outbound, bound);
+        crate::layers::wipe::reserve(&mut self.outbound, bound);
         self.outbound.resize(start + bound, 0);
         let encoded = match self.outbound.get_mut(start..) {
             Some(tail) => encode_slice(packet, tail),

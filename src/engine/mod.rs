@@ -12,15 +12,17 @@
 //! Times are milliseconds of the caller's monotonic clock; wall-clock seconds (for SAS expiry
 //! and certificate validity) come in through `set_unix_time`.
 
+pub mod driver;
+
 use crate::prelude::*;
 use alloc::collections::VecDeque;
 
+use crate::dps::protocol::{self, RegistrationStatus, RetryAfter};
+use crate::dps::sas::{self, HexCase, Signer};
 use crate::error::{dps_result, Error, Result};
-use crate::framing::Layers;
-use crate::mqtt::{ConnectOptions, MqttEvent, MqttSession, QoS};
-use crate::protocol::{self, RegistrationStatus, RetryAfter};
-use crate::sas::{self, HexCase, Signer};
-use crate::wipe;
+use crate::layers::mqtt::{ConnectOptions, MqttEvent, MqttSession, QoS};
+use crate::layers::wipe;
+use crate::layers::Layers;
 use dps_result::*;
 use zeroize::Zeroizing;
 
@@ -84,16 +86,16 @@ pub struct Settings {
     pub client_version: Option<String>,
     /// Custom JSON sent as `payload` in the register body.
     pub payload: Option<String>,
-    pub framing: crate::framing::FramingFactory,
+    pub framing: crate::layers::FramingFactory,
     /// WebSocket framing and an HTTP proxy: how the server is reached.
-    pub route: crate::framing::Route,
+    pub route: crate::layers::Route,
     pub timing: Timing,
     pub max_packet_size: usize,
     pub hex_case: HexCase,
     /// Base64 DER PKCS#10 CSR sent as `csr` (certificate issuance).
     pub csr_b64: Option<String>,
     /// WebSocket masking keys and the seed of the back-off jitter.
-    pub entropy: crate::entropy::Entropy,
+    pub entropy: crate::platform::entropy::Entropy,
 }
 
 /// What the engine asks its transport to do.
@@ -282,7 +284,7 @@ impl Engine {
         self.deadline = now.saturating_add(self.settings.timing.deadline_ms);
         // Jitter must differ between devices that start together (after a power cut), so the
         // seed comes from the entropy source, mixed with what was there.
-        self.rng ^= crate::entropy::seed(self.settings.entropy.as_ref())?;
+        self.rng ^= crate::platform::entropy::seed(self.settings.entropy.as_ref())?;
         self.rng |= 1;
         self.op = Op::Pending {
             kind: RequestKind::Register,
@@ -918,8 +920,8 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framing::FramingFactory;
-    use crate::sas::KeySigner;
+    use crate::dps::sas::KeySigner;
+    use crate::layers::FramingFactory;
     use mqttrs::{decode_slice, encode_slice, Packet, Pid, QosPid};
 
     const KEY: &str = "O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=";
@@ -940,7 +942,7 @@ mod tests {
             max_packet_size: crate::config::DEFAULT_MAX_PACKET_SIZE,
             hex_case: HexCase::Lower,
             csr_b64: None,
-            entropy: crate::entropy::test_source(),
+            entropy: crate::platform::entropy::test_source(),
         })
         .unwrap()
     }

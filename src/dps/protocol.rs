@@ -5,8 +5,8 @@ use crate::prelude::*;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::dps::sas::{percent_encode, HexCase};
 use crate::error::{dps_result, Error, Result};
-use crate::sas::{percent_encode, HexCase};
 
 pub const DEFAULT_API_VERSION: &str = "2019-03-31";
 /// The one subscription the service allows.

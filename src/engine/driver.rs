@@ -6,7 +6,7 @@
 
 use crate::engine::{Action, Engine, Event};
 use crate::error::{dps_result, Error};
-use crate::memory;
+use crate::platform::memory;
 use crate::prelude::*;
 use zeroize::Zeroizing;
 
@@ -222,7 +222,7 @@ impl Driver {
                 }
                 Action::Close => {
                     // Give already-produced bytes (DISCONNECT, close_notify) one chance to leave.
-                    crate::wipe::append(&mut self.unsent, self.engine.take_transmit());
+                    crate::layers::wipe::append(&mut self.unsent, self.engine.take_transmit());
                     if self.connected && !self.unsent.is_empty() {
                         let _ = transport.send(&self.unsent);
                     }
@@ -238,7 +238,7 @@ impl Driver {
 
     /// Sends as much as the transport takes. Returns whether any byte moved.
     fn flush(&mut self, transport: &mut dyn Transport, now: u64) -> bool {
-        crate::wipe::append(&mut self.unsent, self.engine.take_transmit());
+        crate::layers::wipe::append(&mut self.unsent, self.engine.take_transmit());
         if !self.connected {
             return false;
         }
@@ -375,7 +375,7 @@ mod tests {
             key: Some(KeyKind::Device(Zeroizing::new(
                 "O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=".into(),
             ))),
-            entropy: Some(crate::entropy::test_source()),
+            entropy: Some(crate::platform::entropy::test_source()),
             ..Config::default()
         };
         cfg.timing.deadline_ms = 5_000;

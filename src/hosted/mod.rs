@@ -5,7 +5,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::driver::{Io, Time, Transport};
+use crate::engine::driver::{Io, Time, Transport};
 
 /// How long one address may take to accept a TCP connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

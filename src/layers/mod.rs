@@ -1,16 +1,22 @@
-//! The byte framing under MQTT: TLS inside the library, or the bytes as they are when the
-//! firmware's transport already speaks TLS (offload). The engine sees one shape for both.
+//! The byte layers between the transport and the engine, each bytes in, bytes out: an HTTP
+//! proxy tunnel (`proxy`), TLS inside the library (`tls`) or the bytes as they are when the
+//! firmware's transport speaks TLS (offload), WebSocket framing (`ws`), and the MQTT 3.1.1
+//! session (`mqtt`). This module stacks the first three into `Layers`, one per connection.
 
-use crate::entropy::Entropy;
+pub mod mqtt;
+pub mod proxy;
+#[cfg(feature = "tls")]
+pub mod tls;
+pub(crate) mod wipe;
+pub mod ws;
+
+use crate::platform::entropy::Entropy;
 use crate::prelude::*;
 use alloc::sync::Arc;
 
 use zeroize::Zeroizing;
 
 use crate::error::Result;
-#[cfg(feature = "tls")]
-use crate::tls;
-use crate::{proxy, wipe, ws};
 
 /// Which trust anchors verify the server: the public roots, extra PEM anchors, or both.
 #[derive(Clone, Debug, Default)]

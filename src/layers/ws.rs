@@ -14,10 +14,10 @@
 //! which also brings `http`, `rand`, `bytes`, `thiserror`, `utf-8` and `data-encoding`) or leave
 //! validation, control frames and the handshake to the caller (websocket-sans-io). The handshake
 //! response is parsed with `httparse` (also used for the proxy's answer), the accept key hashed
-//! with `sha1`, and masking keys come from the configured entropy source (`crate::entropy`), none of
+//! with `sha1`, and masking keys come from the configured entropy source (`crate::platform::entropy`), none of
 //! which depends on the `tls` feature.
 
-use crate::entropy::Entropy;
+use crate::platform::entropy::Entropy;
 use crate::prelude::*;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
@@ -104,14 +104,14 @@ impl WsClient {
     /// header unless it is 443) is queued at once. Server data frames over `max_frame` payload
     /// bytes are refused with `DPS_ERR_PROTOCOL_PACKET_TOO_LARGE`; pass the MQTT packet limit.
     pub fn new(host: &str, port: u16, max_frame: usize, random: Entropy) -> Result<WsClient> {
-        crate::proxy::check_host(host)?;
+        crate::layers::proxy::check_host(host)?;
         let mut nonce = [0u8; 16];
         random.fill(&mut nonce)?;
         let key = base64::engine::general_purpose::STANDARD.encode(nonce);
         let authority = if port == DEFAULT_PORT {
-            crate::proxy::http_host(host)
+            crate::layers::proxy::http_host(host)
         } else {
-            crate::proxy::authority(host, port)
+            crate::layers::proxy::authority(host, port)
         };
         let request = format!(
             "GET {PATH} HTTP/1.1\r\n\
@@ -152,7 +152,7 @@ impl WsClient {
         }
         match self.state {
             State::Handshake { .. } => {
-                crate::wipe::extend(&mut self.held, data);
+                crate::layers::wipe::extend(&mut self.held, data);
                 Ok(())
             }
             State::Open => self.frame(OP_BINARY, data),
@@ -378,7 +378,7 @@ impl WsClient {
                         u16::from_be_bytes([*a, *b]),
                         match core::str::from_utf8(reason) {
                             Ok("") | Err(_) => String::new(),
-                            Ok(r) => format!(": {}", crate::protocol::clip(r)),
+                            Ok(r) => format!(": {}", crate::dps::protocol::clip(r)),
                         }
                     ),
                 };
@@ -398,7 +398,7 @@ impl WsClient {
         let mut mask = [0u8; 4];
         self.random.fill(&mut mask)?;
         // Grown here, before the pushes, so a reallocation never frees an unwiped copy.
-        crate::wipe::reserve(&mut self.output, payload.len() + 14);
+        crate::layers::wipe::reserve(&mut self.output, payload.len() + 14);
         let out = &mut self.output;
         out.push(0x80 | opcode);
         match payload.len() {
@@ -429,7 +429,7 @@ fn check_upgrade(response: &httparse::Response<'_, '_>, key: &str) -> Result<()>
     if code != 101 {
         return Err(handshake_error(format!(
             "the server answered the upgrade with {code} {}",
-            crate::protocol::clip(response.reason.unwrap_or(""))
+            crate::dps::protocol::clip(response.reason.unwrap_or(""))
         )));
     }
     let header = |name: &str| -> Option<&str> {
