@@ -159,7 +159,12 @@ int modem_command(const char *command, char *info, size_t info_len, uint32_t tim
     m.info_len = info_len;
     m.final = 0;
     uint64_t deadline = board_now_ms() + timeout_ms;
-    while (!tx_put_text(command) || !tx_put_text("\r")) {
+    char line[LINE_MAX];
+    int len = snprintf(line, sizeof line, "%s\r", command);
+    if (len < 0 || (size_t)len >= sizeof line) {
+        return -1;
+    }
+    while (!tx_put_text(line)) {
         flush();
     }
     while (m.final == 0 && board_now_ms() < deadline) {
