@@ -26,7 +26,7 @@ done
 
 rustc_fw="${DPS_FW_RUSTC:-/usr/bin/rustc}"
 cargo_fw="${DPS_FW_CARGO:-/usr/bin/cargo}"
-target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+target_dir="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
 triple=thumbv7em-none-eabihf
 lib="$target_dir/$triple/firmware/libdps_mqtt.a"
 images="$target_dir/firmware-image"
