@@ -102,6 +102,7 @@ pub extern "C" fn dps_assignment_parse(
     out: *mut *mut dps_assignment,
 ) -> dps_result {
     guard(|| {
+        let oom_before = crate::platform::memory::oom_events();
         if out.is_null() {
             return dps_result::DPS_ERR_INVALID_NULL_POINTER;
         }
@@ -116,8 +117,9 @@ pub extern "C" fn dps_assignment_parse(
             etag: inner.etag.as_deref().map(c),
             inner,
         });
+        let parsed = try_ffi!(super::new_handle(oom_before, parsed));
         // SAFETY: `out` is non-NULL and writable per the C contract.
-        unsafe { out.write(Box::into_raw(parsed)) };
+        unsafe { out.write(parsed) };
         dps_result::DPS_OK
     })
 }

@@ -110,6 +110,7 @@ pub extern "C" fn dps_client_new(
     out: *mut *mut dps_client,
 ) -> dps_result {
     guard(|| {
+        let oom_before = crate::platform::memory::oom_events();
         if out.is_null() {
             return dps_result::DPS_ERR_INVALID_NULL_POINTER;
         }
@@ -168,8 +169,9 @@ pub extern "C" fn dps_client_new(
                 strings: Strings::default(),
             }),
         });
+        let client = try_ffi!(super::new_handle(oom_before, client));
         // SAFETY: `out` is non-NULL and writable per the C contract.
-        unsafe { out.write(Box::into_raw(client)) };
+        unsafe { out.write(client) };
         dps_result::DPS_OK
     })
 }

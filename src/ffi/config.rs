@@ -110,12 +110,14 @@ fn with_optional_str(
 #[no_mangle]
 pub extern "C" fn dps_config_new() -> *mut dps_config {
     super::guard_value(core::ptr::null_mut(), || {
-        Box::into_raw(Box::new(dps_config {
+        let oom_before = crate::platform::memory::oom_events();
+        let config = Box::new(dps_config {
             inner: Config::default(),
             clock: None,
             log: None,
             status: None,
-        }))
+        });
+        super::new_handle(oom_before, config).unwrap_or(core::ptr::null_mut())
     })
 }
 

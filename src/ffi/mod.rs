@@ -26,6 +26,7 @@ use core::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::dps_result;
+use crate::prelude::*;
 
 /// Runs an export's body, turning a panic into `DPS_ERR_PANIC`, and an allocation the
 /// firmware's allocator refused during it into `DPS_ERR_OUT_OF_MEMORY`.
@@ -36,6 +37,17 @@ pub(crate) fn guard(body: impl FnOnce() -> dps_result) -> dps_result {
         return dps_result::DPS_ERR_OUT_OF_MEMORY;
     }
     result
+}
+
+/// Hands a new handle to C, unless the firmware's allocator refused a request since
+/// `oom_before` (a reading of `memory::oom_events`): then the handle, built partly from the
+/// reserve, is dropped so the reserve is whole again, and the call fails.
+pub(crate) fn new_handle<T>(oom_before: u32, handle: Box<T>) -> Result<*mut T, dps_result> {
+    if crate::platform::memory::oom_events() != oom_before {
+        drop(handle);
+        return Err(dps_result::DPS_ERR_OUT_OF_MEMORY);
+    }
+    Ok(Box::into_raw(handle))
 }
 
 /// Runs an export's body that returns a plain value, giving `fallback` on panic.

@@ -16,9 +16,12 @@
 //! cover a request either does the allocation fail for real.
 
 use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_void};
-use core::ptr;
+use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+
+use linked_list_allocator::Heap;
 
 use super::{guard, guard_value};
 use crate::error::dps_result;
@@ -46,11 +49,13 @@ pub struct dps_allocator {
     pub alloc: dps_alloc_fn,
     /// Required.
     pub free: dps_free_fn,
-    /// Bytes taken from `alloc` at once and kept aside, so that a registration whose `alloc`
+    /// Bytes taken from `alloc` at once and kept aside, so that a call during which `alloc`
     /// returns NULL can finish its step and end cleanly with `DPS_ERR_OUT_OF_MEMORY` instead
-    /// of stopping the program. Size it to the largest amount the library allocates in one
-    /// step: 2048 covers a build without TLS; with the library's TLS, 20480. 0 keeps no
-    /// reserve: a NULL from `alloc` is then fatal (abort, or the panic hook without std).
+    /// of stopping the program: requests `alloc` refuses are served from the reserve until the
+    /// step ends and the attempt frees what it held. Size it to what the library may hold
+    /// beyond your heap during one step; c-tests/heap_arena_test.py sweeps every arena size
+    /// with 2048 for a build without TLS and 20480 with the library's TLS. 0 keeps no reserve:
+    /// a NULL from `alloc` is then fatal (abort, or the panic hook without std).
     pub reserve: usize,
 }
 
@@ -148,25 +153,29 @@ struct Hooks {
     reserve: usize,
 }
 
-/// Alignment of the reserve block; requests needing more are never served from it.
+/// Alignment of the reserve block.
 const RESERVE_ALIGN: usize = 16;
 
-/// The installed hooks and the reserve. Each field is an atomic so that reading them on every
+/// The installed hooks and the reserve. The hooks are atomics so that reading them on every
 /// allocation is not a data race; `dps_set_allocator` promises no concurrent calls, so they
-/// are never seen half-written.
+/// are never seen half-written. The reserve is a first-fit heap (linked_list_allocator) over
+/// one block from the hooks' `alloc`: blocks freed while memory is short are reused, so a
+/// `Vec` growing inside it costs its live size, not the sum of every size it passed through.
 struct State {
     user: AtomicPtr<c_void>,
     /// The hook functions as addresses; 0 = the default allocator.
     alloc: AtomicUsize,
     free: AtomicUsize,
-    /// The reserve block from the hooks' `alloc`, its size, how much of it is handed out
-    /// (a bump pointer, reset when `reserve_live` falls to 0) and how many blocks are out.
+    /// The reserve block's address and size (0 = none), for `in_reserve` without the lock.
     reserve: AtomicPtr<u8>,
     reserve_len: AtomicUsize,
-    reserve_used: AtomicUsize,
-    reserve_live: AtomicUsize,
     reserve_lock: AtomicBool,
+    reserve_heap: UnsafeCell<Heap>,
 }
+
+// SAFETY: `reserve_heap` is only touched with `reserve_lock` held (see `with_reserve`); every
+// other field is an atomic.
+unsafe impl Sync for State {}
 
 static STATE: State = State {
     user: AtomicPtr::new(ptr::null_mut()),
@@ -174,9 +183,8 @@ static STATE: State = State {
     free: AtomicUsize::new(0),
     reserve: AtomicPtr::new(ptr::null_mut()),
     reserve_len: AtomicUsize::new(0),
-    reserve_used: AtomicUsize::new(0),
-    reserve_live: AtomicUsize::new(0),
     reserve_lock: AtomicBool::new(false),
+    reserve_heap: UnsafeCell::new(Heap::empty()),
 };
 
 impl State {
@@ -221,24 +229,29 @@ impl State {
         self.alloc.store(0, Ordering::Release);
         self.free.store(0, Ordering::Release);
         if let Some(h) = hooks {
+            let len = if reserve.is_null() { 0 } else { h.reserve };
+            self.with_reserve(|heap| {
+                if len > 0 {
+                    // SAFETY: `reserve` is a fresh block of `len` bytes, owned by the heap
+                    // until `release_reserve`.
+                    unsafe { heap.init(reserve, len) };
+                }
+            });
             self.user.store(h.user, Ordering::Release);
             self.reserve.store(reserve, Ordering::Release);
-            self.reserve_len.store(
-                if reserve.is_null() { 0 } else { h.reserve },
-                Ordering::Release,
-            );
-            self.reserve_used.store(0, Ordering::Release);
-            self.reserve_live.store(0, Ordering::Release);
+            self.reserve_len.store(len, Ordering::Release);
             self.free.store(h.free as usize, Ordering::Release);
             self.alloc.store(h.alloc as usize, Ordering::Release);
         }
         dps_result::DPS_OK
     }
 
-    /// Gives the reserve back to the allocator it came from.
+    /// Gives the reserve back to the allocator it came from. Only called with no library
+    /// memory live (checked by `dps_set_allocator`), so no block of the reserve is in use.
     fn release_reserve(&self) {
         let block = self.reserve.swap(ptr::null_mut(), Ordering::AcqRel);
         let len = self.reserve_len.swap(0, Ordering::AcqRel);
+        self.with_reserve(|heap| *heap = Heap::empty());
         if block.is_null() {
             return;
         }
@@ -252,10 +265,12 @@ impl State {
         let start = self.reserve.load(Ordering::Acquire) as usize;
         let len = self.reserve_len.load(Ordering::Acquire);
         let p = p as usize;
-        start != 0 && p >= start && p - start < len
+        start != 0 && p >= start && p.wrapping_sub(start) < len
     }
 
-    fn lock(&self) {
+    /// Runs `f` on the reserve heap with the lock held. A spin lock: it is only contended
+    /// when two threads run out of memory at once, and it must work without an OS.
+    fn with_reserve<R>(&self, f: impl FnOnce(&mut Heap) -> R) -> R {
         while self
             .reserve_lock
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -263,43 +278,25 @@ impl State {
         {
             core::hint::spin_loop();
         }
-    }
-
-    fn unlock(&self) {
+        // SAFETY: the lock is held, so this is the only reference to the heap.
+        let result = f(unsafe { &mut *self.reserve_heap.get() });
         self.reserve_lock.store(false, Ordering::Release);
+        result
     }
 
     /// Serves `layout` from the reserve, or NULL when it does not fit.
     fn take_from_reserve(&self, layout: Layout) -> *mut u8 {
-        let start = self.reserve.load(Ordering::Acquire);
-        if start.is_null() || layout.align() > RESERVE_ALIGN {
-            return ptr::null_mut();
-        }
-        self.lock();
-        let used = self.reserve_used.load(Ordering::Relaxed);
-        let offset = used
-            .checked_add(layout.align() - 1)
-            .map(|v| v & !(layout.align() - 1));
-        let end = offset.and_then(|o| o.checked_add(layout.size()));
-        let block = match (offset, end) {
-            (Some(offset), Some(end)) if end <= self.reserve_len.load(Ordering::Relaxed) => {
-                self.reserve_used.store(end, Ordering::Relaxed);
-                self.reserve_live.fetch_add(1, Ordering::Relaxed);
-                // SAFETY: `offset` is inside the reserve block (checked above).
-                unsafe { start.add(offset) }
-            }
-            _ => ptr::null_mut(),
-        };
-        self.unlock();
-        block
+        self.with_reserve(|heap| {
+            heap.allocate_first_fit(layout)
+                .map_or(ptr::null_mut(), NonNull::as_ptr)
+        })
     }
 
-    fn free_reserve_block(&self) {
-        self.lock();
-        if self.reserve_live.fetch_sub(1, Ordering::Relaxed) == 1 {
-            self.reserve_used.store(0, Ordering::Relaxed);
+    fn free_reserve_block(&self, block: *mut u8, layout: Layout) {
+        if let Some(block) = NonNull::new(block) {
+            // SAFETY: `block` came from `take_from_reserve` with this layout.
+            self.with_reserve(|heap| unsafe { heap.deallocate(block, layout) });
         }
-        self.unlock();
     }
 }
 
@@ -310,8 +307,8 @@ pub struct HookedAllocator;
 static ALLOCATOR: HookedAllocator = HookedAllocator;
 
 // SAFETY: blocks come from the firmware's allocator (asked for exactly `layout`), from the
-// default allocator, or from the reserve (bump-allocated, aligned, inside the block), and each
-// is freed back to where it came from, decided by its address.
+// default allocator, or from the reserve heap (which honours `layout`), and each is freed back
+// to where it came from, decided by its address.
 unsafe impl GlobalAlloc for HookedAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let block = match STATE.hooks() {
@@ -340,7 +337,7 @@ unsafe impl GlobalAlloc for HookedAllocator {
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
         memory::on_free(layout.size());
         if STATE.in_reserve(block) {
-            STATE.free_reserve_block();
+            STATE.free_reserve_block(block, layout);
             return;
         }
         match STATE.hooks() {
