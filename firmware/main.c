@@ -141,7 +141,8 @@ static void print_bytes(const char *what, size_t n) {
 }
 
 #ifndef NO_DPS
-/* One registration with this firmware's hooks; on DPS_OK, *hub and *device_id point into *client. */
+/* One registration with this firmware's hooks; on DPS_OK, *hub and *device_id point into
+ * *client. */
 static dps_result provision(const char **hub, const char **device_id, dps_client **client) {
     dps_config *cfg = dps_config_new();
     if (cfg == NULL) {

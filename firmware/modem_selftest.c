@@ -107,7 +107,8 @@ int main(void) {
     check("refused: transport error", recv_end() == DPS_IO_ERROR);
     modem_close(NULL);
 
-    check("TLSOPEN certificate for another name", modem_connect(NULL, WRONG_NAME_HOST, ECHO_PORT) == 0);
+    check("TLSOPEN certificate for another name",
+          modem_connect(NULL, WRONG_NAME_HOST, ECHO_PORT) == 0);
     check("wrong name: DPS_ERR_TLS_CERT_NAME_MISMATCH",
           recv_end() == -(ptrdiff_t)DPS_ERR_TLS_CERT_NAME_MISMATCH);
     modem_close(NULL);

@@ -34,7 +34,8 @@ PANIC_TARGET = re.compile(
     r"|core::slice::index::|core::slice::.*len_mismatch_fail|core::str::slice_error_fail"
     r"|core::str::.*::slice_error_fail|core::cell::panic_already|core::panic::"
     r"|alloc::alloc::handle_alloc_error|alloc::raw_vec::(capacity_overflow|handle_error)"
-    r"|alloc::.*::(capacity_overflow|handle_alloc_error)|rust_begin_unwind$|__rust_alloc_error_handler"
+    r"|alloc::.*::(capacity_overflow|handle_alloc_error)|rust_begin_unwind$"
+    r"|__rust_alloc_error_handler"
     r"|core::fmt::.*::panic|.*::panic_fmt$)")
 PRIMITIVES = {"u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128",
               "isize", "f32", "f64", "bool", "char", "str"}
@@ -277,7 +278,8 @@ def main():
     print(f"{'':46}{'flash':>8}{'RAM':>8}")
     rows = []
     for origin in sorted(set(ow) | set(owo)):
-        a, b = ow.get(origin, {"text": 0, "data": 0, "bss": 0}), owo.get(origin, {"text": 0, "data": 0, "bss": 0})
+        empty = {"text": 0, "data": 0, "bss": 0}
+        a, b = ow.get(origin, empty), owo.get(origin, empty)
         d_flash = a["text"] + a["data"] - b["text"] - b["data"]
         d_ram = a["data"] + a["bss"] - b["data"] - b["bss"]
         if d_flash or d_ram:

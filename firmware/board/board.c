@@ -122,7 +122,9 @@ void board_paint_stack(void) {
     }
 }
 
-size_t board_stack_size(void) { return (size_t)((uint8_t *)__stack_top - (uint8_t *)__stack_limit); }
+size_t board_stack_size(void) {
+    return (size_t)((uint8_t *)__stack_top - (uint8_t *)__stack_limit);
+}
 
 size_t board_stack_peak(void) {
     const uint32_t *p = __stack_limit;
