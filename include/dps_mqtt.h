@@ -598,11 +598,14 @@ typedef struct dps_allocator {
    */
   dps_free_fn free;
   /**
-   * Bytes taken from `alloc` at once and kept aside, so that a registration whose `alloc`
+   * Bytes taken from `alloc` at once and kept aside, so that a call during which `alloc`
    * returns NULL can finish its step and end cleanly with `DPS_ERR_OUT_OF_MEMORY` instead
-   * of stopping the program. Size it to the largest amount the library allocates in one
-   * step: 2048 covers a build without TLS; with the library's TLS, 20480. 0 keeps no
-   * reserve: a NULL from `alloc` is then fatal (abort, or the panic hook without std).
+   * of stopping the program: requests `alloc` refuses are served from the reserve until the
+   * step ends and the attempt frees what it held. Size it to what the library may hold
+   * beyond your heap during one step. Measured by sweeping arena sizes: 2048 on a 32-bit
+   * MCU without TLS (the Cortex-M4 image under QEMU), 4096 on a 64-bit host without TLS,
+   * 20480 with the library's TLS (c-tests/heap_arena_test.py). 0 keeps no reserve: a NULL
+   * from `alloc` is then fatal (abort, or the panic hook without std).
    */
   size_t reserve;
 } dps_allocator;

@@ -29,6 +29,10 @@ cargo test -p dps-mqtt --no-default-features --lib --quiet
 step "build the emulator and the library (release)"
 cargo build --release --quiet -p dps-emulator -p dps-mqtt
 
+step "firmware: thumbv7em library, QEMU provisioning and arena tests, size report"
+DPS_NEED_FIRMWARE=1 tools/ensure-deps.sh
+DPS_EMULATOR="$PWD/target/release/dps-emulator" tools/firmware.sh
+
 step "cargo test (unit, integration, header)"
 DPS_EMULATOR="$PWD/target/release/dps-emulator" cargo test --workspace --quiet
 if cargo +nightly fuzz --version >/dev/null 2>&1; then step "fuzz each target briefly (fixed seed; corpus already ran as tests)"; for t in mqtt_stream response engine; do (cd fuzz && cargo +nightly fuzz run "$t" "$(mktemp -d)" "corpus/$t" -- -seed=1 -runs=20000 -max_total_time=60); done; fi
