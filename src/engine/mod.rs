@@ -1,6 +1,6 @@
-//! The registration state machine, sans-IO.
+//! The registration state machine, sans-IO, and the client façade that drives it.
 //!
-//! The engine never touches a socket or a clock. Its owner (the driver, or a test) feeds it:
+//! The engine never touches a socket or a clock. Its owner (the `Client`, or a test) feeds it:
 //! - `start(now)` to begin an attempt (again after a failure: same handle, fresh attempt);
 //! - `poll_action()` → `Action::Connect` / `Action::Close` for the transport;
 //! - `on_connected(now)`, `on_connection_lost(now, error)` for what the transport reported;
@@ -12,7 +12,16 @@
 //! Times are milliseconds of the caller's monotonic clock; wall-clock seconds (for SAS expiry
 //! and certificate validity) come in through `set_unix_time`.
 
-pub mod driver;
+pub mod client;
+mod io;
+
+pub use client::{Client, Drive, Step};
+pub use io::{Io, Time, Transport};
+
+/// The transport and clock contracts under the name the C ABI and hosted code import them by.
+pub mod driver {
+    pub use super::io::{Io, Time, Transport};
+}
 
 use crate::prelude::*;
 use alloc::collections::VecDeque;
@@ -274,6 +283,11 @@ impl Engine {
                 "a registration is already running",
             ));
         }
+        // Jitter must differ between devices that start together (after a power cut), so the
+        // seed comes from the entropy source, mixed with what was there. Drawn first: a failed
+        // start leaves the last attempt's outcome as it was.
+        self.rng ^= crate::platform::entropy::seed(self.settings.entropy.as_ref())?;
+        self.rng |= 1;
         self.outcome = Outcome::default();
         self.operation_id = None;
         self.failures = 0;
@@ -282,10 +296,6 @@ impl Engine {
         self.polls.clear();
         self.transmit.clear();
         self.deadline = now.saturating_add(self.settings.timing.deadline_ms);
-        // Jitter must differ between devices that start together (after a power cut), so the
-        // seed comes from the entropy source, mixed with what was there.
-        self.rng ^= crate::platform::entropy::seed(self.settings.entropy.as_ref())?;
-        self.rng |= 1;
         self.op = Op::Pending {
             kind: RequestKind::Register,
             not_before: now,
