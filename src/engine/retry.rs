@@ -183,3 +183,209 @@ pub(crate) fn assigning_delay(timing: &Timing, retry_after: Option<u64>) -> u64 
     retry_after.unwrap_or(timing.retry_after_floor_ms)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prelude::*;
+    use dps_result::*;
+
+    fn timing() -> Timing {
+        Timing::default()
+    }
+
+    fn started(timing: &Timing, now: u64) -> Retry {
+        let mut r = Retry::for_device("dev-1");
+        r.start(timing, now, 0x5a5a_5a5a_5a5a_5a5a);
+        r
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_initial_value_up_to_the_cap() {
+        let t = timing();
+        let bases: Vec<u64> = (1..=7).map(|a| backoff_base(&t, a)).collect();
+        assert_eq!(bases, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
+        assert_eq!(backoff_base(&t, 0), 1_000, "try 0 counts as the first");
+    }
+
+    #[test]
+    fn backoff_cannot_overflow() {
+        let t = Timing {
+            backoff_initial_ms: u64::MAX / 3,
+            backoff_max_ms: u64::MAX,
+            ..timing()
+        };
+        assert_eq!(backoff_base(&t, u32::MAX), u64::MAX);
+        assert_eq!(backoff_base(&t, 1), u64::MAX / 3);
+        assert!(jitter(u64::MAX, u64::MAX) >= u64::MAX / 2);
+    }
+
+    #[test]
+    fn jitter_stays_in_the_upper_half_and_reaches_both_ends() {
+        for random in 0..=2_000 {
+            let d = jitter(1_000, random);
+            assert!((500..=1_000).contains(&d), "{random}: {d}");
+        }
+        assert_eq!(jitter(1_000, 0), 500);
+        assert_eq!(jitter(1_000, 500), 1_000);
+        assert_eq!(jitter(0, 12345), 0);
+        assert!([0, 1].contains(&jitter(1, 7)));
+    }
+
+    #[test]
+    fn jittered_backoffs_spread_and_depend_on_the_entropy() {
+        let t = timing();
+        let draws = |entropy: u64| -> Vec<u64> {
+            let mut r = Retry::for_device("dev-1");
+            r.start(&t, 0, entropy);
+            (0..16).map(|_| r.backoff(&t, 1)).collect()
+        };
+        let a = draws(1);
+        assert!(a.iter().all(|d| (500..=1_000).contains(d)), "{a:?}");
+        assert!(a.iter().any(|d| *d != a[0]), "jitter varies: {a:?}");
+        assert_ne!(a, draws(2), "another entropy, other delays");
+    }
+
+    #[test]
+    fn retry_after_is_clamped_and_unusable_values_are_none() {
+        let t = timing();
+        assert_eq!(retry_after_ms(&t, &RetryAfter::Absent), None);
+        assert_eq!(retry_after_ms(&t, &RetryAfter::Invalid("-5".into())), None);
+        assert_eq!(retry_after_ms(&t, &RetryAfter::Seconds(0)), Some(0));
+        assert_eq!(retry_after_ms(&t, &RetryAfter::Seconds(3)), Some(3_000));
+        assert_eq!(retry_after_ms(&t, &RetryAfter::Seconds(120)), Some(120_000));
+        assert_eq!(retry_after_ms(&t, &RetryAfter::Seconds(121)), Some(120_000));
+        assert_eq!(
+            retry_after_ms(&t, &RetryAfter::Seconds(u64::MAX)),
+            Some(t.retry_after_max_ms)
+        );
+    }
+
+    #[test]
+    fn assigning_waits_the_retry_after_or_the_floor() {
+        let t = timing();
+        assert_eq!(assigning_delay(&t, None), t.retry_after_floor_ms);
+        assert_eq!(
+            assigning_delay(&t, Some(0)),
+            0,
+            "retry-after 0 polls at once"
+        );
+        assert_eq!(assigning_delay(&t, Some(7_000)), 7_000);
+    }
+
+    #[test]
+    fn polls_are_limited_to_the_window() {
+        let t = timing();
+        let mut r = started(&t, 0);
+        for i in 0..5 {
+            assert_eq!(r.poll_not_before(&t), 0, "poll {i} is free");
+            r.poll_sent(&t, 1_000);
+        }
+        assert_eq!(
+            r.poll_not_before(&t),
+            11_000,
+            "the sixth waits for the first to age"
+        );
+        r.poll_sent(&t, 11_000);
+        assert_eq!(
+            r.poll_not_before(&t),
+            11_000,
+            "window now starts at the second poll"
+        );
+        for _ in 0..4 {
+            r.poll_sent(&t, 11_000);
+        }
+        assert_eq!(r.poll_not_before(&t), 21_000);
+        r.start(&t, 30_000, 0);
+        assert_eq!(
+            r.poll_not_before(&t),
+            0,
+            "a new attempt starts a new window"
+        );
+    }
+
+    #[test]
+    fn a_zero_poll_window_count_is_no_limit() {
+        let t = Timing {
+            poll_window_count: 0,
+            ..timing()
+        };
+        let mut r = started(&t, 0);
+        for now in 0..10 {
+            r.poll_sent(&t, now);
+            assert_eq!(r.poll_not_before(&t), 0);
+        }
+    }
+
+    #[test]
+    fn reconnects_back_off_and_give_up_after_the_limit() {
+        let t = timing();
+        let mut r = started(&t, 0);
+        for failure in 1..=t.max_connection_failures {
+            let Reconnect::After(d) = r.connection_lost(&t, false) else {
+                panic!("gave up after {failure} failures");
+            };
+            let base = backoff_base(&t, failure);
+            assert!((base / 2..=base).contains(&d), "{failure}: {d}");
+        }
+        assert_eq!(r.connection_lost(&t, false), Reconnect::GiveUp);
+    }
+
+    #[test]
+    fn an_answer_resets_the_connection_failures() {
+        let t = Timing {
+            max_connection_failures: 1,
+            ..timing()
+        };
+        let mut r = started(&t, 0);
+        assert!(matches!(r.connection_lost(&t, false), Reconnect::After(_)));
+        r.answered();
+        assert!(matches!(r.connection_lost(&t, false), Reconnect::After(_)));
+        assert!(
+            matches!(r.connection_lost(&t, true), Reconnect::After(_)),
+            "a connection that answered does not count against the next"
+        );
+        assert_eq!(r.connection_lost(&t, false), Reconnect::GiveUp);
+        r.start(&t, 0, 0);
+        assert!(matches!(r.connection_lost(&t, false), Reconnect::After(_)));
+    }
+
+    #[test]
+    fn throttling_honours_retry_after_else_backs_off() {
+        let t = timing();
+        let mut r = started(&t, 0);
+        assert_eq!(r.throttled(&t, Some(2_000)), 2_000);
+        let d = r.throttled(&t, None);
+        assert!((1_000..=2_000).contains(&d), "second throttle: {d}");
+        let d = r.throttled(&t, None);
+        assert!((2_000..=4_000).contains(&d), "third throttle: {d}");
+        r.status_received();
+        let d = r.throttled(&t, None);
+        assert!(
+            (500..=1_000).contains(&d),
+            "a status answer resets the count: {d}"
+        );
+    }
+
+    #[test]
+    fn the_deadline_names_what_the_attempt_waited_for() {
+        let t = Timing {
+            deadline_ms: 5_000,
+            ..timing()
+        };
+        let mut r = started(&t, 1_000);
+        assert_eq!(r.deadline(), 6_000);
+        assert_eq!(r.expired(5_999, true), None);
+        assert_eq!(r.expired(6_000, false), Some(DPS_ERR_TIMEOUT));
+        assert_eq!(r.expired(6_000, true), Some(DPS_ERR_TIMEOUT_ASSIGNING));
+        r.throttled(&t, Some(1));
+        assert_eq!(r.expired(6_000, true), Some(DPS_ERR_TIMEOUT_THROTTLED));
+        r.status_received();
+        assert_eq!(r.expired(u64::MAX, false), Some(DPS_ERR_TIMEOUT));
+        let late = Timing {
+            deadline_ms: u64::MAX,
+            ..timing()
+        };
+        r.start(&late, 1, 0);
+        assert_eq!(r.deadline(), u64::MAX, "saturates");
+    }
+}
