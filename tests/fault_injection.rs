@@ -3,7 +3,7 @@
 //! byte offset of the session, in either direction; another delivers every byte separately.
 //! Each faulted attempt must end, within a short deadline, assigned (a cut or an error is
 //! retried on a new connection), never a panic or a hang; and a second attempt on the same
-//! driver, with the fault disabled, must succeed too.
+//! client, with the fault disabled, must succeed too.
 
 mod common;
 
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::{device_key, emulator_config, sym_emulator, Emulator};
 use dps_mqtt::config::Config;
-use dps_mqtt::engine::driver::{Driver, Io, Step, Transport};
-use dps_mqtt::engine::Engine;
+use dps_mqtt::engine::driver::{Io, Transport};
+use dps_mqtt::engine::{Client, Step};
 use dps_mqtt::error::dps_result::{self, *};
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use serde_json::json;
@@ -124,18 +124,21 @@ impl Transport for FaultTransport {
 /// Hang guard per attempt; the engine's own deadline is shorter.
 const RUN_LIMIT: Duration = Duration::from_secs(15);
 
-fn run(driver: &mut Driver, transport: &mut FaultTransport, what: &str) -> dps_result {
-    let mut clock = SystemClock::default();
-    driver.start(&mut clock).expect("no attempt is running");
+type FaultClient = Client<FaultTransport, SystemClock>;
+
+/// Steps one attempt to its end, as `register_blocking` does, checking the hang guard between
+/// steps (each wait is cut to 200 ms for it).
+fn run(client: &mut FaultClient, what: &str) -> dps_result {
+    client.start().expect("no attempt is running");
     let started = Instant::now();
     loop {
-        let step = driver.do_work(transport, &mut clock);
-        while driver.poll_event().is_some() {}
+        let step = client.step();
+        while client.poll_event().is_some() {}
         match step {
             Step::Finished(code) => return code,
             Step::Pending { next_call_ms } => {
                 assert!(started.elapsed() < RUN_LIMIT, "{what}: attempt hangs");
-                transport.wait(next_call_ms.min(200), driver.wants_write());
+                client.wait(next_call_ms.min(200));
             }
         }
     }
@@ -156,16 +159,20 @@ fn setup() -> Setup {
     Setup { _emu: emu, cfg }
 }
 
-fn new_driver(cfg: &Config) -> Driver {
-    Driver::new(Engine::new(cfg.settings().expect("valid settings")).expect("engine"))
+fn new_client(cfg: &Config, transport: FaultTransport) -> FaultClient {
+    Client::new(
+        cfg.settings().expect("valid settings"),
+        transport,
+        SystemClock::default(),
+    )
+    .expect("client")
 }
 
 /// Records a clean session's byte counts in each direction.
 fn session_length(cfg: &Config) -> (usize, usize) {
-    let mut driver = new_driver(cfg);
-    let mut transport = FaultTransport::default();
-    assert_eq!(run(&mut driver, &mut transport, "clean"), DPS_OK);
-    (transport.sent, transport.received)
+    let mut client = new_client(cfg, FaultTransport::default());
+    assert_eq!(run(&mut client, "clean"), DPS_OK);
+    (client.transport().sent, client.transport().received)
 }
 
 /// Bytes at the end of a clean session that an assigned attempt need not move: the close path
@@ -176,12 +183,15 @@ const CLOSE_TAIL: usize = 96;
 
 fn faulted_then_clean(cfg: &Config, fault: Fault, clean_len: usize) -> &'static str {
     let what = format!("{fault:?}");
-    let mut driver = new_driver(cfg);
-    let mut transport = FaultTransport {
-        fault: Some(fault),
-        ..FaultTransport::default()
-    };
-    let code = run(&mut driver, &mut transport, &what);
+    let mut client = new_client(
+        cfg,
+        FaultTransport {
+            fault: Some(fault),
+            ..FaultTransport::default()
+        },
+    );
+    let code = run(&mut client, &what);
+    let transport = client.transport();
     // One fault never corrupts the stream and the reconnect budget outlasts it: a cut or an
     // error is retried on a new connection, a would-block is waited out.
     assert_eq!(code, DPS_OK, "{what}: the faulted attempt failed");
@@ -202,11 +212,11 @@ fn faulted_then_clean(cfg: &Config, fault: Fault, clean_len: usize) -> &'static 
             "{what}: a lost connection before assignment was not replaced"
         );
     }
-    transport.fault = None;
+    client.transport_mut().fault = None;
     assert_eq!(
-        run(&mut driver, &mut transport, &what),
+        run(&mut client, &what),
         DPS_OK,
-        "{what}: the retry on the same driver failed"
+        "{what}: the retry on the same client failed"
     );
     how
 }
@@ -246,12 +256,15 @@ fn would_block_at_every_byte() {
 #[test]
 fn every_byte_delivered_separately() {
     let s = setup();
-    let mut driver = new_driver(&s.cfg);
-    let mut transport = FaultTransport {
-        one_byte: true,
-        ..FaultTransport::default()
-    };
-    assert_eq!(run(&mut driver, &mut transport, "one byte"), DPS_OK);
+    let mut client = new_client(
+        &s.cfg,
+        FaultTransport {
+            one_byte: true,
+            ..FaultTransport::default()
+        },
+    );
+    assert_eq!(run(&mut client, "one byte"), DPS_OK);
+    let transport = client.transport();
     assert!(transport.sent > 100 && transport.received > 100);
-    assert_eq!(run(&mut driver, &mut transport, "one byte again"), DPS_OK);
+    assert_eq!(run(&mut client, "one byte again"), DPS_OK);
 }

@@ -4,7 +4,7 @@
 //! must end the attempt with one precise `dps_result`, within the configured deadline, without
 //! a panic and without buffering more than the configured packet limit.
 //!
-//! The client is the real thing: `Config` -> `Engine` -> `Driver` with the hosted
+//! The client is the real thing: `Config` -> `Client` with the hosted
 //! `TcpTransport` and `SystemClock`, as firmware on a hosted OS would run it. The server is
 //! `common/hostile.rs`: rustls with rcgen certificates and a per-test script. The engine's unit
 //! tests (src/engine/) script the same shapes without a socket; these prove them end to end.
@@ -16,8 +16,7 @@
 mod hostile;
 
 use dps_mqtt::config::{Config, KeyKind};
-use dps_mqtt::engine::driver::Driver;
-use dps_mqtt::engine::{Engine, Event, Outcome};
+use dps_mqtt::engine::{Client, Event, Outcome};
 use dps_mqtt::error::dps_result::{self, *};
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use hostile::{packet, publish, HostileServer, Peer, ServerCert, CONNACK_OK, HOST};
@@ -57,22 +56,22 @@ struct Run {
 }
 
 fn run(cfg: &Config) -> Run {
-    let engine = Engine::new(cfg.settings().expect("valid settings")).expect("engine");
-    let mut driver = Driver::new(engine);
-    let mut transport = TcpTransport::default();
-    let mut clock = SystemClock::default();
-    driver.start(&mut clock).expect("start");
+    let mut client = Client::new(
+        cfg.settings().expect("valid settings"),
+        TcpTransport::default(),
+        SystemClock::default(),
+    )
+    .expect("client");
+    client.start().expect("start");
     let mut logs = Vec::new();
-    let code = driver.run_to_completion(&mut transport, &mut clock, &mut |engine| {
-        while let Some(event) = engine.poll_event() {
-            if let Event::Log(_, line) = event {
-                logs.push(line);
-            }
+    let code = client.register_blocking(&mut |event| {
+        if let Event::Log(_, line) = event {
+            logs.push(line);
         }
     });
     Run {
         code,
-        outcome: driver.engine.outcome().clone(),
+        outcome: client.outcome().clone(),
         logs,
     }
 }
@@ -553,7 +552,7 @@ fn black_holed_connect_ends_at_the_deadline() {
     // A listener that never accepts, with its accept queue full: the kernel drops further SYNs,
     // so a TCP connect hangs as it would towards a firewall that drops packets. The built-in
     // transport gets the time left before the deadline and gives up then, instead of after its
-    // own 10 s per address (src/engine/driver.rs tests check the budget it is given).
+    // own 10 s per address (src/engine/client.rs tests check the budget it is given).
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().unwrap();
     let mut queued = Vec::new();

@@ -5,8 +5,7 @@ mod common;
 
 use common::{device_key, emulator_config, register, sym_emulator, test_key, Emulator};
 use dps_mqtt::config::{Config, KeyKind};
-use dps_mqtt::engine::driver::Driver;
-use dps_mqtt::engine::Engine;
+use dps_mqtt::engine::Client;
 use dps_mqtt::error::dps_result::*;
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use serde_json::json;
@@ -215,15 +214,17 @@ fn a_failed_attempt_can_be_retried_on_the_same_handle() {
     );
     let mut cfg = cfg;
     cfg.timing.deadline_ms = 1_200;
-    let engine = Engine::new(cfg.settings().unwrap()).unwrap();
-    let mut driver = Driver::new(engine);
-    let mut transport = TcpTransport::default();
-    let mut clock = SystemClock::default();
+    let mut client = Client::new(
+        cfg.settings().unwrap(),
+        TcpTransport::default(),
+        SystemClock::default(),
+    )
+    .unwrap();
     for _ in 0..2 {
-        driver
-            .start(&mut clock)
+        client
+            .start()
             .expect("a new attempt starts after the last one ended");
-        let code = driver.run_to_completion(&mut transport, &mut clock, &mut |_| {});
+        let code = client.register_blocking(&mut |_| {});
         assert_eq!(code, DPS_ERR_TIMEOUT_ASSIGNING);
     }
 }

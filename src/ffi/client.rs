@@ -16,8 +16,9 @@ use core::ptr;
 use super::config::dps_config;
 use super::transport::{dps_transport, HookClock, HookTransport, LogSink, StatusSink};
 use super::{guard, guard_value, try_ffi};
-use crate::engine::driver::{Driver, Step, Time, Transport};
-use crate::engine::{dps_log_level, Engine, Event, Outcome};
+use crate::engine::client::{run_blocking, Client, Drive, Step};
+use crate::engine::driver::{Time, Transport};
+use crate::engine::{dps_log_level, Event, Outcome};
 use crate::error::dps_result;
 #[cfg(feature = "std")]
 use crate::hosted::{SystemClock, TcpTransport};
@@ -34,9 +35,7 @@ pub struct dps_client {
 }
 
 struct ClientInner {
-    driver: Driver,
-    transport: Box<dyn Transport>,
-    time: Box<dyn Time>,
+    client: Client<Box<dyn Transport>, Box<dyn Time>>,
     log: Option<LogSink>,
     status: Option<StatusSink>,
     last_result: dps_result,
@@ -155,14 +154,12 @@ pub extern "C" fn dps_client_new(
                 return e.code;
             }
         };
-        let engine = try_ffi!(Engine::new(settings).map_err(|e| e.code));
+        let client = try_ffi!(Client::new(settings, transport, time).map_err(|e| e.code));
         let client = Box::new(dps_client {
             busy: Cell::new(false),
             working: Cell::new(false),
             inner: UnsafeCell::new(ClientInner {
-                driver: Driver::new(engine),
-                transport,
-                time,
+                client,
                 log: cfg.log,
                 status: cfg.status,
                 last_result: dps_result::DPS_ERR_INVALID_STATE,
@@ -193,7 +190,7 @@ pub extern "C" fn dps_client_free(client: *mut dps_client) {
         // SAFETY: not busy, so no other reference to the client exists; freed once.
         let mut boxed = unsafe { Box::from_raw(client) };
         let inner = boxed.inner.get_mut();
-        inner.driver.shutdown(inner.transport.as_mut());
+        inner.client.shutdown();
     });
 }
 
@@ -236,7 +233,7 @@ impl dps_client {
             let step = inner.step();
             self.working.set(false);
             let mut events = Vec::new();
-            while let Some(e) = inner.driver.poll_event() {
+            while let Some(e) = inner.client.poll_event() {
                 events.push(e);
             }
             (step, events, inner.log, inner.status)
@@ -259,23 +256,33 @@ impl dps_client {
     }
 }
 
-impl ClientInner {
+/// `dps_client_register`'s view of a client for the blocking loop: each step and each wait
+/// borrows the client on its own, so the callbacks between them run with no borrow alive.
+struct Blocking<'a>(&'a dps_client);
+
+impl Drive for Blocking<'_> {
     fn step(&mut self) -> Step {
-        if !self.driver.is_running() {
-            if let Err(e) = self.driver.start(self.time.as_mut()) {
-                self.last_result = e.code;
-                return Step::Finished(e.code);
-            }
-            self.strings = Strings::default();
-        }
-        let step = self
-            .driver
-            .do_work(self.transport.as_mut(), self.time.as_mut());
-        match step {
-            Step::Finished(code) => self.last_result = code,
-            Step::Pending { .. } => self.last_result = dps_result::DPS_PENDING,
-        }
-        self.strings = Strings::from_outcome(self.driver.engine.outcome());
+        self.0.step()
+    }
+
+    fn wait(&mut self, timeout_ms: u64) {
+        // SAFETY: `busy` is set by `enter`, so this is the only live borrow of `inner`.
+        let inner = unsafe { &mut *self.0.inner.get() };
+        self.0.working.set(true);
+        inner.client.wait(timeout_ms);
+        self.0.working.set(false);
+    }
+}
+
+impl ClientInner {
+    /// One step of the client (starting an attempt when none runs), then the getters' copies.
+    fn step(&mut self) -> Step {
+        let step = self.client.step();
+        self.last_result = match step {
+            Step::Finished(code) => code,
+            Step::Pending { .. } => dps_result::DPS_PENDING,
+        };
+        self.strings = Strings::from_outcome(self.client.outcome());
         step
     }
 }
@@ -322,19 +329,7 @@ pub extern "C" fn dps_client_register(client: *mut dps_client) -> dps_result {
     guard(|| {
         // SAFETY: the caller's pointer, valid per the C contract.
         let c = try_ffi!(unsafe { enter(client) });
-        let result = loop {
-            match c.step() {
-                Step::Finished(code) => break code,
-                Step::Pending { next_call_ms } => {
-                    // SAFETY: `busy` is set, so this is the only live borrow of `inner`.
-                    let inner = unsafe { &mut *c.inner.get() };
-                    let want_write = inner.driver.wants_write();
-                    c.working.set(true);
-                    inner.transport.wait(next_call_ms, want_write);
-                    c.working.set(false);
-                }
-            }
-        };
+        let result = run_blocking(&mut Blocking(c));
         c.busy.set(false);
         result
     })
@@ -347,7 +342,7 @@ pub extern "C" fn dps_client_register(client: *mut dps_client) -> dps_result {
 pub extern "C" fn dps_client_wants_write(client: *const dps_client) -> bool {
     guard_value(false, || {
         // SAFETY: the caller's pointer, valid per the C contract.
-        unsafe { inner_ref(client) }.is_ok_and(|i| i.driver.wants_write())
+        unsafe { inner_ref(client) }.is_ok_and(|i| i.client.wants_write())
     })
 }
 
@@ -476,7 +471,7 @@ pub extern "C" fn dps_client_error_code(client: *const dps_client) -> i64 {
         // SAFETY: the caller's pointer, valid per the C contract.
         unsafe { inner_ref(client) }
             .ok()
-            .and_then(|i| i.driver.engine.outcome().error_code)
+            .and_then(|i| i.client.outcome().error_code)
             .unwrap_or(0)
     })
 }
@@ -488,7 +483,7 @@ pub extern "C" fn dps_client_http_status(client: *const dps_client) -> u32 {
         // SAFETY: the caller's pointer, valid per the C contract.
         unsafe { inner_ref(client) }
             .ok()
-            .and_then(|i| i.driver.engine.outcome().http_status)
+            .and_then(|i| i.client.outcome().http_status)
             .map_or(0, u32::from)
     })
 }
@@ -501,7 +496,7 @@ pub extern "C" fn dps_client_retry_after_ms(client: *const dps_client) -> i64 {
         // SAFETY: the caller's pointer, valid per the C contract.
         unsafe { inner_ref(client) }
             .ok()
-            .and_then(|i| i.driver.engine.outcome().retry_after_ms)
+            .and_then(|i| i.client.outcome().retry_after_ms)
             .map_or(-1, |ms| i64::try_from(ms).unwrap_or(i64::MAX))
     })
 }
@@ -533,5 +528,5 @@ pub(crate) unsafe fn client_outcome<'a>(
     client: *const dps_client,
 ) -> Result<&'a Outcome, dps_result> {
     // SAFETY: per this function's contract.
-    unsafe { inner_ref(client) }.map(|i| i.driver.engine.outcome())
+    unsafe { inner_ref(client) }.map(|i| i.client.outcome())
 }

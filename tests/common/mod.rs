@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use base64::Engine as _;
 use dps_mqtt::config::{Config, KeyKind};
-use dps_mqtt::engine::driver::{Driver, Time, Transport};
-use dps_mqtt::engine::{Engine, Outcome};
+use dps_mqtt::engine::driver::{Time, Transport};
+use dps_mqtt::engine::{Client, Outcome};
 use dps_mqtt::error::dps_result::{self, DPS_OK};
 use dps_mqtt::ffi::client::{dps_client, dps_client_new};
 use dps_mqtt::ffi::config::*;
@@ -204,13 +204,11 @@ pub fn register_with(
     transport: &mut dyn Transport,
     clock: &mut dyn Time,
 ) -> (dps_result, Outcome) {
-    let engine = Engine::new(cfg.settings().expect("valid settings")).expect("engine");
-    let mut driver = Driver::new(engine);
-    driver.start(clock).expect("start");
-    let code = driver.run_to_completion(transport, clock, &mut |engine| {
-        while engine.poll_event().is_some() {}
-    });
-    (code, driver.engine.outcome().clone())
+    let mut client =
+        Client::new(cfg.settings().expect("valid settings"), transport, clock).expect("client");
+    client.start().expect("start");
+    let code = client.register_blocking(&mut |_| {});
+    (code, client.outcome().clone())
 }
 
 /// Runs one registration with the hosted TCP transport and the system clock.

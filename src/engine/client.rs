@@ -1,0 +1,513 @@
+//! The client façade: one registration client that owns the engine, the transport and the
+//! clock. It pumps bytes between the transport and the engine, reads the clock, and is the
+//! only thing the C ABI and the tests drive.
+//!
+//! `step` does the work possible now without blocking; `register_blocking` runs an attempt to
+//! its end through the one blocking loop, `run_blocking`, which waits through
+//! `Transport::wait` between steps.
+
+use super::io::{Io, Time, Transport};
+use super::{Action, Engine, Event, Outcome, Settings};
+use crate::error::{dps_result, Error, Result};
+use crate::platform::memory;
+use crate::prelude::*;
+use zeroize::Zeroizing;
+
+/// What one `step` ended with.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Call again within this many milliseconds, or sooner when the connection is readable.
+    Pending { next_call_ms: u64 },
+    /// The attempt finished; `Client::outcome` holds the details.
+    Finished(dps_result),
+}
+
+/// Bytes read per `recv` call; small enough for a stack-poor target, large enough that one
+/// TLS record usually arrives in one or two calls.
+const RECV_CHUNK: usize = 4096;
+/// Upper bound on read/write rounds inside one `step`, so a fast peer cannot starve the
+/// caller's event loop.
+const MAX_ROUNDS: usize = 64;
+
+/// One device's registration client over transport `T` and clock `C` (owned, boxed, or
+/// borrowed as `&mut`).
+pub struct Client<T, C> {
+    engine: Engine,
+    transport: T,
+    clock: C,
+    /// Zeroizing: in the clear (TLS offload, a proxy CONNECT) it carries secrets.
+    unsent: Zeroizing<Vec<u8>>,
+    connected: bool,
+    /// Whether the current connection has delivered a byte: a failure before that is a
+    /// failed connect (a non-blocking connect reports its failure at the first send/recv).
+    received_any: bool,
+}
+
+/// Something the blocking loop can drive: a `Client`, or a C handle that lends its client for
+/// each step and each wait and runs its callbacks between them with no borrow alive.
+pub trait Drive {
+    /// One non-blocking step, as `Client::step`, its events delivered.
+    fn step(&mut self) -> Step;
+    /// Blocks until the connection is probably ready or `timeout_ms` has passed.
+    fn wait(&mut self, timeout_ms: u64);
+}
+
+/// The blocking loop: steps until the attempt finishes, waiting between steps.
+pub fn run_blocking(target: &mut dyn Drive) -> dps_result {
+    loop {
+        match target.step() {
+            Step::Finished(code) => return code,
+            Step::Pending { next_call_ms } => target.wait(next_call_ms),
+        }
+    }
+}
+
+/// A client whose events go to a Rust closure after each step.
+struct Delivering<'a, T, C> {
+    client: &'a mut Client<T, C>,
+    on_event: &'a mut dyn FnMut(Event),
+}
+
+impl<T: Transport, C: Time> Drive for Delivering<'_, T, C> {
+    fn step(&mut self) -> Step {
+        let step = self.client.step();
+        while let Some(event) = self.client.poll_event() {
+            (self.on_event)(event);
+        }
+        step
+    }
+
+    fn wait(&mut self, timeout_ms: u64) {
+        self.client.wait(timeout_ms);
+    }
+}
+
+impl<T: Transport, C: Time> Client<T, C> {
+    /// Validates the settings; nothing is sent until the first `step` (or `start`).
+    pub fn new(settings: Settings, transport: T, clock: C) -> Result<Self> {
+        Ok(Client {
+            engine: Engine::new(settings)?,
+            transport,
+            clock,
+            unsent: Zeroizing::new(Vec::new()),
+            connected: false,
+            received_any: false,
+        })
+    }
+
+    /// Starts a new attempt; `DPS_ERR_INVALID_STATE` if one is running. `step` starts one by
+    /// itself when none runs: this is for callers that want the start's error on its own.
+    pub fn start(&mut self) -> Result<()> {
+        let now = self.clock.now_ms();
+        self.engine.start(now)?;
+        self.unsent.clear();
+        Ok(())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.engine.is_running()
+    }
+
+    /// Does all the work possible now without blocking. Starts an attempt when none runs (the
+    /// first call, and the first after an attempt finished): that is how a failed or timed-out
+    /// registration is retried on the same client.
+    pub fn step(&mut self) -> Step {
+        if !self.engine.is_running() {
+            if let Err(e) = self.start() {
+                return Step::Finished(e.code);
+            }
+        }
+        let now = self.clock.now_ms();
+        let oom_before = memory::oom_events();
+        self.engine.set_unix_time(self.clock.unix_seconds());
+        self.engine.handle_timeout(now);
+        for _ in 0..MAX_ROUNDS {
+            let now = self.clock.now_ms();
+            self.run_actions(now);
+            let progressed_out = self.flush(now);
+            let progressed_in = self.receive(now);
+            if memory::oom_events() != oom_before {
+                // The firmware's allocator refused a request, which the reserve covered: end
+                // the attempt now, before it needs more, so its memory comes back.
+                self.engine.abort(Error::new(
+                    dps_result::DPS_ERR_OUT_OF_MEMORY,
+                    "the allocator returned NULL during the registration (heap too small)",
+                ));
+                break;
+            }
+            if !progressed_in && !progressed_out {
+                break;
+            }
+            let now = self.clock.now_ms();
+            self.engine.handle_timeout(now);
+        }
+        // Flush what the last events produced (DISCONNECT after success, close requests).
+        let now = self.clock.now_ms();
+        self.run_actions(now);
+        self.flush(now);
+        self.run_actions(now);
+        if !self.engine.is_running() {
+            if self.connected {
+                self.transport.close();
+                self.connected = false;
+            }
+            let code = self
+                .engine
+                .outcome()
+                .result
+                .as_ref()
+                .map_or(dps_result::DPS_ERR_INTERNAL, |e| e.code);
+            return Step::Finished(code);
+        }
+        let next = self.engine.next_timeout().unwrap_or(now);
+        Step::Pending {
+            next_call_ms: next.saturating_sub(now),
+        }
+    }
+
+    /// Blocks in the transport's `wait` until the connection is probably ready (readable, or
+    /// writable while bytes wait to leave) or `timeout_ms` has passed.
+    pub fn wait(&mut self, timeout_ms: u64) {
+        let want_write = self.wants_write();
+        self.transport.wait(timeout_ms, want_write);
+    }
+
+    /// Runs an attempt (the running one, or a new one) to its end, blocking; each step's
+    /// events go to `on_event`.
+    pub fn register_blocking(&mut self, on_event: &mut dyn FnMut(Event)) -> dps_result {
+        run_blocking(&mut Delivering {
+            client: self,
+            on_event,
+        })
+    }
+
+    /// What the service told the running or last attempt, and its result.
+    pub fn outcome(&self) -> &Outcome {
+        self.engine.outcome()
+    }
+
+    /// The next status change or log line, oldest first.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.engine.poll_event()
+    }
+
+    /// Whether bytes are waiting for the transport to accept them: the caller should wake on
+    /// writability as well as readability.
+    pub fn wants_write(&self) -> bool {
+        !self.unsent.is_empty()
+    }
+
+    /// Releases the connection, if any, without touching the outcome.
+    pub fn shutdown(&mut self) {
+        if self.connected {
+            self.transport.close();
+            self.connected = false;
+        }
+        self.unsent.clear();
+    }
+
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
+    pub fn clock_mut(&mut self) -> &mut C {
+        &mut self.clock
+    }
+
+    fn run_actions(&mut self, now: u64) {
+        while let Some(action) = self.engine.poll_action() {
+            match action {
+                Action::Connect { host, port } => {
+                    if self.connected {
+                        self.transport.close();
+                    }
+                    self.unsent.clear();
+                    let deadline = self.engine.deadline().unwrap_or(now);
+                    self.transport
+                        .set_connect_budget_ms(deadline.saturating_sub(now));
+                    match self.transport.connect(&host, port) {
+                        Ok(()) => {
+                            self.connected = true;
+                            self.received_any = false;
+                            self.engine.set_unix_time(self.clock.unix_seconds());
+                            self.engine.on_connected(now);
+                        }
+                        Err(why) => {
+                            self.connected = false;
+                            self.engine.on_connection_lost(
+                                now,
+                                Error::new(
+                                    dps_result::DPS_ERR_TRANSPORT_CONNECT,
+                                    format!("connect to {host}:{port} failed: {why}"),
+                                ),
+                            );
+                        }
+                    }
+                }
+                Action::Close => {
+                    // Give already-produced bytes (DISCONNECT, close_notify) one chance to leave.
+                    crate::layers::wipe::append(&mut self.unsent, self.engine.take_transmit());
+                    if self.connected && !self.unsent.is_empty() {
+                        let _ = self.transport.send(&self.unsent);
+                    }
+                    self.unsent.clear();
+                    if self.connected {
+                        self.transport.close();
+                        self.connected = false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends as much as the transport takes. Returns whether any byte moved.
+    fn flush(&mut self, now: u64) -> bool {
+        crate::layers::wipe::append(&mut self.unsent, self.engine.take_transmit());
+        if !self.connected {
+            return false;
+        }
+        let mut moved = false;
+        while !self.unsent.is_empty() {
+            match self.transport.send(&self.unsent) {
+                Io::Done(n) if n > 0 => {
+                    let n = n.min(self.unsent.len());
+                    self.unsent.drain(..n);
+                    moved = true;
+                }
+                Io::Done(_) | Io::WouldBlock => break,
+                Io::Closed => {
+                    self.lost(
+                        now,
+                        dps_result::DPS_ERR_TRANSPORT_CLOSED,
+                        "closed while sending",
+                    );
+                    break;
+                }
+                Io::Failed(why) => {
+                    self.lost(now, dps_result::DPS_ERR_TRANSPORT_IO, &why);
+                    break;
+                }
+                Io::Fatal(error) => {
+                    self.fatal(error);
+                    break;
+                }
+            }
+        }
+        moved
+    }
+
+    /// Reads what is available and feeds it to the engine. Returns whether any byte moved.
+    fn receive(&mut self, now: u64) -> bool {
+        if !self.connected {
+            return false;
+        }
+        let mut buf = [0u8; RECV_CHUNK];
+        match self.transport.recv(&mut buf) {
+            Io::Done(n) if n > 0 => {
+                let n = n.min(buf.len());
+                self.engine
+                    .handle_input(now, buf.get(..n).unwrap_or_default());
+                true
+            }
+            Io::Done(_) | Io::Closed => {
+                self.lost(
+                    now,
+                    dps_result::DPS_ERR_TRANSPORT_CLOSED,
+                    "connection closed by peer",
+                );
+                true
+            }
+            Io::WouldBlock => false,
+            Io::Failed(why) => {
+                self.lost(now, dps_result::DPS_ERR_TRANSPORT_IO, &why);
+                true
+            }
+            Io::Fatal(error) => {
+                self.fatal(error);
+                true
+            }
+        }
+    }
+
+    fn lost(&mut self, now: u64, code: dps_result, why: &str) {
+        self.unsent.clear();
+        let error = if self.received_any {
+            Error::new(code, why)
+        } else {
+            Error::new(
+                dps_result::DPS_ERR_TRANSPORT_CONNECT,
+                format!("connection failed before the server answered: {why}"),
+            )
+        };
+        self.engine.on_connection_lost(now, error);
+    }
+
+    /// The transport failed for good (its own TLS refused the server): the attempt ends.
+    fn fatal(&mut self, error: Error) {
+        self.unsent.clear();
+        self.engine.abort(error);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, KeyKind};
+    use crate::engine::dps_log_level::DPS_LOG_ERROR;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use zeroize::Zeroizing;
+
+    /// Refuses every connect and records the budget it was given.
+    #[derive(Default)]
+    struct Refusing {
+        budget: Option<u64>,
+        budgets: Vec<Option<u64>>,
+    }
+
+    impl Transport for Refusing {
+        fn set_connect_budget_ms(&mut self, budget_ms: u64) {
+            self.budget = Some(budget_ms);
+        }
+        fn connect(&mut self, _host: &str, _port: u16) -> core::result::Result<(), String> {
+            self.budgets.push(self.budget.take());
+            Err("refused".into())
+        }
+        fn send(&mut self, _data: &[u8]) -> Io {
+            Io::Failed("not connected".into())
+        }
+        fn recv(&mut self, _buf: &mut [u8]) -> Io {
+            Io::Failed("not connected".into())
+        }
+        fn close(&mut self) {}
+        fn wait(&mut self, _timeout_ms: u64, _want_write: bool) {}
+    }
+
+    struct FakeClock(u64);
+
+    impl Time for FakeClock {
+        fn now_ms(&mut self) -> u64 {
+            self.0
+        }
+        fn unix_seconds(&mut self) -> u64 {
+            1_700_000_000
+        }
+    }
+
+    fn config() -> Config {
+        Config {
+            id_scope: Some("0ne00000001".into()),
+            registration_id: Some("dev".into()),
+            key: Some(KeyKind::Device(Zeroizing::new(
+                "O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=".into(),
+            ))),
+            entropy: Some(crate::platform::entropy::test_source()),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn each_connect_is_given_the_time_left_before_the_deadline() {
+        let mut cfg = config();
+        cfg.timing.deadline_ms = 5_000;
+        cfg.timing.backoff_initial_ms = 100;
+        cfg.timing.backoff_max_ms = 100;
+        let mut client = Client::new(
+            cfg.settings().unwrap(),
+            Refusing::default(),
+            FakeClock(10_000),
+        )
+        .unwrap();
+        client.start().unwrap();
+        assert!(matches!(client.step(), Step::Pending { .. }));
+        client.clock_mut().0 = 11_200;
+        assert!(matches!(client.step(), Step::Pending { .. }));
+        assert_eq!(client.transport().budgets, vec![Some(5_000), Some(3_800)]);
+        // Past the deadline nothing is dialled: the attempt ends with a timeout.
+        client.clock_mut().0 = 15_000;
+        assert_eq!(client.step(), Step::Finished(dps_result::DPS_ERR_TIMEOUT));
+        assert_eq!(client.transport().budgets.len(), 2);
+    }
+
+    /// Refuses every connect; its `wait` moves the shared clock on by the time asked, as a
+    /// blocking wait would.
+    struct RefusingAndWaiting {
+        refusing: Refusing,
+        now: Rc<Cell<u64>>,
+        waits: usize,
+    }
+
+    impl Transport for RefusingAndWaiting {
+        fn connect(&mut self, host: &str, port: u16) -> core::result::Result<(), String> {
+            self.refusing.connect(host, port)
+        }
+        fn send(&mut self, data: &[u8]) -> Io {
+            self.refusing.send(data)
+        }
+        fn recv(&mut self, buf: &mut [u8]) -> Io {
+            self.refusing.recv(buf)
+        }
+        fn close(&mut self) {}
+        fn wait(&mut self, timeout_ms: u64, _want_write: bool) {
+            self.waits += 1;
+            self.now.set(self.now.get() + timeout_ms);
+        }
+    }
+
+    struct SharedClock(Rc<Cell<u64>>);
+
+    impl Time for SharedClock {
+        fn now_ms(&mut self) -> u64 {
+            self.0.get()
+        }
+        fn unix_seconds(&mut self) -> u64 {
+            1_700_000_000
+        }
+    }
+
+    #[test]
+    fn register_blocking_waits_as_asked_and_runs_a_new_attempt_each_time() {
+        let mut cfg = config();
+        cfg.timing.backoff_initial_ms = 300;
+        cfg.timing.backoff_max_ms = 300;
+        let now = Rc::new(Cell::new(0));
+        let transport = RefusingAndWaiting {
+            refusing: Refusing::default(),
+            now: now.clone(),
+            waits: 0,
+        };
+        let mut client =
+            Client::new(cfg.settings().unwrap(), transport, SharedClock(now.clone())).unwrap();
+        let mut events = Vec::new();
+        let dials = cfg.timing.max_connection_failures as usize + 1;
+        for attempt in 1..=2 {
+            assert_eq!(
+                client.register_blocking(&mut |e| events.push(e)),
+                dps_result::DPS_ERR_TRANSPORT_CONNECT
+            );
+            assert!(!client.is_running());
+            let transport = client.transport();
+            assert_eq!(transport.refusing.budgets.len(), dials * attempt);
+            assert_eq!(
+                transport.waits,
+                (dials - 1) * attempt,
+                "one wait per back-off"
+            );
+            assert!(
+                matches!(events.last(), Some(Event::Log(DPS_LOG_ERROR, line))
+                    if line.starts_with("DPS_ERR_TRANSPORT_CONNECT")),
+                "{events:?}"
+            );
+        }
+        assert!(
+            now.get() >= 4 * 150,
+            "the clock moved only by waiting: {}",
+            now.get()
+        );
+        assert!(events.contains(&Event::Status(crate::engine::dps_status::DPS_STATUS_FAILED)));
+    }
+}

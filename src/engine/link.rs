@@ -1,0 +1,288 @@
+//! The link: the connection to the server and its life (dial, connect, lose, back off,
+//! reconnect), and the bytes that cross it.
+
+use super::retry::Reconnect;
+use super::{dps_log_level, dps_status, Action, Credential, Engine};
+use crate::dps::{protocol, sas};
+use crate::error::{dps_result::*, Error, Result};
+use crate::layers::mqtt::{ConnectOptions, MqttEvent, MqttSession, QoS};
+use crate::layers::wipe;
+use crate::layers::Layers;
+use crate::prelude::*;
+use zeroize::Zeroizing;
+
+/// One connection: its byte layers and its MQTT session.
+pub(crate) struct Connection {
+    pub(crate) framing: Layers,
+    pub(crate) mqtt: MqttSession,
+    pub(crate) connack: bool,
+    /// Whether this connection produced an answer to one of our requests (resets the
+    /// consecutive-failure count).
+    pub(crate) answered: bool,
+}
+
+impl Connection {
+    /// Moves the session's output through the byte layers into `out`.
+    pub(crate) fn flush(&mut self, out: &mut Zeroizing<Vec<u8>>) -> Result<()> {
+        let plain = self.mqtt.take_output();
+        if !plain.is_empty() {
+            self.framing.write_plaintext(&plain)?;
+        }
+        wipe::append(out, self.framing.take_transport_output());
+        Ok(())
+    }
+
+    /// Ends the connection in order: `DISCONNECT` when `graceful`, whatever is queued (PUBACKs),
+    /// then the framing's close (TLS close_notify), all into `out`.
+    fn close(&mut self, graceful: bool, out: &mut Zeroizing<Vec<u8>>) {
+        if graceful {
+            self.mqtt.disconnect();
+        }
+        let _ = self.flush(out);
+        self.framing.close();
+        wipe::append(out, self.framing.take_transport_output());
+    }
+}
+
+pub(crate) enum Link {
+    Down,
+    /// Waiting until `at` before dialling again.
+    Backoff {
+        at: u64,
+    },
+    /// `Action::Connect` issued, waiting for `on_connected`.
+    Dialling,
+    Up(Box<Connection>),
+}
+
+impl Link {
+    /// The connection, when one is up.
+    pub(crate) fn connection(&mut self) -> Option<&mut Connection> {
+        match self {
+            Link::Up(conn) => Some(conn),
+            _ => None,
+        }
+    }
+}
+
+impl Engine {
+    /// Bytes to write to the transport, in order. The caller owns them afterwards; they are
+    /// wiped when dropped, as in the clear (TLS offload, a proxy CONNECT) they carry secrets.
+    pub fn take_transmit(&mut self) -> Zeroizing<Vec<u8>> {
+        if let Link::Up(conn) = &mut self.link {
+            if let Err(e) = conn.flush(&mut self.transmit) {
+                self.fail(e);
+            }
+        }
+        core::mem::take(&mut self.transmit)
+    }
+
+    /// The transport is connected: start TLS and pipeline CONNECT, SUBSCRIBE and the pending
+    /// request in one flight.
+    pub fn on_connected(&mut self, now: u64) {
+        if !matches!(self.link, Link::Dialling) {
+            return;
+        }
+        let framing = match Layers::new(
+            &self.settings.framing,
+            &self.settings.route,
+            &self.settings.host,
+            self.settings.port,
+            self.settings.max_packet_size,
+            &self.settings.entropy,
+        ) {
+            Ok(f) => f,
+            Err(e) => return self.fail(e),
+        };
+        let password = match &self.settings.credential {
+            Credential::Sas(signer) => {
+                let expiry = self
+                    .unix_now
+                    .saturating_add(self.settings.timing.sas_ttl_secs);
+                match sas::sas_token(
+                    &self.settings.id_scope,
+                    &self.settings.registration_id,
+                    signer.as_ref(),
+                    expiry,
+                    self.settings.hex_case,
+                ) {
+                    Ok(token) => Some(Zeroizing::new(token.as_bytes().to_vec())),
+                    Err(e) => return self.fail(e),
+                }
+            }
+            Credential::X509 => None,
+        };
+        let mut mqtt = MqttSession::new(self.settings.max_packet_size);
+        mqtt.set_now(now);
+        let queued = mqtt.connect(&ConnectOptions {
+            client_id: self.settings.registration_id.clone(),
+            username: protocol::username(
+                &self.settings.id_scope,
+                &self.settings.registration_id,
+                &self.settings.api_version,
+                self.settings.client_version.as_deref(),
+            ),
+            password,
+            keep_alive_secs: self.settings.timing.keep_alive_secs,
+        });
+        if let Err(e) =
+            queued.and_then(|()| mqtt.subscribe(protocol::SUBSCRIBE_FILTER, QoS::AtLeastOnce))
+        {
+            return self.fail(e);
+        }
+        self.link = Link::Up(Box::new(Connection {
+            framing,
+            mqtt,
+            connack: false,
+            answered: false,
+        }));
+        self.log(
+            dps_log_level::DPS_LOG_INFO,
+            format!(
+                "connected to {}:{}; sending CONNECT and SUBSCRIBE",
+                self.settings.host, self.settings.port
+            ),
+        );
+        self.send_due_request(now);
+    }
+
+    /// The transport failed to connect, was closed by the peer, or reported an I/O error.
+    pub fn on_connection_lost(&mut self, now: u64, error: Error) {
+        if !self.is_running() {
+            return;
+        }
+        let answered = matches!(&self.link, Link::Up(c) if c.answered);
+        if matches!(self.link, Link::Down | Link::Backoff { .. }) {
+            return;
+        }
+        self.link = Link::Down;
+        self.transmit.clear();
+        self.actions.push_back(Action::Close);
+        // A request in flight is lost with the connection: send it again on the next one.
+        self.attempt.resend(now);
+        let delay = match self.retry.connection_lost(&self.settings.timing, answered) {
+            Reconnect::GiveUp => return self.fail(error),
+            Reconnect::After(delay) => delay,
+        };
+        self.log(
+            dps_log_level::DPS_LOG_WARN,
+            format!("connection lost ({error}); reconnecting in {delay} ms"),
+        );
+        self.status(dps_status::DPS_STATUS_RECONNECTING);
+        self.link = Link::Backoff {
+            at: now.saturating_add(delay),
+        };
+    }
+
+    /// Bytes received from the transport.
+    pub fn handle_input(&mut self, now: u64, data: &[u8]) {
+        let Link::Up(conn) = &mut self.link else {
+            return;
+        };
+        conn.mqtt.set_now(now);
+        // The server may end the connection in its framing (a WebSocket close frame) right
+        // behind its last packets: those packets count, then the connection is lost like a
+        // closed socket, worth a new connection.
+        let mut closed = None;
+        let step = match conn.framing.read_transport(data) {
+            Err(e) if e.code == DPS_ERR_TRANSPORT_CLOSED => {
+                closed = Some(e);
+                Ok(())
+            }
+            other => other,
+        }
+        .and_then(|()| {
+            let plain = conn.framing.take_plaintext();
+            conn.mqtt.handle_input(&plain)
+        });
+        if let Err(e) = step {
+            return self.fail(e);
+        }
+        while let Some(event) = self.link.connection().and_then(|c| c.mqtt.poll_event()) {
+            self.on_mqtt_event(now, event);
+            if !matches!(self.link, Link::Up(_)) {
+                return;
+            }
+        }
+        if let Some(e) = closed {
+            self.on_connection_lost(now, e);
+        }
+    }
+
+    /// The link's timers: the reconnect back-off and the MQTT keep-alive.
+    pub(crate) fn link_timeout(&mut self, now: u64) {
+        match &mut self.link {
+            Link::Backoff { at } if now >= *at => self.dial(),
+            Link::Up(conn) => {
+                if let Err(e) = conn.mqtt.handle_timeout(now) {
+                    return self.on_connection_lost(now, e);
+                }
+                self.send_due_request(now);
+            }
+            _ => {}
+        }
+    }
+
+    /// Asks the transport for a connection to the server, or to the proxy in front of it.
+    pub(crate) fn dial(&mut self) {
+        self.link = Link::Dialling;
+        self.status(dps_status::DPS_STATUS_CONNECTING);
+        let (host, port) = self
+            .settings
+            .route
+            .dial_target(&self.settings.host, self.settings.port);
+        self.actions.push_back(Action::Connect {
+            host: host.to_owned(),
+            port,
+        });
+    }
+
+    /// Takes the link down at the end of the attempt: a graceful close after success.
+    pub(crate) fn close_link(&mut self, graceful: bool) {
+        if let Link::Up(conn) = &mut self.link {
+            conn.close(graceful, &mut self.transmit);
+        }
+        if !matches!(self.link, Link::Down) {
+            self.actions.push_back(Action::Close);
+        }
+        self.link = Link::Down;
+    }
+
+    fn on_mqtt_event(&mut self, now: u64, event: MqttEvent) {
+        match event {
+            MqttEvent::ConnAck { code, .. } => self.on_connack(now, code),
+            MqttEvent::SubAck { granted, .. } => {
+                if granted.iter().any(Option::is_none) {
+                    self.fail(Error::new(
+                        DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED,
+                        format!("subscription to {} refused", protocol::SUBSCRIBE_FILTER),
+                    ));
+                }
+            }
+            MqttEvent::Publish { topic, payload, .. } => self.on_response(now, &topic, &payload),
+            MqttEvent::PubAck { .. } | MqttEvent::PingResp => {}
+        }
+    }
+
+    fn on_connack(&mut self, now: u64, code: u8) {
+        let (err, what) = match code {
+            0 => {
+                if let Some(conn) = self.link.connection() {
+                    conn.connack = true;
+                }
+                self.status(dps_status::DPS_STATUS_CONNECTED);
+                return self.send_due_request(now);
+            }
+            1 => (DPS_ERR_PROTOCOL_CONNACK, "unacceptable protocol version"),
+            2 => (DPS_ERR_AUTH_IDENTIFIER_REJECTED, "identifier rejected"),
+            3 => (DPS_ERR_AUTH_UNKNOWN_ID_SCOPE, "unknown id scope"),
+            4 => (DPS_ERR_AUTH_BAD_CREDENTIALS, "bad user name or password"),
+            5 => (DPS_ERR_AUTH_NOT_AUTHORIZED, "not authorized"),
+            _ => (DPS_ERR_PROTOCOL_CONNACK, "undefined return code"),
+        };
+        self.fail(Error::new(
+            err,
+            format!("CONNACK refused with code {code} ({what})"),
+        ));
+    }
+}
