@@ -402,10 +402,16 @@ impl MqttSession {
             password: opts.password.as_ref().map(|p| p.as_slice()),
         });
         // Protocol name and level, flags and keep-alive take 10 bytes; each field 2 + its length.
-        let body = 10 + 2 + opts.client_id.len() + 2 + opts.username.len() + 2 + password_len;
+        // Each field was checked to 65535 bytes at most, so the sum cannot saturate.
+        let body = [opts.client_id.len(), opts.username.len(), password_len]
+            .into_iter()
+            .fold(10usize, |sum, len| {
+                sum.saturating_add(2).saturating_add(len)
+            });
         self.queue(&packet, body)?;
         self.connect_queued = true;
-        self.keep_alive_ms = u64::from(opts.keep_alive_secs) * 1000;
+        // At most 65535 * 1000: far below u64::MAX.
+        self.keep_alive_ms = u64::from(opts.keep_alive_secs).saturating_mul(1000);
         self.last_received = self.now;
         Ok(())
     }
@@ -435,7 +441,8 @@ impl MqttSession {
                 })
                 .collect(),
             }),
-            2 + 2 + filter.len() + 1,
+            // Packet id, filter length, filter, requested QoS; the filter is at most 65535 bytes.
+            filter.len().saturating_add(5),
         )?;
         self.awaiting.push(Awaited {
             answer: SUBACK,
@@ -455,9 +462,10 @@ impl MqttSession {
             )));
         }
         check_field("the topic name", topic.len())?;
-        let (qospid, pid_len) = match qos {
-            QoS::AtMostOnce => (QosPid::AtMostOnce, 0),
-            QoS::AtLeastOnce => (QosPid::AtLeastOnce(self.allocate_pid()?), 2),
+        // The topic's length field, and the packet id above QoS 0.
+        let (qospid, fields_len) = match qos {
+            QoS::AtMostOnce => (QosPid::AtMostOnce, 2),
+            QoS::AtLeastOnce => (QosPid::AtLeastOnce(self.allocate_pid()?), 4),
             QoS::ExactlyOnce => return Err(invalid_argument("QoS 2 is not supported")),
         };
         self.queue(
@@ -468,7 +476,11 @@ impl MqttSession {
                 topic_name: topic,
                 payload,
             }),
-            2 + topic.len() + pid_len + payload.len(),
+            // A huge payload saturates, and `queue` refuses a bound over MQTT's limit.
+            payload
+                .len()
+                .saturating_add(topic.len())
+                .saturating_add(fields_len),
         )?;
         let pid = qospid.pid().map(Pid::get);
         if let Some(pid) = pid {
@@ -596,18 +608,22 @@ impl MqttSession {
             )));
         }
         let start = self.outbound.len();
-        let bound = MAX_FIXED_HEADER + body_bound;
+        // `body_bound` is within MQTT's limit (checked above): no saturation.
+        let bound = body_bound.saturating_add(MAX_FIXED_HEADER);
         // Grow by hand: a reallocating Vec would free the old copy of the password without
         // wiping it.
         crate::layers::wipe::reserve(&mut self.outbound, bound);
-        self.outbound.resize(start + bound, 0);
+        // The queue already holds `start` bytes in memory, and the reserve above made room for
+        // `bound` more, so the sum fits.
+        self.outbound.resize(start.saturating_add(bound), 0);
         let encoded = match self.outbound.get_mut(start..) {
             Some(tail) => encode_slice(packet, tail),
             None => Err(mqttrs::Error::WriteZero),
         };
         match encoded {
             Ok(n) => {
-                self.outbound.truncate(start + n);
+                // `n` is at most the `bound` bytes handed to the encoder.
+                self.outbound.truncate(start.saturating_add(n));
                 self.last_sent = self.now;
                 Ok(())
             }
@@ -625,19 +641,22 @@ impl MqttSession {
         while !data.is_empty() {
             // Take header bytes one at a time, then exactly the rest of the packet, so that
             // nothing beyond the current packet is ever buffered.
+            // `inbound` never holds more than the packet's total (this loop takes no more), so
+            // the subtractions below never saturate.
             let want = match self.fixed_header()? {
-                Some(h) => h.total() - self.inbound.len(),
+                Some(h) => h.total().saturating_sub(self.inbound.len()),
                 None => 1,
             };
-            let (head, tail) = data.split_at(want.min(data.len()));
+            let (head, tail) = data.split_at_checked(want).unwrap_or((data, &[]));
             self.inbound.extend_from_slice(head);
             data = tail;
             if let Some(h) = self.fixed_header()? {
-                if self.inbound.len() == h.total() {
+                if self.inbound.len() >= h.total() {
                     let frame = core::mem::take(&mut self.inbound);
                     self.on_packet(h, &frame)?;
                 } else {
-                    self.inbound.reserve_exact(h.total() - self.inbound.len());
+                    let missing = h.total().saturating_sub(self.inbound.len());
+                    self.inbound.reserve_exact(missing);
                 }
             }
         }
@@ -650,17 +669,18 @@ impl MqttSession {
             return Ok(None);
         };
         let rule = Acceptance::for_first_byte(first, self.connack_seen)?;
-        let mut body_len = 0usize;
-        for i in 0..4 {
-            let Some(&byte) = self.inbound.get(1 + i) else {
-                return Ok(None);
-            };
-            body_len |= usize::from(byte & 0x7f) << (7 * i);
+        // The remaining length: up to four bytes of 7 bits each, least significant first.
+        let mut body_len = 0u32;
+        let length_bytes = self.inbound.get(1..).unwrap_or_default();
+        for (header_len, (&byte, shift)) in (2..).zip(length_bytes.iter().zip([0u32, 7, 14, 21])) {
+            // 7 bits shifted by at most 21 stay below 2^28: nothing is shifted out.
+            body_len |= u32::from(byte & 0x7f).wrapping_shl(shift);
             if byte & 0x80 == 0 {
                 let h = FixedHeader {
                     first,
-                    header_len: 2 + i,
-                    body_len,
+                    header_len,
+                    // A usize narrower than 28 bits would saturate, and be refused as too large.
+                    body_len: usize::try_from(body_len).unwrap_or(usize::MAX),
                     rule,
                 };
                 if h.total() > self.max_packet_size {
@@ -673,9 +693,12 @@ impl MqttSession {
                         ),
                     ));
                 }
-                rule.check_body_length(first, body_len)?;
+                rule.check_body_length(first, h.body_len)?;
                 return Ok(Some(h));
             }
+        }
+        if length_bytes.len() < 4 {
+            return Ok(None);
         }
         Err(malformed("remaining length longer than 4 bytes"))
     }
