@@ -252,7 +252,7 @@ impl State {
         let start = self.reserve.load(Ordering::Acquire) as usize;
         let len = self.reserve_len.load(Ordering::Acquire);
         let p = p as usize;
-        start != 0 && p >= start && p - start < len
+        start != 0 && p.checked_sub(start).is_some_and(|offset| offset < len)
     }
 
     fn lock(&self) {
@@ -277,9 +277,9 @@ impl State {
         }
         self.lock();
         let used = self.reserve_used.load(Ordering::Relaxed);
-        let offset = used
-            .checked_add(layout.align() - 1)
-            .map(|v| v & !(layout.align() - 1));
+        // An alignment is a power of two, at least 1: the mask never saturates.
+        let mask = layout.align().saturating_sub(1);
+        let offset = used.checked_add(mask).map(|v| v & !mask);
         let end = offset.and_then(|o| o.checked_add(layout.size()));
         let block = match (offset, end) {
             (Some(offset), Some(end)) if end <= self.reserve_len.load(Ordering::Relaxed) => {
@@ -390,8 +390,10 @@ unsafe fn default_alloc(layout: Layout) -> *mut u8 {
     if raw.is_null() {
         return raw;
     }
-    // Room for the pointer below the block: align ≥ 16 > size_of::<*mut u8>().
-    let offset = layout.align() - (raw as usize & (layout.align() - 1));
+    // Room for the pointer below the block: align ≥ 16 > size_of::<*mut u8>(). An alignment
+    // is a power of two, and `raw`'s misalignment is below it: neither saturates.
+    let misalignment = raw as usize & layout.align().saturating_sub(1);
+    let offset = layout.align().saturating_sub(misalignment);
     // SAFETY: `offset` is in 1..=align, so block and the word below it are inside `raw`.
     unsafe {
         let block = raw.add(offset);
@@ -426,7 +428,8 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
             for &b in s.as_bytes() {
                 if let Some(slot) = self.buf.get_mut(self.len) {
                     *slot = b;
-                    self.len += 1;
+                    // `len` indexed a slot of the 160-byte buffer: no saturation.
+                    self.len = self.len.saturating_add(1);
                 }
             }
             Ok(())
