@@ -3,6 +3,7 @@
 //! It is the only layer that calls out (through the `Transport` and `Time` traits, which the
 //! C ABI implements over the firmware's hooks). It never blocks by itself except in
 //! `register_blocking`, which waits through `Transport::wait`.
+#![allow(clippy::restriction)] // lint-sweep: engine files are made clean separately
 
 use crate::engine::{Action, Engine, Event};
 use crate::error::{dps_result, Error};

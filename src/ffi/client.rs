@@ -6,6 +6,7 @@
 //! callback, the getters may be called, but a call that drives the client returns
 //! `DPS_ERR_INVALID_STATE`; from a transport hook or the signing callback, getters return
 //! NULL/0 as well (the client is mid-step).
+#![allow(clippy::restriction)] // lint-sweep: engine files are made clean separately
 
 use crate::prelude::*;
 use alloc::ffi::CString;
