@@ -20,6 +20,21 @@
 // Unsafe code lives in `ffi` only (it allows it for itself); everywhere else it is an error.
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
+// No panic paths in the library's own code: firmware builds abort on a panic. Exceptions are
+// `#[allow]`s on the smallest item, each with a `// why:`. Tests may panic: that is how they fail.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 
 extern crate alloc;
 

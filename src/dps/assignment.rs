@@ -136,41 +136,47 @@ impl Assignment {
     /// Reads a stored blob; `DPS_ERR_INVALID_ASSIGNMENT` when it is truncated, corrupt or of
     /// another format version. Never panics, whatever the bytes.
     pub fn decode(blob: &[u8]) -> Result<Assignment> {
-        if blob.len() < HEADER_LEN + CRC_LEN {
-            return Err(invalid(format!("{} bytes is too short", blob.len())));
-        }
-        if blob[..4] != MAGIC {
+        let too_short = || invalid(format!("{} bytes is too short", blob.len()));
+        let (body, crc) = blob.split_last_chunk::<CRC_LEN>().ok_or_else(too_short)?;
+        let Some((header, fields)) = body.split_first_chunk::<HEADER_LEN>() else {
+            return Err(too_short());
+        };
+        let [m0, m1, m2, m3, version, hub_len, id_len, etag_len, at @ ..] = *header;
+        if [m0, m1, m2, m3] != MAGIC {
             return Err(invalid("not a stored assignment (magic)"));
         }
-        if blob[4] != FORMAT_VERSION {
-            return Err(invalid(format!("format version {} is unknown", blob[4])));
+        if version != FORMAT_VERSION {
+            return Err(invalid(format!("format version {version} is unknown")));
         }
-        let lens = [blob[5], blob[6], blob[7]].map(usize::from);
-        let total = HEADER_LEN + lens.iter().sum::<usize>() + CRC_LEN;
-        if blob.len() != total {
+        let lens = [hub_len, id_len, etag_len].map(usize::from);
+        // Three lengths of at most 255 each: no saturation.
+        let fields_len = lens.iter().fold(0usize, |sum, &n| sum.saturating_add(n));
+        if fields.len() != fields_len {
+            let total = fields_len.saturating_add(HEADER_LEN + CRC_LEN);
             return Err(invalid(format!(
                 "{} bytes where the header says {total}",
                 blob.len()
             )));
         }
-        let (body, crc) = blob.split_at(total - CRC_LEN);
-        if crc32(body) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+        if crc32(body) != u32::from_le_bytes(*crc) {
             return Err(invalid("checksum mismatch"));
         }
-        let mut at = [0u8; 8];
-        at.copy_from_slice(&body[8..HEADER_LEN]);
-        let mut rest = &body[HEADER_LEN..];
+        let mut rest = fields;
         let mut take = |n: usize, what: &str| -> Result<String> {
-            let (s, tail) = rest.split_at(n);
+            // The lengths add up to `fields`' length (checked above), so this always splits.
+            let (s, tail) = rest
+                .split_at_checked(n)
+                .ok_or_else(|| invalid(format!("{what} overruns the blob")))?;
             rest = tail;
             match core::str::from_utf8(s) {
                 Ok(s) if !s.contains('\0') => Ok(s.to_owned()),
                 _ => Err(invalid(format!("{what} is not UTF-8 text"))),
             }
         };
-        let assigned_hub = take(lens[0], "assigned hub")?;
-        let device_id = take(lens[1], "device id")?;
-        let etag = take(lens[2], "etag")?;
+        let [hub_len, id_len, etag_len] = lens;
+        let assigned_hub = take(hub_len, "assigned hub")?;
+        let device_id = take(id_len, "device id")?;
+        let etag = take(etag_len, "etag")?;
         if assigned_hub.is_empty() || device_id.is_empty() {
             return Err(invalid("empty hub or device id"));
         }

@@ -184,11 +184,12 @@ pub fn parse_response_topic(topic: &str) -> Result<ResponseTopic> {
 }
 
 pub(crate) fn clip(s: &str) -> &str {
-    let mut end = s.len().min(120);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    // 0 is always a char boundary, so the search ends there at the latest.
+    let end = (0..=s.len().min(120))
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
+    s.get(..end).unwrap_or_default()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -340,7 +341,8 @@ fn nesting_exceeds(text: &str, max: usize) -> bool {
         match b {
             b'"' => in_string = true,
             b'{' | b'[' => {
-                depth += 1;
+                // Returns as soon as `depth` passes `max`: it never gets near usize::MAX.
+                depth = depth.saturating_add(1);
                 if depth > max {
                     return true;
                 }
@@ -439,16 +441,23 @@ fn invalid_csr(detail: impl Into<String>) -> Error {
 fn der_element_len(der: &[u8]) -> Option<usize> {
     let first = *der.get(1)?;
     if first < 0x80 {
-        return Some(2 + usize::from(first));
+        return usize::from(first).checked_add(2);
     }
     let n = usize::from(first & 0x7f);
-    if n == 0 || n > 4 || der.len() < 2 + n || der[2] == 0 {
+    if n == 0 || n > 4 {
         return None;
     }
-    let len = der[2..2 + n]
+    let len_bytes = der.get(2..)?.get(..n)?;
+    if len_bytes.first() == Some(&0) {
+        return None;
+    }
+    // At most 4 bytes: they fit in a 32-bit usize.
+    let len = len_bytes
         .iter()
         .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-    (len >= 0x80).then_some(2 + n + len)
+    // An element longer than the address space is no element of ours.
+    let total = len.checked_add(n)?.checked_add(2)?;
+    (len >= 0x80).then_some(total)
 }
 
 /// A PKCS#10 certificate signing request as DER: `input` is DER, or PEM with one
@@ -470,8 +479,9 @@ pub fn csr_der(input: &[u8]) -> Result<Vec<u8>> {
             .ok_or_else(|| invalid_csr("PEM block is not a CERTIFICATE REQUEST"))?;
         let begin = format!("-----BEGIN {label}-----");
         let end = format!("-----END {label}-----");
-        let body = text[begin.len()..]
-            .split_once(end.as_str())
+        let body = text
+            .strip_prefix(begin.as_str())
+            .and_then(|rest| rest.split_once(end.as_str()))
             .map(|(body, _)| body)
             .ok_or_else(|| invalid_csr("PEM block has no END line"))?;
         let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
@@ -608,9 +618,9 @@ pub fn validate_api_version(api_version: &str) -> Result<()> {
         |r: core::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
     let date_ok = b.len() >= 10
         && digits(0..4)
-        && b[4] == b'-'
+        && b.get(4) == Some(&b'-')
         && digits(5..7)
-        && b[7] == b'-'
+        && b.get(7) == Some(&b'-')
         && digits(8..10);
     let suffix_ok = match b.get(10..) {
         None | Some([]) => true,
@@ -1140,5 +1150,34 @@ mod tests {
             assert!(validate_client_version(bad).is_err(), "{bad:?}");
         }
         assert!(validate_client_version(&"x".repeat(MAX_CLIENT_VERSION + 1)).is_err());
+    }
+
+    #[test]
+    fn clip_keeps_120_bytes_and_ends_on_a_char_boundary() {
+        assert_eq!(clip(""), "");
+        assert_eq!(clip(&"a".repeat(200)), "a".repeat(120));
+        // 119 ASCII bytes, then a 2-byte character across the 120-byte mark: it is dropped.
+        let across = format!("{}é", "a".repeat(119));
+        assert_eq!(clip(&across), "a".repeat(119));
+        assert_eq!(clip(&"é".repeat(100)), "é".repeat(60));
+    }
+
+    #[test]
+    fn der_element_lengths_take_the_shortest_form_only() {
+        assert_eq!(der_element_len(&[0x30]), None);
+        assert_eq!(der_element_len(&[0x30, 0x05]), Some(7));
+        assert_eq!(der_element_len(&[0x30, 0x81, 0x80]), Some(131));
+        assert_eq!(der_element_len(&[0x30, 0x82, 0x01, 0x00]), Some(260));
+        // Long form for a length below 128, a leading zero, no length bytes, more than 4.
+        assert_eq!(der_element_len(&[0x30, 0x81, 0x7f]), None);
+        assert_eq!(der_element_len(&[0x30, 0x82, 0x00, 0x80]), None);
+        assert_eq!(der_element_len(&[0x30, 0x80]), None);
+        assert_eq!(der_element_len(&[0x30, 0x85, 1, 0, 0, 0, 0]), None);
+        // Length bytes missing.
+        assert_eq!(der_element_len(&[0x30, 0x82, 0x01]), None);
+        assert_eq!(
+            der_element_len(&[0x30, 0x84, 0x01, 0x00, 0x00, 0x00]),
+            Some(0x0100_0006)
+        );
     }
 }

@@ -82,20 +82,29 @@ pub enum HexCase {
     Upper,
 }
 
+/// The digit for the low four bits of `nibble`.
+// why: masked to four bits, the index cannot pass the table's 16 entries.
+#[allow(clippy::indexing_slicing)]
+fn hex_digit(digits: &[u8; 16], nibble: u8) -> char {
+    char::from(digits[usize::from(nibble & 0x0f)])
+}
+
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 pub fn percent_encode(s: &str, case: HexCase) -> String {
     let digits: &[u8; 16] = match case {
         HexCase::Lower => b"0123456789abcdef",
         HexCase::Upper => b"0123456789ABCDEF",
     };
-    let mut out = String::with_capacity(s.len() * 3);
+    // A capacity: three times a string in memory does not saturate in practice, and would
+    // only make the first allocation smaller.
+    let mut out = String::with_capacity(s.len().saturating_mul(3));
     for &b in s.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(b));
         } else {
             out.push('%');
-            out.push(char::from(digits[usize::from(b >> 4)]));
-            out.push(char::from(digits[usize::from(b & 0x0f)]));
+            out.push(hex_digit(digits, b >> 4));
+            out.push(hex_digit(digits, b & 0x0f));
         }
     }
     out

@@ -266,7 +266,7 @@ impl State {
         let start = self.reserve.load(Ordering::Acquire) as usize;
         let len = self.reserve_len.load(Ordering::Acquire);
         let p = p as usize;
-        start != 0 && p >= start && p.wrapping_sub(start) < len
+        start != 0 && p.checked_sub(start).is_some_and(|offset| offset < len)
     }
 
     /// Runs `f` on the reserve heap with the lock held. A spin lock: it is only contended
@@ -388,8 +388,10 @@ unsafe fn default_alloc(layout: Layout) -> *mut u8 {
     if raw.is_null() {
         return raw;
     }
-    // Room for the pointer below the block: align ≥ 16 > size_of::<*mut u8>().
-    let offset = layout.align() - (raw as usize & (layout.align() - 1));
+    // Room for the pointer below the block: align ≥ 16 > size_of::<*mut u8>(). An alignment
+    // is a power of two, and `raw`'s misalignment is below it: neither saturates.
+    let misalignment = raw as usize & layout.align().saturating_sub(1);
+    let offset = layout.align().saturating_sub(misalignment);
     // SAFETY: `offset` is in 1..=align, so block and the word below it are inside `raw`.
     unsafe {
         let block = raw.add(offset);
@@ -424,7 +426,8 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
             for &b in s.as_bytes() {
                 if let Some(slot) = self.buf.get_mut(self.len) {
                     *slot = b;
-                    self.len += 1;
+                    // `len` indexed a slot of the 160-byte buffer: no saturation.
+                    self.len = self.len.saturating_add(1);
                 }
             }
             Ok(())

@@ -14,10 +14,13 @@
 //!
 //! PUBACK for a QoS 1 PUBLISH and PINGREQ for keep-alive are queued automatically.
 //!
-//! Every byte from the server is hostile. The fixed header is parsed here, before mqttrs sees
-//! anything: packet types a server may not send are refused at their first byte, a length over
-//! the limit is refused before its body is buffered, and each packet's body length is checked
-//! against its type. Only then does mqttrs decode exactly one complete packet. That order
+//! Every byte from the server is hostile. What the server may send is one table, `ACCEPTED`:
+//! per packet kind its flags, its body length and when it may arrive. The fixed header is
+//! parsed here, before mqttrs sees anything, and the table is applied as early as each rule can
+//! be: kind, flags and connection phase at the first byte; a length over the limit and the
+//! kind's body length before the body is buffered; a PUBLISH's topic once its body is in; and an
+//! acknowledgement's packet id once decoded. Only then does mqttrs decode exactly one complete
+//! packet. That order
 //! matters: mqttrs 0.4.1 indexes its input without bounds checks and panics on short packets
 //! (`[0x40, 0x00]`, a PUBACK without its packet id) and, handed more than one packet, reads
 //! fields out of the next one (see the tests). The checks here rule out every such path; a
@@ -123,21 +126,200 @@ fn check_field(what: &str, len: usize) -> Result<()> {
     Ok(())
 }
 
-/// A fixed header whose length bytes are complete.
+/// What the flags (the low nibble of the first byte) of a packet kind may be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flags {
+    /// Reserved: all zero.
+    Zero,
+    /// PUBLISH's DUP, QoS and RETAIN, with QoS 0 or 1: QoS 3 does not exist (malformed), and
+    /// QoS 2 is more than this client's subscriptions ask for (unexpected).
+    UpToQos1,
+}
+
+/// The body length of a packet kind, known from the fixed header before the body is buffered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Body {
+    Exactly(usize),
+    AtLeast(usize),
+    /// A topic (its 2-byte length, then the name) and, above QoS 0, a 2-byte packet id: the
+    /// header must leave room for the length and the id, and once the body is in, the topic
+    /// must fit in it (mqttrs would read past it).
+    Topic,
+}
+
+/// When the server may send a packet kind.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum When {
+    /// Once, before anything else: the answer to CONNECT.
+    FirstOnly,
+    /// Any time after CONNACK.
+    AfterConnack,
+    /// After CONNACK, and only as the answer to a packet of ours that awaits this kind with the
+    /// same packet id (a SUBSCRIBE its SUBACK, a QoS 1 PUBLISH its PUBACK), checked once the
+    /// id is decoded; each packet is answered once.
+    Answering,
+}
+
+/// A packet kind the server may send, and what it must look like.
+struct Acceptance {
+    kind: u8,
+    name: &'static str,
+    flags: Flags,
+    body: Body,
+    when: When,
+}
+
+/// Every packet this client accepts. Any other kind is refused at its first byte: types 0 and
+/// 15 are reserved (malformed), the others are client-to-server or QoS 2 flow (unexpected).
+const ACCEPTED: [Acceptance; 5] = [
+    Acceptance {
+        kind: CONNACK,
+        name: "CONNACK",
+        flags: Flags::Zero,
+        body: Body::Exactly(2),
+        when: When::FirstOnly,
+    },
+    Acceptance {
+        kind: PUBLISH,
+        name: "PUBLISH",
+        flags: Flags::UpToQos1,
+        body: Body::Topic,
+        when: When::AfterConnack,
+    },
+    Acceptance {
+        kind: PUBACK,
+        name: "PUBACK",
+        flags: Flags::Zero,
+        body: Body::Exactly(2),
+        when: When::Answering,
+    },
+    Acceptance {
+        kind: SUBACK,
+        name: "SUBACK",
+        flags: Flags::Zero,
+        // The packet id and at least one return code.
+        body: Body::AtLeast(3),
+        when: When::Answering,
+    },
+    Acceptance {
+        kind: PINGRESP,
+        name: "PINGRESP",
+        flags: Flags::Zero,
+        body: Body::Exactly(0),
+        when: When::AfterConnack,
+    },
+];
+
+impl Acceptance {
+    /// The row for the first byte `first`, if its kind, flags and the connection's phase
+    /// (`connack_seen`) admit it.
+    fn for_first_byte(first: u8, connack_seen: bool) -> Result<&'static Acceptance> {
+        let kind = first >> 4;
+        let flags = first & 0x0f;
+        let Some(rule) = ACCEPTED.iter().find(|rule| rule.kind == kind) else {
+            return Err(if kind == 0 || kind == 15 {
+                malformed(format!("reserved packet type {kind}"))
+            } else {
+                unexpected(format!("packet type {kind} is never sent to this client"))
+            });
+        };
+        let name = rule.name;
+        match rule.flags {
+            Flags::Zero if flags != 0 => {
+                return Err(malformed(format!("{name} with reserved flags {flags:#x}")))
+            }
+            Flags::Zero => {}
+            Flags::UpToQos1 => match publish_qos(first) {
+                3 => return Err(malformed("PUBLISH with QoS 3")),
+                2 => return Err(unexpected("QoS 2 PUBLISH (the subscription is QoS 1)")),
+                _ => {}
+            },
+        }
+        match rule.when {
+            When::FirstOnly if connack_seen => Err(unexpected(format!("second {name}"))),
+            When::AfterConnack | When::Answering if !connack_seen => {
+                Err(unexpected(format!("{name} before CONNACK")))
+            }
+            _ => Ok(rule),
+        }
+    }
+
+    /// Whether a body of `len` bytes suits this kind with first byte `first`.
+    fn check_body_length(&self, first: u8, len: usize) -> Result<()> {
+        let ok = match self.body {
+            Body::Exactly(n) => len == n,
+            Body::AtLeast(n) => len >= n,
+            Body::Topic => len >= topic_and_pid_len(first),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(malformed(format!(
+                "packet type {} with a {len}-byte body",
+                self.kind
+            )))
+        }
+    }
+
+    /// Whether the complete `body` holds what this kind's length rule promises.
+    fn check_body(&self, first: u8, body: &[u8]) -> Result<()> {
+        if self.body != Body::Topic {
+            return Ok(());
+        }
+        // A PUBLISH's topic (and packet id) must fit in its body; mqttrs would read past it.
+        let topic_len = match body {
+            [hi, lo, ..] => usize::from(u16::from_be_bytes([*hi, *lo])),
+            _ => return Err(malformed("PUBLISH without a topic length")),
+        };
+        // At most 65535 + 4: no overflow, and saturation could only refuse.
+        if topic_len.saturating_add(topic_and_pid_len(first)) > body.len() {
+            return Err(malformed(format!(
+                "PUBLISH topic of {topic_len} bytes overruns its {}-byte body",
+                body.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The QoS bits of a PUBLISH's first byte.
+fn publish_qos(first: u8) -> u8 {
+    (first >> 1) & 3
+}
+
+/// The topic length field of a PUBLISH, plus its packet id above QoS 0.
+fn topic_and_pid_len(first: u8) -> usize {
+    if publish_qos(first) == 0 {
+        2
+    } else {
+        4
+    }
+}
+
+/// A packet of ours that awaits the server's answer.
+struct Awaited {
+    /// The kind that answers it: SUBACK or PUBACK.
+    answer: u8,
+    pid: u16,
+    /// The SUBSCRIBE's filter count, each answered by one return code; 0 for a PUBLISH.
+    filters: usize,
+}
+
+/// A fixed header whose length bytes are complete, and the table's row for its kind.
 #[derive(Clone, Copy)]
 struct FixedHeader {
     first: u8,
     header_len: usize,
     body_len: usize,
+    rule: &'static Acceptance,
 }
 
 impl FixedHeader {
-    fn kind(self) -> u8 {
-        self.first >> 4
-    }
-
+    /// The whole packet's length. Saturating: the header is at most 5 bytes and the body at
+    /// most `MAX_REMAINING_LENGTH`, so this never saturates where usize has 32 bits or more,
+    /// and a saturated total would still be refused by the size limit.
     fn total(self) -> usize {
-        self.header_len + self.body_len
+        self.header_len.saturating_add(self.body_len)
     }
 }
 
@@ -155,10 +337,8 @@ pub struct MqttSession {
     connect_queued: bool,
     connack_seen: bool,
     next_pid: u16,
-    /// SUBSCRIBE packet ids still waiting for SUBACK, with their filter counts.
-    awaiting_suback: Vec<(u16, usize)>,
-    /// QoS 1 PUBLISH packet ids still waiting for PUBACK.
-    awaiting_puback: Vec<u16>,
+    /// SUBSCRIBEs still waiting for SUBACK and QoS 1 PUBLISHes still waiting for PUBACK.
+    awaiting: Vec<Awaited>,
     keep_alive_ms: u64,
     last_sent: u64,
     last_received: u64,
@@ -179,8 +359,7 @@ impl MqttSession {
             connect_queued: false,
             connack_seen: false,
             next_pid: 1,
-            awaiting_suback: Vec::new(),
-            awaiting_puback: Vec::new(),
+            awaiting: Vec::new(),
             keep_alive_ms: 0,
             last_sent: 0,
             last_received: 0,
@@ -223,10 +402,16 @@ impl MqttSession {
             password: opts.password.as_ref().map(|p| p.as_slice()),
         });
         // Protocol name and level, flags and keep-alive take 10 bytes; each field 2 + its length.
-        let body = 10 + 2 + opts.client_id.len() + 2 + opts.username.len() + 2 + password_len;
+        // Each field was checked to 65535 bytes at most, so the sum cannot saturate.
+        let body = [opts.client_id.len(), opts.username.len(), password_len]
+            .into_iter()
+            .fold(10usize, |sum, len| {
+                sum.saturating_add(2).saturating_add(len)
+            });
         self.queue(&packet, body)?;
         self.connect_queued = true;
-        self.keep_alive_ms = u64::from(opts.keep_alive_secs) * 1000;
+        // At most 65535 * 1000: far below u64::MAX.
+        self.keep_alive_ms = u64::from(opts.keep_alive_secs).saturating_mul(1000);
         self.last_received = self.now;
         Ok(())
     }
@@ -256,9 +441,14 @@ impl MqttSession {
                 })
                 .collect(),
             }),
-            2 + 2 + filter.len() + 1,
+            // Packet id, filter length, filter, requested QoS; the filter is at most 65535 bytes.
+            filter.len().saturating_add(5),
         )?;
-        self.awaiting_suback.push((pid.get(), 1));
+        self.awaiting.push(Awaited {
+            answer: SUBACK,
+            pid: pid.get(),
+            filters: 1,
+        });
         Ok(pid.get())
     }
 
@@ -272,9 +462,10 @@ impl MqttSession {
             )));
         }
         check_field("the topic name", topic.len())?;
-        let (qospid, pid_len) = match qos {
-            QoS::AtMostOnce => (QosPid::AtMostOnce, 0),
-            QoS::AtLeastOnce => (QosPid::AtLeastOnce(self.allocate_pid()?), 2),
+        // The topic's length field, and the packet id above QoS 0.
+        let (qospid, fields_len) = match qos {
+            QoS::AtMostOnce => (QosPid::AtMostOnce, 2),
+            QoS::AtLeastOnce => (QosPid::AtLeastOnce(self.allocate_pid()?), 4),
             QoS::ExactlyOnce => return Err(invalid_argument("QoS 2 is not supported")),
         };
         self.queue(
@@ -285,11 +476,19 @@ impl MqttSession {
                 topic_name: topic,
                 payload,
             }),
-            2 + topic.len() + pid_len + payload.len(),
+            // A huge payload saturates, and `queue` refuses a bound over MQTT's limit.
+            payload
+                .len()
+                .saturating_add(topic.len())
+                .saturating_add(fields_len),
         )?;
         let pid = qospid.pid().map(Pid::get);
         if let Some(pid) = pid {
-            self.awaiting_puback.push(pid);
+            self.awaiting.push(Awaited {
+                answer: PUBACK,
+                pid,
+                filters: 0,
+            });
         }
         Ok(pid)
     }
@@ -388,8 +587,7 @@ impl MqttSession {
         for _ in 0..u16::MAX {
             let candidate = self.next_pid;
             self.next_pid = candidate.checked_add(1).unwrap_or(1);
-            let in_use = self.awaiting_puback.contains(&candidate)
-                || self.awaiting_suback.iter().any(|(p, _)| *p == candidate);
+            let in_use = self.awaiting.iter().any(|a| a.pid == candidate);
             if !in_use {
                 if let Ok(pid) = Pid::try_from(candidate) {
                     return Ok(pid);
@@ -410,18 +608,22 @@ impl MqttSession {
             )));
         }
         let start = self.outbound.len();
-        let bound = MAX_FIXED_HEADER + body_bound;
+        // `body_bound` is within MQTT's limit (checked above): no saturation.
+        let bound = body_bound.saturating_add(MAX_FIXED_HEADER);
         // Grow by hand: a reallocating Vec would free the old copy of the password without
         // wiping it.
         crate::layers::wipe::reserve(&mut self.outbound, bound);
-        self.outbound.resize(start + bound, 0);
+        // The queue already holds `start` bytes in memory, and the reserve above made room for
+        // `bound` more, so the sum fits.
+        self.outbound.resize(start.saturating_add(bound), 0);
         let encoded = match self.outbound.get_mut(start..) {
             Some(tail) => encode_slice(packet, tail),
             None => Err(mqttrs::Error::WriteZero),
         };
         match encoded {
             Ok(n) => {
-                self.outbound.truncate(start + n);
+                // `n` is at most the `bound` bytes handed to the encoder.
+                self.outbound.truncate(start.saturating_add(n));
                 self.last_sent = self.now;
                 Ok(())
             }
@@ -439,19 +641,22 @@ impl MqttSession {
         while !data.is_empty() {
             // Take header bytes one at a time, then exactly the rest of the packet, so that
             // nothing beyond the current packet is ever buffered.
+            // `inbound` never holds more than the packet's total (this loop takes no more), so
+            // the subtractions below never saturate.
             let want = match self.fixed_header()? {
-                Some(h) => h.total() - self.inbound.len(),
+                Some(h) => h.total().saturating_sub(self.inbound.len()),
                 None => 1,
             };
-            let (head, tail) = data.split_at(want.min(data.len()));
+            let (head, tail) = data.split_at_checked(want).unwrap_or((data, &[]));
             self.inbound.extend_from_slice(head);
             data = tail;
             if let Some(h) = self.fixed_header()? {
-                if self.inbound.len() == h.total() {
+                if self.inbound.len() >= h.total() {
                     let frame = core::mem::take(&mut self.inbound);
                     self.on_packet(h, &frame)?;
                 } else {
-                    self.inbound.reserve_exact(h.total() - self.inbound.len());
+                    let missing = h.total().saturating_sub(self.inbound.len());
+                    self.inbound.reserve_exact(missing);
                 }
             }
         }
@@ -463,18 +668,20 @@ impl MqttSession {
         let Some(&first) = self.inbound.first() else {
             return Ok(None);
         };
-        self.check_first_byte(first)?;
-        let mut body_len = 0usize;
-        for i in 0..4 {
-            let Some(&byte) = self.inbound.get(1 + i) else {
-                return Ok(None);
-            };
-            body_len |= usize::from(byte & 0x7f) << (7 * i);
+        let rule = Acceptance::for_first_byte(first, self.connack_seen)?;
+        // The remaining length: up to four bytes of 7 bits each, least significant first.
+        let mut body_len = 0u32;
+        let length_bytes = self.inbound.get(1..).unwrap_or_default();
+        for (header_len, (&byte, shift)) in (2..).zip(length_bytes.iter().zip([0u32, 7, 14, 21])) {
+            // 7 bits shifted by at most 21 stay below 2^28: nothing is shifted out.
+            body_len |= u32::from(byte & 0x7f).wrapping_shl(shift);
             if byte & 0x80 == 0 {
                 let h = FixedHeader {
                     first,
-                    header_len: 2 + i,
-                    body_len,
+                    header_len,
+                    // A usize narrower than 28 bits would saturate, and be refused as too large.
+                    body_len: usize::try_from(body_len).unwrap_or(usize::MAX),
+                    rule,
                 };
                 if h.total() > self.max_packet_size {
                     return Err(Error::new(
@@ -486,52 +693,19 @@ impl MqttSession {
                         ),
                     ));
                 }
-                check_body_length(h)?;
+                rule.check_body_length(first, h.body_len)?;
                 return Ok(Some(h));
             }
+        }
+        if length_bytes.len() < 4 {
+            return Ok(None);
         }
         Err(malformed("remaining length longer than 4 bytes"))
     }
 
-    /// Refuses, from its first byte, a packet the server may not send now.
-    fn check_first_byte(&self, first: u8) -> Result<()> {
-        let kind = first >> 4;
-        let flags = first & 0x0f;
-        let name = match kind {
-            CONNACK => "CONNACK",
-            PUBLISH => "PUBLISH",
-            PUBACK => "PUBACK",
-            SUBACK => "SUBACK",
-            PINGRESP => "PINGRESP",
-            0 | 15 => return Err(malformed(format!("reserved packet type {kind}"))),
-            _ => {
-                return Err(unexpected(format!(
-                    "packet type {kind} is never sent to this client"
-                )))
-            }
-        };
-        if kind == PUBLISH {
-            match (flags >> 1) & 3 {
-                3 => return Err(malformed("PUBLISH with QoS 3")),
-                2 => return Err(unexpected("QoS 2 PUBLISH (the subscription is QoS 1)")),
-                _ => {}
-            }
-        } else if flags != 0 {
-            return Err(malformed(format!("{name} with reserved flags {flags:#x}")));
-        }
-        if kind == CONNACK && self.connack_seen {
-            return Err(unexpected("second CONNACK"));
-        }
-        if kind != CONNACK && !self.connack_seen {
-            return Err(unexpected(format!("{name} before CONNACK")));
-        }
-        Ok(())
-    }
-
     fn on_packet(&mut self, h: FixedHeader, frame: &[u8]) -> Result<()> {
-        if h.kind() == PUBLISH {
-            check_topic_fits(h, frame)?;
-        }
+        h.rule
+            .check_body(h.first, frame.get(h.header_len..).unwrap_or_default())?;
         // Last guard: the checks above leave mqttrs no short read, but it is third-party code
         // fed hostile bytes, and a panic must not unwind through the engine.
         #[cfg(feature = "std")]
@@ -544,7 +718,7 @@ impl MqttSession {
             Ok(Some(p)) => p,
             Ok(None) => return Err(malformed("incomplete packet")),
             // Codes 6–255 are not MQTT 3.1.1's, but the engine reports them as refusals.
-            Err(mqttrs::Error::InvalidConnectReturnCode(code)) if h.kind() == CONNACK => {
+            Err(mqttrs::Error::InvalidConnectReturnCode(code)) if h.rule.kind == CONNACK => {
                 self.on_connack(frame, code)?;
                 return Ok(());
             }
@@ -552,6 +726,12 @@ impl MqttSession {
         };
         self.last_received = self.now;
         self.ping_sent_at = None;
+        let answered = match h.rule.when {
+            When::Answering => Some(self.take_awaited(h.rule, answer_pid(&packet))?),
+            When::FirstOnly | When::AfterConnack => None,
+        };
+        // The table admitted only its kinds and flags, so each arm below sees a packet it may
+        // accept; what remains is the content of each.
         match packet {
             Packet::Connack(c) => {
                 let code = match c.code {
@@ -566,10 +746,7 @@ impl MqttSession {
             }
             Packet::Suback(s) => {
                 let pid = s.pid.get();
-                let Some(i) = self.awaiting_suback.iter().position(|(p, _)| *p == pid) else {
-                    return Err(unexpected(format!("SUBACK for unknown packet id {pid}")));
-                };
-                let (_, filters) = self.awaiting_suback.swap_remove(i);
+                let filters = answered.map_or(0, |a| a.filters);
                 if s.return_codes.len() != filters {
                     return Err(malformed(format!(
                         "SUBACK with {} return codes for {filters} filters",
@@ -599,6 +776,7 @@ impl MqttSession {
                         self.queue(&Packet::Puback(pid), 2)?;
                         Some(pid.get())
                     }
+                    // Refused by the table at the first byte already.
                     QosPid::ExactlyOnce(_) => return Err(unexpected("QoS 2 PUBLISH")),
                 };
                 self.events.push_back(MqttEvent::Publish {
@@ -608,15 +786,9 @@ impl MqttSession {
                     pid,
                 });
             }
-            Packet::Puback(pid) => {
-                let pid = pid.get();
-                let Some(i) = self.awaiting_puback.iter().position(|p| *p == pid) else {
-                    return Err(unexpected(format!("PUBACK for unknown packet id {pid}")));
-                };
-                self.awaiting_puback.swap_remove(i);
-                self.events.push_back(MqttEvent::PubAck { pid });
-            }
+            Packet::Puback(pid) => self.events.push_back(MqttEvent::PubAck { pid: pid.get() }),
             Packet::Pingresp => self.events.push_back(MqttEvent::PingResp),
+            // Kinds outside the table were refused at their first byte.
             other => {
                 return Err(unexpected(format!(
                     "{:?} from the server",
@@ -641,46 +813,31 @@ impl MqttSession {
         });
         Ok(())
     }
-}
 
-/// The body length each packet type must have, checked before the body is buffered.
-fn check_body_length(h: FixedHeader) -> Result<()> {
-    let n = h.body_len;
-    let ok = match h.kind() {
-        CONNACK | PUBACK => n == 2,
-        PINGRESP => n == 0,
-        // Packet id and at least one return code.
-        SUBACK => n >= 3,
-        // Topic length, plus the packet id above QoS 0.
-        PUBLISH if (h.first >> 1) & 3 == 0 => n >= 2,
-        PUBLISH => n >= 4,
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(malformed(format!(
-            "packet type {} with a {n}-byte body",
-            h.kind()
-        )))
+    /// The table's `When::Answering`, which needs the decoded packet id: takes the packet of
+    /// ours that awaits `rule`'s kind with `pid`.
+    fn take_awaited(&mut self, rule: &Acceptance, pid: u16) -> Result<Awaited> {
+        let found = self
+            .awaiting
+            .iter()
+            .position(|a| a.answer == rule.kind && a.pid == pid);
+        match found {
+            Some(i) => Ok(self.awaiting.swap_remove(i)),
+            None => Err(unexpected(format!(
+                "{} for unknown packet id {pid}",
+                rule.name
+            ))),
+        }
     }
 }
 
-/// A PUBLISH's topic (and packet id) must fit in its body; mqttrs would read past it.
-fn check_topic_fits(h: FixedHeader, frame: &[u8]) -> Result<()> {
-    let body = frame.get(h.header_len..).unwrap_or_default();
-    let topic_len = match body {
-        [hi, lo, ..] => usize::from(*hi) << 8 | usize::from(*lo),
-        _ => return Err(malformed("PUBLISH without a topic length")),
-    };
-    let pid_len = if (h.first >> 1) & 3 == 0 { 0 } else { 2 };
-    if 2 + topic_len + pid_len > body.len() {
-        return Err(malformed(format!(
-            "PUBLISH topic of {topic_len} bytes overruns its {}-byte body",
-            body.len()
-        )));
+/// The packet id an acknowledgement answers; 0 (never in use) for other packets.
+fn answer_pid(packet: &Packet<'_>) -> u16 {
+    match packet {
+        Packet::Suback(s) => s.pid.get(),
+        Packet::Puback(pid) => pid.get(),
+        _ => 0,
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -1143,6 +1300,39 @@ mod tests {
         // A type is refused from its first byte, before any length is read.
         assert_eq!(
             code_of(&mut established(), &[0x10]),
+            dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
+        );
+    }
+
+    #[test]
+    fn an_acknowledgement_answers_only_the_kind_it_acknowledges() {
+        // Packet id 1 awaits a SUBACK: a PUBACK for it is no answer.
+        let mut s = session();
+        s.handle_input(&connack(ConnectReturnCode::Accepted))
+            .unwrap();
+        assert_eq!(
+            code_of(&mut s, &encode(&Packet::Puback(pid(1)))),
+            dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
+        );
+        // Packet id 2 awaits a PUBACK: a SUBACK for it is no answer, the PUBACK is, once.
+        let published = || {
+            let mut s = established();
+            assert_eq!(s.publish("t", b"", QoS::AtLeastOnce).unwrap(), Some(2));
+            s
+        };
+        assert_eq!(
+            code_of(
+                &mut published(),
+                &suback(2, vec![SubscribeReturnCodes::Failure])
+            ),
+            dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
+        );
+        let mut s = published();
+        let puback = encode(&Packet::Puback(pid(2)));
+        s.handle_input(&puback).unwrap();
+        assert_eq!(events(&mut s), vec![MqttEvent::PubAck { pid: 2 }]);
+        assert_eq!(
+            code_of(&mut s, &puback),
             dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
         );
     }

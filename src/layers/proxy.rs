@@ -154,7 +154,8 @@ impl Tunnel {
             return Ok(Some(data));
         }
         let before = self.head.len();
-        let room = MAX_RESPONSE_HEAD - before;
+        // The head never grows past its limit (only `room` bytes are taken): no saturation.
+        let room = MAX_RESPONSE_HEAD.saturating_sub(before);
         self.head
             .extend_from_slice(data.get(..data.len().min(room)).unwrap_or_default());
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -185,7 +186,10 @@ impl Tunnel {
             200..=299 => {
                 self.open = true;
                 self.head = Vec::new();
-                Ok(Some(data.get(head_len - before..).unwrap_or_default()))
+                // The head was incomplete in its first `before` bytes (the last call said so),
+                // so it ends inside `data`: no saturation.
+                let used = head_len.saturating_sub(before);
+                Ok(Some(data.get(used..).unwrap_or_default()))
             }
             // 407 is the standard answer; tinyproxy (and some others) answer CONNECT with 401.
             401 | 407 => Err(Error::new(

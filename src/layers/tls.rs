@@ -120,7 +120,10 @@ fn pem_private_key(pem: &[u8]) -> Result<(Zeroizing<Vec<u8>>, KeyFormat)> {
     let text =
         std::str::from_utf8(pem).map_err(|_| invalid_key("the private key PEM is not text"))?;
     for (begin, _) in text.match_indices("-----BEGIN ") {
-        let after_begin = &text[begin + "-----BEGIN ".len()..];
+        let after_begin = text
+            .get(begin..)
+            .and_then(|t| t.strip_prefix("-----BEGIN "))
+            .unwrap_or_default();
         let Some((label, rest)) = after_begin.split_once("-----") else {
             continue;
         };
@@ -132,7 +135,9 @@ fn pem_private_key(pem: &[u8]) -> Result<(Zeroizing<Vec<u8>>, KeyFormat)> {
             .ok_or_else(|| invalid_key("the private key PEM block has no END line"))?;
         let mut base64_text = Zeroizing::new(String::with_capacity(body.len()));
         base64_text.extend(body.chars().filter(|c| !c.is_ascii_whitespace()));
-        let mut der = Zeroizing::new(Vec::with_capacity(base64_text.len().div_ceil(4) * 3));
+        // A capacity: the text is in memory, so three quarters of it cannot saturate.
+        let decoded_len = base64_text.len().div_ceil(4).saturating_mul(3);
+        let mut der = Zeroizing::new(Vec::with_capacity(decoded_len));
         base64::engine::general_purpose::STANDARD
             .decode_vec(base64_text.as_bytes(), &mut der)
             .map_err(|_| invalid_key("the private key PEM block is not valid base64"))?;

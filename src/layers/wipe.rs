@@ -9,7 +9,8 @@ use zeroize::Zeroizing;
 
 /// Makes room for `additional` more bytes without reallocating in place.
 pub(crate) fn reserve(buf: &mut Zeroizing<Vec<u8>>, additional: usize) {
-    if buf.capacity() - buf.len() >= additional {
+    // A Vec's length never exceeds its capacity: no saturation.
+    if buf.capacity().saturating_sub(buf.len()) >= additional {
         return;
     }
     let needed = buf.len().saturating_add(additional);

@@ -212,7 +212,8 @@ impl WsClient {
             return Ok(0);
         };
         let before = head.len();
-        let room = MAX_RESPONSE_HEAD - before;
+        // The head never grows past its limit (only `room` bytes are taken): no saturation.
+        let room = MAX_RESPONSE_HEAD.saturating_sub(before);
         head.extend_from_slice(data.get(..data.len().min(room)).unwrap_or_default());
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut headers);
@@ -231,7 +232,9 @@ impl WsClient {
             }
         };
         check_upgrade(&response, key)?;
-        let used = head_len - before;
+        // The head was incomplete in its first `before` bytes (the last call said so), so it
+        // ends inside `data`: no saturation.
+        let used = head_len.saturating_sub(before);
         self.state = State::Open;
         let held = core::mem::take(&mut self.held);
         if !held.is_empty() {
@@ -247,14 +250,17 @@ impl WsClient {
                 let before = self.partial.len();
                 // A header is at most 14 bytes; take what may belong to it, then give back the
                 // bytes past its end.
-                let take = data.len().min(14 - before);
+                // `partial` holds less than a whole header here: no saturation.
+                let take = data.len().min(14usize.saturating_sub(before));
                 self.partial
                     .extend_from_slice(data.get(..take).unwrap_or_default());
                 match self.parse_header()? {
                     None => Ok(take),
                     Some(header_len) => {
                         self.partial.clear();
-                        Ok(header_len - before)
+                        // The header was incomplete in its first `before` bytes (the last
+                        // call said so), so it ends inside `data`: no saturation.
+                        Ok(header_len.saturating_sub(before))
                     }
                 }
             }
@@ -264,7 +270,8 @@ impl WsClient {
                     .min(usize::try_from(remaining).unwrap_or(usize::MAX));
                 self.plaintext
                     .extend_from_slice(data.get(..n).unwrap_or_default());
-                let remaining = remaining - n as u64;
+                // `n` is at most `remaining`: no saturation.
+                let remaining = remaining.saturating_sub(u64::try_from(n).unwrap_or(u64::MAX));
                 self.inbound = if remaining == 0 {
                     Inbound::Header
                 } else {
@@ -273,7 +280,8 @@ impl WsClient {
                 Ok(n)
             }
             Inbound::Control { opcode, len } => {
-                let n = data.len().min(len - self.partial.len());
+                // `partial` holds less than the control payload here: no saturation.
+                let n = data.len().min(len.saturating_sub(self.partial.len()));
                 self.partial
                     .extend_from_slice(data.get(..n).unwrap_or_default());
                 if self.partial.len() == len {
@@ -308,10 +316,11 @@ impl WsClient {
                 (Some(&a), Some(&b)) => (u64::from(u16::from_be_bytes([a, b])), 4),
                 _ => return Ok(None),
             },
-            127 => match p.get(2..10) {
-                Some(bytes) => {
-                    let mut be = [0u8; 8];
-                    be.copy_from_slice(bytes);
+            127 => match p
+                .get(2..10)
+                .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+            {
+                Some(be) => {
                     let len = u64::from_be_bytes(be);
                     if len >> 63 != 0 {
                         return Err(frame_error("frame length with the top bit set"));
@@ -398,7 +407,8 @@ impl WsClient {
         let mut mask = [0u8; 4];
         self.random.fill(&mut mask)?;
         // Grown here, before the pushes, so a reallocation never frees an unwiped copy.
-        crate::layers::wipe::reserve(&mut self.output, payload.len() + 14);
+        // A frame header is at most 14 bytes; the payload is in memory, so the sum fits.
+        crate::layers::wipe::reserve(&mut self.output, payload.len().saturating_add(14));
         let out = &mut self.output;
         out.push(0x80 | opcode);
         match payload.len() {
