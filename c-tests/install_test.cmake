@@ -24,7 +24,9 @@ if(DEFINED EXPECT_RUST_TARGET)
     list(APPEND expectations -DEXPECT_RUST_TARGET=${EXPECT_RUST_TARGET})
 endif()
 if(DEFINED EXPECT_FEATURES)
-    list(APPEND expectations "-DEXPECT_FEATURES=${EXPECT_FEATURES}")
+    # Comma-separated, as dps_mqtt.pc has them: a list would split into several arguments.
+    string(REPLACE ";" "," expected_features "${EXPECT_FEATURES}")
+    list(APPEND expectations -DEXPECT_FEATURES=${expected_features})
 endif()
 
 set(prefix ${WORK_DIR}/prefix)
@@ -61,7 +63,6 @@ if(PKG_CONFIG)
             OUTPUT_VARIABLE pc_target OUTPUT_STRIP_TRAILING_WHITESPACE)
         execute_process(COMMAND ${PKG_CONFIG} --variable=cargo_features dps_mqtt
             OUTPUT_VARIABLE pc_features OUTPUT_STRIP_TRAILING_WHITESPACE)
-        string(REPLACE ";" "," expected_features "${EXPECT_FEATURES}")
         if(NOT pc_target STREQUAL EXPECT_RUST_TARGET OR NOT pc_features STREQUAL expected_features)
             message(FATAL_ERROR "dps_mqtt.pc records rust_target '${pc_target}', cargo_features '${pc_features}'; "
                 "expected '${EXPECT_RUST_TARGET}', '${expected_features}'")

@@ -3,6 +3,8 @@
 if(DEFINED EXPECT_RUST_TARGET AND NOT dps_mqtt_RUST_TARGET STREQUAL EXPECT_RUST_TARGET)
     message(FATAL_ERROR "dps_mqtt_RUST_TARGET is '${dps_mqtt_RUST_TARGET}', expected '${EXPECT_RUST_TARGET}'")
 endif()
-if(DEFINED EXPECT_FEATURES AND NOT dps_mqtt_FEATURES STREQUAL EXPECT_FEATURES)
+# EXPECT_FEATURES is comma-separated.
+string(REPLACE ";" "," dps_features "${dps_mqtt_FEATURES}")
+if(DEFINED EXPECT_FEATURES AND NOT dps_features STREQUAL EXPECT_FEATURES)
     message(FATAL_ERROR "dps_mqtt_FEATURES is '${dps_mqtt_FEATURES}', expected '${EXPECT_FEATURES}'")
 endif()
