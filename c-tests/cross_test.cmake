@@ -3,7 +3,7 @@
 # builds a consumer against the installed package (install_test.cmake).
 #   cmake -DSOURCE_DIR=... -DWORK_DIR=... -DRUST_TARGET=<triple> -DEXPECT_STATICLIB=<path>
 #         [-DBUILD_ARGS=<list>] [-DTOOLCHAIN_FILE=...] [-DEXPECT_FEATURES=<list>]
-#         [-DCONSUMER=...] [-DRUN_CONSUMER=OFF] [-DNM=...] -P cross_test.cmake
+#         [-DCONSUMER=...] [-DRUN_CONSUMER=OFF] [-DRUN_WITH=<list>] [-DNM=...] -P cross_test.cmake
 # NM, when given: the consumer images may have no undefined symbol.
 cmake_minimum_required(VERSION 3.16)
 include(${CMAKE_CURRENT_LIST_DIR}/run_command.cmake)

@@ -5,6 +5,7 @@
 #   CONSUMER             the consumer project under c-tests/ (default: consumer)
 #   CONSUMER_ARGS        more arguments for its configure step (a list), e.g. a toolchain file
 #   RUN_CONSUMER         OFF for a consumer built for another machine: linked, not run
+#   RUN_WITH             the command that runs it instead (a list), e.g. qemu-aarch64;-L;/usr/aarch64-linux-gnu
 #   EXPECT_RUST_TARGET   the Rust target triple the package must record (CMake and pkg-config)
 #   EXPECT_FEATURES      the cargo features it must record (a list; empty: the no_std core)
 # The pkg-config build uses the consumer's own compiler and flags (from its CMake cache), so a
@@ -38,7 +39,7 @@ run(${CMAKE_COMMAND} -S ${consumer_dir} -B ${WORK_DIR}/consumer
     -DCMAKE_PREFIX_PATH=${prefix} ${CONSUMER_ARGS} ${expectations})
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/consumer)
 if(RUN_CONSUMER)
-    run(${WORK_DIR}/consumer/consumer)
+    run(${RUN_WITH} ${WORK_DIR}/consumer/consumer)
 endif()
 message(STATUS "find_package(dps_mqtt): ok")
 
@@ -80,7 +81,7 @@ if(PKG_CONFIG)
     run(${cc} ${cflags} -std=c99 -Wall -Wextra -Wpedantic -Werror -I${consumer_dir}
         ${consumer_dir}/main.c ${generated} ${flags} -o ${WORK_DIR}/consumer-pkgconfig)
     if(RUN_CONSUMER)
-        run(${WORK_DIR}/consumer-pkgconfig)
+        run(${RUN_WITH} ${WORK_DIR}/consumer-pkgconfig)
     endif()
     message(STATUS "pkg-config dps_mqtt: ok")
 else()

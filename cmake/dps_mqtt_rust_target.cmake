@@ -7,14 +7,15 @@
 #   DPS_MQTT_RUST_TRIPLE        the triple the library is built for (DPS_MQTT_RUST_TARGET, or the host)
 #   DPS_MQTT_RUST_NATIVE        TRUE when that is the host: programs built here can run here
 #   DPS_MQTT_RUST_BARE_METAL    TRUE for targets without an operating system (`*-none-*`)
-#   DPS_MQTT_RUST_BUILD_STD     TRUE when cargo must build core and alloc itself (-Zbuild-std)
+#   DPS_MQTT_RUST_BUILD_STD     TRUE when cargo builds the standard library itself (-Zbuild-std=
+#                               DPS_MQTT_RUST_BUILD_STD_CRATES)
 
 set(DPS_MQTT_RUST_TARGET "" CACHE STRING
     "Rust target triple the library is built for (cargo --target), e.g. thumbv7em-none-eabihf or aarch64-unknown-linux-gnu; empty: the host. Required when cross-compiling")
 set(DPS_MQTT_RUSTC "" CACHE FILEPATH
     "rustc for cargo to run (the RUSTC environment variable of the build); empty: cargo's own, or RUSTC from the environment")
 set(DPS_MQTT_BUILD_STD AUTO CACHE STRING
-    "Build core and alloc from source (cargo -Zbuild-std=core,alloc, RUSTC_BOOTSTRAP=1): AUTO does so for a bare-metal target that rustc has no prebuilt core for")
+    "Build the standard library from source (cargo -Zbuild-std, RUSTC_BOOTSTRAP=1): core and alloc for bare metal, std for a hosted target. AUTO: for a bare-metal target that rustc has no prebuilt core for")
 set_property(CACHE DPS_MQTT_BUILD_STD PROPERTY STRINGS AUTO ON OFF)
 set(DPS_MQTT_CARGO_ENV "" CACHE STRING
     "Extra VAR=value settings for cargo's environment (a CMake list), e.g. CARGO_HOME or a target's linker")
@@ -118,28 +119,31 @@ if(DPS_MQTT_BUILD_STD STREQUAL "AUTO")
     endif()
 elseif(DPS_MQTT_BUILD_STD)
     set(DPS_MQTT_RUST_BUILD_STD TRUE)
-    if(NOT DPS_MQTT_RUST_BARE_METAL)
-        message(FATAL_ERROR "DPS_MQTT_BUILD_STD=ON builds core and alloc only, for bare-metal (*-none-*) targets; "
-            "a hosted target needs its standard library from the toolchain (rustup target add ${DPS_MQTT_RUST_TRIPLE}, "
-            "or the distribution's Rust, as Yocto and Buildroot provide).")
-    endif()
 else()
     set(DPS_MQTT_RUST_BUILD_STD FALSE)
+endif()
+# What -Zbuild-std builds: core and alloc for bare metal; std (with core, alloc and the
+# unwinder) for a hosted target, which only ON asks for: a hosted target's standard library
+# normally comes with the toolchain (rustup target add, Yocto's and Buildroot's Rust).
+if(DPS_MQTT_RUST_BARE_METAL)
+    set(DPS_MQTT_RUST_BUILD_STD_CRATES core,alloc)
+else()
+    set(DPS_MQTT_RUST_BUILD_STD_CRATES std)
 endif()
 if(DPS_MQTT_RUST_BUILD_STD)
     execute_process(COMMAND "${dps_rustc}" --print sysroot
         RESULT_VARIABLE dps_rc OUTPUT_VARIABLE dps_sysroot OUTPUT_STRIP_TRAILING_WHITESPACE)
     if(NOT EXISTS "${dps_sysroot}/lib/rustlib/src/rust/library/core")
-        message(FATAL_ERROR "rustc (${dps_rustc}) has no prebuilt core for ${DPS_MQTT_RUST_TRIPLE} and no "
-            "standard library source to build it (${dps_sysroot}/lib/rustlib/src/rust/library). Either "
-            "`rustup target add ${DPS_MQTT_RUST_TRIPLE}`, or use a toolchain with the source: with rustup "
-            "`rustup component add rust-src` (nightly), on Debian apt-get install rustc-web cargo-web "
+        message(FATAL_ERROR "rustc (${dps_rustc}) has no standard library source to build ${DPS_MQTT_RUST_BUILD_STD_CRATES} for ${DPS_MQTT_RUST_TRIPLE} "
+            "(${dps_sysroot}/lib/rustlib/src/rust/library). Either "
+            "`rustup target add ${DPS_MQTT_RUST_TRIPLE}` and -DDPS_MQTT_BUILD_STD=OFF, or give rustc the source: with "
+            "rustup `rustup component add rust-src`, on Debian apt-get install rustc-web cargo-web "
             "rust-web-src and -DDPS_MQTT_CARGO=/usr/bin/cargo -DDPS_MQTT_RUSTC=/usr/bin/rustc.")
     endif()
 endif()
 
-if(DPS_MQTT_RUST_BARE_METAL)
-    message(STATUS "dps_mqtt: Rust target ${DPS_MQTT_RUST_TRIPLE} (bare metal, -Zbuild-std: ${DPS_MQTT_RUST_BUILD_STD})")
+if(DPS_MQTT_RUST_BUILD_STD)
+    message(STATUS "dps_mqtt: Rust target ${DPS_MQTT_RUST_TRIPLE}, -Zbuild-std=${DPS_MQTT_RUST_BUILD_STD_CRATES}")
 else()
     message(STATUS "dps_mqtt: Rust target ${DPS_MQTT_RUST_TRIPLE}")
 endif()
