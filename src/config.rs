@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use crate::dps::protocol;
 use crate::dps::sas::{self, HexCase, KeySigner, Signer};
 use crate::engine::{Credential, Settings, Timing};
-use crate::error::{dps_result, Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::layers::{ClientIdentity, FramingFactory, TrustAnchors};
 
 /// The global DPS endpoint.
@@ -52,7 +52,7 @@ impl ClientCertificate {
     /// Always an error: presenting a certificate needs the library's TLS.
     pub fn parse(&self) -> Result<(ClientIdentity, String)> {
         Err(Error::new(
-            dps_result::DPS_ERR_INVALID_UNSUPPORTED,
+            ErrorKind::InvalidUnsupported,
             "built without the tls feature: a client certificate can only be presented by the \
              transport's TLS (dps_config_set_x509_offloaded)",
         ))
@@ -64,12 +64,10 @@ impl ClientCertificate {
     /// The TLS identity and the leaf certificate's subject CN.
     pub fn parse(&self) -> Result<(ClientIdentity, String)> {
         let identity = crate::layers::tls::ClientIdentity::parse(&self.chain, &self.key)?;
-        let leaf = identity.chain.first().ok_or_else(|| {
-            Error::new(
-                dps_result::DPS_ERR_INVALID_CERTIFICATE,
-                "no client certificate",
-            )
-        })?;
+        let leaf = identity
+            .chain
+            .first()
+            .ok_or_else(|| Error::new(ErrorKind::InvalidCertificate, "no client certificate"))?;
         let cn = crate::dps::x509::common_name(leaf)?;
         Ok((identity, cn))
     }
@@ -81,7 +79,7 @@ fn x509_registration_id(configured: Option<&str>, cn: &str) -> Result<String> {
     let id = match configured {
         Some(id) if !id.eq_ignore_ascii_case(cn) => {
             return Err(Error::new(
-                dps_result::DPS_ERR_INVALID_CERTIFICATE_CN,
+                ErrorKind::InvalidCertificateCn,
                 format!(
                     "registration id {id:?} does not match the client certificate's subject CN \
                      {cn:?}; with X.509 they must be equal (or set no registration id to use the CN)"
@@ -93,7 +91,7 @@ fn x509_registration_id(configured: Option<&str>, cn: &str) -> Result<String> {
     };
     protocol::validate_registration_id(id).map_err(|e| {
         Error::new(
-            e.code,
+            e.kind,
             format!("the client certificate's CN {cn:?} is not a valid registration id"),
         )
     })?;
@@ -173,7 +171,7 @@ pub const DPS_SAS_TOKEN_LIFETIME_MAX_S: u32 = 2_592_000;
 // Trust anchors: added to (`add`) or replacing (`set`) those given before.
 impl Config {
     /// Appends the certificates in `pem` to the trust anchors; `use_public_roots` says whether
-    /// the built-in public roots stay trusted too. `DPS_ERR_INVALID_CERTIFICATE` (and no
+    /// the built-in public roots stay trusted too. `ErrorKind::InvalidCertificate` (and no
     /// change) when `pem` holds no readable certificate.
     pub fn add_trust_anchors_pem(&mut self, pem: &[u8], use_public_roots: bool) -> Result<()> {
         crate::layers::check_anchors_pem(pem)?;
@@ -185,7 +183,7 @@ impl Config {
 
     /// Replaces every anchor added before with the certificates in `pem`. An empty `pem` with
     /// `use_public_roots` goes back to the public roots alone; an empty `pem` without them
-    /// would trust nothing and is `DPS_ERR_INVALID_CERTIFICATE`, as is a `pem` holding no
+    /// would trust nothing and is `ErrorKind::InvalidCertificate`, as is a `pem` holding no
     /// readable certificate (the anchors are then left unchanged).
     pub fn set_trust_anchors_pem(&mut self, pem: &[u8], use_public_roots: bool) -> Result<()> {
         if pem.is_empty() && use_public_roots {
@@ -199,11 +197,11 @@ impl Config {
     }
 
     /// Sets the lifetime of each SAS token, from [`DPS_SAS_TOKEN_LIFETIME_MIN_S`] to
-    /// [`DPS_SAS_TOKEN_LIFETIME_MAX_S`]; `DPS_ERR_INVALID_ARGUMENT` (and no change) outside.
+    /// [`DPS_SAS_TOKEN_LIFETIME_MAX_S`]; `ErrorKind::InvalidArgument` (and no change) outside.
     pub fn set_sas_token_lifetime_secs(&mut self, seconds: u32) -> Result<()> {
         if !(DPS_SAS_TOKEN_LIFETIME_MIN_S..=DPS_SAS_TOKEN_LIFETIME_MAX_S).contains(&seconds) {
             return Err(Error::new(
-                dps_result::DPS_ERR_INVALID_ARGUMENT,
+                ErrorKind::InvalidArgument,
                 format!(
                     "SAS token lifetime {seconds} s is outside \
                      {DPS_SAS_TOKEN_LIFETIME_MIN_S}..={DPS_SAS_TOKEN_LIFETIME_MAX_S} s"
@@ -252,7 +250,7 @@ impl Config {
         let id_scope = self
             .id_scope
             .clone()
-            .ok_or_else(|| Error::new(dps_result::DPS_ERR_INVALID_CONFIG, "no id scope set"))?;
+            .ok_or_else(|| Error::new(ErrorKind::InvalidConfig, "no id scope set"))?;
         protocol::validate_id_scope(&id_scope)?;
         let mut identity = None;
         let registration_id = match &self.key {
@@ -261,9 +259,10 @@ impl Config {
                 identity = Some(tls_identity);
                 x509_registration_id(self.registration_id.as_deref(), &cn)?
             }
-            _ => self.registration_id.clone().ok_or_else(|| {
-                Error::new(dps_result::DPS_ERR_INVALID_CONFIG, "no registration id set")
-            })?,
+            _ => self
+                .registration_id
+                .clone()
+                .ok_or_else(|| Error::new(ErrorKind::InvalidConfig, "no registration id set"))?,
         };
         protocol::validate_registration_id(&registration_id)?;
         let credential = match &self.key {
@@ -275,7 +274,7 @@ impl Config {
             Some(KeyKind::X509(_)) => Credential::X509,
             Some(KeyKind::X509ByTransport) if !self.tls_offload => {
                 return Err(Error::new(
-                    dps_result::DPS_ERR_INVALID_CONFIG,
+                    ErrorKind::InvalidConfig,
                     "X.509 by the transport needs TLS offload (dps_config_set_tls_offload)",
                 ))
             }
@@ -283,7 +282,7 @@ impl Config {
             Some(KeyKind::External(signer)) => Credential::Sas(Box::new(Arc::clone(signer))),
             None => {
                 return Err(Error::new(
-                    dps_result::DPS_ERR_INVALID_CONFIG,
+                    ErrorKind::InvalidConfig,
                     "no credential set (symmetric key, group key, signing callback or client certificate)",
                 ))
             }
@@ -294,7 +293,7 @@ impl Config {
         }
         if self.max_packet_size < 1024 {
             return Err(Error::new(
-                dps_result::DPS_ERR_INVALID_CONFIG,
+                ErrorKind::InvalidConfig,
                 "maximum packet size below 1024 bytes",
             ));
         }
@@ -305,7 +304,7 @@ impl Config {
             .or_else(entropy::default_source)
             .ok_or_else(|| {
                 Error::new(
-                    dps_result::DPS_ERR_INVALID_CONFIG,
+                    ErrorKind::InvalidConfig,
                     "no entropy source: this build has no operating system to ask, so set one \
                      with dps_config_set_entropy (back-off jitter and WebSocket masks need it)",
                 )
@@ -347,13 +346,13 @@ impl Config {
         if self.tls_offload {
             if !anchors.extra_pem.is_empty() || !anchors.use_default_roots {
                 return Err(Error::new(
-                    dps_result::DPS_ERR_INVALID_CONFIG,
+                    ErrorKind::InvalidConfig,
                     "trust anchors set, but TLS is offloaded: the transport verifies the server",
                 ));
             }
             if identity.is_some() {
                 return Err(Error::new(
-                    dps_result::DPS_ERR_INVALID_CONFIG,
+                    ErrorKind::InvalidConfig,
                     "a client certificate was given, but TLS is offloaded: the transport's TLS \
                      presents it (dps_config_set_x509_offloaded)",
                 ));
@@ -362,7 +361,7 @@ impl Config {
             // byte in TLS from the first one: it would talk TLS to the proxy.
             if self.proxy.is_some() {
                 return Err(Error::new(
-                    dps_result::DPS_ERR_INVALID_CONFIG,
+                    ErrorKind::InvalidConfig,
                     "an HTTP proxy was given, but TLS is offloaded: the transport must tunnel \
                      through the proxy itself, before its TLS",
                 ));
@@ -391,8 +390,8 @@ mod tests {
         }
     }
 
-    fn code(cfg: &Config) -> dps_result {
-        cfg.settings().err().expect("settings must be refused").code
+    fn code(cfg: &Config) -> ErrorKind {
+        cfg.settings().err().expect("settings must be refused").kind
     }
 
     /// The first bytes the engine writes to the transport: with offload, a plain MQTT CONNECT.
@@ -431,7 +430,7 @@ mod tests {
     fn x509_by_the_transport_needs_offload() {
         let mut cfg = config(KeyKind::X509ByTransport);
         cfg.tls_offload = false;
-        assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_CONFIG);
+        assert_eq!(code(&cfg), ErrorKind::InvalidConfig);
     }
 
     #[test]
@@ -439,10 +438,10 @@ mod tests {
         let mut cfg = config(KeyKind::Device(Zeroizing::new(KEY.into())));
         cfg.tls_offload = true;
         cfg.extra_anchors_pem = b"-----BEGIN CERTIFICATE-----".to_vec();
-        assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_CONFIG);
+        assert_eq!(code(&cfg), ErrorKind::InvalidConfig);
         cfg.extra_anchors_pem.clear();
         cfg.use_default_roots = false;
-        assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_CONFIG);
+        assert_eq!(code(&cfg), ErrorKind::InvalidConfig);
     }
 
     #[test]
@@ -451,7 +450,7 @@ mod tests {
         cfg.tls_offload = true;
         cfg.proxy =
             Some(crate::layers::proxy::Proxy::new("proxy.example", 3128, None, None).unwrap());
-        assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_CONFIG);
+        assert_eq!(code(&cfg), ErrorKind::InvalidConfig);
     }
 
     #[cfg(feature = "tls")]
@@ -472,7 +471,7 @@ mod tests {
             .settings()
             .err()
             .expect("no entropy source must be refused");
-        assert_eq!(e.code, dps_result::DPS_ERR_INVALID_CONFIG);
+        assert_eq!(e.kind, ErrorKind::InvalidConfig);
         assert!(e.detail.contains("dps_config_set_entropy"), "{}", e.detail);
     }
 
@@ -486,6 +485,6 @@ mod tests {
             FramingFactory::Plain
         ));
         cfg.tls_offload = false;
-        assert_eq!(code(&cfg), dps_result::DPS_ERR_INVALID_UNSUPPORTED);
+        assert_eq!(code(&cfg), ErrorKind::InvalidUnsupported);
     }
 }

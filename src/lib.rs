@@ -11,7 +11,8 @@
 //! - `platform`: entropy and heap accounting, portable; `hosted` (feature `std`): the TCP
 //!   transport and system clock for operating systems.
 //!
-//! `config` parses settings; `error` holds the result codes. Everything but `hosted` and
+//! `config` parses settings; `error` holds the error kinds and the one table of result codes
+//! (their C names and values are `ffi::result`'s). Everything but `hosted` and
 //! `layers::tls` builds without `std`.
 
 // Without the `std` feature the library is `no_std` + `alloc` (firmware). Unit tests always

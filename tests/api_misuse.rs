@@ -9,12 +9,11 @@ use std::ffi::{c_char, c_void, CString};
 use std::ptr;
 
 use common::{c, ffi_client, ffi_config, sym_emulator, test_key, Emulator};
-use dps_mqtt::engine::{dps_log_level, dps_status};
-use dps_mqtt::error::dps_class;
-use dps_mqtt::error::dps_result::{self, *};
 use dps_mqtt::ffi::client::*;
 use dps_mqtt::ffi::config::*;
+use dps_mqtt::ffi::result::dps_result::{self, *};
 use dps_mqtt::ffi::result::*;
+use dps_mqtt::ffi::transport::{dps_log_level, dps_status};
 use serde_json::json;
 
 /// A config for `name` on this emulator with its symmetric key, every setter checked.

@@ -13,7 +13,7 @@ use common::{device_key, emulator_config, sym_emulator, Emulator};
 use dps_mqtt::config::Config;
 use dps_mqtt::engine::driver::{Io, Transport};
 use dps_mqtt::engine::{Client, Step};
-use dps_mqtt::error::dps_result::{self, *};
+use dps_mqtt::error::ErrorKind;
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use serde_json::json;
 
@@ -128,7 +128,7 @@ type FaultClient = Client<FaultTransport, SystemClock>;
 
 /// Steps one attempt to its end, as `register_blocking` does, checking the hang guard between
 /// steps (each wait is cut to 200 ms for it).
-fn run(client: &mut FaultClient, what: &str) -> dps_result {
+fn run(client: &mut FaultClient, what: &str) -> Result<(), ErrorKind> {
     client.start().expect("no attempt is running");
     let started = Instant::now();
     loop {
@@ -171,7 +171,7 @@ fn new_client(cfg: &Config, transport: FaultTransport) -> FaultClient {
 /// Records a clean session's byte counts in each direction.
 fn session_length(cfg: &Config) -> (usize, usize) {
     let mut client = new_client(cfg, FaultTransport::default());
-    assert_eq!(run(&mut client, "clean"), DPS_OK);
+    assert_eq!(run(&mut client, "clean"), Ok(()));
     (client.transport().sent, client.transport().received)
 }
 
@@ -194,7 +194,7 @@ fn faulted_then_clean(cfg: &Config, fault: Fault, clean_len: usize) -> &'static 
     let transport = client.transport();
     // One fault never corrupts the stream and the reconnect budget outlasts it: a cut or an
     // error is retried on a new connection, a would-block is waited out.
-    assert_eq!(code, DPS_OK, "{what}: the faulted attempt failed");
+    assert_eq!(code, Ok(()), "{what}: the faulted attempt failed");
     if !transport.fired {
         assert!(
             fault.offset + CLOSE_TAIL >= clean_len,
@@ -215,7 +215,7 @@ fn faulted_then_clean(cfg: &Config, fault: Fault, clean_len: usize) -> &'static 
     client.transport_mut().fault = None;
     assert_eq!(
         run(&mut client, &what),
-        DPS_OK,
+        Ok(()),
         "{what}: the retry on the same client failed"
     );
     how
@@ -263,8 +263,8 @@ fn every_byte_delivered_separately() {
             ..FaultTransport::default()
         },
     );
-    assert_eq!(run(&mut client, "one byte"), DPS_OK);
+    assert_eq!(run(&mut client, "one byte"), Ok(()));
     let transport = client.transport();
     assert!(transport.sent > 100 && transport.received > 100);
-    assert_eq!(run(&mut client, "one byte again"), DPS_OK);
+    assert_eq!(run(&mut client, "one byte again"), Ok(()));
 }

@@ -1,7 +1,7 @@
 //! The library against a hostile server over a real loopback socket: every item of issue 4's
 //! list (oversized and malformed packets, packets a server may not send, odd responses,
 //! odd retry-after values and statuses, endless 202s and silence, bad certificates, TLS 1.0)
-//! must end the attempt with one precise `dps_result`, within the configured deadline, without
+//! must end the attempt with one precise `ErrorKind`, within the configured deadline, without
 //! a panic and without buffering more than the configured packet limit.
 //!
 //! The client is the real thing: `Config` -> `Client` with the hosted
@@ -17,7 +17,7 @@ mod hostile;
 
 use dps_mqtt::config::{Config, KeyKind};
 use dps_mqtt::engine::{Client, Event, Outcome};
-use dps_mqtt::error::dps_result::{self, *};
+use dps_mqtt::error::ErrorKind;
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use hostile::{packet, publish, HostileServer, Peer, ServerCert, CONNACK_OK, HOST};
 use zeroize::Zeroizing;
@@ -50,7 +50,7 @@ fn config(port: u16, ca_pem: &[u8]) -> Config {
 }
 
 struct Run {
-    code: dps_result,
+    code: Result<(), ErrorKind>,
     outcome: Outcome,
     logs: Vec<String>,
 }
@@ -102,10 +102,13 @@ fn after_accept_send(bytes: Vec<u8>) -> (Run, usize) {
     (run, rest)
 }
 
-fn assert_code(run: &Run, want: dps_result) {
+fn assert_code(run: &Run, want: Result<(), ErrorKind>) {
     assert_eq!(run.code, want, "{:?}\nlogs: {:#?}", run.outcome, run.logs);
     assert_eq!(
-        run.outcome.result.as_ref().map(|e| e.code),
+        run.outcome
+            .result
+            .as_ref()
+            .map(|r| r.as_ref().map(|_| ()).map_err(|e| e.kind)),
         Some(want),
         "the outcome carries the same code"
     );
@@ -131,8 +134,15 @@ fn remaining_length_of_256_mb_is_refused_at_the_header() {
         },
         |_| {},
     );
-    assert_code(&run, DPS_ERR_PROTOCOL_PACKET_TOO_LARGE);
-    let detail = &run.outcome.result.as_ref().unwrap().detail;
+    assert_code(&run, Err(ErrorKind::ProtocolPacketTooLarge));
+    let detail = &run
+        .outcome
+        .result
+        .as_ref()
+        .unwrap()
+        .as_ref()
+        .unwrap_err()
+        .detail;
     assert!(detail.contains("268435460"), "{detail}");
     // What the server got out before the client's close reached it is socket buffering, far
     // below the 256 MB announced: the client stopped reading at the header.
@@ -155,7 +165,7 @@ fn publish_bigger_than_the_configured_limit_is_refused() {
         },
         |cfg| cfg.max_packet_size = 4096,
     );
-    assert_code(&run, DPS_ERR_PROTOCOL_PACKET_TOO_LARGE);
+    assert_code(&run, Err(ErrorKind::ProtocolPacketTooLarge));
 }
 
 #[test]
@@ -166,7 +176,7 @@ fn publish_whose_topic_length_overruns_the_packet_is_malformed() {
         &[0xff, 0xf0, b'$', b'd', b'p', b's', b'/', b'x', b'y', b'z'],
     );
     let (run, _) = after_accept_send(bytes);
-    assert_code(&run, DPS_ERR_PROTOCOL_MALFORMED);
+    assert_code(&run, Err(ErrorKind::ProtocolMalformed));
 }
 
 #[test]
@@ -174,7 +184,7 @@ fn invalid_utf8_topic_is_malformed() {
     let mut topic = b"$dps/registrations/res/200/?$rid=1".to_vec();
     topic.extend_from_slice(&[0xff, 0xfe, 0xc3, 0x28]);
     let (run, _) = after_accept_send(publish(&topic, ASSIGNED.as_bytes(), Some(7)));
-    assert_code(&run, DPS_ERR_PROTOCOL_MALFORMED);
+    assert_code(&run, Err(ErrorKind::ProtocolMalformed));
 }
 
 // ---- Packets a server may not send ----
@@ -183,14 +193,14 @@ fn invalid_utf8_topic_is_malformed() {
 fn connect_from_the_server_is_unexpected() {
     let connect = packet(0x10, b"\x00\x04MQTT\x04\x02\x00\x3c\x00\x06server");
     let (run, _) = after_accept_send(connect);
-    assert_code(&run, DPS_ERR_PROTOCOL_UNEXPECTED_PACKET);
+    assert_code(&run, Err(ErrorKind::ProtocolUnexpectedPacket));
 }
 
 #[test]
 fn subscribe_from_the_server_is_unexpected() {
     let subscribe = packet(0x82, b"\x00\x01\x00\x01#\x01");
     let (run, _) = after_accept_send(subscribe);
-    assert_code(&run, DPS_ERR_PROTOCOL_UNEXPECTED_PACKET);
+    assert_code(&run, Err(ErrorKind::ProtocolUnexpectedPacket));
 }
 
 #[test]
@@ -201,7 +211,7 @@ fn qos2_publish_is_unexpected() {
     body.extend_from_slice(&[0x00, 0x09]);
     body.extend_from_slice(ASSIGNED.as_bytes());
     let (run, _) = after_accept_send(packet(0x34, &body));
-    assert_code(&run, DPS_ERR_PROTOCOL_UNEXPECTED_PACKET);
+    assert_code(&run, Err(ErrorKind::ProtocolUnexpectedPacket));
 }
 
 #[test]
@@ -216,7 +226,7 @@ fn connack_twice_is_unexpected() {
         },
         |_| {},
     );
-    assert_code(&run, DPS_ERR_PROTOCOL_UNEXPECTED_PACKET);
+    assert_code(&run, Err(ErrorKind::ProtocolUnexpectedPacket));
 }
 
 // ---- Responses that do not match the request ----
@@ -235,7 +245,7 @@ fn responses_with_a_wrong_rid_are_ignored() {
         },
         |_| {},
     );
-    assert_code(&run, DPS_OK);
+    assert_code(&run, Ok(()));
     assert_eq!(run.outcome.assigned_hub.as_deref(), Some("hub.example.net"));
 }
 
@@ -250,7 +260,7 @@ fn responses_without_rid_are_ignored_until_the_deadline() {
         },
         |_| {},
     );
-    assert_code(&run, DPS_ERR_TIMEOUT);
+    assert_code(&run, Err(ErrorKind::Timeout));
     assert_eq!(run.outcome.status, None, "no response was taken as ours");
 }
 
@@ -283,7 +293,7 @@ fn duplicated_responses_change_nothing() {
         },
         |_| {},
     );
-    assert_code(&run, DPS_OK);
+    assert_code(&run, Ok(()));
     assert_eq!(polls, 1, "the duplicated 202 did not cause a second poll");
 }
 
@@ -312,7 +322,7 @@ fn non_json_body_is_a_bad_response() {
         b"{\"status\":",
     ] {
         let run = answered_with("200", "", body.to_vec());
-        assert_code(&run, DPS_ERR_PROTOCOL_BAD_RESPONSE);
+        assert_code(&run, Err(ErrorKind::ProtocolBadResponse));
     }
 }
 
@@ -324,7 +334,7 @@ fn deeply_nested_json_is_a_bad_response() {
         "[".repeat(60_000)
     );
     let run = answered_with("200", "", body.into_bytes());
-    assert_code(&run, DPS_ERR_PROTOCOL_BAD_RESPONSE);
+    assert_code(&run, Err(ErrorKind::ProtocolBadResponse));
     // An error envelope (429 path) nested as deep is ignored, not a crash: still throttled.
     let body = format!(r#"{{"errorCode":{}}}"#, "{\"a\":".repeat(15_000));
     let (run, _) = against(
@@ -340,7 +350,7 @@ fn deeply_nested_json_is_a_bad_response() {
         },
         |_| {},
     );
-    assert_code(&run, DPS_ERR_PROTOCOL_BAD_RESPONSE);
+    assert_code(&run, Err(ErrorKind::ProtocolBadResponse));
     assert_eq!(run.outcome.error_code, None);
 }
 
@@ -350,13 +360,13 @@ fn huge_strings_within_the_limit_are_kept_and_over_it_refused() {
     let hub = "h".repeat(90_000);
     let body = ASSIGNED.replace("hub.example.net", &hub);
     let run = answered_with("200", "", body.into_bytes());
-    assert_code(&run, DPS_OK);
+    assert_code(&run, Ok(()));
     assert_eq!(run.outcome.assigned_hub.map(|h| h.len()), Some(90_000));
 
     // A 200,000-character string does not: the packet is refused at its header.
     let body = ASSIGNED.replace("hub.example.net", &"h".repeat(200_000));
     let run = answered_with("200", "", body.into_bytes());
-    assert_code(&run, DPS_ERR_PROTOCOL_PACKET_TOO_LARGE);
+    assert_code(&run, Err(ErrorKind::ProtocolPacketTooLarge));
 
     // A 60,000-byte rid in the topic is just another request's response.
     let (run, _) = against(
@@ -369,7 +379,7 @@ fn huge_strings_within_the_limit_are_kept_and_over_it_refused() {
         },
         |_| {},
     );
-    assert_code(&run, DPS_OK);
+    assert_code(&run, Ok(()));
     assert!(
         run.logs.iter().all(|l| l.len() < 1024),
         "a log line carried the huge topic"
@@ -413,7 +423,7 @@ fn retry_after_zero_negative_and_non_numeric_still_assign() {
         "99999999999999999999999",
     ] {
         let run = retry_after_run(value, |_| {});
-        assert_code(&run, DPS_OK);
+        assert_code(&run, Ok(()));
         if value != "0" {
             assert!(
                 run.logs.iter().any(|l| l.contains("invalid retry-after")),
@@ -428,24 +438,24 @@ fn retry_after_zero_negative_and_non_numeric_still_assign() {
 fn retry_after_of_10_to_the_12_is_clamped() {
     // Clamped to the configured 100 ms maximum: the poll comes well within the deadline.
     let run = retry_after_run("1000000000000", |_| {});
-    assert_code(&run, DPS_OK);
+    assert_code(&run, Ok(()));
     // With the default 120 s clamp the deadline ends the wait, without overflow or panic.
     let run = retry_after_run("1000000000000", |cfg| {
         cfg.timing.retry_after_max_ms = 120_000;
     });
-    assert_code(&run, DPS_ERR_TIMEOUT_ASSIGNING);
+    assert_code(&run, Err(ErrorKind::TimeoutAssigning));
 }
 
 #[test]
 fn statuses_0_999_and_302_are_unexpected() {
     for status in ["0", "999", "302"] {
         let run = answered_with(status, "", ASSIGNED.as_bytes().to_vec());
-        assert_code(&run, DPS_ERR_PROTOCOL_UNEXPECTED_STATUS);
+        assert_code(&run, Err(ErrorKind::ProtocolUnexpectedStatus));
     }
     // Not a status at all: the topic itself is bad.
     for status in ["-1", "1000", "abc", "20x"] {
         let run = answered_with(status, "", ASSIGNED.as_bytes().to_vec());
-        assert_code(&run, DPS_ERR_PROTOCOL_BAD_RESPONSE);
+        assert_code(&run, Err(ErrorKind::ProtocolBadResponse));
     }
 }
 
@@ -473,7 +483,7 @@ fn accepted_forever_ends_at_the_deadline() {
         },
         |_| {},
     );
-    assert_code(&run, DPS_ERR_TIMEOUT_ASSIGNING);
+    assert_code(&run, Err(ErrorKind::TimeoutAssigning));
     assert_eq!(run.outcome.status.as_deref(), Some("assigning"));
     // retry-after=0 does not turn into a busy loop: the service's 5-polls-per-10-s limit holds.
     assert!((1..=5).contains(&polls), "{polls} polls");
@@ -496,7 +506,7 @@ fn silence_before_tls_ends_at_the_deadline() {
         total
     });
     let run = run(&config(server.port, &server.ca_pem));
-    assert_code(&run, DPS_ERR_TIMEOUT);
+    assert_code(&run, Err(ErrorKind::Timeout));
     assert!(server.join() > 0, "the client sent its ClientHello");
 }
 
@@ -510,7 +520,7 @@ fn silence_after_connect_ends_at_the_deadline() {
         },
         |_| {},
     );
-    assert_code(&run, DPS_ERR_TIMEOUT);
+    assert_code(&run, Err(ErrorKind::Timeout));
     // And with a CONNACK and SUBACK but no response to the register request.
     let (run, _) = against(
         |peer| {
@@ -519,7 +529,7 @@ fn silence_after_connect_ends_at_the_deadline() {
         },
         |_| {},
     );
-    assert_code(&run, DPS_ERR_TIMEOUT);
+    assert_code(&run, Err(ErrorKind::Timeout));
 }
 
 #[test]
@@ -543,7 +553,7 @@ fn endless_flood_of_small_packets_ends_at_the_deadline() {
         },
         |_| {},
     );
-    assert_code(&run, DPS_ERR_TIMEOUT);
+    assert_code(&run, Err(ErrorKind::Timeout));
     eprintln!("flood: the server wrote {written} bytes before the client hung up");
 }
 
@@ -575,7 +585,7 @@ fn black_holed_connect_ends_at_the_deadline() {
         started.elapsed().as_millis(),
         queued.len()
     );
-    assert_code(&run, DPS_ERR_TIMEOUT);
+    assert_code(&run, Err(ErrorKind::Timeout));
     drop(listener);
 }
 
@@ -592,7 +602,7 @@ fn tls_failure(cert: ServerCert) -> Run {
 fn certificate_for_another_host_is_a_name_mismatch() {
     assert_code(
         &tls_failure(ServerCert::OtherHost),
-        DPS_ERR_TLS_CERT_NAME_MISMATCH,
+        Err(ErrorKind::TlsCertNameMismatch),
     );
 }
 
@@ -600,13 +610,16 @@ fn certificate_for_another_host_is_a_name_mismatch() {
 fn certificate_from_an_unknown_ca_is_untrusted() {
     assert_code(
         &tls_failure(ServerCert::UntrustedCa),
-        DPS_ERR_TLS_CERT_UNTRUSTED,
+        Err(ErrorKind::TlsCertUntrusted),
     );
 }
 
 #[test]
 fn expired_certificate_is_expired() {
-    assert_code(&tls_failure(ServerCert::Expired), DPS_ERR_TLS_CERT_EXPIRED);
+    assert_code(
+        &tls_failure(ServerCert::Expired),
+        Err(ErrorKind::TlsCertExpired),
+    );
 }
 
 #[test]
@@ -641,7 +654,7 @@ fn tls_1_0_only_server_is_a_protocol_version_error() {
         sent
     });
     let run = run(&config(server.port, &server.ca_pem));
-    assert_code(&run, DPS_ERR_TLS_PROTOCOL_VERSION);
+    assert_code(&run, Err(ErrorKind::TlsProtocolVersion));
     assert!(
         server.join(),
         "the server read a ClientHello and answered it"
@@ -659,7 +672,7 @@ fn plain_text_instead_of_tls_is_a_tls_alert() {
         while matches!(tcp.read(&mut buf), Ok(n) if n > 0) {}
     });
     let run = run(&config(server.port, &server.ca_pem));
-    assert_code(&run, DPS_ERR_TLS_ALERT);
+    assert_code(&run, Err(ErrorKind::TlsAlert));
     server.join();
 }
 
@@ -667,20 +680,20 @@ fn plain_text_instead_of_tls_is_a_tls_alert() {
 
 #[test]
 fn every_hostile_outcome_is_in_a_clear_class() {
-    use dps_mqtt::error::dps_class::*;
+    use dps_mqtt::error::ErrorClass::*;
     for (code, class) in [
-        (DPS_ERR_PROTOCOL_PACKET_TOO_LARGE, DPS_CLASS_PROTOCOL),
-        (DPS_ERR_PROTOCOL_MALFORMED, DPS_CLASS_PROTOCOL),
-        (DPS_ERR_PROTOCOL_UNEXPECTED_PACKET, DPS_CLASS_PROTOCOL),
-        (DPS_ERR_PROTOCOL_BAD_RESPONSE, DPS_CLASS_PROTOCOL),
-        (DPS_ERR_PROTOCOL_UNEXPECTED_STATUS, DPS_CLASS_PROTOCOL),
-        (DPS_ERR_TIMEOUT, DPS_CLASS_TIMEOUT),
-        (DPS_ERR_TIMEOUT_ASSIGNING, DPS_CLASS_TIMEOUT),
-        (DPS_ERR_TLS_CERT_NAME_MISMATCH, DPS_CLASS_TLS),
-        (DPS_ERR_TLS_CERT_UNTRUSTED, DPS_CLASS_TLS),
-        (DPS_ERR_TLS_CERT_EXPIRED, DPS_CLASS_TLS),
-        (DPS_ERR_TLS_PROTOCOL_VERSION, DPS_CLASS_TLS),
+        (ErrorKind::ProtocolPacketTooLarge, Protocol),
+        (ErrorKind::ProtocolMalformed, Protocol),
+        (ErrorKind::ProtocolUnexpectedPacket, Protocol),
+        (ErrorKind::ProtocolBadResponse, Protocol),
+        (ErrorKind::ProtocolUnexpectedStatus, Protocol),
+        (ErrorKind::Timeout, Timeout),
+        (ErrorKind::TimeoutAssigning, Timeout),
+        (ErrorKind::TlsCertNameMismatch, Tls),
+        (ErrorKind::TlsCertUntrusted, Tls),
+        (ErrorKind::TlsCertExpired, Tls),
+        (ErrorKind::TlsProtocolVersion, Tls),
     ] {
-        assert_eq!(dps_result::class(code), class, "{code:?}");
+        assert_eq!(code.class(), class, "{code:?}");
     }
 }

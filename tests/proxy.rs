@@ -12,7 +12,7 @@ use common::{device_key, emulator_config, register_with, sym_emulator, Emulator}
 use dps_mqtt::config::Config;
 use dps_mqtt::engine::driver::{Io, Transport};
 use dps_mqtt::engine::Outcome;
-use dps_mqtt::error::dps_result::{self, *};
+use dps_mqtt::error::ErrorKind;
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use dps_mqtt::layers::proxy::Proxy;
 use serde_json::json;
@@ -147,7 +147,7 @@ fn config(emu: &Emulator, name: &str, websocket: bool, proxy: Proxy) -> Config {
 }
 
 /// One registration, and the (host, port) pairs the transport was asked to dial.
-fn register(cfg: &Config) -> (dps_result, Outcome, Vec<(String, u16)>) {
+fn register(cfg: &Config) -> (Result<(), ErrorKind>, Outcome, Vec<(String, u16)>) {
     let mut transport = Recording::default();
     let (code, outcome) = register_with(cfg, &mut transport, &mut SystemClock::default());
     (code, outcome, transport.dialled)
@@ -168,7 +168,7 @@ fn mqtt_over_tls_through_a_proxy_with_basic_auth() {
         proxy(&tp, Some(("dev", "s3cret"))),
     );
     let (code, outcome, dialled) = register(&cfg);
-    assert_eq!(code, DPS_OK, "{:?}", outcome.result);
+    assert_eq!(code, Ok(()), "{:?}", outcome.result);
     assert_eq!(outcome.device_id.as_deref(), Some("proxied-tls"));
     assert!(!dialled.is_empty());
     assert!(
@@ -186,7 +186,7 @@ fn websocket_through_a_proxy() {
     let tp = Tinyproxy::start(&[ws_port], None);
     let cfg = config(&emu, "proxied-ws", true, proxy(&tp, None));
     let (code, outcome, dialled) = register(&cfg);
-    assert_eq!(code, DPS_OK, "{:?}", outcome.result);
+    assert_eq!(code, Ok(()), "{:?}", outcome.result);
     assert_eq!(outcome.device_id.as_deref(), Some("proxied-ws"));
     assert!(dialled.iter().all(|d| d.1 == tp.port), "{dialled:?}");
 }
@@ -199,12 +199,13 @@ fn wrong_or_missing_proxy_credentials_are_proxy_auth_errors() {
         let cfg = config(&emu, "proxied-auth", false, proxy(&tp, auth));
         let (code, outcome, dialled) = register(&cfg);
         assert_eq!(
-            code, DPS_ERR_TRANSPORT_PROXY_AUTH,
+            code,
+            Err(ErrorKind::TransportProxyAuth),
             "{auth:?} {:?}",
             outcome.result
         );
-        assert!(!code.is_retryable());
-        let detail = outcome.result.unwrap().detail;
+        assert!(!code.unwrap_err().is_retryable());
+        let detail = outcome.result.unwrap().unwrap_err().detail;
         // tinyproxy answers 401 where the standard says 407: both mean proxy credentials.
         assert!(detail.contains("401") || detail.contains("407"), "{detail}");
         assert!(
@@ -222,7 +223,7 @@ fn proxy_refusing_connect_is_a_proxy_error_with_its_status() {
     let tp = Tinyproxy::start(&[emu.port.wrapping_add(1).max(1)], None);
     let cfg = config(&emu, "proxied-refused", false, proxy(&tp, None));
     let (code, outcome, _) = register(&cfg);
-    assert_eq!(code, DPS_ERR_TRANSPORT_PROXY);
-    let detail = outcome.result.unwrap().detail;
+    assert_eq!(code, Err(ErrorKind::TransportProxy));
+    let detail = outcome.result.unwrap().unwrap_err().detail;
     assert!(detail.contains("403"), "{detail}");
 }

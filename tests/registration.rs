@@ -6,7 +6,7 @@ mod common;
 use common::{device_key, emulator_config, register, sym_emulator, test_key, Emulator};
 use dps_mqtt::config::{Config, KeyKind};
 use dps_mqtt::engine::Client;
-use dps_mqtt::error::dps_result::*;
+use dps_mqtt::error::ErrorKind;
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -25,7 +25,7 @@ fn assigned_after_polling_with_retry_after() {
         json!({ "assignAfterPolls": 2, "retryAfter": 0 }),
     );
     let (code, out) = register(&cfg);
-    assert_eq!(code, DPS_OK, "{out:?}");
+    assert_eq!(code, Ok(()), "{out:?}");
     assert_eq!(out.status.as_deref(), Some("assigned"));
     assert_eq!(
         out.assigned_hub.as_deref(),
@@ -42,7 +42,7 @@ fn retry_after_one_second_is_followed() {
     let (_emu, cfg) = scenario("ra1-dev", json!({ "assignAfterPolls": 1, "retryAfter": 1 }));
     let started = std::time::Instant::now();
     let (code, out) = register(&cfg);
-    assert_eq!(code, DPS_OK, "{out:?}");
+    assert_eq!(code, Ok(()), "{out:?}");
     // Two waits of one second each (after the 202 to the register and to the first poll).
     assert!(started.elapsed() >= std::time::Duration::from_millis(2000));
     assert_eq!(
@@ -58,7 +58,7 @@ fn throttled_then_assigned() {
         json!({ "throttleFirst": 2, "retryAfter": 0 }),
     );
     let (code, out) = register(&cfg);
-    assert_eq!(code, DPS_OK, "{out:?}");
+    assert_eq!(code, Ok(()), "{out:?}");
 }
 
 #[test]
@@ -68,7 +68,7 @@ fn server_errors_then_assigned() {
         json!({ "serverErrorFirst": 2, "retryAfter": 0 }),
     );
     let (code, out) = register(&cfg);
-    assert_eq!(code, DPS_OK, "{out:?}");
+    assert_eq!(code, Ok(()), "{out:?}");
 }
 
 #[test]
@@ -78,7 +78,7 @@ fn failed_outcome_is_reported_with_the_service_error() {
         json!({ "outcome": "failed", "errorCode": 400209, "errorMessage": "custom allocation failed" }),
     );
     let (code, out) = register(&cfg);
-    assert_eq!(code, DPS_ERR_REGISTRATION_FAILED);
+    assert_eq!(code, Err(ErrorKind::RegistrationFailed));
     assert_eq!(out.status.as_deref(), Some("failed"));
     assert_eq!(out.error_code, Some(400209));
     assert_eq!(
@@ -91,7 +91,7 @@ fn failed_outcome_is_reported_with_the_service_error() {
 fn disabled_outcome_is_reported() {
     let (_emu, cfg) = scenario("disabled-dev", json!({ "outcome": "disabled" }));
     let (code, out) = register(&cfg);
-    assert_eq!(code, DPS_ERR_REGISTRATION_DISABLED);
+    assert_eq!(code, Err(ErrorKind::RegistrationDisabled));
     assert_eq!(out.status.as_deref(), Some("disabled"));
 }
 
@@ -102,7 +102,7 @@ fn one_byte_fragmented_server_writes() {
         json!({ "fragment": true, "assignAfterPolls": 1, "payload": {"big": "x".repeat(2000)} }),
     );
     let (code, out) = register(&cfg);
-    assert_eq!(code, DPS_OK, "{out:?}");
+    assert_eq!(code, Ok(()), "{out:?}");
     assert!(out.payload.unwrap_or_default().contains(&"x".repeat(2000)));
 }
 
@@ -113,7 +113,7 @@ fn dropped_connection_is_reconnected_and_resubscribed() {
         json!({ "dropAfterBytes": 40, "assignAfterPolls": 1 }),
     );
     let (code, out) = register(&cfg);
-    assert_eq!(code, DPS_OK, "{out:?}");
+    assert_eq!(code, Ok(()), "{out:?}");
     drop(emu);
 }
 
@@ -125,7 +125,7 @@ fn deadline_expiry_while_assigning() {
     );
     cfg.timing.deadline_ms = 2_500;
     let (code, out) = register(&cfg);
-    assert_eq!(code, DPS_ERR_TIMEOUT_ASSIGNING, "{out:?}");
+    assert_eq!(code, Err(ErrorKind::TimeoutAssigning), "{out:?}");
     assert_eq!(out.status.as_deref(), Some("assigning"));
 }
 
@@ -148,7 +148,7 @@ fn custom_payload_round_trip_and_group_key() {
     );
     cfg.payload = Some(r#"{"modelId":"dtmi:com:example:Thermostat;1","site":[1,2]}"#.into());
     let (code, out) = register(&cfg);
-    assert_eq!(code, DPS_OK, "{out:?}");
+    assert_eq!(code, Ok(()), "{out:?}");
     assert_eq!(
         out.assigned_hub.as_deref(),
         Some("group-hub.azure-devices.net")
@@ -162,7 +162,7 @@ fn wrong_key_is_an_auth_error_from_the_401_response() {
     let (emu, _) = scenario("auth-dev", json!({}));
     let cfg = emulator_config(&emu, Some("auth-dev"), device_key("not-the-key"));
     let (code, out) = register(&cfg);
-    assert_eq!(code, DPS_ERR_AUTH_UNAUTHORIZED, "{out:?}");
+    assert_eq!(code, Err(ErrorKind::AuthUnauthorized), "{out:?}");
     assert_eq!(out.error_code, Some(401002));
     assert!(out.tracking_id.is_some());
 }
@@ -173,7 +173,7 @@ fn wrong_key_is_an_auth_error_from_connack_refusal() {
     let emu = sym_emulator(name, json!({}), &["--auth-failure", "connack"]);
     let cfg = emulator_config(&emu, Some(name), device_key("wrong"));
     let (code, _) = register(&cfg);
-    assert_eq!(code, DPS_ERR_AUTH_NOT_AUTHORIZED);
+    assert_eq!(code, Err(ErrorKind::AuthNotAuthorized));
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn unknown_id_scope_is_refused() {
     let (emu, mut cfg) = scenario("scope-dev", json!({}));
     cfg.id_scope = Some("0ne99999999".into());
     let (code, _) = register(&cfg);
-    assert_eq!(code, DPS_ERR_AUTH_UNKNOWN_ID_SCOPE);
+    assert_eq!(code, Err(ErrorKind::AuthUnknownIdScope));
     drop(emu);
 }
 
@@ -191,7 +191,7 @@ fn untrusted_server_certificate_is_a_tls_error() {
     cfg.extra_anchors_pem.clear();
     cfg.use_default_roots = true;
     let (code, _) = register(&cfg);
-    assert_eq!(code, DPS_ERR_TLS_CERT_UNTRUSTED);
+    assert_eq!(code, Err(ErrorKind::TlsCertUntrusted));
 }
 
 #[test]
@@ -202,7 +202,7 @@ fn nothing_listening_is_a_transport_error() {
     drop(listener);
     cfg.timing.backoff_initial_ms = 10;
     let (code, _) = register(&cfg);
-    assert_eq!(code, DPS_ERR_TRANSPORT_CONNECT);
+    assert_eq!(code, Err(ErrorKind::TransportConnect));
     drop(emu);
 }
 
@@ -225,6 +225,6 @@ fn a_failed_attempt_can_be_retried_on_the_same_handle() {
             .start()
             .expect("a new attempt starts after the last one ended");
         let code = client.register_blocking(&mut |_| {});
-        assert_eq!(code, DPS_ERR_TIMEOUT_ASSIGNING);
+        assert_eq!(code, Err(ErrorKind::TimeoutAssigning));
     }
 }

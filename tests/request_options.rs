@@ -7,7 +7,7 @@ use common::{device_key, emulator_config, register_with, sym_emulator, Emulator}
 use dps_mqtt::config::Config;
 use dps_mqtt::engine::driver::{Io, Time, Transport};
 use dps_mqtt::engine::Outcome;
-use dps_mqtt::error::dps_result::{self, *};
+use dps_mqtt::error::ErrorKind;
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use serde_json::json;
 
@@ -70,11 +70,11 @@ impl Transport for WaitForServerClose {
 }
 
 /// A registration whose connections the emulator has logged by the time it returns.
-fn register_logged(cfg: &Config, clock: &mut dyn Time) -> (dps_result, Outcome) {
+fn register_logged(cfg: &Config, clock: &mut dyn Time) -> (Result<(), ErrorKind>, Outcome) {
     register_with(cfg, &mut WaitForServerClose::default(), clock)
 }
 
-fn register(cfg: &Config) -> (dps_result, Outcome) {
+fn register(cfg: &Config) -> (Result<(), ErrorKind>, Outcome) {
     register_logged(cfg, &mut SystemClock::default())
 }
 
@@ -90,12 +90,12 @@ fn model_id_goes_inside_the_payload() {
     let mut cfg = config(&emu);
     cfg.model_id = Some(MODEL.into());
     let (code, out) = register(&cfg);
-    assert_eq!(code, DPS_OK, "{out:?}");
+    assert_eq!(code, Ok(()), "{out:?}");
     assert_eq!(echoed_payload(&out), json!({ "modelId": MODEL }));
 
     cfg.payload = Some(r#"{"site":"berlin","n":[1,2]}"#.into());
     let (code, out) = register(&cfg);
-    assert_eq!(code, DPS_OK, "{out:?}");
+    assert_eq!(code, Ok(()), "{out:?}");
     assert_eq!(
         echoed_payload(&out),
         json!({ "modelId": MODEL, "site": "berlin", "n": [1, 2] })
@@ -110,13 +110,13 @@ fn model_id_conflicts_are_refused_before_dialling() {
     for payload in [r#"{"modelId":"dtmi:other;1"}"#, "[1,2]", "\"text\""] {
         cfg.payload = Some(payload.into());
         let e = cfg.settings().err().expect("refused");
-        assert_eq!(e.code, DPS_ERR_INVALID_PAYLOAD, "{payload}: {e}");
+        assert_eq!(e.kind, ErrorKind::InvalidPayload, "{payload}: {e}");
     }
     cfg.payload = None;
     cfg.model_id = Some("com:example:Thermostat;1".into());
     assert_eq!(
-        cfg.settings().err().map(|e| e.code),
-        Some(DPS_ERR_INVALID_MODEL_ID)
+        cfg.settings().err().map(|e| e.kind),
+        Some(ErrorKind::InvalidModelId)
     );
 }
 
@@ -130,17 +130,17 @@ fn sas_token_lifetime_sets_the_expiry() {
         inner: SystemClock::default(),
         lag_secs: 2 * 3600,
     };
-    assert_eq!(register(&cfg).0, DPS_OK);
+    assert_eq!(register(&cfg).0, Ok(()));
     let (code, out) = register_logged(&cfg, &mut lagging);
-    assert_eq!(code, DPS_ERR_AUTH_UNAUTHORIZED, "{out:?}");
+    assert_eq!(code, Err(ErrorKind::AuthUnauthorized), "{out:?}");
     cfg.set_sas_token_lifetime_secs(3 * 3600).unwrap();
-    assert_eq!(register_logged(&cfg, &mut lagging).0, DPS_OK);
+    assert_eq!(register_logged(&cfg, &mut lagging).0, Ok(()));
     for out_of_range in [0, 59, 30 * 24 * 3600 + 1, u32::MAX] {
         assert_eq!(
             cfg.set_sas_token_lifetime_secs(out_of_range)
                 .unwrap_err()
-                .code,
-            DPS_ERR_INVALID_ARGUMENT
+                .kind,
+            ErrorKind::InvalidArgument
         );
     }
     assert_eq!(
@@ -166,12 +166,12 @@ fn logged_versions(emu: &Emulator) -> Vec<(serde_json::Value, serde_json::Value)
 fn client_version_and_api_version_reach_the_service() {
     let emu = emulator();
     let mut cfg = config(&emu);
-    assert_eq!(register(&cfg).0, DPS_OK);
+    assert_eq!(register(&cfg).0, Ok(()));
     cfg.client_version = Some("contoso-fw/2.4.1 (board-x; rev b)".into());
     cfg.api_version = "2021-06-01".into();
-    assert_eq!(register(&cfg).0, DPS_OK);
+    assert_eq!(register(&cfg).0, Ok(()));
     cfg.client_version = None;
-    assert_eq!(register(&cfg).0, DPS_OK);
+    assert_eq!(register(&cfg).0, Ok(()));
     assert_eq!(
         logged_versions(&emu),
         vec![
@@ -188,7 +188,7 @@ fn client_version_and_api_version_reach_the_service() {
     );
     cfg.api_version = "2021-6-1".into();
     assert_eq!(
-        cfg.settings().err().map(|e| e.code),
-        Some(DPS_ERR_INVALID_ARGUMENT)
+        cfg.settings().err().map(|e| e.kind),
+        Some(ErrorKind::InvalidArgument)
     );
 }

@@ -10,9 +10,10 @@ use std::ptr;
 
 use common::{c, ffi_client, ffi_config, sym_emulator, test_key, Emulator};
 use dps_mqtt::dps::sas::{KeySigner, Signer};
-use dps_mqtt::error::dps_result::{self, *};
 use dps_mqtt::ffi::client::*;
 use dps_mqtt::ffi::config::*;
+use dps_mqtt::ffi::result::dps_result::{self, *};
+use dps_mqtt::ffi::result::{dps_class, dps_result_class, dps_result_is_retryable};
 use serde_json::json;
 
 fn text(p: *const std::ffi::c_char) -> Option<String> {
@@ -137,8 +138,8 @@ fn a_failing_signer_ends_the_attempt_with_an_auth_error_and_no_retries() {
 
     let code = dps_client_register(cl);
     assert_eq!(code, DPS_ERR_AUTH_SIGNING_FAILED);
-    assert_eq!(code.class(), dps_mqtt::error::dps_class::DPS_CLASS_AUTH);
-    assert!(!code.is_retryable());
+    assert_eq!(dps_result_class(code as u32), dps_class::DPS_CLASS_AUTH);
+    assert!(!dps_result_is_retryable(code as u32));
     let detail = text(dps_client_result_detail(cl)).unwrap();
     assert!(detail.contains("returned -7"), "{detail}");
     assert_eq!(hsm.requests.borrow().len(), 1, "no retry storm");

@@ -5,7 +5,7 @@ mod common;
 
 use common::{device_key, emulator_config, sym_emulator, Emulator};
 use dps_mqtt::config::Config;
-use dps_mqtt::error::dps_result::{self, *};
+use dps_mqtt::error::ErrorKind;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use serde_json::json;
 
@@ -38,7 +38,7 @@ fn config(emu: &Emulator) -> Config {
     }
 }
 
-fn register(cfg: &Config) -> dps_result {
+fn register(cfg: &Config) -> Result<(), ErrorKind> {
     common::register(cfg).0
 }
 
@@ -47,14 +47,14 @@ fn a_ca_replaced_away_is_no_longer_trusted() {
     let emu = emulator();
     let mut cfg = config(&emu);
     cfg.add_trust_anchors_pem(&emu.ca_pem, false).unwrap();
-    assert_eq!(register(&cfg), DPS_OK);
+    assert_eq!(register(&cfg), Ok(()));
     cfg.set_trust_anchors_pem(&other_ca(), false).unwrap();
-    assert_eq!(register(&cfg), DPS_ERR_TLS_CERT_UNTRUSTED);
+    assert_eq!(register(&cfg), Err(ErrorKind::TlsCertUntrusted));
     // Back to the emulator's CA, then replaced by the public roots alone.
     cfg.set_trust_anchors_pem(&emu.ca_pem, false).unwrap();
-    assert_eq!(register(&cfg), DPS_OK);
+    assert_eq!(register(&cfg), Ok(()));
     cfg.set_trust_anchors_pem(&[], true).unwrap();
-    assert_eq!(register(&cfg), DPS_ERR_TLS_CERT_UNTRUSTED);
+    assert_eq!(register(&cfg), Err(ErrorKind::TlsCertUntrusted));
 }
 
 #[test]
@@ -62,18 +62,18 @@ fn add_appends_and_set_replaces() {
     let emu = emulator();
     let mut cfg = config(&emu);
     cfg.add_trust_anchors_pem(&other_ca(), false).unwrap();
-    assert_eq!(register(&cfg), DPS_ERR_TLS_CERT_UNTRUSTED);
+    assert_eq!(register(&cfg), Err(ErrorKind::TlsCertUntrusted));
     cfg.add_trust_anchors_pem(&emu.ca_pem, false).unwrap();
     assert_eq!(
         register(&cfg),
-        DPS_OK,
+        Ok(()),
         "the second add kept the first and added the CA"
     );
     // A bundle with several certificates is one replacement.
     let mut bundle = other_ca();
     bundle.extend_from_slice(&emu.ca_pem);
     cfg.set_trust_anchors_pem(&bundle, true).unwrap();
-    assert_eq!(register(&cfg), DPS_OK);
+    assert_eq!(register(&cfg), Ok(()));
 }
 
 #[test]
@@ -83,8 +83,8 @@ fn a_refused_replacement_leaves_the_anchors_unchanged() {
     cfg.add_trust_anchors_pem(&emu.ca_pem, false).unwrap();
     for (bad, public_roots) in [(&b""[..], false), (b"junk", true), (b"junk", false)] {
         let e = cfg.set_trust_anchors_pem(bad, public_roots).unwrap_err();
-        assert_eq!(e.code, DPS_ERR_INVALID_CERTIFICATE);
+        assert_eq!(e.kind, ErrorKind::InvalidCertificate);
     }
-    assert_eq!(register(&cfg), DPS_OK);
+    assert_eq!(register(&cfg), Ok(()));
     assert!(!cfg.use_default_roots);
 }

@@ -8,7 +8,7 @@ use common::{emulator_config, register_with, sym_emulator, test_key, Emulator};
 use dps_mqtt::config::{Config, KeyKind};
 use dps_mqtt::engine::driver::{Io, Transport};
 use dps_mqtt::engine::Outcome;
-use dps_mqtt::error::dps_result::{self, *};
+use dps_mqtt::error::ErrorKind;
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -49,7 +49,7 @@ impl Transport for OneByte {
     }
 }
 
-fn register_over(cfg: &Config, transport: &mut dyn Transport) -> (dps_result, Outcome) {
+fn register_over(cfg: &Config, transport: &mut dyn Transport) -> (Result<(), ErrorKind>, Outcome) {
     register_with(cfg, transport, &mut SystemClock::default())
 }
 
@@ -58,7 +58,7 @@ fn registration_with_a_key_over_websocket() {
     let emu = emulator("ws-dev", json!({ "assignAfterPolls": 1 }));
     let cfg = ws_config(&emu, "ws-dev", &test_key("ws-dev"));
     let (code, outcome) = register_over(&cfg, &mut TcpTransport::default());
-    assert_eq!(code, DPS_OK, "{:?}", outcome.result);
+    assert_eq!(code, Ok(()), "{:?}", outcome.result);
     assert_eq!(outcome.status.as_deref(), Some("assigned"));
     assert_eq!(outcome.device_id.as_deref(), Some("ws-dev"));
     assert_eq!(
@@ -75,7 +75,7 @@ fn every_byte_in_its_own_transport_call_over_websocket() {
     );
     let cfg = ws_config(&emu, "ws-slow", &test_key("ws-slow"));
     let (code, outcome) = register_over(&cfg, &mut OneByte::default());
-    assert_eq!(code, DPS_OK, "{:?}", outcome.result);
+    assert_eq!(code, Ok(()), "{:?}", outcome.result);
     assert_eq!(outcome.device_id.as_deref(), Some("ws-slow"));
 }
 
@@ -84,7 +84,7 @@ fn wrong_key_over_websocket_is_an_auth_error() {
     let emu = emulator("ws-bad", json!({}));
     let cfg = ws_config(&emu, "ws-bad", &test_key("another key"));
     let (code, _) = register_over(&cfg, &mut TcpTransport::default());
-    assert_eq!(code, DPS_ERR_AUTH_UNAUTHORIZED);
+    assert_eq!(code, Err(ErrorKind::AuthUnauthorized));
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 
 use common::{emulator_config, register, Emulator};
 use dps_mqtt::config::{ClientCertificate, Config, KeyKind};
-use dps_mqtt::error::dps_result::{self, *};
+use dps_mqtt::error::ErrorKind;
 use rcgen::{
     date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
@@ -123,7 +123,7 @@ fn individual_enrollment_with_every_key_format_and_chain_encoding() {
             for chain in [chain_pem.clone(), leaf_der.clone()] {
                 let cfg = config(&emu, Some(INDIVIDUAL), chain, key.clone());
                 let (code, out) = register(&cfg);
-                assert_eq!(code, DPS_OK, "{pkcs8}/{other}: {out:?}");
+                assert_eq!(code, Ok(()), "{pkcs8}/{other}: {out:?}");
                 assert_eq!(out.assigned_hub.as_deref(), Some(INDIVIDUAL_HUB));
                 assert_eq!(out.device_id.as_deref(), Some(INDIVIDUAL));
                 registered += 1;
@@ -141,7 +141,7 @@ fn ed25519_key_generated_on_the_device() {
     for key_bytes in [key.serialize_pem().into_bytes(), key.serialize_der()] {
         let cfg = config(&emu, None, leaf_pem.clone().into_bytes(), key_bytes);
         let (code, out) = register(&cfg);
-        assert_eq!(code, DPS_OK, "{out:?}");
+        assert_eq!(code, Ok(()), "{out:?}");
         assert_eq!(out.device_id.as_deref(), Some(INDIVIDUAL));
     }
 }
@@ -164,7 +164,7 @@ fn group_enrollment_takes_the_registration_id_from_the_cn() {
     );
     assert_eq!(cfg.settings().unwrap().registration_id, "x509-member-7");
     let (code, out) = register(&cfg);
-    assert_eq!(code, DPS_OK, "{out:?}");
+    assert_eq!(code, Ok(()), "{out:?}");
     assert_eq!(out.assigned_hub.as_deref(), Some(GROUP_HUB));
     assert_eq!(out.device_id.as_deref(), Some("x509-member-7"));
     // Registration ids are case-insensitive: the CN in another case is the same device.
@@ -174,7 +174,7 @@ fn group_enrollment_takes_the_registration_id_from_the_cn() {
         format!("{leaf_pem}{ca_pem}").into_bytes(),
         key,
     );
-    assert_eq!(register(&cfg).0, DPS_OK);
+    assert_eq!(register(&cfg).0, Ok(()));
 }
 
 #[test]
@@ -184,7 +184,7 @@ fn registration_id_other_than_the_cn_is_refused_locally_naming_both() {
     let (leaf_pem, _, _) = issue(&emu, "device-a", std::str::from_utf8(&key).unwrap(), true);
     let cfg = config(&emu, Some("device-b"), leaf_pem.into_bytes(), key);
     let e = settings_error(&cfg);
-    assert_eq!(e.code, DPS_ERR_INVALID_CERTIFICATE_CN);
+    assert_eq!(e.kind, ErrorKind::InvalidCertificateCn);
     assert!(
         e.detail.contains("\"device-a\"") && e.detail.contains("\"device-b\""),
         "{e}"
@@ -203,7 +203,7 @@ fn a_cn_that_is_no_registration_id_is_refused_locally() {
     );
     let cfg = config(&emu, None, leaf_pem.into_bytes(), key);
     let e = settings_error(&cfg);
-    assert_eq!(e.code, DPS_ERR_INVALID_REGISTRATION_ID);
+    assert_eq!(e.kind, ErrorKind::InvalidRegistrationId);
     assert!(e.detail.contains("not a valid id!"), "{e}");
 }
 
@@ -224,8 +224,8 @@ fn a_key_of_another_certificate_is_refused_locally() {
         for chain in [leaf_pem.clone().into_bytes(), leaf_der.clone()] {
             let cfg = config(&emu, Some(INDIVIDUAL), chain, wrong.clone());
             assert_eq!(
-                settings_error(&cfg).code,
-                DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH
+                settings_error(&cfg).kind,
+                ErrorKind::InvalidCertificateKeyMismatch
             );
         }
     }
@@ -237,21 +237,24 @@ fn empty_and_garbage_inputs_are_refused_with_the_right_code() {
     let key = data("p256.pkcs8.pem");
     let (leaf_pem, leaf_der, _) = issue(&emu, INDIVIDUAL, std::str::from_utf8(&key).unwrap(), true);
     let leaf_pem = leaf_pem.into_bytes();
-    let cert_cases: [(&[u8], dps_result); 5] = [
-        (b"", DPS_ERR_INVALID_CERTIFICATE),
-        (b"garbage, not a certificate", DPS_ERR_INVALID_CERTIFICATE),
-        (&leaf_der[..leaf_der.len() / 2], DPS_ERR_INVALID_CERTIFICATE),
+    let cert_cases: [(&[u8], ErrorKind); 5] = [
+        (b"", ErrorKind::InvalidCertificate),
+        (b"garbage, not a certificate", ErrorKind::InvalidCertificate),
+        (
+            &leaf_der[..leaf_der.len() / 2],
+            ErrorKind::InvalidCertificate,
+        ),
         (
             b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
-            DPS_ERR_INVALID_CERTIFICATE,
+            ErrorKind::InvalidCertificate,
         ),
         // A key where the certificate belongs: no CERTIFICATE block.
-        (&key, DPS_ERR_INVALID_CERTIFICATE),
+        (&key, ErrorKind::InvalidCertificate),
     ];
     for (chain, want) in cert_cases {
         let cfg = config(&emu, Some(INDIVIDUAL), chain.to_vec(), key.clone());
         assert_eq!(
-            settings_error(&cfg).code,
+            settings_error(&cfg).kind,
             want,
             "{:?}",
             String::from_utf8_lossy(chain)
@@ -271,8 +274,8 @@ fn empty_and_garbage_inputs_are_refused_with_the_right_code() {
     for bad in key_cases {
         let cfg = config(&emu, Some(INDIVIDUAL), leaf_pem.clone(), bad.to_vec());
         assert_eq!(
-            settings_error(&cfg).code,
-            DPS_ERR_INVALID_PRIVATE_KEY,
+            settings_error(&cfg).kind,
+            ErrorKind::InvalidPrivateKey,
             "{:?}",
             String::from_utf8_lossy(bad)
         );
@@ -286,7 +289,7 @@ fn a_certificate_the_service_does_not_trust_is_an_auth_error() {
     let (leaf_pem, _, _) = issue(&emu, INDIVIDUAL, std::str::from_utf8(&key).unwrap(), false);
     let cfg = config(&emu, Some(INDIVIDUAL), leaf_pem.into_bytes(), key);
     let (code, out) = register(&cfg);
-    assert_eq!(code, DPS_ERR_AUTH_UNAUTHORIZED, "{out:?}");
+    assert_eq!(code, Err(ErrorKind::AuthUnauthorized), "{out:?}");
     assert_eq!(out.error_code, Some(401002));
 }
 
@@ -350,11 +353,11 @@ fn group_member_certificate_from_an_intermediate_ca() {
     let chain = format!("{}{}", leaf.pem(), intermediate.pem()).into_bytes();
     let cfg = config(&emu, None, chain, data("rsa2048.pkcs1.pem"));
     let (code, out) = register(&cfg);
-    assert_eq!(code, DPS_OK, "{out:?}");
+    assert_eq!(code, Ok(()), "{out:?}");
     assert_eq!(out.assigned_hub.as_deref(), Some(GROUP_HUB));
     assert_eq!(out.device_id.as_deref(), Some("line7-device-42"));
 
     // Without the intermediate the service cannot chain the certificate to the group's CA.
     let cfg = config(&emu, None, leaf.pem().into_bytes(), key_pem);
-    assert_eq!(register(&cfg).0, DPS_ERR_AUTH_UNAUTHORIZED);
+    assert_eq!(register(&cfg).0, Err(ErrorKind::AuthUnauthorized));
 }

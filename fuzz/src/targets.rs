@@ -4,7 +4,7 @@
 use dps_mqtt::dps::protocol;
 use dps_mqtt::dps::sas::{HexCase, KeySigner};
 use dps_mqtt::engine::{Action, Credential, Engine, Event, Settings, Timing};
-use dps_mqtt::error::{dps_result, Error};
+use dps_mqtt::error::{Error, ErrorKind};
 use dps_mqtt::layers::mqtt::{ConnectOptions, MqttSession, QoS, DEFAULT_MAX_PACKET_SIZE};
 use dps_mqtt::layers::FramingFactory;
 
@@ -157,7 +157,7 @@ pub fn engine(data: &[u8]) {
             _ => {
                 engine.on_connection_lost(
                     now,
-                    Error::new(dps_result::DPS_ERR_TRANSPORT_CLOSED, "fuzz peer closed"),
+                    Error::new(ErrorKind::TransportClosed, "fuzz peer closed"),
                 );
                 rest = tail;
             }

@@ -30,7 +30,7 @@
 //! back off between provisioning attempts across reboots, e.g. by comparing
 //! [`Assignment::assigned_at_unix`] with its clock before provisioning again.
 
-use crate::error::{dps_result, Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::prelude::*;
 
 const MAGIC: [u8; 4] = *b"DPSa";
@@ -82,7 +82,7 @@ pub struct Assignment {
 }
 
 fn invalid(detail: impl Into<String>) -> Error {
-    Error::new(dps_result::DPS_ERR_INVALID_ASSIGNMENT, detail)
+    Error::new(ErrorKind::InvalidAssignment, detail)
 }
 
 /// CRC-32 (IEEE 802.3, reflected, as zlib): catches every 1-3 bit error and every burst up
@@ -133,7 +133,7 @@ impl Assignment {
         Ok(out)
     }
 
-    /// Reads a stored blob; `DPS_ERR_INVALID_ASSIGNMENT` when it is truncated, corrupt or of
+    /// Reads a stored blob; `ErrorKind::InvalidAssignment` when it is truncated, corrupt or of
     /// another format version. Never panics, whatever the bytes.
     pub fn decode(blob: &[u8]) -> Result<Assignment> {
         let too_short = || invalid(format!("{} bytes is too short", blob.len()));
@@ -212,8 +212,8 @@ mod tests {
         }
     }
 
-    fn code(blob: &[u8]) -> Option<dps_result> {
-        Assignment::decode(blob).err().map(|e| e.code)
+    fn code(blob: &[u8]) -> Option<ErrorKind> {
+        Assignment::decode(blob).err().map(|e| e.kind)
     }
 
     #[test]
@@ -264,10 +264,7 @@ mod tests {
                 ..sample()
             },
         ] {
-            assert_eq!(
-                a.encode().unwrap_err().code,
-                dps_result::DPS_ERR_INVALID_ASSIGNMENT
-            );
+            assert_eq!(a.encode().unwrap_err().kind, ErrorKind::InvalidAssignment);
         }
     }
 
@@ -275,11 +272,7 @@ mod tests {
     fn every_truncation_and_every_bit_flip_is_detected() {
         let blob = sample().encode().unwrap();
         for n in 0..blob.len() {
-            assert_eq!(
-                code(&blob[..n]),
-                Some(dps_result::DPS_ERR_INVALID_ASSIGNMENT),
-                "{n}"
-            );
+            assert_eq!(code(&blob[..n]), Some(ErrorKind::InvalidAssignment), "{n}");
         }
         let mut longer = blob.clone();
         longer.push(0);

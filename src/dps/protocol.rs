@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::dps::sas::{percent_encode, HexCase};
-use crate::error::{dps_result, Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 pub const DEFAULT_API_VERSION: &str = "2019-03-31";
 /// The one subscription the service allows.
@@ -22,7 +22,7 @@ pub const MAX_REQUEST_BODY: usize = 96 * 1024;
 const MAX_DEPTH: usize = 64;
 
 fn bad(detail: impl Into<String>) -> Error {
-    Error::new(dps_result::DPS_ERR_PROTOCOL_BAD_RESPONSE, detail)
+    Error::new(ErrorKind::ProtocolBadResponse, detail)
 }
 
 /// serde_json quotes offending values in its messages; a hostile body must not turn into a
@@ -32,7 +32,7 @@ fn bad_json(what: &str, e: &serde_json::Error) -> Error {
 }
 
 fn invalid_payload(detail: impl Into<String>) -> Error {
-    Error::new(dps_result::DPS_ERR_INVALID_PAYLOAD, detail)
+    Error::new(ErrorKind::InvalidPayload, detail)
 }
 
 /// 1–128 characters of `a-z A-Z 0-9 - . _ :`, the last alphanumeric or `-`.
@@ -48,7 +48,7 @@ pub fn validate_registration_id(id: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::new(
-            dps_result::DPS_ERR_INVALID_REGISTRATION_ID,
+            ErrorKind::InvalidRegistrationId,
             format!("invalid registration id {:?}", clip(id)),
         ))
     }
@@ -60,7 +60,7 @@ pub fn validate_id_scope(scope: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::new(
-            dps_result::DPS_ERR_INVALID_ID_SCOPE,
+            ErrorKind::InvalidIdScope,
             format!("invalid id scope {:?}", clip(scope)),
         ))
     }
@@ -95,7 +95,7 @@ pub fn poll_topic(rid: &str, operation_id: &str) -> String {
 /// `{"registrationId":"...","payload":<raw JSON>,"csr":"..."}`; the payload is embedded as the
 /// caller wrote it (surrounding whitespace trimmed), after checking it is one JSON value nested
 /// at most 64 deep (.NET JSON parsers' default limit). A body over [`MAX_REQUEST_BODY`] is
-/// `DPS_ERR_INVALID_PAYLOAD` too.
+/// `ErrorKind::InvalidPayload` too.
 pub fn register_body(
     registration_id: &str,
     payload_json: Option<&str>,
@@ -433,7 +433,7 @@ pub const CERTIFICATE_ISSUANCE_API_VERSION: &str = "2025-07-01-preview";
 const MAX_CSR_LEN: usize = 16 * 1024;
 
 fn invalid_csr(detail: impl Into<String>) -> Error {
-    Error::new(dps_result::DPS_ERR_INVALID_CSR, detail)
+    Error::new(ErrorKind::InvalidCsr, detail)
 }
 
 /// The total length of the DER element starting at `der[0]`, or `None` when its header is
@@ -537,7 +537,7 @@ pub(crate) const MAX_CLIENT_VERSION: usize = 256;
 /// A DTMI as IoT Plug and Play uses it: `dtmi:` then `:`-separated segments (a letter, then
 /// letters, digits or `_`, not ending in `_`), then an optional `;version` (1 to 9 digits, no
 /// leading zero, optionally `.minor` of 1 to 6 digits), e.g. `dtmi:com:example:Thermostat;1`.
-/// `DPS_ERR_INVALID_MODEL_ID` otherwise.
+/// `ErrorKind::InvalidModelId` otherwise.
 pub fn validate_model_id(model_id: &str) -> Result<()> {
     fn segment_ok(s: &str) -> bool {
         let b = s.as_bytes();
@@ -565,7 +565,7 @@ pub fn validate_model_id(model_id: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::new(
-            dps_result::DPS_ERR_INVALID_MODEL_ID,
+            ErrorKind::InvalidModelId,
             format!(
                 "model id {:?} is not a DTMI such as dtmi:com:example:Thermostat;1",
                 clip(model_id)
@@ -577,7 +577,7 @@ pub fn validate_model_id(model_id: &str) -> Result<()> {
 /// The custom payload with `"modelId"` added as its first member (DPS reads the model id
 /// inside `payload`; at the top level of the body it answers 400012). Without a payload the
 /// result is `{"modelId":"..."}`; the payload's own bytes are kept as they are.
-/// `DPS_ERR_INVALID_PAYLOAD` when the payload is not a JSON object or already has a `modelId`.
+/// `ErrorKind::InvalidPayload` when the payload is not a JSON object or already has a `modelId`.
 pub fn payload_with_model_id(payload: Option<&str>, model_id: &str) -> Result<String> {
     let member = format!("\"modelId\":{}", serde_json::Value::from(model_id));
     let Some(payload) = payload else {
@@ -610,7 +610,7 @@ pub fn payload_with_model_id(payload: Option<&str>, model_id: &str) -> Result<St
 }
 
 /// A service api-version: `YYYY-MM-DD`, optionally followed by `-preview` or another
-/// lower-case suffix (e.g. `2019-03-31`, `2025-07-01-preview`). `DPS_ERR_INVALID_ARGUMENT`
+/// lower-case suffix (e.g. `2019-03-31`, `2025-07-01-preview`). `ErrorKind::InvalidArgument`
 /// otherwise: a typo would make the service refuse the connection (CONNACK 4).
 pub fn validate_api_version(api_version: &str) -> Result<()> {
     let b = api_version.as_bytes();
@@ -633,7 +633,7 @@ pub fn validate_api_version(api_version: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::new(
-            dps_result::DPS_ERR_INVALID_ARGUMENT,
+            ErrorKind::InvalidArgument,
             format!(
                 "api-version {:?} is not YYYY-MM-DD[-suffix]",
                 clip(api_version)
@@ -643,13 +643,13 @@ pub fn validate_api_version(api_version: &str) -> Result<()> {
 }
 
 /// The ClientVersion agent: 1 to [`MAX_CLIENT_VERSION`] bytes without control characters (it
-/// is percent-encoded into the user name). `DPS_ERR_INVALID_ARGUMENT` otherwise.
+/// is percent-encoded into the user name). `ErrorKind::InvalidArgument` otherwise.
 pub fn validate_client_version(agent: &str) -> Result<()> {
     if (1..=MAX_CLIENT_VERSION).contains(&agent.len()) && !agent.chars().any(char::is_control) {
         Ok(())
     } else {
         Err(Error::new(
-            dps_result::DPS_ERR_INVALID_ARGUMENT,
+            ErrorKind::InvalidArgument,
             format!(
                 "client version must be 1 to {MAX_CLIENT_VERSION} bytes without control characters"
             ),
@@ -683,11 +683,7 @@ mod tests {
             &"x".repeat(129),
         ] {
             let e = validate_registration_id(bad_id).unwrap_err();
-            assert_eq!(
-                e.code,
-                dps_result::DPS_ERR_INVALID_REGISTRATION_ID,
-                "{bad_id}"
-            );
+            assert_eq!(e.kind, ErrorKind::InvalidRegistrationId, "{bad_id}");
         }
     }
 
@@ -696,8 +692,8 @@ mod tests {
         assert!(validate_id_scope("0ne00000001").is_ok());
         for s in ["", "0ne/1", "a b", &"1".repeat(65)] {
             assert_eq!(
-                validate_id_scope(s).unwrap_err().code,
-                dps_result::DPS_ERR_INVALID_ID_SCOPE
+                validate_id_scope(s).unwrap_err().kind,
+                ErrorKind::InvalidIdScope
             );
         }
     }
@@ -740,8 +736,8 @@ mod tests {
             assert_eq!(
                 register_body("dev", Some(bad_payload), None)
                     .unwrap_err()
-                    .code,
-                dps_result::DPS_ERR_INVALID_PAYLOAD
+                    .kind,
+                ErrorKind::InvalidPayload
             );
         }
     }
@@ -805,8 +801,8 @@ mod tests {
             "$dps/registrations/res/-1/",
         ] {
             assert_eq!(
-                parse_response_topic(bad_topic).unwrap_err().code,
-                dps_result::DPS_ERR_PROTOCOL_BAD_RESPONSE,
+                parse_response_topic(bad_topic).unwrap_err().kind,
+                ErrorKind::ProtocolBadResponse,
                 "{bad_topic}"
             );
         }
@@ -873,13 +869,13 @@ mod tests {
         let code = |payload: &str| {
             register_body("dev", Some(payload), None)
                 .map(|_| ())
-                .map_err(|e| e.code)
+                .map_err(|e| e.kind)
         };
         let at_limit = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         assert_eq!(code(&at_limit), Ok(()));
         assert_eq!(
             code(&format!("[{at_limit}]")),
-            Err(dps_result::DPS_ERR_INVALID_PAYLOAD)
+            Err(ErrorKind::InvalidPayload)
         );
         // Brackets inside strings are not nesting.
         assert_eq!(code(&format!("[\"{}\\\"\"]", "[".repeat(200))), Ok(()));
@@ -887,13 +883,10 @@ mod tests {
         let fits = MAX_REQUEST_BODY - r#"{"registrationId":"dev","payload":}"#.len();
         let string_of = |len: usize| format!("\"{}\"", "a".repeat(len - 2));
         assert_eq!(code(&string_of(fits)), Ok(()));
-        assert_eq!(
-            code(&string_of(fits + 1)),
-            Err(dps_result::DPS_ERR_INVALID_PAYLOAD)
-        );
+        assert_eq!(code(&string_of(fits + 1)), Err(ErrorKind::InvalidPayload));
         assert_eq!(
             code(&string_of(10 * MAX_REQUEST_BODY)),
-            Err(dps_result::DPS_ERR_INVALID_PAYLOAD)
+            Err(ErrorKind::InvalidPayload)
         );
     }
 
@@ -951,11 +944,7 @@ mod tests {
                 parse_operation_status(body).unwrap_err(),
                 parse_error_envelope(body).unwrap_err(),
             ] {
-                assert_eq!(
-                    err.code,
-                    dps_result::DPS_ERR_PROTOCOL_BAD_RESPONSE,
-                    "{shown}"
-                );
+                assert_eq!(err.kind, ErrorKind::ProtocolBadResponse, "{shown}");
                 assert!(err.detail.len() < 300, "{shown}");
             }
         }
@@ -970,7 +959,7 @@ mod tests {
         ];
         for body in not_status {
             let err = parse_operation_status(body).unwrap_err();
-            assert_eq!(err.code, dps_result::DPS_ERR_PROTOCOL_BAD_RESPONSE);
+            assert_eq!(err.kind, ErrorKind::ProtocolBadResponse);
         }
         let long_wrong_type = format!(
             r#"{{"status":"assigned","registrationState":"{}"}}"#,
@@ -1011,16 +1000,13 @@ mod tests {
             b"-----BEGIN CERTIFICATE REQUEST-----\n!!!\n-----END CERTIFICATE REQUEST-----\n",
         ] {
             assert_eq!(
-                csr_der(bad_csr).unwrap_err().code,
-                dps_result::DPS_ERR_INVALID_CSR,
+                csr_der(bad_csr).unwrap_err().kind,
+                ErrorKind::InvalidCsr,
                 "{bad_csr:?}"
             );
         }
         let huge = vec![0x30; MAX_CSR_LEN * 3];
-        assert_eq!(
-            csr_der(&huge).unwrap_err().code,
-            dps_result::DPS_ERR_INVALID_CSR
-        );
+        assert_eq!(csr_der(&huge).unwrap_err().kind, ErrorKind::InvalidCsr);
     }
 
     #[test]
@@ -1047,8 +1033,8 @@ mod tests {
         assert_eq!(certificate_chain_pem(&[]).unwrap(), "");
         for bad_cert in ["not base64!", "", "AAAA", "MAQCAQA="] {
             assert_eq!(
-                certificate_chain_pem(&[bad_cert.into()]).unwrap_err().code,
-                dps_result::DPS_ERR_PROTOCOL_BAD_RESPONSE,
+                certificate_chain_pem(&[bad_cert.into()]).unwrap_err().kind,
+                ErrorKind::ProtocolBadResponse,
                 "{bad_cert}"
             );
         }
@@ -1084,8 +1070,8 @@ mod tests {
             long.as_str(),
         ] {
             assert_eq!(
-                validate_model_id(bad).unwrap_err().code,
-                dps_result::DPS_ERR_INVALID_MODEL_ID,
+                validate_model_id(bad).unwrap_err().kind,
+                ErrorKind::InvalidModelId,
                 "{bad}"
             );
         }
@@ -1115,8 +1101,8 @@ mod tests {
             r#"{"modelId":"dtmi:other;1"}"#,
         ] {
             assert_eq!(
-                payload_with_model_id(Some(bad), m).unwrap_err().code,
-                dps_result::DPS_ERR_INVALID_PAYLOAD,
+                payload_with_model_id(Some(bad), m).unwrap_err().kind,
+                ErrorKind::InvalidPayload,
                 "{bad}"
             );
         }

@@ -16,7 +16,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::error::{dps_result, Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// Signs with HMAC-SHA256. Implemented over a key in RAM here; an HSM or secure element can
 /// implement it without exposing the key.
@@ -37,15 +37,15 @@ pub struct KeySigner {
 }
 
 impl KeySigner {
-    /// Decodes a base64 key; an empty or malformed one is `DPS_ERR_INVALID_KEY`.
+    /// Decodes a base64 key; an empty or malformed one is `ErrorKind::InvalidKey`.
     pub fn from_base64(key_b64: &str) -> Result<KeySigner> {
         let key = Zeroizing::new(
             STANDARD
                 .decode(key_b64.trim().as_bytes())
-                .map_err(|_| Error::new(dps_result::DPS_ERR_INVALID_KEY, "key is not base64"))?,
+                .map_err(|_| Error::new(ErrorKind::InvalidKey, "key is not base64"))?,
         );
         if key.is_empty() {
-            return Err(Error::new(dps_result::DPS_ERR_INVALID_KEY, "key is empty"));
+            return Err(Error::new(ErrorKind::InvalidKey, "key is empty"));
         }
         Ok(KeySigner { key })
     }
@@ -54,7 +54,7 @@ impl KeySigner {
 impl Signer for KeySigner {
     fn sign(&self, message: &[u8]) -> Result<[u8; 32]> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key)
-            .map_err(|_| Error::new(dps_result::DPS_ERR_INVALID_KEY, "unusable key"))?;
+            .map_err(|_| Error::new(ErrorKind::InvalidKey, "unusable key"))?;
         mac.update(message);
         Ok(mac.finalize().into_bytes().into())
     }
@@ -252,11 +252,11 @@ mod tests {
         struct Refusing;
         impl Signer for Refusing {
             fn sign(&self, _: &[u8]) -> Result<[u8; 32]> {
-                Err(Error::new(dps_result::DPS_ERR_INTERNAL, "hsm busy"))
+                Err(Error::new(ErrorKind::Internal, "hsm busy"))
             }
         }
         let err = sas_token("0ne1", "dev", &Refusing, 1, HexCase::Lower).unwrap_err();
-        assert_eq!(err.code, dps_result::DPS_ERR_INTERNAL);
+        assert_eq!(err.kind, ErrorKind::Internal);
     }
 
     #[test]
@@ -283,7 +283,7 @@ mod tests {
     fn bad_keys_are_rejected() {
         for key in ["", "   ", "not base64!", "QUJD=="] {
             let err = KeySigner::from_base64(key).err().expect(key);
-            assert_eq!(err.code, dps_result::DPS_ERR_INVALID_KEY, "{key:?}");
+            assert_eq!(err.kind, ErrorKind::InvalidKey, "{key:?}");
         }
         assert!(derive_device_key("", "dev").is_err());
         // Keys pasted from the portal often carry a trailing newline.

@@ -6,7 +6,7 @@
 //! no TLS, so it also serves builds where the firmware's own TLS stack presents the
 //! certificate. Every length is checked against the input; hostile bytes give an error.
 
-use crate::error::{dps_result, Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::prelude::*;
 
 const TAG_INTEGER: u8 = 0x02;
@@ -53,7 +53,7 @@ fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
 
 fn malformed() -> Error {
     Error::new(
-        dps_result::DPS_ERR_INVALID_CERTIFICATE,
+        ErrorKind::InvalidCertificate,
         "the client certificate is not a DER X.509 certificate",
     )
 }
@@ -76,8 +76,8 @@ fn subject(cert_der: &[u8]) -> Option<&[u8]> {
 
 /// The first common name in a DER certificate's subject.
 ///
-/// `DPS_ERR_INVALID_CERTIFICATE` when the bytes are not a certificate;
-/// `DPS_ERR_INVALID_CERTIFICATE_CN` when the subject has no CN, or one that is not a UTF8String,
+/// `ErrorKind::InvalidCertificate` when the bytes are not a certificate;
+/// `ErrorKind::InvalidCertificateCn` when the subject has no CN, or one that is not a UTF8String,
 /// PrintableString or IA5String of valid text (a registration id is plain ASCII).
 pub fn common_name(cert_der: &[u8]) -> Result<String> {
     let mut rdns = subject(cert_der).ok_or_else(malformed)?;
@@ -100,14 +100,14 @@ pub fn common_name(cert_der: &[u8]) -> Result<String> {
                 .map(str::to_owned)
                 .ok_or_else(|| {
                     Error::new(
-                        dps_result::DPS_ERR_INVALID_CERTIFICATE_CN,
+                        ErrorKind::InvalidCertificateCn,
                         "the client certificate's CN is not a UTF8String, PrintableString or IA5String",
                     )
                 });
         }
     }
     Err(Error::new(
-        dps_result::DPS_ERR_INVALID_CERTIFICATE_CN,
+        ErrorKind::InvalidCertificateCn,
         "the client certificate's subject has no CN",
     ))
 }
@@ -154,16 +154,16 @@ mod tests {
     fn a_subject_without_cn_or_with_an_unusual_string_type_is_refused() {
         let no_cn = cert(&[(DnType::OrganizationName, "Contoso".into())]);
         assert_eq!(
-            common_name(&no_cn).unwrap_err().code,
-            dps_result::DPS_ERR_INVALID_CERTIFICATE_CN
+            common_name(&no_cn).unwrap_err().kind,
+            ErrorKind::InvalidCertificateCn
         );
         let bmp = cert(&[(
             DnType::CommonName,
             DnValue::BmpString("dev".try_into().unwrap()),
         )]);
         assert_eq!(
-            common_name(&bmp).unwrap_err().code,
-            dps_result::DPS_ERR_INVALID_CERTIFICATE_CN
+            common_name(&bmp).unwrap_err().kind,
+            ErrorKind::InvalidCertificateCn
         );
     }
 
@@ -189,8 +189,8 @@ mod tests {
             b"\xff\xff",
         ] {
             assert_eq!(
-                common_name(bad).unwrap_err().code,
-                dps_result::DPS_ERR_INVALID_CERTIFICATE
+                common_name(bad).unwrap_err().kind,
+                ErrorKind::InvalidCertificate
             );
         }
     }

@@ -3,9 +3,9 @@
 
 use super::link::Link;
 use super::retry;
-use super::{dps_log_level, dps_status, Engine};
+use super::{Engine, Level, Status};
 use crate::dps::protocol::{self, RegistrationStatus, RetryAfter};
-use crate::error::{dps_result::*, Error};
+use crate::error::{Error, ErrorKind};
 use crate::layers::mqtt::QoS;
 use crate::prelude::*;
 
@@ -127,7 +127,7 @@ impl Engine {
             }
             RequestKind::Poll => {
                 let Some(op_id) = self.attempt.operation_id.as_deref() else {
-                    return self.fail(Error::new(DPS_ERR_INTERNAL, "poll without operation id"));
+                    return self.fail(Error::new(ErrorKind::Internal, "poll without operation id"));
                 };
                 (protocol::poll_topic(&rid, op_id), Vec::new())
             }
@@ -139,11 +139,11 @@ impl Engine {
             self.retry.poll_sent(&self.settings.timing, now);
         }
         self.log(
-            dps_log_level::DPS_LOG_DEBUG,
+            Level::Debug,
             format!("publish {} ({} bytes)", protocol::clip(&topic), body.len()),
         );
         if kind == RequestKind::Register {
-            self.status(dps_status::DPS_STATUS_REGISTERING);
+            self.status(Status::Registering);
         }
         self.attempt.op = Op::Awaiting { kind, rid };
     }
@@ -156,13 +156,13 @@ impl Engine {
         };
         if !matches!(self.attempt.op, Op::Awaiting { .. }) {
             return self.log(
-                dps_log_level::DPS_LOG_DEBUG,
+                Level::Debug,
                 format!("ignoring unsolicited response on {}", protocol::clip(topic)),
             );
         }
         let Some(kind) = self.attempt.matches(response.rid.as_deref()) else {
             return self.log(
-                dps_log_level::DPS_LOG_DEBUG,
+                Level::Debug,
                 format!(
                     "ignoring response for another request: {}",
                     protocol::clip(topic)
@@ -178,14 +178,14 @@ impl Engine {
         if let RetryAfter::Invalid(text) = &response.retry_after {
             let text = text.clone();
             self.log(
-                dps_log_level::DPS_LOG_WARN,
+                Level::Warn,
                 format!("ignoring invalid retry-after {text:?}"),
             );
         }
         let retry_after = retry::retry_after_ms(&self.settings.timing, &response.retry_after);
         self.outcome.retry_after_ms = retry_after;
         self.log(
-            dps_log_level::DPS_LOG_INFO,
+            Level::Info,
             format!("response {status} ({} bytes)", body.len()),
         );
         match status {
@@ -193,9 +193,9 @@ impl Engine {
             429 | 500..=599 => {
                 let delay = self.retry.throttled(&self.settings.timing, retry_after);
                 self.outcome.record_envelope(body);
-                self.status(dps_status::DPS_STATUS_THROTTLED);
+                self.status(Status::Throttled);
                 self.log(
-                    dps_log_level::DPS_LOG_WARN,
+                    Level::Warn,
                     format!("service answered {status}; retrying in {delay} ms"),
                 );
                 self.attempt.op = Op::Pending {
@@ -206,19 +206,19 @@ impl Engine {
             401 => {
                 self.outcome.record_envelope(body);
                 self.fail(Error::new(
-                    DPS_ERR_AUTH_UNAUTHORIZED,
+                    ErrorKind::AuthUnauthorized,
                     self.outcome.detail("service answered 401"),
                 ));
             }
             400..=499 => {
                 self.outcome.record_envelope(body);
                 self.fail(Error::new(
-                    DPS_ERR_REGISTRATION_REJECTED,
+                    ErrorKind::RegistrationRejected,
                     self.outcome.detail(&format!("service answered {status}")),
                 ));
             }
             _ => self.fail(Error::new(
-                DPS_ERR_PROTOCOL_UNEXPECTED_STATUS,
+                ErrorKind::ProtocolUnexpectedStatus,
                 format!("unexpected status {status}"),
             )),
         }
@@ -246,12 +246,12 @@ impl Engine {
             RegistrationStatus::Assigning => {
                 if self.attempt.operation_id.is_none() {
                     return self.fail(Error::new(
-                        DPS_ERR_PROTOCOL_BAD_RESPONSE,
+                        ErrorKind::ProtocolBadResponse,
                         format!("{status} assigning without operationId"),
                     ));
                 }
                 let delay = retry::assigning_delay(&self.settings.timing, retry);
-                self.status(dps_status::DPS_STATUS_ASSIGNING);
+                self.status(Status::Assigning);
                 self.attempt.op = Op::Pending {
                     kind: RequestKind::Poll,
                     not_before: now.saturating_add(delay),
@@ -259,16 +259,16 @@ impl Engine {
                 self.send_due_request(now);
             }
             RegistrationStatus::Disabled => self.fail(Error::new(
-                DPS_ERR_REGISTRATION_DISABLED,
+                ErrorKind::RegistrationDisabled,
                 self.outcome.detail("enrollment disabled"),
             )),
             RegistrationStatus::Failed | RegistrationStatus::Unassigned => self.fail(Error::new(
-                DPS_ERR_REGISTRATION_FAILED,
+                ErrorKind::RegistrationFailed,
                 self.outcome
                     .detail(&format!("registration {}", parsed.status.as_str())),
             )),
             RegistrationStatus::Other(s) => self.fail(Error::new(
-                DPS_ERR_PROTOCOL_BAD_RESPONSE,
+                ErrorKind::ProtocolBadResponse,
                 format!("unknown registration status {s:?}"),
             )),
         }

@@ -8,7 +8,7 @@
 
 use super::io::{Io, Time, Transport};
 use super::{Action, Engine, Event, Outcome, Settings};
-use crate::error::{dps_result, Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::platform::memory;
 use crate::prelude::*;
 use zeroize::Zeroizing;
@@ -18,8 +18,9 @@ use zeroize::Zeroizing;
 pub enum Step {
     /// Call again within this many milliseconds, or sooner when the connection is readable.
     Pending { next_call_ms: u64 },
-    /// The attempt finished; `Client::outcome` holds the details.
-    Finished(dps_result),
+    /// The attempt finished, assigned or with this error; `Client::outcome` holds the
+    /// details.
+    Finished(core::result::Result<(), ErrorKind>),
 }
 
 /// Bytes read per `recv` call; small enough for a stack-poor target, large enough that one
@@ -53,10 +54,10 @@ pub trait Drive {
 }
 
 /// The blocking loop: steps until the attempt finishes, waiting between steps.
-pub fn run_blocking(target: &mut dyn Drive) -> dps_result {
+pub fn run_blocking(target: &mut dyn Drive) -> core::result::Result<(), ErrorKind> {
     loop {
         match target.step() {
-            Step::Finished(code) => return code,
+            Step::Finished(result) => return result,
             Step::Pending { next_call_ms } => target.wait(next_call_ms),
         }
     }
@@ -95,7 +96,7 @@ impl<T: Transport, C: Time> Client<T, C> {
         })
     }
 
-    /// Starts a new attempt; `DPS_ERR_INVALID_STATE` if one is running. `step` starts one by
+    /// Starts a new attempt; `ErrorKind::InvalidState` if one is running. `step` starts one by
     /// itself when none runs: this is for callers that want the start's error on its own.
     pub fn start(&mut self) -> Result<()> {
         let now = self.clock.now_ms();
@@ -114,7 +115,7 @@ impl<T: Transport, C: Time> Client<T, C> {
     pub fn step(&mut self) -> Step {
         if !self.engine.is_running() {
             if let Err(e) = self.start() {
-                return Step::Finished(e.code);
+                return Step::Finished(Err(e.kind));
             }
         }
         let now = self.clock.now_ms();
@@ -130,7 +131,7 @@ impl<T: Transport, C: Time> Client<T, C> {
                 // The firmware's allocator refused a request, which the reserve covered: end
                 // the attempt now, before it needs more, so its memory comes back.
                 self.engine.abort(Error::new(
-                    dps_result::DPS_ERR_OUT_OF_MEMORY,
+                    ErrorKind::OutOfMemory,
                     "the allocator returned NULL during the registration (heap too small)",
                 ));
                 break;
@@ -151,13 +152,12 @@ impl<T: Transport, C: Time> Client<T, C> {
                 self.transport.close();
                 self.connected = false;
             }
-            let code = self
-                .engine
-                .outcome()
-                .result
-                .as_ref()
-                .map_or(dps_result::DPS_ERR_INTERNAL, |e| e.code);
-            return Step::Finished(code);
+            let result = match &self.engine.outcome().result {
+                Some(Ok(())) => Ok(()),
+                Some(Err(e)) => Err(e.kind),
+                None => Err(ErrorKind::Internal),
+            };
+            return Step::Finished(result);
         }
         let next = self.engine.next_timeout().unwrap_or(now);
         Step::Pending {
@@ -174,7 +174,10 @@ impl<T: Transport, C: Time> Client<T, C> {
 
     /// Runs an attempt (the running one, or a new one) to its end, blocking; each step's
     /// events go to `on_event`.
-    pub fn register_blocking(&mut self, on_event: &mut dyn FnMut(Event)) -> dps_result {
+    pub fn register_blocking(
+        &mut self,
+        on_event: &mut dyn FnMut(Event),
+    ) -> core::result::Result<(), ErrorKind> {
         run_blocking(&mut Delivering {
             client: self,
             on_event,
@@ -241,7 +244,7 @@ impl<T: Transport, C: Time> Client<T, C> {
                             self.engine.on_connection_lost(
                                 now,
                                 Error::new(
-                                    dps_result::DPS_ERR_TRANSPORT_CONNECT,
+                                    ErrorKind::TransportConnect,
                                     format!("connect to {host}:{port} failed: {why}"),
                                 ),
                             );
@@ -280,15 +283,11 @@ impl<T: Transport, C: Time> Client<T, C> {
                 }
                 Io::Done(_) | Io::WouldBlock => break,
                 Io::Closed => {
-                    self.lost(
-                        now,
-                        dps_result::DPS_ERR_TRANSPORT_CLOSED,
-                        "closed while sending",
-                    );
+                    self.lost(now, ErrorKind::TransportClosed, "closed while sending");
                     break;
                 }
                 Io::Failed(why) => {
-                    self.lost(now, dps_result::DPS_ERR_TRANSPORT_IO, &why);
+                    self.lost(now, ErrorKind::TransportIo, &why);
                     break;
                 }
                 Io::Fatal(error) => {
@@ -314,16 +313,12 @@ impl<T: Transport, C: Time> Client<T, C> {
                 true
             }
             Io::Done(_) | Io::Closed => {
-                self.lost(
-                    now,
-                    dps_result::DPS_ERR_TRANSPORT_CLOSED,
-                    "connection closed by peer",
-                );
+                self.lost(now, ErrorKind::TransportClosed, "connection closed by peer");
                 true
             }
             Io::WouldBlock => false,
             Io::Failed(why) => {
-                self.lost(now, dps_result::DPS_ERR_TRANSPORT_IO, &why);
+                self.lost(now, ErrorKind::TransportIo, &why);
                 true
             }
             Io::Fatal(error) => {
@@ -333,13 +328,13 @@ impl<T: Transport, C: Time> Client<T, C> {
         }
     }
 
-    fn lost(&mut self, now: u64, code: dps_result, why: &str) {
+    fn lost(&mut self, now: u64, kind: ErrorKind, why: &str) {
         self.unsent.clear();
         let error = if self.received_any {
-            Error::new(code, why)
+            Error::new(kind, why)
         } else {
             Error::new(
-                dps_result::DPS_ERR_TRANSPORT_CONNECT,
+                ErrorKind::TransportConnect,
                 format!("connection failed before the server answered: {why}"),
             )
         };
@@ -357,7 +352,7 @@ impl<T: Transport, C: Time> Client<T, C> {
 mod tests {
     use super::*;
     use crate::config::{Config, KeyKind};
-    use crate::engine::dps_log_level::DPS_LOG_ERROR;
+    use crate::engine::{Level, Status};
     use std::cell::Cell;
     use std::rc::Rc;
     use zeroize::Zeroizing;
@@ -429,7 +424,7 @@ mod tests {
         assert_eq!(client.transport().budgets, vec![Some(5_000), Some(3_800)]);
         // Past the deadline nothing is dialled: the attempt ends with a timeout.
         client.clock_mut().0 = 15_000;
-        assert_eq!(client.step(), Step::Finished(dps_result::DPS_ERR_TIMEOUT));
+        assert_eq!(client.step(), Step::Finished(Err(ErrorKind::Timeout)));
         assert_eq!(client.transport().budgets.len(), 2);
     }
 
@@ -487,7 +482,7 @@ mod tests {
         for attempt in 1..=2 {
             assert_eq!(
                 client.register_blocking(&mut |e| events.push(e)),
-                dps_result::DPS_ERR_TRANSPORT_CONNECT
+                Err(ErrorKind::TransportConnect)
             );
             assert!(!client.is_running());
             let transport = client.transport();
@@ -498,7 +493,7 @@ mod tests {
                 "one wait per back-off"
             );
             assert!(
-                matches!(events.last(), Some(Event::Log(DPS_LOG_ERROR, line))
+                matches!(events.last(), Some(Event::Log(Level::Error, line))
                     if line.starts_with("DPS_ERR_TRANSPORT_CONNECT")),
                 "{events:?}"
             );
@@ -508,6 +503,6 @@ mod tests {
             "the clock moved only by waiting: {}",
             now.get()
         );
-        assert!(events.contains(&Event::Status(crate::engine::dps_status::DPS_STATUS_FAILED)));
+        assert!(events.contains(&Event::Status(Status::Failed)));
     }
 }

@@ -2,9 +2,9 @@
 //! reconnect), and the bytes that cross it.
 
 use super::retry::Reconnect;
-use super::{dps_log_level, dps_status, Action, Credential, Engine};
+use super::{Action, Credential, Engine, Level, Status};
 use crate::dps::{protocol, sas};
-use crate::error::{dps_result::*, Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::layers::mqtt::{ConnectOptions, MqttEvent, MqttSession, QoS};
 use crate::layers::wipe;
 use crate::layers::Layers;
@@ -137,7 +137,7 @@ impl Engine {
             answered: false,
         }));
         self.log(
-            dps_log_level::DPS_LOG_INFO,
+            Level::Info,
             format!(
                 "connected to {}:{}; sending CONNECT and SUBSCRIBE",
                 self.settings.host, self.settings.port
@@ -165,10 +165,10 @@ impl Engine {
             Reconnect::After(delay) => delay,
         };
         self.log(
-            dps_log_level::DPS_LOG_WARN,
+            Level::Warn,
             format!("connection lost ({error}); reconnecting in {delay} ms"),
         );
-        self.status(dps_status::DPS_STATUS_RECONNECTING);
+        self.status(Status::Reconnecting);
         self.link = Link::Backoff {
             at: now.saturating_add(delay),
         };
@@ -185,7 +185,7 @@ impl Engine {
         // closed socket, worth a new connection.
         let mut closed = None;
         let step = match conn.framing.read_transport(data) {
-            Err(e) if e.code == DPS_ERR_TRANSPORT_CLOSED => {
+            Err(e) if e.kind == ErrorKind::TransportClosed => {
                 closed = Some(e);
                 Ok(())
             }
@@ -226,7 +226,7 @@ impl Engine {
     /// Asks the transport for a connection to the server, or to the proxy in front of it.
     pub(crate) fn dial(&mut self) {
         self.link = Link::Dialling;
-        self.status(dps_status::DPS_STATUS_CONNECTING);
+        self.status(Status::Connecting);
         let (host, port) = self
             .settings
             .route
@@ -254,7 +254,7 @@ impl Engine {
             MqttEvent::SubAck { granted, .. } => {
                 if granted.iter().any(Option::is_none) {
                     self.fail(Error::new(
-                        DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED,
+                        ErrorKind::ProtocolSubscribeRefused,
                         format!("subscription to {} refused", protocol::SUBSCRIBE_FILTER),
                     ));
                 }
@@ -270,15 +270,15 @@ impl Engine {
                 if let Some(conn) = self.link.connection() {
                     conn.connack = true;
                 }
-                self.status(dps_status::DPS_STATUS_CONNECTED);
+                self.status(Status::Connected);
                 return self.send_due_request(now);
             }
-            1 => (DPS_ERR_PROTOCOL_CONNACK, "unacceptable protocol version"),
-            2 => (DPS_ERR_AUTH_IDENTIFIER_REJECTED, "identifier rejected"),
-            3 => (DPS_ERR_AUTH_UNKNOWN_ID_SCOPE, "unknown id scope"),
-            4 => (DPS_ERR_AUTH_BAD_CREDENTIALS, "bad user name or password"),
-            5 => (DPS_ERR_AUTH_NOT_AUTHORIZED, "not authorized"),
-            _ => (DPS_ERR_PROTOCOL_CONNACK, "undefined return code"),
+            1 => (ErrorKind::ProtocolConnack, "unacceptable protocol version"),
+            2 => (ErrorKind::AuthIdentifierRejected, "identifier rejected"),
+            3 => (ErrorKind::AuthUnknownIdScope, "unknown id scope"),
+            4 => (ErrorKind::AuthBadCredentials, "bad user name or password"),
+            5 => (ErrorKind::AuthNotAuthorized, "not authorized"),
+            _ => (ErrorKind::ProtocolConnack, "undefined return code"),
         };
         self.fail(Error::new(
             err,

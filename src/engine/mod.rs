@@ -38,9 +38,8 @@ use alloc::collections::VecDeque;
 
 use crate::dps::protocol;
 use crate::dps::sas::{HexCase, Signer};
-use crate::error::{dps_result, Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use attempt::Attempt;
-use dps_result::*;
 use link::Link;
 use retry::Retry;
 use zeroize::Zeroizing;
@@ -124,37 +123,33 @@ pub enum Action {
     Close,
 }
 
-/// Progress reported to the status callback.
-#[repr(u32)]
+/// Progress of an attempt, reported to the status callback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(non_camel_case_types)]
-pub enum dps_status {
-    DPS_STATUS_IDLE = 0,
-    DPS_STATUS_CONNECTING = 1,
-    DPS_STATUS_CONNECTED = 2,
-    DPS_STATUS_REGISTERING = 3,
-    DPS_STATUS_ASSIGNING = 4,
-    DPS_STATUS_THROTTLED = 5,
-    DPS_STATUS_RECONNECTING = 6,
-    DPS_STATUS_ASSIGNED = 7,
-    DPS_STATUS_FAILED = 8,
+pub enum Status {
+    Idle,
+    Connecting,
+    Connected,
+    Registering,
+    Assigning,
+    Throttled,
+    Reconnecting,
+    Assigned,
+    Failed,
 }
 
 /// Log severity, most severe first.
-#[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[allow(non_camel_case_types)]
-pub enum dps_log_level {
-    DPS_LOG_ERROR = 1,
-    DPS_LOG_WARN = 2,
-    DPS_LOG_INFO = 3,
-    DPS_LOG_DEBUG = 4,
+pub enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
-    Status(dps_status),
-    Log(dps_log_level, String),
+    Status(Status),
+    Log(Level, String),
 }
 
 pub struct Engine {
@@ -176,10 +171,10 @@ impl Engine {
         protocol::validate_id_scope(&settings.id_scope)?;
         protocol::validate_registration_id(&settings.registration_id)?;
         if settings.host.is_empty() {
-            return Err(Error::new(DPS_ERR_INVALID_CONFIG, "empty host name"));
+            return Err(Error::new(ErrorKind::InvalidConfig, "empty host name"));
         }
         if settings.api_version.is_empty() {
-            return Err(Error::new(DPS_ERR_INVALID_CONFIG, "empty api-version"));
+            return Err(Error::new(ErrorKind::InvalidConfig, "empty api-version"));
         }
         // Validate the payload once so a bad one fails before dialling.
         protocol::register_body(
@@ -206,7 +201,7 @@ impl Engine {
     pub fn start(&mut self, now: u64) -> Result<()> {
         if self.is_running() {
             return Err(Error::new(
-                DPS_ERR_INVALID_STATE,
+                ErrorKind::InvalidState,
                 "a registration is already running",
             ));
         }
@@ -309,30 +304,24 @@ impl Engine {
         self.attempt.op = attempt::Op::Idle;
         match &error {
             None => {
-                self.status(dps_status::DPS_STATUS_ASSIGNED);
+                self.status(Status::Assigned);
                 let hub = self.outcome.assigned_hub.clone().unwrap_or_default();
                 let dev = self.outcome.device_id.clone().unwrap_or_default();
-                self.log(
-                    dps_log_level::DPS_LOG_INFO,
-                    format!("assigned to {hub} as {dev}"),
-                );
+                self.log(Level::Info, format!("assigned to {hub} as {dev}"));
             }
             Some(e) => {
-                self.status(dps_status::DPS_STATUS_FAILED);
-                self.log(
-                    dps_log_level::DPS_LOG_ERROR,
-                    format!("{}: {e}", e.code.name()),
-                );
+                self.status(Status::Failed);
+                self.log(Level::Error, format!("{}: {e}", e.kind.name()));
             }
         }
-        self.outcome.result = Some(error.unwrap_or_else(|| Error::new(DPS_OK, "")));
+        self.outcome.result = Some(error.map_or(Ok(()), Err));
     }
 
-    fn status(&mut self, s: dps_status) {
+    fn status(&mut self, s: Status) {
         self.events.push_back(Event::Status(s));
     }
 
-    fn log(&mut self, level: dps_log_level, msg: String) {
+    fn log(&mut self, level: Level, msg: String) {
         self.events.push_back(Event::Log(level, msg));
     }
 }

@@ -27,8 +27,9 @@ pub struct Outcome {
     pub tracking_id: Option<String>,
     pub http_status: Option<u16>,
     pub retry_after_ms: Option<u64>,
-    /// Final result of the attempt, `None` while running.
-    pub result: Option<Error>,
+    /// Final result of the attempt (assigned, or the error that ended it), `None` while
+    /// running.
+    pub result: Option<Result<(), Error>>,
 }
 
 impl Outcome {
@@ -60,7 +61,7 @@ impl Outcome {
     pub(crate) fn record_assignment(&mut self, unix_now: u64) -> Result<(), Error> {
         if self.assigned_hub.is_none() || self.device_id.is_none() {
             return Err(Error::new(
-                crate::error::dps_result::DPS_ERR_PROTOCOL_BAD_RESPONSE,
+                crate::error::ErrorKind::ProtocolBadResponse,
                 "assigned without assignedHub or deviceId",
             ));
         }

@@ -15,7 +15,7 @@ use alloc::collections::VecDeque;
 
 use super::Timing;
 use crate::dps::protocol::RetryAfter;
-use crate::error::dps_result;
+use crate::error::ErrorKind;
 
 /// What to do after a connection was lost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,15 +77,15 @@ impl Retry {
 
     /// The timeout that ends the attempt at `now`, or `None` while time is left. `assigning`:
     /// the service has accepted the registration (an operation id is known).
-    pub(crate) fn expired(&self, now: u64, assigning: bool) -> Option<dps_result> {
+    pub(crate) fn expired(&self, now: u64, assigning: bool) -> Option<ErrorKind> {
         if now < self.deadline {
             None
         } else if self.throttled {
-            Some(dps_result::DPS_ERR_TIMEOUT_THROTTLED)
+            Some(ErrorKind::TimeoutThrottled)
         } else if assigning {
-            Some(dps_result::DPS_ERR_TIMEOUT_ASSIGNING)
+            Some(ErrorKind::TimeoutAssigning)
         } else {
-            Some(dps_result::DPS_ERR_TIMEOUT)
+            Some(ErrorKind::Timeout)
         }
     }
 
@@ -187,7 +187,6 @@ pub(crate) fn assigning_delay(timing: &Timing, retry_after: Option<u64>) -> u64 
 mod tests {
     use super::*;
     use crate::prelude::*;
-    use dps_result::*;
 
     fn timing() -> Timing {
         Timing::default()
@@ -375,12 +374,12 @@ mod tests {
         let mut r = started(&t, 1_000);
         assert_eq!(r.deadline(), 6_000);
         assert_eq!(r.expired(5_999, true), None);
-        assert_eq!(r.expired(6_000, false), Some(DPS_ERR_TIMEOUT));
-        assert_eq!(r.expired(6_000, true), Some(DPS_ERR_TIMEOUT_ASSIGNING));
+        assert_eq!(r.expired(6_000, false), Some(ErrorKind::Timeout));
+        assert_eq!(r.expired(6_000, true), Some(ErrorKind::TimeoutAssigning));
         r.throttled(&t, Some(1));
-        assert_eq!(r.expired(6_000, true), Some(DPS_ERR_TIMEOUT_THROTTLED));
+        assert_eq!(r.expired(6_000, true), Some(ErrorKind::TimeoutThrottled));
         r.status_received();
-        assert_eq!(r.expired(u64::MAX, false), Some(DPS_ERR_TIMEOUT));
+        assert_eq!(r.expired(u64::MAX, false), Some(ErrorKind::Timeout));
         let late = Timing {
             deadline_ms: u64::MAX,
             ..timing()

@@ -147,8 +147,12 @@ impl Peer {
         }
     }
 
-    fn result(&self) -> Option<dps_result> {
-        self.engine.outcome().result.as_ref().map(|e| e.code)
+    fn result(&self) -> Option<core::result::Result<(), ErrorKind>> {
+        self.engine
+            .outcome()
+            .result
+            .as_ref()
+            .map(|r| r.as_ref().map(|_| ()).map_err(|e| e.kind))
     }
 }
 
@@ -181,7 +185,7 @@ fn retry_after_zero_polls_at_once_and_exact_values_are_honoured() {
     assert_eq!(p.published.len(), 3);
     assert_eq!(p.published[2].0, 4_000);
     p.respond(200, "", ASSIGNED);
-    assert_eq!(p.result(), Some(DPS_OK));
+    assert_eq!(p.result(), Some(Ok(())));
     assert_eq!(p.engine.outcome().assigned_hub.as_deref(), Some("hub"));
 }
 
@@ -257,7 +261,7 @@ fn throttling_on_register_and_poll_is_retried_with_backoff() {
         "poll retried"
     );
     p.respond(200, "", ASSIGNED);
-    assert_eq!(p.result(), Some(DPS_OK));
+    assert_eq!(p.result(), Some(Ok(())));
 }
 
 #[test]
@@ -274,14 +278,14 @@ fn stale_and_foreign_responses_are_ignored() {
     }));
     assert_eq!(p.result(), None);
     p.respond(200, "", ASSIGNED);
-    assert_eq!(p.result(), Some(DPS_OK));
+    assert_eq!(p.result(), Some(Ok(())));
 }
 
 #[test]
 fn both_shapes_of_bad_credentials_are_auth_errors() {
     let mut p = Peer::start(Timing::default());
     p.connack(mqttrs::ConnectReturnCode::NotAuthorized);
-    assert_eq!(p.result(), Some(DPS_ERR_AUTH_NOT_AUTHORIZED));
+    assert_eq!(p.result(), Some(Err(ErrorKind::AuthNotAuthorized)));
     let mut p = Peer::start(Timing::default());
     p.connack(mqttrs::ConnectReturnCode::Accepted);
     p.respond(
@@ -289,7 +293,7 @@ fn both_shapes_of_bad_credentials_are_auth_errors() {
         "",
         r#"{"errorCode":401002,"trackingId":"t-9","message":"Unauthorized","timestampUtc":"x"}"#,
     );
-    assert_eq!(p.result(), Some(DPS_ERR_AUTH_UNAUTHORIZED));
+    assert_eq!(p.result(), Some(Err(ErrorKind::AuthUnauthorized)));
     assert_eq!(p.engine.outcome().error_code, Some(401002));
     assert_eq!(p.engine.outcome().tracking_id.as_deref(), Some("t-9"));
 }
@@ -297,36 +301,36 @@ fn both_shapes_of_bad_credentials_are_auth_errors() {
 #[test]
 fn unexpected_statuses_and_bodies_end_with_clear_errors() {
     for (status, body, want) in [
-        (302, "{}", DPS_ERR_PROTOCOL_UNEXPECTED_STATUS),
-        (0, "{}", DPS_ERR_PROTOCOL_UNEXPECTED_STATUS),
-        (999, "{}", DPS_ERR_PROTOCOL_UNEXPECTED_STATUS),
-        (404, "{}", DPS_ERR_REGISTRATION_REJECTED),
-        (200, "not json", DPS_ERR_PROTOCOL_BAD_RESPONSE),
+        (302, "{}", ErrorKind::ProtocolUnexpectedStatus),
+        (0, "{}", ErrorKind::ProtocolUnexpectedStatus),
+        (999, "{}", ErrorKind::ProtocolUnexpectedStatus),
+        (404, "{}", ErrorKind::RegistrationRejected),
+        (200, "not json", ErrorKind::ProtocolBadResponse),
         (
             200,
             r#"{"status":"assigned"}"#,
-            DPS_ERR_PROTOCOL_BAD_RESPONSE,
+            ErrorKind::ProtocolBadResponse,
         ),
         (
             202,
             r#"{"status":"assigning"}"#,
-            DPS_ERR_PROTOCOL_BAD_RESPONSE,
+            ErrorKind::ProtocolBadResponse,
         ),
         (
             200,
             r#"{"status":"disabled","operationId":"x"}"#,
-            DPS_ERR_REGISTRATION_DISABLED,
+            ErrorKind::RegistrationDisabled,
         ),
         (
             200,
             r#"{"status":"failed","operationId":"x"}"#,
-            DPS_ERR_REGISTRATION_FAILED,
+            ErrorKind::RegistrationFailed,
         ),
     ] {
         let mut p = Peer::start(Timing::default());
         p.connack(mqttrs::ConnectReturnCode::Accepted);
         p.respond(status, "", body);
-        assert_eq!(p.result(), Some(want), "{status} {body}");
+        assert_eq!(p.result(), Some(Err(want)), "{status} {body}");
         assert!(!p.engine.is_running());
     }
 }
@@ -337,7 +341,7 @@ fn dropped_connection_reconnects_resubscribes_and_resends() {
     p.connack(mqttrs::ConnectReturnCode::Accepted);
     p.respond(202, "&retry-after=0", ASSIGNING);
     p.engine
-        .on_connection_lost(p.now, Error::new(DPS_ERR_TRANSPORT_CLOSED, "reset"));
+        .on_connection_lost(p.now, Error::new(ErrorKind::TransportClosed, "reset"));
     assert_eq!(p.engine.poll_action(), Some(Action::Close));
     p.run_until_next_send();
     assert!(matches!(
@@ -352,7 +356,7 @@ fn dropped_connection_reconnects_resubscribes_and_resends() {
     assert!(p.published.last().unwrap().1.contains("operationId=op-1"));
     p.connack(mqttrs::ConnectReturnCode::Accepted);
     p.respond(200, "", ASSIGNED);
-    assert_eq!(p.result(), Some(DPS_OK));
+    assert_eq!(p.result(), Some(Ok(())));
 }
 
 #[test]
@@ -370,7 +374,7 @@ fn deadline_ends_the_attempt_and_a_new_one_can_start() {
             p.respond(202, "&retry-after=1", ASSIGNING);
         }
     }
-    assert_eq!(p.result(), Some(DPS_ERR_TIMEOUT_ASSIGNING));
+    assert_eq!(p.result(), Some(Err(ErrorKind::TimeoutAssigning)));
     assert!(p.engine.start(p.now).is_ok());
     assert!(
         p.engine.start(p.now).is_err(),
@@ -383,7 +387,7 @@ fn issued_chain_becomes_pem_and_a_bad_one_fails_the_attempt() {
     let mut p = Peer::start(Timing::default());
     p.connack(mqttrs::ConnectReturnCode::Accepted);
     p.respond(200, "", r#"{"operationId":"op-1","status":"assigned","registrationState":{"assignedHub":"hub","deviceId":"dev-1","issuedCertificateChain":["MAMCAQA=","MAMCAQE="]}}"#);
-    assert_eq!(p.result(), Some(DPS_OK));
+    assert_eq!(p.result(), Some(Ok(())));
     let pem = p
         .engine
         .outcome()
@@ -397,7 +401,7 @@ fn issued_chain_becomes_pem_and_a_bad_one_fails_the_attempt() {
     let mut p = Peer::start(Timing::default());
     p.connack(mqttrs::ConnectReturnCode::Accepted);
     p.respond(200, "", r#"{"operationId":"op-1","status":"assigned","registrationState":{"assignedHub":"hub","deviceId":"dev-1","issuedCertificateChain":["MAMCAQA=","%%%"]}}"#);
-    assert_eq!(p.result(), Some(DPS_ERR_PROTOCOL_BAD_RESPONSE));
+    assert_eq!(p.result(), Some(Err(ErrorKind::ProtocolBadResponse)));
     assert_eq!(p.engine.outcome().issued_certificate_chain_pem, None);
     assert_eq!(p.engine.outcome().assigned_at_unix, None);
 }
@@ -433,7 +437,7 @@ fn connection_failures_give_up_after_the_limit() {
     let mut p = Peer::start(Timing::default());
     for _ in 0..=Timing::default().max_connection_failures {
         p.engine
-            .on_connection_lost(p.now, Error::new(DPS_ERR_TRANSPORT_CONNECT, "refused"));
+            .on_connection_lost(p.now, Error::new(ErrorKind::TransportConnect, "refused"));
         while let Some(a) = p.engine.poll_action() {
             assert_eq!(a, Action::Close);
         }
@@ -446,7 +450,7 @@ fn connection_failures_give_up_after_the_limit() {
             Some(Action::Connect { .. })
         ));
     }
-    assert_eq!(p.result(), Some(DPS_ERR_TRANSPORT_CONNECT));
+    assert_eq!(p.result(), Some(Err(ErrorKind::TransportConnect)));
 }
 
 /// The user name and password of the CONNECT an engine with these settings sends first.

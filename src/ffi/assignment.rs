@@ -10,7 +10,7 @@ use core::ptr;
 use super::client::{client_outcome, dps_client};
 use super::{bytes_arg, guard, guard_value, try_ffi};
 use crate::dps::assignment::{self, dps_hub_outcome, Assignment};
-use crate::error::dps_result;
+use crate::ffi::result::dps_result;
 
 /// Longest blob `dps_client_assignment_save` writes (format version 1): a buffer of this size
 /// always suffices.
@@ -55,10 +55,7 @@ pub extern "C" fn dps_client_assignment_save(
             Ok(outcome) => outcome,
             Err(code) => return code,
         };
-        let assigned = outcome
-            .result
-            .as_ref()
-            .is_some_and(|r| r.code == dps_result::DPS_OK);
+        let assigned = outcome.result.as_ref().is_some_and(|r| r.is_ok());
         let (Some(hub), Some(device_id), true) =
             (&outcome.assigned_hub, &outcome.device_id, assigned)
         else {
@@ -71,7 +68,7 @@ pub extern "C" fn dps_client_assignment_save(
             assigned_at_unix: outcome.assigned_at_unix.unwrap_or(0),
         }
         .encode()
-        .map_err(|e| e.code));
+        .map_err(dps_result::from));
         if buf.is_null() || buf_len < blob.len() {
             // SAFETY: non-NULL and writable per the C contract.
             unsafe { written.write(blob.len()) };
@@ -108,7 +105,7 @@ pub extern "C" fn dps_assignment_parse(
         }
         // SAFETY: `blob` has `blob_len` readable bytes per the C contract.
         let bytes = try_ffi!(unsafe { bytes_arg(blob, blob_len) });
-        let inner = try_ffi!(Assignment::decode(bytes).map_err(|e| e.code));
+        let inner = try_ffi!(Assignment::decode(bytes).map_err(dps_result::from));
         // Decoded strings hold no NUL.
         let c = |s: &str| CString::new(s).unwrap_or_default();
         let parsed = Box::new(dps_assignment {

@@ -18,8 +18,8 @@ use super::transport::{dps_transport, HookClock, HookTransport, LogSink, StatusS
 use super::{guard, guard_value, try_ffi};
 use crate::engine::client::{run_blocking, Client, Drive, Step};
 use crate::engine::driver::{Time, Transport};
-use crate::engine::{dps_log_level, Event, Outcome};
-use crate::error::dps_result;
+use crate::engine::{Event, Level, Outcome};
+use crate::ffi::result::{dps_result, result_to_c, OK_MESSAGE};
 #[cfg(feature = "std")]
 use crate::hosted::{SystemClock, TcpTransport};
 
@@ -75,7 +75,10 @@ impl Strings {
             etag: c_copy(&o.etag),
             error_message: c_copy(&o.error_message),
             tracking_id: c_copy(&o.tracking_id),
-            detail: c_copy(&o.result.as_ref().map(|e| e.to_string())),
+            detail: c_copy(&o.result.as_ref().map(|r| match r {
+                Ok(()) => OK_MESSAGE.to_str().unwrap_or_default().to_string(),
+                Err(e) => e.to_string(),
+            })),
             issued_certificate_chain_pem: c_copy(&o.issued_certificate_chain_pem),
         }
     }
@@ -146,15 +149,12 @@ pub extern "C" fn dps_client_new(
             Err(e) => {
                 // No client exists to hold the detail: the config's log callback gets it.
                 if let Some(log) = &cfg.log {
-                    log.emit(
-                        dps_log_level::DPS_LOG_ERROR,
-                        &format!("dps_client_new: {e}"),
-                    );
+                    log.emit(Level::Error, &format!("dps_client_new: {e}"));
                 }
-                return e.code;
+                return e.into();
             }
         };
-        let client = try_ffi!(Client::new(settings, transport, time).map_err(|e| e.code));
+        let client = try_ffi!(Client::new(settings, transport, time).map_err(dps_result::from));
         let client = Box::new(dps_client {
             busy: Cell::new(false),
             working: Cell::new(false),
@@ -279,7 +279,7 @@ impl ClientInner {
     fn step(&mut self) -> Step {
         let step = self.client.step();
         self.last_result = match step {
-            Step::Finished(code) => code,
+            Step::Finished(result) => result_to_c(result),
             Step::Pending { .. } => dps_result::DPS_PENDING,
         };
         self.strings = Strings::from_outcome(self.client.outcome());
@@ -314,7 +314,7 @@ pub extern "C" fn dps_client_do_work(
                 }
                 dps_result::DPS_PENDING
             }
-            Step::Finished(code) => code,
+            Step::Finished(result) => result_to_c(result),
         }
     })
 }
@@ -329,7 +329,7 @@ pub extern "C" fn dps_client_register(client: *mut dps_client) -> dps_result {
     guard(|| {
         // SAFETY: the caller's pointer, valid per the C contract.
         let c = try_ffi!(unsafe { enter(client) });
-        let result = run_blocking(&mut Blocking(c));
+        let result = result_to_c(run_blocking(&mut Blocking(c)));
         c.busy.set(false);
         result
     })

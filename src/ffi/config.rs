@@ -11,12 +11,13 @@ use core::ffi::{c_char, c_void};
 use zeroize::Zeroizing;
 
 use super::signing::{dps_sign_fn, CallbackSigner};
-use super::transport::{dps_clock, dps_log_callback, dps_status_callback, LogSink, StatusSink};
+use super::transport::{
+    dps_clock, dps_log_callback, dps_log_level, dps_status_callback, LogSink, StatusSink,
+};
 use super::{bytes_arg, guard, str_arg, try_ffi};
 use crate::config::{ClientCertificate, Config, KeyKind};
 use crate::dps::protocol;
-use crate::engine::dps_log_level;
-use crate::error::dps_result;
+use crate::ffi::result::dps_result;
 
 /// Opaque configuration builder. Create with `dps_config_new`, free with `dps_config_free`.
 pub struct dps_config {
@@ -64,7 +65,7 @@ fn with_bytes(
         let cfg = try_ffi!(unsafe { config_mut(config) });
         // SAFETY: as above: `ptr` has `len` readable bytes, borrowed during this call only.
         let bytes = try_ffi!(unsafe { bytes_arg(ptr, len) });
-        try_ffi!(set(&mut cfg.inner, bytes).map_err(|e| e.code));
+        try_ffi!(set(&mut cfg.inner, bytes).map_err(dps_result::from));
         dps_result::DPS_OK
     })
 }
@@ -95,7 +96,7 @@ fn with_optional_str(
         // SAFETY: as above; the string is only borrowed during this call.
         let value = try_ffi!(unsafe { optional_str_arg(value) });
         if let Some(s) = value {
-            try_ffi!(validate(s).map_err(|e| e.code));
+            try_ffi!(validate(s).map_err(dps_result::from));
         }
         *field(&mut cfg.inner) = value.map(str::to_owned);
         dps_result::DPS_OK
@@ -141,7 +142,7 @@ pub extern "C" fn dps_config_set_id_scope(
     id_scope: *const c_char,
 ) -> dps_result {
     with_str(config, id_scope, |cfg, s| {
-        protocol::validate_id_scope(s).map_err(|e| e.code)?;
+        protocol::validate_id_scope(s).map_err(dps_result::from)?;
         cfg.inner.id_scope = Some(s.to_owned());
         Ok(())
     })
@@ -156,7 +157,7 @@ pub extern "C" fn dps_config_set_registration_id(
     registration_id: *const c_char,
 ) -> dps_result {
     with_str(config, registration_id, |cfg, s| {
-        protocol::validate_registration_id(s).map_err(|e| e.code)?;
+        protocol::validate_registration_id(s).map_err(dps_result::from)?;
         cfg.inner.registration_id = Some(s.to_owned());
         Ok(())
     })
@@ -172,7 +173,7 @@ pub extern "C" fn dps_config_set_symmetric_key(
     key_base64: *const c_char,
 ) -> dps_result {
     with_str(config, key_base64, |cfg, s| {
-        crate::dps::sas::KeySigner::from_base64(s).map_err(|e| e.code)?;
+        crate::dps::sas::KeySigner::from_base64(s).map_err(dps_result::from)?;
         cfg.inner.key = Some(KeyKind::Device(Zeroizing::new(s.to_owned())));
         Ok(())
     })
@@ -188,7 +189,7 @@ pub extern "C" fn dps_config_set_group_key(
     group_key_base64: *const c_char,
 ) -> dps_result {
     with_str(config, group_key_base64, |cfg, s| {
-        crate::dps::sas::KeySigner::from_base64(s).map_err(|e| e.code)?;
+        crate::dps::sas::KeySigner::from_base64(s).map_err(dps_result::from)?;
         cfg.inner.key = Some(KeyKind::Group(Zeroizing::new(s.to_owned())));
         Ok(())
     })
@@ -263,7 +264,7 @@ pub extern "C" fn dps_config_set_api_version(
     api_version: *const c_char,
 ) -> dps_result {
     with_str(config, api_version, |cfg, s| {
-        protocol::validate_api_version(s).map_err(|e| e.code)?;
+        protocol::validate_api_version(s).map_err(dps_result::from)?;
         cfg.inner.api_version = s.to_owned();
         cfg.inner.api_version_explicit = true;
         Ok(())
@@ -405,7 +406,7 @@ pub extern "C" fn dps_config_set_client_certificate(
             chain: chain.to_vec(),
             key: Zeroizing::new(key.to_vec()),
         };
-        try_ffi!(certificate.parse().map_err(|e| e.code));
+        try_ffi!(certificate.parse().map_err(dps_result::from));
         cfg.inner.key = Some(KeyKind::X509(certificate));
         dps_result::DPS_OK
     })
@@ -473,7 +474,7 @@ pub extern "C" fn dps_config_set_sas_token_lifetime_s(
         try_ffi!(cfg
             .inner
             .set_sas_token_lifetime_secs(seconds)
-            .map_err(|e| e.code));
+            .map_err(dps_result::from));
         dps_result::DPS_OK
     })
 }
@@ -708,7 +709,8 @@ pub extern "C" fn dps_config_set_proxy(
         // SAFETY: as above.
         let password = try_ffi!(unsafe { optional_str_arg(password) });
         let proxy = try_ffi!(
-            crate::layers::proxy::Proxy::new(host, port, username, password).map_err(|e| e.code)
+            crate::layers::proxy::Proxy::new(host, port, username, password)
+                .map_err(dps_result::from)
         );
         cfg.inner.proxy = Some(proxy);
         dps_result::DPS_OK

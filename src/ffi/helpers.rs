@@ -4,7 +4,7 @@ use core::ffi::c_char;
 
 use super::{guard, str_arg, try_ffi};
 use crate::dps::sas::{self, HexCase, KeySigner};
-use crate::error::dps_result;
+use crate::ffi::result::dps_result;
 
 /// Major version of the library, matching Cargo.toml.
 pub const DPS_VERSION_MAJOR: u32 = 0;
@@ -61,7 +61,7 @@ pub extern "C" fn dps_derive_group_key(
         let group = try_ffi!(unsafe { str_arg(group_key_base64) });
         // SAFETY: as above.
         let reg = try_ffi!(unsafe { str_arg(registration_id) });
-        let key = try_ffi!(sas::derive_device_key(group, reg).map_err(|e| e.code));
+        let key = try_ffi!(sas::derive_device_key(group, reg).map_err(dps_result::from));
         // SAFETY: the caller's output buffer, valid per the C contract.
         unsafe { write_out(&key, out, out_len, written) }
     })
@@ -92,12 +92,12 @@ pub extern "C" fn dps_sas_token(
         let reg = try_ffi!(unsafe { str_arg(registration_id) });
         // SAFETY: as above.
         let key = try_ffi!(unsafe { str_arg(key_base64) });
-        let signer = try_ffi!(KeySigner::from_base64(key).map_err(|e| e.code));
+        let signer = try_ffi!(KeySigner::from_base64(key).map_err(dps_result::from));
         // Zeroizing: the token is wiped when it goes out of scope.
         let token =
             try_ffi!(
                 sas::sas_token(scope, reg, &signer, expiry_unix_seconds, HexCase::Lower)
-                    .map_err(|e| e.code)
+                    .map_err(dps_result::from)
             );
         // SAFETY: the caller's output buffer, valid per the C contract.
         unsafe { write_out(&token, out, out_len, written) }

@@ -25,7 +25,7 @@ use core::ffi::{c_char, CStr};
 #[cfg(feature = "std")]
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::error::dps_result;
+use crate::ffi::result::dps_result;
 use crate::prelude::*;
 
 /// Runs an export's body, turning a panic into `DPS_ERR_PANIC`, and an allocation the

@@ -24,7 +24,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use linked_list_allocator::Heap;
 
 use super::{guard, guard_value};
-use crate::error::dps_result;
+use crate::ffi::result::dps_result;
 use crate::platform::memory;
 
 /// Allocates `size` bytes aligned to `align` (a power of two); returns NULL when out of memory.

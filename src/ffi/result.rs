@@ -1,17 +1,270 @@
-//! Result codes for C: names, messages and classes by integer value.
+//! Result codes for C: the `dps_result` and `dps_class` enums, their mapping from the core's
+//! `ErrorKind` and `ErrorClass`, and names, messages and classes by integer value.
+//!
+//! Values are grouped by class in blocks of 100: the block is part of the ABI and never
+//! changes meaning; new codes are appended inside their block. The enums are written out
+//! because cbindgen reads the source and cannot see into macros; the mapping below is
+//! generated from the one table in `error` and matches each kind by its C name.
 
-use core::ffi::c_char;
+use core::ffi::{c_char, CStr};
 
 use super::guard_value;
-use crate::error::{dps_class, dps_result};
+use crate::error::{for_each_result, Error, ErrorClass, ErrorKind};
+
+/// Outcome of a dps-mqtt call. `DPS_OK` is zero; `DPS_PENDING` means "call again later";
+/// every other value is an error whose class is shown by its name's prefix and by
+/// `dps_result_class()`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum dps_result {
+    /// Success.
+    DPS_OK = 0,
+    /// Work is in progress: call `dps_client_do_work` again within the returned delay.
+    DPS_PENDING = 1,
+
+    /// An argument is out of range or malformed.
+    DPS_ERR_INVALID_ARGUMENT = 100,
+    /// A required pointer argument was NULL.
+    DPS_ERR_INVALID_NULL_POINTER = 101,
+    /// A string argument is not valid UTF-8.
+    DPS_ERR_INVALID_UTF8 = 102,
+    /// The registration id breaks the service's rules (1–128 of `a-z A-Z 0-9 - . _ :`, last
+    /// character alphanumeric or `-`).
+    DPS_ERR_INVALID_REGISTRATION_ID = 103,
+    /// A key is not valid base64, or is empty.
+    DPS_ERR_INVALID_KEY = 104,
+    /// The custom payload is not a JSON value.
+    DPS_ERR_INVALID_PAYLOAD = 105,
+    /// The configuration is incomplete or contradictory (no id scope, no credential, ...).
+    DPS_ERR_INVALID_CONFIG = 106,
+    /// The call is not allowed in the handle's current state (wrong order, re-entrant call
+    /// from a callback).
+    DPS_ERR_INVALID_STATE = 107,
+    /// A certificate or trust-anchor PEM/DER could not be parsed.
+    DPS_ERR_INVALID_CERTIFICATE = 108,
+    /// The id scope is empty or contains characters the service never issues.
+    DPS_ERR_INVALID_ID_SCOPE = 109,
+    /// The registration id does not match the client certificate's subject CN (X.509
+    /// attestation requires them to be equal), or the certificate has no usable CN.
+    DPS_ERR_INVALID_CERTIFICATE_CN = 110,
+    /// The private key could not be read: not PEM or DER, or not an unencrypted PKCS#8,
+    /// PKCS#1 (RSA) or SEC1 (EC) key of a supported algorithm.
+    DPS_ERR_INVALID_PRIVATE_KEY = 111,
+    /// The private key does not belong to the client certificate (the leaf's public key).
+    DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH = 112,
+    /// The call needs a feature this build of the library leaves out: TLS settings in a build
+    /// without the `tls` feature (CMake `DPS_MQTT_TLS=OFF`), where TLS is always the
+    /// transport's job.
+    DPS_ERR_INVALID_UNSUPPORTED = 130,
+    // External signing, certificate issuance, stored assignments (115-119).
+    /// The output buffer is NULL or too small; the size needed was reported.
+    DPS_ERR_INVALID_BUFFER_TOO_SMALL = 115,
+    /// A stored assignment blob is truncated, corrupt or of an unknown format version.
+    DPS_ERR_INVALID_ASSIGNMENT = 116,
+    /// The certificate signing request is not one DER (or PEM) PKCS#10 structure.
+    DPS_ERR_INVALID_CSR = 117,
+    /// The model id is not a DTMI (e.g. `dtmi:com:example:Thermostat;1`).
+    DPS_ERR_INVALID_MODEL_ID = 113,
+
+    /// The server refused the MQTT CONNECT as not authorized (CONNACK 5).
+    DPS_ERR_AUTH_NOT_AUTHORIZED = 200,
+    /// The server refused the user name or password as malformed (CONNACK 4).
+    DPS_ERR_AUTH_BAD_CREDENTIALS = 201,
+    /// The server does not know the id scope (CONNACK 3).
+    DPS_ERR_AUTH_UNKNOWN_ID_SCOPE = 202,
+    /// The service answered a request with 401 (wrong key, expired token, unknown
+    /// registration id, certificate not matching the enrollment).
+    DPS_ERR_AUTH_UNAUTHORIZED = 203,
+    /// The server refused the client identifier (CONNACK 2).
+    DPS_ERR_AUTH_IDENTIFIER_REJECTED = 204,
+    /// The external signing callback reported a failure (HSM, TPM or secure element).
+    DPS_ERR_AUTH_SIGNING_FAILED = 205,
+
+    /// The TLS handshake failed for a reason not covered below.
+    DPS_ERR_TLS_HANDSHAKE = 300,
+    /// The server's certificate does not chain to a trusted anchor.
+    DPS_ERR_TLS_CERT_UNTRUSTED = 301,
+    /// The server's certificate is expired or not yet valid (by the clock hook).
+    DPS_ERR_TLS_CERT_EXPIRED = 302,
+    /// The server's certificate is not valid for the host name.
+    DPS_ERR_TLS_CERT_NAME_MISMATCH = 303,
+    /// No TLS protocol version or cipher suite in common with the server.
+    DPS_ERR_TLS_PROTOCOL_VERSION = 304,
+    /// The server sent a fatal TLS alert, or sent bytes that are not TLS.
+    DPS_ERR_TLS_ALERT = 305,
+
+    /// The transport's connect hook failed (refused, unreachable, name not resolved).
+    DPS_ERR_TRANSPORT_CONNECT = 400,
+    /// The peer closed the connection and no retry was possible.
+    DPS_ERR_TRANSPORT_CLOSED = 401,
+    /// The transport's send or receive hook reported an error.
+    DPS_ERR_TRANSPORT_IO = 402,
+    /// The HTTP proxy refused or failed the CONNECT tunnel (its status is in the detail), or
+    /// did not answer like an HTTP proxy.
+    DPS_ERR_TRANSPORT_PROXY = 403,
+    /// The HTTP proxy wants credentials, or refused the ones given (407, or 401 as tinyproxy
+    /// answers). Not retryable: fix the proxy user name or password.
+    DPS_ERR_TRANSPORT_PROXY_AUTH = 404,
+
+    /// The server sent bytes that are not valid MQTT 3.1.1.
+    DPS_ERR_PROTOCOL_MALFORMED = 500,
+    /// The server sent a packet larger than the configured maximum.
+    DPS_ERR_PROTOCOL_PACKET_TOO_LARGE = 501,
+    /// The server sent a packet that is not allowed at this point.
+    DPS_ERR_PROTOCOL_UNEXPECTED_PACKET = 502,
+    /// A response topic or body could not be understood.
+    DPS_ERR_PROTOCOL_BAD_RESPONSE = 503,
+    /// The service answered with a status this client does not handle (e.g. 302, 999).
+    DPS_ERR_PROTOCOL_UNEXPECTED_STATUS = 504,
+    /// CONNACK with a return code that MQTT 3.1.1 does not define, or code 1 (protocol
+    /// version refused).
+    DPS_ERR_PROTOCOL_CONNACK = 505,
+    /// The subscription to the response topic was refused.
+    DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED = 506,
+    /// The server refused or botched the WebSocket upgrade (not 101, wrong
+    /// Sec-WebSocket-Accept, no `mqtt` subprotocol).
+    DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE = 507,
+    /// The server broke the WebSocket framing rules (masked or text frames, bad opcode or
+    /// fragmentation).
+    DPS_ERR_PROTOCOL_WEBSOCKET = 508,
+
+    /// The overall deadline passed.
+    DPS_ERR_TIMEOUT = 600,
+    /// The overall deadline passed while the service kept throttling (429) or failing (5xx).
+    DPS_ERR_TIMEOUT_THROTTLED = 601,
+    /// The overall deadline passed while the service was still assigning.
+    DPS_ERR_TIMEOUT_ASSIGNING = 602,
+
+    /// The service finished the registration with status `failed`.
+    DPS_ERR_REGISTRATION_FAILED = 700,
+    /// The enrollment is disabled.
+    DPS_ERR_REGISTRATION_DISABLED = 701,
+    /// The service rejected the request (a 4xx other than 401 and 429, e.g. 400 or 404).
+    DPS_ERR_REGISTRATION_REJECTED = 702,
+
+    /// A Rust panic was caught at the C boundary. The handle should be freed.
+    DPS_ERR_PANIC = 900,
+    /// An internal invariant failed; please report it.
+    DPS_ERR_INTERNAL = 901,
+    /// The allocator installed with `dps_set_allocator` returned NULL during the call. The
+    /// attempt was ended and its memory released; the handle can be used again (a larger
+    /// heap, or the same one after freeing other memory).
+    DPS_ERR_OUT_OF_MEMORY = 902,
+    /// The entropy source failed: the callback set with `dps_config_set_entropy` returned
+    /// non-zero, or the operating system gave no random bytes.
+    DPS_ERR_ENTROPY_FAILED = 903,
+}
+
+/// The class of a result code: what a caller (or the CLI's exit code) acts on.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum dps_class {
+    DPS_CLASS_OK = 0,
+    DPS_CLASS_PENDING = 1,
+    DPS_CLASS_INVALID = 2,
+    DPS_CLASS_AUTH = 3,
+    DPS_CLASS_TLS = 4,
+    DPS_CLASS_TRANSPORT = 5,
+    DPS_CLASS_PROTOCOL = 6,
+    DPS_CLASS_TIMEOUT = 7,
+    DPS_CLASS_REGISTRATION = 8,
+    DPS_CLASS_INTERNAL = 9,
+}
+
+macro_rules! c_mapping {
+    ($($class:ident { $($kind:ident = $c_name:ident => $message:literal,)* })*) => {
+        impl From<ErrorKind> for dps_result {
+            fn from(kind: ErrorKind) -> dps_result {
+                match kind {
+                    $($(ErrorKind::$kind => dps_result::$c_name,)*)*
+                }
+            }
+        }
+
+        /// A kind's name and message as C strings with a static lifetime.
+        fn kind_strings(kind: ErrorKind) -> (&'static CStr, &'static CStr) {
+            match kind {
+                $($(ErrorKind::$kind => (
+                    static_cstr(concat!(stringify!($c_name), "\0")),
+                    static_cstr(concat!($message, "\0")),
+                ),)*)*
+            }
+        }
+    };
+}
+
+for_each_result!(c_mapping);
+
+impl From<Error> for dps_result {
+    fn from(error: Error) -> dps_result {
+        error.kind.into()
+    }
+}
+
+impl From<ErrorClass> for dps_class {
+    fn from(class: ErrorClass) -> dps_class {
+        match class {
+            ErrorClass::Invalid => dps_class::DPS_CLASS_INVALID,
+            ErrorClass::Auth => dps_class::DPS_CLASS_AUTH,
+            ErrorClass::Tls => dps_class::DPS_CLASS_TLS,
+            ErrorClass::Transport => dps_class::DPS_CLASS_TRANSPORT,
+            ErrorClass::Protocol => dps_class::DPS_CLASS_PROTOCOL,
+            ErrorClass::Timeout => dps_class::DPS_CLASS_TIMEOUT,
+            ErrorClass::Registration => dps_class::DPS_CLASS_REGISTRATION,
+            ErrorClass::Internal => dps_class::DPS_CLASS_INTERNAL,
+        }
+    }
+}
+
+/// The table's strings end in their only NUL (the names and messages are plain text).
+fn static_cstr(s: &'static str) -> &'static CStr {
+    CStr::from_bytes_with_nul(s.as_bytes()).unwrap_or(c"")
+}
+
+/// The error kind of an integer that came from C; success, pending and unknown values give
+/// `None` (never UB).
+pub(crate) fn kind_from_u32(value: u32) -> Option<ErrorKind> {
+    ErrorKind::ALL
+        .iter()
+        .copied()
+        .find(|&k| dps_result::from(k) as u32 == value)
+}
+
+/// `DPS_OK`'s message, also the detail of an assigned attempt.
+pub(crate) const OK_MESSAGE: &CStr = c"success";
+
+/// The C code of an attempt's end: `DPS_OK` when assigned, else its error's code.
+pub(crate) fn result_to_c(result: Result<(), ErrorKind>) -> dps_result {
+    result.map_or_else(dps_result::from, |()| dps_result::DPS_OK)
+}
+
+/// What C asks about a value: success, pending, an error kind, or unknown.
+enum Code {
+    Ok,
+    Pending,
+    Error(ErrorKind),
+}
+
+fn code_from_u32(value: u32) -> Option<Code> {
+    match value {
+        v if v == dps_result::DPS_OK as u32 => Some(Code::Ok),
+        v if v == dps_result::DPS_PENDING as u32 => Some(Code::Pending),
+        v => kind_from_u32(v).map(Code::Error),
+    }
+}
 
 /// A static, human-readable description of a result code, e.g. "the deadline passed".
 /// Unknown values give "unknown result code". Never NULL; never free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn dps_result_str(result: u32) -> *const c_char {
     guard_value(c"internal panic".as_ptr(), || {
-        dps_result::from_u32(result)
-            .map_or(c"unknown result code".as_ptr(), |r| r.message_c().as_ptr())
+        match code_from_u32(result) {
+            Some(Code::Ok) => OK_MESSAGE,
+            Some(Code::Pending) => c"in progress; call again",
+            Some(Code::Error(k)) => kind_strings(k).1,
+            None => c"unknown result code",
+        }
+        .as_ptr()
     })
 }
 
@@ -20,7 +273,13 @@ pub extern "C" fn dps_result_str(result: u32) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn dps_result_name(result: u32) -> *const c_char {
     guard_value(c"DPS_ERR_PANIC".as_ptr(), || {
-        dps_result::from_u32(result).map_or(c"DPS_ERR_UNKNOWN".as_ptr(), |r| r.name_c().as_ptr())
+        match code_from_u32(result) {
+            Some(Code::Ok) => c"DPS_OK",
+            Some(Code::Pending) => c"DPS_PENDING",
+            Some(Code::Error(k)) => kind_strings(k).0,
+            None => c"DPS_ERR_UNKNOWN",
+        }
+        .as_ptr()
     })
 }
 
@@ -29,7 +288,12 @@ pub extern "C" fn dps_result_name(result: u32) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn dps_result_class(result: u32) -> dps_class {
     guard_value(dps_class::DPS_CLASS_INTERNAL, || {
-        dps_result::from_u32(result).map_or(dps_class::DPS_CLASS_INTERNAL, |r| r.class())
+        match code_from_u32(result) {
+            Some(Code::Ok) => dps_class::DPS_CLASS_OK,
+            Some(Code::Pending) => dps_class::DPS_CLASS_PENDING,
+            Some(Code::Error(k)) => k.class().into(),
+            None => dps_class::DPS_CLASS_INTERNAL,
+        }
     })
 }
 
@@ -38,6 +302,59 @@ pub extern "C" fn dps_result_class(result: u32) -> dps_class {
 #[no_mangle]
 pub extern "C" fn dps_result_is_retryable(result: u32) -> bool {
     guard_value(false, || {
-        dps_result::from_u32(result).is_some_and(|r| r.is_retryable())
+        kind_from_u32(result).is_some_and(|k| k.is_retryable())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c_str(p: *const c_char) -> &'static str {
+        // SAFETY: the exports return static NUL-terminated strings.
+        unsafe { CStr::from_ptr(p) }.to_str().unwrap()
+    }
+
+    #[test]
+    fn every_kind_maps_to_its_c_name_value_block_and_strings() {
+        for &k in ErrorKind::ALL {
+            let c = dps_result::from(k);
+            let v = c as u32;
+            assert_eq!(format!("{c:?}"), k.name());
+            assert_eq!(kind_from_u32(v), Some(k));
+            assert_eq!(c_str(dps_result_name(v)), k.name());
+            assert_eq!(c_str(dps_result_str(v)), k.message());
+            assert_eq!(dps_result_is_retryable(v), k.is_retryable());
+            // The block of 100 is the class: part of the ABI.
+            let by_value = match v / 100 {
+                1 => dps_class::DPS_CLASS_INVALID,
+                2 => dps_class::DPS_CLASS_AUTH,
+                3 => dps_class::DPS_CLASS_TLS,
+                4 => dps_class::DPS_CLASS_TRANSPORT,
+                5 => dps_class::DPS_CLASS_PROTOCOL,
+                6 => dps_class::DPS_CLASS_TIMEOUT,
+                7 => dps_class::DPS_CLASS_REGISTRATION,
+                _ => dps_class::DPS_CLASS_INTERNAL,
+            };
+            assert_eq!(dps_result_class(v), by_value, "{c:?}");
+            assert!(v >= 100, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn success_pending_and_unknown_values() {
+        assert_eq!(c_str(dps_result_name(0)), "DPS_OK");
+        assert_eq!(c_str(dps_result_str(0)), "success");
+        assert_eq!(dps_result_class(0), dps_class::DPS_CLASS_OK);
+        assert_eq!(c_str(dps_result_name(1)), "DPS_PENDING");
+        assert_eq!(c_str(dps_result_str(1)), "in progress; call again");
+        assert_eq!(dps_result_class(1), dps_class::DPS_CLASS_PENDING);
+        assert!(!dps_result_is_retryable(0) && !dps_result_is_retryable(1));
+        for v in [2u32, 99, 119, 299, 1000, u32::MAX] {
+            assert_eq!(kind_from_u32(v), None, "{v}");
+            assert_eq!(c_str(dps_result_name(v)), "DPS_ERR_UNKNOWN");
+            assert_eq!(c_str(dps_result_str(v)), "unknown result code");
+            assert_eq!(dps_result_class(v), dps_class::DPS_CLASS_INTERNAL);
+        }
+    }
 }

@@ -7,7 +7,7 @@ use core::ffi::c_void;
 use zeroize::Zeroizing;
 
 use crate::dps::sas::Signer;
-use crate::error::{dps_result, Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// Length of the signature a `dps_sign_fn` writes: an HMAC-SHA256.
 pub const DPS_SIGNATURE_LEN: usize = 32;
@@ -69,7 +69,7 @@ impl Signer for CallbackSigner {
         };
         if rc != 0 {
             return Err(Error::new(
-                dps_result::DPS_ERR_AUTH_SIGNING_FAILED,
+                ErrorKind::AuthSigningFailed,
                 format!("the signing callback returned {rc}"),
             ));
         }

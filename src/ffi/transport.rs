@@ -4,9 +4,10 @@ use crate::prelude::*;
 use alloc::ffi::CString;
 use core::ffi::{c_char, c_int, c_void};
 
+use super::result::kind_from_u32;
 use crate::engine::driver::{Io, Time, Transport};
-use crate::engine::{dps_log_level, dps_status};
-use crate::error::{dps_class, dps_result, Error};
+use crate::engine::{Level, Status};
+use crate::error::{Error, ErrorClass, ErrorKind};
 
 /// Returned by the `send` and `recv` hooks when nothing can be transferred right now.
 pub const DPS_IO_WOULD_BLOCK: isize = -2;
@@ -60,6 +61,58 @@ pub struct dps_clock {
     pub unix_seconds: Option<unsafe extern "C" fn(user: *mut c_void) -> u64>,
 }
 
+/// Progress reported to the status callback.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum dps_status {
+    DPS_STATUS_IDLE = 0,
+    DPS_STATUS_CONNECTING = 1,
+    DPS_STATUS_CONNECTED = 2,
+    DPS_STATUS_REGISTERING = 3,
+    DPS_STATUS_ASSIGNING = 4,
+    DPS_STATUS_THROTTLED = 5,
+    DPS_STATUS_RECONNECTING = 6,
+    DPS_STATUS_ASSIGNED = 7,
+    DPS_STATUS_FAILED = 8,
+}
+
+/// Log severity, most severe first.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum dps_log_level {
+    DPS_LOG_ERROR = 1,
+    DPS_LOG_WARN = 2,
+    DPS_LOG_INFO = 3,
+    DPS_LOG_DEBUG = 4,
+}
+
+impl From<Status> for dps_status {
+    fn from(status: Status) -> dps_status {
+        match status {
+            Status::Idle => dps_status::DPS_STATUS_IDLE,
+            Status::Connecting => dps_status::DPS_STATUS_CONNECTING,
+            Status::Connected => dps_status::DPS_STATUS_CONNECTED,
+            Status::Registering => dps_status::DPS_STATUS_REGISTERING,
+            Status::Assigning => dps_status::DPS_STATUS_ASSIGNING,
+            Status::Throttled => dps_status::DPS_STATUS_THROTTLED,
+            Status::Reconnecting => dps_status::DPS_STATUS_RECONNECTING,
+            Status::Assigned => dps_status::DPS_STATUS_ASSIGNED,
+            Status::Failed => dps_status::DPS_STATUS_FAILED,
+        }
+    }
+}
+
+impl From<Level> for dps_log_level {
+    fn from(level: Level) -> dps_log_level {
+        match level {
+            Level::Error => dps_log_level::DPS_LOG_ERROR,
+            Level::Warn => dps_log_level::DPS_LOG_WARN,
+            Level::Info => dps_log_level::DPS_LOG_INFO,
+            Level::Debug => dps_log_level::DPS_LOG_DEBUG,
+        }
+    }
+}
+
 /// Receives log lines. `message` is valid only during the call. Never receives a key or a
 /// token.
 pub type dps_log_callback =
@@ -83,9 +136,9 @@ fn clamp_count(n: isize, len: usize) -> Io {
 }
 
 /// The `DPS_ERR_TLS_*` code whose negation a hook returned, if it did.
-fn tls_failure(n: isize) -> Option<dps_result> {
-    let code = dps_result::from_u32(u32::try_from(n.checked_neg()?).ok()?)?;
-    (code.class() == dps_class::DPS_CLASS_TLS).then_some(code)
+fn tls_failure(n: isize) -> Option<ErrorKind> {
+    let kind = kind_from_u32(u32::try_from(n.checked_neg()?).ok()?)?;
+    (kind.class() == ErrorClass::Tls).then_some(kind)
 }
 
 /// The C hook table seen as a `Transport`. Built only from a table whose required hooks were
@@ -210,8 +263,9 @@ pub(crate) struct LogSink {
 }
 
 impl LogSink {
-    pub(crate) fn emit(&self, level: dps_log_level, message: &str) {
+    pub(crate) fn emit(&self, level: Level, message: &str) {
         let Some(cb) = self.callback else { return };
+        let level = dps_log_level::from(level);
         if level > self.max_level {
             return;
         }
@@ -229,21 +283,22 @@ pub(crate) struct StatusSink {
 }
 
 impl StatusSink {
-    pub(crate) fn emit(&self, status: dps_status) {
+    pub(crate) fn emit(&self, status: Status) {
         if let Some(cb) = self.callback {
             // SAFETY: calling the firmware's status callback with its own user pointer.
-            unsafe { cb(self.user, status) };
+            unsafe { cb(self.user, status.into()) };
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::result::dps_result;
     use super::*;
 
     fn fatal_code(io: Io) -> Option<dps_result> {
         match io {
-            Io::Fatal(e) => Some(e.code),
+            Io::Fatal(e) => Some(e.kind.into()),
             _ => None,
         }
     }

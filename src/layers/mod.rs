@@ -41,7 +41,7 @@ pub fn check_anchors_pem(_pem: &[u8]) -> Result<()> {
 #[cfg(not(feature = "tls"))]
 pub fn no_tls_in_this_build() -> crate::error::Error {
     crate::error::Error::new(
-        crate::error::dps_result::DPS_ERR_INVALID_UNSUPPORTED,
+        crate::error::ErrorKind::InvalidUnsupported,
         "built without the tls feature: the transport must do TLS (TLS offload)",
     )
 }

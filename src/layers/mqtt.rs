@@ -28,7 +28,7 @@
 //!
 //! QoS 2 is not supported: DPS publishes at QoS 1, and this client subscribes at QoS 1 at
 //! most, so a server's QoS 2 PUBLISH breaks the protocol and ends the session with
-//! `DPS_ERR_PROTOCOL_UNEXPECTED_PACKET` (as do PUBREC, PUBREL and PUBCOMP).
+//! `ErrorKind::ProtocolUnexpectedPacket` (as do PUBREC, PUBREL and PUBCOMP).
 
 use crate::prelude::*;
 use alloc::collections::VecDeque;
@@ -42,7 +42,7 @@ use mqttrs::{
 };
 use zeroize::Zeroizing;
 
-use crate::error::{dps_result, Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// Just above the service's 96 KB message limit, so that every legal response fits.
 pub const DEFAULT_MAX_PACKET_SIZE: usize = 96 * 1024 + 1024;
@@ -101,19 +101,19 @@ pub enum MqttEvent {
 }
 
 fn malformed(detail: impl Into<String>) -> Error {
-    Error::new(dps_result::DPS_ERR_PROTOCOL_MALFORMED, detail)
+    Error::new(ErrorKind::ProtocolMalformed, detail)
 }
 
 fn unexpected(detail: impl Into<String>) -> Error {
-    Error::new(dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET, detail)
+    Error::new(ErrorKind::ProtocolUnexpectedPacket, detail)
 }
 
 fn invalid_argument(detail: impl Into<String>) -> Error {
-    Error::new(dps_result::DPS_ERR_INVALID_ARGUMENT, detail)
+    Error::new(ErrorKind::InvalidArgument, detail)
 }
 
 fn invalid_state(detail: impl Into<String>) -> Error {
-    Error::new(dps_result::DPS_ERR_INVALID_STATE, detail)
+    Error::new(ErrorKind::InvalidState, detail)
 }
 
 /// mqttrs truncates longer strings' length prefixes silently, so every field is checked first.
@@ -542,7 +542,7 @@ impl MqttSession {
     /// Keep-alive. Queues PINGREQ once a keep-alive period passed without sending anything or
     /// without receiving anything (the latter catches a half-open connection while we keep
     /// publishing); then, if no packet at all arrives within a further period, reports the
-    /// connection dead with `DPS_ERR_TRANSPORT_CLOSED`.
+    /// connection dead with `ErrorKind::TransportClosed`.
     pub fn handle_timeout(&mut self, now_ms: u64) -> Result<()> {
         self.now = now_ms;
         if let Some(e) = &self.failed {
@@ -554,7 +554,7 @@ impl MqttSession {
         match self.ping_sent_at {
             Some(at) if now_ms >= at.saturating_add(self.keep_alive_ms) => {
                 let e = Error::new(
-                    dps_result::DPS_ERR_TRANSPORT_CLOSED,
+                    ErrorKind::TransportClosed,
                     format!(
                         "no packet from the server within {} ms of PINGREQ",
                         self.keep_alive_ms
@@ -630,7 +630,7 @@ impl MqttSession {
             Err(e) => {
                 self.outbound.truncate(start);
                 Err(Error::new(
-                    dps_result::DPS_ERR_INTERNAL,
+                    ErrorKind::Internal,
                     format!("could not encode {:?}: {e:?}", packet.get_type()),
                 ))
             }
@@ -685,7 +685,7 @@ impl MqttSession {
                 };
                 if h.total() > self.max_packet_size {
                     return Err(Error::new(
-                        dps_result::DPS_ERR_PROTOCOL_PACKET_TOO_LARGE,
+                        ErrorKind::ProtocolPacketTooLarge,
                         format!(
                             "packet of {} bytes over the {}-byte limit",
                             h.total(),
@@ -927,8 +927,8 @@ mod tests {
         core::iter::from_fn(|| s.poll_event()).collect()
     }
 
-    fn code_of(s: &mut MqttSession, input: &[u8]) -> dps_result {
-        s.handle_input(input).unwrap_err().code
+    fn code_of(s: &mut MqttSession, input: &[u8]) -> ErrorKind {
+        s.handle_input(input).unwrap_err().kind
     }
 
     /// Splits a client's output into packets decoded by mqttrs.
@@ -990,23 +990,23 @@ mod tests {
     fn packets_before_connect_and_bad_arguments_are_refused() {
         let mut s = MqttSession::new(DEFAULT_MAX_PACKET_SIZE);
         assert_eq!(
-            s.subscribe("a", QoS::AtMostOnce).unwrap_err().code,
-            dps_result::DPS_ERR_INVALID_STATE
+            s.subscribe("a", QoS::AtMostOnce).unwrap_err().kind,
+            ErrorKind::InvalidState
         );
         assert_eq!(
-            s.publish("a", b"", QoS::AtMostOnce).unwrap_err().code,
-            dps_result::DPS_ERR_INVALID_STATE
+            s.publish("a", b"", QoS::AtMostOnce).unwrap_err().kind,
+            ErrorKind::InvalidState
         );
         let mut long = connect_options();
         long.username = "u".repeat(65_536);
         assert_eq!(
-            s.connect(&long).unwrap_err().code,
-            dps_result::DPS_ERR_INVALID_ARGUMENT
+            s.connect(&long).unwrap_err().kind,
+            ErrorKind::InvalidArgument
         );
         s.connect(&connect_options()).unwrap();
         assert_eq!(
-            s.connect(&connect_options()).unwrap_err().code,
-            dps_result::DPS_ERR_INVALID_STATE
+            s.connect(&connect_options()).unwrap_err().kind,
+            ErrorKind::InvalidState
         );
         for (topic, qos) in [
             ("", QoS::AtMostOnce),
@@ -1015,8 +1015,8 @@ mod tests {
             ("a", QoS::ExactlyOnce),
         ] {
             assert_eq!(
-                s.publish(topic, b"", qos).unwrap_err().code,
-                dps_result::DPS_ERR_INVALID_ARGUMENT,
+                s.publish(topic, b"", qos).unwrap_err().kind,
+                ErrorKind::InvalidArgument,
                 "{topic:?}"
             );
         }
@@ -1024,8 +1024,8 @@ mod tests {
         assert_eq!(
             s.publish(&long_topic, b"", QoS::AtMostOnce)
                 .unwrap_err()
-                .code,
-            dps_result::DPS_ERR_INVALID_ARGUMENT
+                .kind,
+            ErrorKind::InvalidArgument
         );
         // Only CONNECT made it into the output.
         let out = s.take_output();
@@ -1120,17 +1120,17 @@ mod tests {
         // PUBLISH with a remaining length of 256 MB - 1, the most four bytes can say.
         assert_eq!(
             code_of(&mut s, &[0x30, 0xff, 0xff, 0xff, 0x7f]),
-            dps_result::DPS_ERR_PROTOCOL_PACKET_TOO_LARGE
+            ErrorKind::ProtocolPacketTooLarge
         );
         assert!(s.inbound.capacity() <= MAX_FIXED_HEADER * 2);
         // The session stays failed.
         assert_eq!(
             code_of(&mut s, &encode(&Packet::Pingresp)),
-            dps_result::DPS_ERR_PROTOCOL_PACKET_TOO_LARGE
+            ErrorKind::ProtocolPacketTooLarge
         );
         assert_eq!(
             code_of(&mut established(), &[0x30, 0xff, 0xff, 0xff, 0xff, 0x01]),
-            dps_result::DPS_ERR_PROTOCOL_MALFORMED
+            ErrorKind::ProtocolMalformed
         );
 
         // One byte over the limit fails; exactly the limit fits, buffered in one allocation.
@@ -1154,7 +1154,7 @@ mod tests {
         let over = publish_of(limit + 1);
         assert_eq!(
             code_of(&mut s, &over[..3]),
-            dps_result::DPS_ERR_PROTOCOL_PACKET_TOO_LARGE
+            ErrorKind::ProtocolPacketTooLarge
         );
         s.reset();
         s.connect(&connect_options()).unwrap();
@@ -1185,7 +1185,7 @@ mod tests {
         for (what, bytes) in cases {
             assert_eq!(
                 code_of(&mut established(), bytes),
-                dps_result::DPS_ERR_PROTOCOL_MALFORMED,
+                ErrorKind::ProtocolMalformed,
                 "{what}"
             );
         }
@@ -1211,7 +1211,7 @@ mod tests {
         for (what, bytes) in cases {
             assert_eq!(
                 code_of(&mut established(), bytes),
-                dps_result::DPS_ERR_PROTOCOL_MALFORMED,
+                ErrorKind::ProtocolMalformed,
                 "{what}"
             );
         }
@@ -1223,7 +1223,7 @@ mod tests {
         ] {
             assert_eq!(
                 code_of(&mut session(), bytes),
-                dps_result::DPS_ERR_PROTOCOL_MALFORMED,
+                ErrorKind::ProtocolMalformed,
                 "{what}"
             );
         }
@@ -1236,7 +1236,7 @@ mod tests {
         twice.extend(&accepted);
         assert_eq!(
             code_of(&mut session(), &twice),
-            dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
+            ErrorKind::ProtocolUnexpectedPacket
         );
         // Nothing may come before CONNACK.
         for before in [
@@ -1245,7 +1245,7 @@ mod tests {
         ] {
             assert_eq!(
                 code_of(&mut session(), &before),
-                dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
+                ErrorKind::ProtocolUnexpectedPacket
             );
         }
         let client_only = [
@@ -1293,14 +1293,14 @@ mod tests {
             let mut s = established();
             assert_eq!(
                 code_of(&mut s, &packet),
-                dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET,
+                ErrorKind::ProtocolUnexpectedPacket,
                 "{packet:02x?}"
             );
         }
         // A type is refused from its first byte, before any length is read.
         assert_eq!(
             code_of(&mut established(), &[0x10]),
-            dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
+            ErrorKind::ProtocolUnexpectedPacket
         );
     }
 
@@ -1312,7 +1312,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             code_of(&mut s, &encode(&Packet::Puback(pid(1)))),
-            dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
+            ErrorKind::ProtocolUnexpectedPacket
         );
         // Packet id 2 awaits a PUBACK: a SUBACK for it is no answer, the PUBACK is, once.
         let published = || {
@@ -1325,7 +1325,7 @@ mod tests {
                 &mut published(),
                 &suback(2, vec![SubscribeReturnCodes::Failure])
             ),
-            dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
+            ErrorKind::ProtocolUnexpectedPacket
         );
         let mut s = published();
         let puback = encode(&Packet::Puback(pid(2)));
@@ -1333,7 +1333,7 @@ mod tests {
         assert_eq!(events(&mut s), vec![MqttEvent::PubAck { pid: 2 }]);
         assert_eq!(
             code_of(&mut s, &puback),
-            dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
+            ErrorKind::ProtocolUnexpectedPacket
         );
     }
 
@@ -1349,10 +1349,7 @@ mod tests {
                 SubscribeReturnCodes::Failure,
             ],
         );
-        assert_eq!(
-            code_of(&mut s, &two_codes),
-            dps_result::DPS_ERR_PROTOCOL_MALFORMED
-        );
+        assert_eq!(code_of(&mut s, &two_codes), ErrorKind::ProtocolMalformed);
         let mut s = session();
         s.handle_input(&connack(ConnectReturnCode::Accepted))
             .unwrap();
@@ -1368,7 +1365,7 @@ mod tests {
         // Answered once only.
         assert_eq!(
             code_of(&mut s, &suback(1, vec![SubscribeReturnCodes::Failure])),
-            dps_result::DPS_ERR_PROTOCOL_UNEXPECTED_PACKET
+            ErrorKind::ProtocolUnexpectedPacket
         );
     }
 
@@ -1420,13 +1417,10 @@ mod tests {
             })))
         );
         // The session refuses each of them cleanly.
-        assert_eq!(
-            code_of(&mut session(), &two),
-            dps_result::DPS_ERR_PROTOCOL_MALFORMED
-        );
+        assert_eq!(code_of(&mut session(), &two), ErrorKind::ProtocolMalformed);
         assert_eq!(
             code_of(&mut established(), &[0x40, 0x00]),
-            dps_result::DPS_ERR_PROTOCOL_MALFORMED
+            ErrorKind::ProtocolMalformed
         );
     }
 
@@ -1457,13 +1451,13 @@ mod tests {
         // No answer within a further period: dead, and it stays dead.
         s.handle_timeout(180_999).unwrap();
         assert_eq!(
-            s.handle_timeout(181_000).unwrap_err().code,
-            dps_result::DPS_ERR_TRANSPORT_CLOSED
+            s.handle_timeout(181_000).unwrap_err().kind,
+            ErrorKind::TransportClosed
         );
         assert_eq!(s.next_timeout(), None);
         assert_eq!(
             code_of(&mut s, &encode(&Packet::Pingresp)),
-            dps_result::DPS_ERR_TRANSPORT_CLOSED
+            ErrorKind::TransportClosed
         );
     }
 
@@ -1504,8 +1498,8 @@ mod tests {
         assert!(s.take_output().is_empty());
         assert_eq!(s.next_timeout(), None);
         assert_eq!(
-            s.publish("t", b"", QoS::AtMostOnce).unwrap_err().code,
-            dps_result::DPS_ERR_INVALID_STATE
+            s.publish("t", b"", QoS::AtMostOnce).unwrap_err().kind,
+            ErrorKind::InvalidState
         );
         s.connect(&connect_options()).unwrap();
         assert_eq!(s.subscribe("a/#", QoS::AtLeastOnce).unwrap(), 1);

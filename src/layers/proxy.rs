@@ -11,7 +11,7 @@ use core::fmt;
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
-use crate::error::{dps_result, Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// Largest proxy response head accepted (status line and headers).
 pub(crate) const MAX_RESPONSE_HEAD: usize = 8 * 1024;
@@ -47,7 +47,7 @@ impl Proxy {
         username: Option<&str>,
         password: Option<&str>,
     ) -> Result<Proxy> {
-        let invalid = |what: &str| Error::new(dps_result::DPS_ERR_INVALID_ARGUMENT, what);
+        let invalid = |what: &str| Error::new(ErrorKind::InvalidArgument, what);
         if host.is_empty() || port == 0 {
             return Err(invalid("proxy host empty or port 0"));
         }
@@ -78,7 +78,7 @@ pub fn check_host(host: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::new(
-            dps_result::DPS_ERR_INVALID_CONFIG,
+            ErrorKind::InvalidConfig,
             "host name with characters not allowed in a host",
         ))
     }
@@ -160,7 +160,7 @@ impl Tunnel {
             .extend_from_slice(data.get(..data.len().min(room)).unwrap_or_default());
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut headers);
-        let failed = |detail: String| Error::new(dps_result::DPS_ERR_TRANSPORT_PROXY, detail);
+        let failed = |detail: String| Error::new(ErrorKind::TransportProxy, detail);
         let head_len = match response.parse(&self.head) {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) if self.head.len() >= MAX_RESPONSE_HEAD => {
@@ -193,7 +193,7 @@ impl Tunnel {
             }
             // 407 is the standard answer; tinyproxy (and some others) answer CONNECT with 401.
             401 | 407 => Err(Error::new(
-                dps_result::DPS_ERR_TRANSPORT_PROXY_AUTH,
+                ErrorKind::TransportProxyAuth,
                 format!(
                     "proxy {} answered CONNECT with {status} ({})",
                     self.proxy_name,
@@ -254,27 +254,26 @@ mod tests {
 
     #[test]
     fn settings_are_checked() {
-        let code = |r: Result<Proxy>| r.unwrap_err().code;
-        use dps_result::*;
+        let code = |r: Result<Proxy>| r.unwrap_err().kind;
         assert_eq!(
             code(Proxy::new("", 1, None, None)),
-            DPS_ERR_INVALID_ARGUMENT
+            ErrorKind::InvalidArgument
         );
         assert_eq!(
             code(Proxy::new("p", 0, None, None)),
-            DPS_ERR_INVALID_ARGUMENT
+            ErrorKind::InvalidArgument
         );
         assert_eq!(
             code(Proxy::new("p q", 1, None, None)),
-            DPS_ERR_INVALID_CONFIG
+            ErrorKind::InvalidConfig
         );
         assert_eq!(
             code(Proxy::new("p", 1, Some("a:b"), Some("c"))),
-            DPS_ERR_INVALID_ARGUMENT
+            ErrorKind::InvalidArgument
         );
         assert_eq!(
             code(Proxy::new("p", 1, None, Some("c"))),
-            DPS_ERR_INVALID_ARGUMENT
+            ErrorKind::InvalidArgument
         );
         let p = proxy(None, None);
         assert!(Tunnel::new(&p, "evil\r\nX-Injected: 1", 443).is_err());
@@ -307,7 +306,7 @@ mod tests {
         let e = t
             .read(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
             .unwrap_err();
-        assert_eq!(e.code, dps_result::DPS_ERR_TRANSPORT_PROXY_AUTH);
+        assert_eq!(e.kind, ErrorKind::TransportProxyAuth);
         assert!(e.detail.contains("credentials refused"), "{e}");
         assert!(!e.detail.contains("wrong"));
         let mut t = Tunnel::new(&proxy(None, None), "h", 8883).unwrap();
@@ -317,7 +316,7 @@ mod tests {
         assert!(e.detail.contains("no credentials set"), "{e}");
         let mut t = Tunnel::new(&proxy(Some("u"), Some("p")), "h", 8883).unwrap();
         let e = t.read(b"HTTP/1.0 401 Unauthorized\r\n\r\n").unwrap_err();
-        assert_eq!(e.code, dps_result::DPS_ERR_TRANSPORT_PROXY_AUTH);
+        assert_eq!(e.kind, ErrorKind::TransportProxyAuth);
         for (response, status) in [
             (
                 &b"HTTP/1.1 403 Access violation\r\n\r\nbody"[..],
@@ -330,13 +329,13 @@ mod tests {
         ] {
             let mut t = Tunnel::new(&proxy(None, None), "h", 8883).unwrap();
             let e = t.read(response).unwrap_err();
-            assert_eq!(e.code, dps_result::DPS_ERR_TRANSPORT_PROXY);
+            assert_eq!(e.kind, ErrorKind::TransportProxy);
             assert!(e.detail.contains(status), "{e}");
             assert!(e.detail.contains("proxy.local:3128"), "{e}");
         }
         let mut t = Tunnel::new(&proxy(None, None), "h", 8883).unwrap();
         let e = t.read(b"\x16\x03\x01 not http\r\n\r\n").unwrap_err();
-        assert_eq!(e.code, dps_result::DPS_ERR_TRANSPORT_PROXY);
+        assert_eq!(e.kind, ErrorKind::TransportProxy);
     }
 
     #[test]
@@ -352,7 +351,7 @@ mod tests {
             }
         }
         let e = result.unwrap_err();
-        assert_eq!(e.code, dps_result::DPS_ERR_TRANSPORT_PROXY);
+        assert_eq!(e.kind, ErrorKind::TransportProxy);
         assert!(e.detail.contains("8192"), "{e}");
     }
 }

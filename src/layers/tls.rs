@@ -26,14 +26,14 @@ use rustls::time_provider::TimeProvider;
 use rustls::{AlertDescription, CertificateError, ClientConfig, InconsistentKeys, RootCertStore};
 use zeroize::Zeroizing;
 
-use crate::error::{dps_result, Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 fn invalid_certificate(detail: impl Into<String>) -> Error {
-    Error::new(dps_result::DPS_ERR_INVALID_CERTIFICATE, detail)
+    Error::new(ErrorKind::InvalidCertificate, detail)
 }
 
 /// Reads every `CERTIFICATE` block of a PEM buffer (other blocks are skipped); none at all,
-/// or a block that is not valid base64, is `DPS_ERR_INVALID_CERTIFICATE`.
+/// or a block that is not valid base64, is `ErrorKind::InvalidCertificate`.
 pub fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
     let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
         .collect::<std::result::Result<_, _>>()
@@ -47,7 +47,7 @@ pub fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>
 /// The caller's wall-clock time in UNIX seconds, shared between the engine (which stores it
 /// from the clock hook) and every TLS connection (which checks certificate validity with it).
 /// Cloning shares the same clock. Until it is set (0), certificate checks fail with
-/// `DPS_ERR_TLS_HANDSHAKE` rather than judging validity against 1970.
+/// `ErrorKind::TlsHandshake` rather than judging validity against 1970.
 #[derive(Clone, Debug, Default)]
 pub struct UnixClock(Arc<AtomicU64>);
 
@@ -94,7 +94,7 @@ const KEY_LABELS: [(&str, KeyFormat); 3] = [
 ];
 
 fn invalid_key(detail: &str) -> Error {
-    Error::new(dps_result::DPS_ERR_INVALID_PRIVATE_KEY, detail)
+    Error::new(ErrorKind::InvalidPrivateKey, detail)
 }
 
 /// The private key's DER in a buffer that is wiped on drop, and its format.
@@ -184,8 +184,8 @@ impl ClientIdentity {
     /// certificate, and a private key in PEM or DER: PKCS#8, PKCS#1 (RSA) or SEC1 (EC),
     /// unencrypted. Checks that the key is usable and belongs to the leaf certificate.
     ///
-    /// `DPS_ERR_INVALID_CERTIFICATE` for an unreadable chain, `DPS_ERR_INVALID_PRIVATE_KEY`
-    /// for an unreadable or unsupported key, `DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH` when
+    /// `ErrorKind::InvalidCertificate` for an unreadable chain, `ErrorKind::InvalidPrivateKey`
+    /// for an unreadable or unsupported key, `ErrorKind::InvalidCertificateKeyMismatch` when
     /// the key is not the leaf's.
     pub fn parse(chain: &[u8], key: &[u8]) -> Result<ClientIdentity> {
         let chain = if is_pem(chain) {
@@ -199,7 +199,7 @@ impl ClientIdentity {
         let signing_key = rustls::crypto::ring::sign::any_supported_type(&format.wrap(&der))
             .map_err(|_| {
                 Error::new(
-                    dps_result::DPS_ERR_INVALID_PRIVATE_KEY,
+                    ErrorKind::InvalidPrivateKey,
                     "the private key is not a usable RSA, ECDSA P-256/P-384 or Ed25519 key",
                 )
             })?;
@@ -219,7 +219,7 @@ impl ClientIdentity {
                 Ok(certified)
             }
             Err(rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch)) => Err(Error::new(
-                dps_result::DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH,
+                ErrorKind::InvalidCertificateKeyMismatch,
                 "the private key does not belong to the client certificate",
             )),
             Err(e) => Err(invalid_certificate(format!(
@@ -270,8 +270,8 @@ impl TlsConfigBuilder {
         self
     }
 
-    /// `DPS_ERR_INVALID_CERTIFICATE` for an anchor or identity rustls cannot use;
-    /// `DPS_ERR_INVALID_CONFIG` when no anchor is left to trust.
+    /// `ErrorKind::InvalidCertificate` for an anchor or identity rustls cannot use;
+    /// `ErrorKind::InvalidConfig` when no anchor is left to trust.
     pub fn build(self) -> Result<TlsClientConfig> {
         let mut roots = RootCertStore::empty();
         if self.default_roots {
@@ -284,14 +284,14 @@ impl TlsConfigBuilder {
         }
         if roots.is_empty() {
             return Err(Error::new(
-                dps_result::DPS_ERR_INVALID_CONFIG,
+                ErrorKind::InvalidConfig,
                 "no trust anchors: enable the public roots or add a CA",
             ));
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_details(provider, Arc::new(self.clock.clone()))
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| Error::new(dps_result::DPS_ERR_INTERNAL, e.to_string()))?
+            .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?
             .with_root_certificates(roots);
         let config = match self.identity {
             None => builder.with_no_client_auth(),
@@ -347,7 +347,7 @@ impl TlsClientConfig {
     pub fn new_session(&self, server_name: &str) -> Result<TlsSession> {
         let name = ServerName::try_from(server_name.to_owned()).map_err(|_| {
             Error::new(
-                dps_result::DPS_ERR_INVALID_ARGUMENT,
+                ErrorKind::InvalidArgument,
                 format!("{server_name:?} is not a valid TLS server name"),
             )
         })?;
@@ -378,7 +378,7 @@ impl TlsSession {
         self.conn
             .writer()
             .write_all(data)
-            .map_err(|e| Error::new(dps_result::DPS_ERR_INVALID_STATE, format!("TLS write: {e}")))
+            .map_err(|e| Error::new(ErrorKind::InvalidState, format!("TLS write: {e}")))
     }
 
     /// Feeds bytes received from the network and processes every complete record.
@@ -388,7 +388,7 @@ impl TlsSession {
             let n = self
                 .conn
                 .read_tls(&mut rest)
-                .map_err(|e| Error::new(dps_result::DPS_ERR_TLS_ALERT, format!("TLS read: {e}")))?;
+                .map_err(|e| Error::new(ErrorKind::TlsAlert, format!("TLS read: {e}")))?;
             self.conn.process_new_packets().map_err(|e| map_error(&e))?;
             self.drain_plaintext();
             if n == 0 {
@@ -440,22 +440,21 @@ impl TlsSession {
 
 /// Maps a rustls error to the most precise result code.
 fn map_error(e: &rustls::Error) -> Error {
-    use dps_result::*;
     let code = match e {
         rustls::Error::InvalidCertificate(c) => match c {
             CertificateError::Expired
             | CertificateError::ExpiredContext { .. }
             | CertificateError::NotValidYet
-            | CertificateError::NotValidYetContext { .. } => DPS_ERR_TLS_CERT_EXPIRED,
+            | CertificateError::NotValidYetContext { .. } => ErrorKind::TlsCertExpired,
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                DPS_ERR_TLS_CERT_NAME_MISMATCH
+                ErrorKind::TlsCertNameMismatch
             }
             CertificateError::UnknownIssuer
             | CertificateError::BadSignature
             | CertificateError::Revoked
             | CertificateError::InvalidPurpose
-            | CertificateError::InvalidPurposeContext { .. } => DPS_ERR_TLS_CERT_UNTRUSTED,
-            _ => DPS_ERR_TLS_HANDSHAKE,
+            | CertificateError::InvalidPurposeContext { .. } => ErrorKind::TlsCertUntrusted,
+            _ => ErrorKind::TlsHandshake,
         },
         // A server that shares no version or cipher suite with us answers handshake_failure
         // (TLS 1.2 servers) or protocol_version; insufficient_security is the same story.
@@ -464,21 +463,21 @@ fn map_error(e: &rustls::Error) -> Error {
             | AlertDescription::HandshakeFailure
             | AlertDescription::InsufficientSecurity,
         )
-        | rustls::Error::PeerIncompatible(_) => DPS_ERR_TLS_PROTOCOL_VERSION,
+        | rustls::Error::PeerIncompatible(_) => ErrorKind::TlsProtocolVersion,
         rustls::Error::AlertReceived(_)
         | rustls::Error::InvalidMessage(_)
         | rustls::Error::InappropriateMessage { .. }
         | rustls::Error::InappropriateHandshakeMessage { .. }
         | rustls::Error::PeerMisbehaved(_)
         | rustls::Error::PeerSentOversizedRecord
-        | rustls::Error::DecryptError => DPS_ERR_TLS_ALERT,
+        | rustls::Error::DecryptError => ErrorKind::TlsAlert,
         rustls::Error::FailedToGetCurrentTime => {
             return Error::new(
-                DPS_ERR_TLS_HANDSHAKE,
+                ErrorKind::TlsHandshake,
                 "no wall-clock time from the clock hook to check the certificate with",
             )
         }
-        _ => DPS_ERR_TLS_HANDSHAKE,
+        _ => ErrorKind::TlsHandshake,
     };
     Error::new(code, e.to_string())
 }
@@ -702,12 +701,12 @@ mod tests {
     fn a_server_from_another_ca_is_untrusted() {
         let config = client_config(&Ca::new("Test CA"));
         let err = handshake_error(&config, server(&Ca::new("Other CA")));
-        assert_eq!(err.code, dps_result::DPS_ERR_TLS_CERT_UNTRUSTED, "{err}");
+        assert_eq!(err.kind, ErrorKind::TlsCertUntrusted, "{err}");
         // The public roots do not vouch for a private CA either.
         let public = TlsClientConfig::new(true, &[]).unwrap();
         public.set_unix_time(NOW);
         let err = handshake_error(&public, server(&Ca::new("Test CA")));
-        assert_eq!(err.code, dps_result::DPS_ERR_TLS_CERT_UNTRUSTED, "{err}");
+        assert_eq!(err.kind, ErrorKind::TlsCertUntrusted, "{err}");
     }
 
     #[test]
@@ -719,11 +718,7 @@ mod tests {
             &[&rustls::version::TLS13, &rustls::version::TLS12],
         );
         let err = handshake_error(&client_config(&ca), TestServer::new(Arc::new(config)));
-        assert_eq!(
-            err.code,
-            dps_result::DPS_ERR_TLS_CERT_NAME_MISMATCH,
-            "{err}"
-        );
+        assert_eq!(err.kind, ErrorKind::TlsCertNameMismatch, "{err}");
     }
 
     #[test]
@@ -734,15 +729,11 @@ mod tests {
         for unix in [4_000_000_000, 1_500_000_000] {
             config.set_unix_time(unix);
             let err = handshake_error(&config, server(&ca));
-            assert_eq!(
-                err.code,
-                dps_result::DPS_ERR_TLS_CERT_EXPIRED,
-                "{unix}: {err}"
-            );
+            assert_eq!(err.kind, ErrorKind::TlsCertExpired, "{unix}: {err}");
         }
         config.set_unix_time(0);
         let err = handshake_error(&config, server(&ca));
-        assert_eq!(err.code, dps_result::DPS_ERR_TLS_HANDSHAKE, "{err}");
+        assert_eq!(err.kind, ErrorKind::TlsHandshake, "{err}");
         // A clock shared with the engine is the one read.
         let clock = UnixClock::new();
         let shared = TlsClientConfig::builder()
@@ -754,7 +745,7 @@ mod tests {
             .unwrap();
         clock.set(4_000_000_000);
         let err = handshake_error(&shared, server(&ca));
-        assert_eq!(err.code, dps_result::DPS_ERR_TLS_CERT_EXPIRED, "{err}");
+        assert_eq!(err.kind, ErrorKind::TlsCertExpired, "{err}");
         clock.set(NOW);
         let mut client = shared.new_session(HOST).unwrap();
         pump(&mut client, &mut server(&ca), usize::MAX).unwrap();
@@ -767,30 +758,24 @@ mod tests {
         let fatal_alert = |description: u8| [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, description];
         for (input, code) in [
             // protocol_version, handshake_failure
-            (
-                fatal_alert(70).to_vec(),
-                dps_result::DPS_ERR_TLS_PROTOCOL_VERSION,
-            ),
-            (
-                fatal_alert(40).to_vec(),
-                dps_result::DPS_ERR_TLS_PROTOCOL_VERSION,
-            ),
+            (fatal_alert(70).to_vec(), ErrorKind::TlsProtocolVersion),
+            (fatal_alert(40).to_vec(), ErrorKind::TlsProtocolVersion),
             // internal_error
-            (fatal_alert(80).to_vec(), dps_result::DPS_ERR_TLS_ALERT),
+            (fatal_alert(80).to_vec(), ErrorKind::TlsAlert),
             // A plain MQTT CONNACK: the server is not speaking TLS.
-            (vec![0x20, 0x02, 0x00, 0x00], dps_result::DPS_ERR_TLS_ALERT),
+            (vec![0x20, 0x02, 0x00, 0x00], ErrorKind::TlsAlert),
             // An HTTP answer.
             (
                 b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec(),
-                dps_result::DPS_ERR_TLS_ALERT,
+                ErrorKind::TlsAlert,
             ),
         ] {
             let mut client = config.new_session(HOST).unwrap();
             client.take_tls_output();
             let err = client.read_tls(&input).unwrap_err();
-            assert_eq!(err.code, code, "{input:02x?}: {err}");
+            assert_eq!(err.kind, code, "{input:02x?}: {err}");
             // The session stays failed.
-            assert_eq!(client.read_tls(&input).unwrap_err().code, code);
+            assert_eq!(client.read_tls(&input).unwrap_err().kind, code);
         }
     }
 
@@ -836,7 +821,7 @@ mod tests {
         let mut server = TestServer::new(server_config);
         let mut client = client_config(&ca).new_session(HOST).unwrap();
         let err = pump(&mut client, &mut server, usize::MAX).unwrap_err();
-        assert_eq!(err.code, dps_result::DPS_ERR_TLS_ALERT, "{err}");
+        assert_eq!(err.kind, ErrorKind::TlsAlert, "{err}");
         assert!(server_plaintext(&mut server).is_empty());
     }
 
@@ -850,24 +835,24 @@ mod tests {
         let garbage = b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
         for bad in [&b"not a certificate"[..], garbage] {
             assert_eq!(
-                parse_pem_certificates(bad).unwrap_err().code,
-                dps_result::DPS_ERR_INVALID_CERTIFICATE
+                parse_pem_certificates(bad).unwrap_err().kind,
+                ErrorKind::InvalidCertificate
             );
             assert_eq!(
-                TlsClientConfig::new(true, bad).err().map(|e| e.code),
-                Some(dps_result::DPS_ERR_INVALID_CERTIFICATE)
+                TlsClientConfig::new(true, bad).err().map(|e| e.kind),
+                Some(ErrorKind::InvalidCertificate)
             );
         }
         assert!(parse_pem_certificates(b"").is_err());
         // Base64 that is not a certificate is refused when it becomes an anchor.
         let not_der = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         assert_eq!(
-            TlsClientConfig::new(false, not_der).err().map(|e| e.code),
-            Some(dps_result::DPS_ERR_INVALID_CERTIFICATE)
+            TlsClientConfig::new(false, not_der).err().map(|e| e.kind),
+            Some(ErrorKind::InvalidCertificate)
         );
         assert_eq!(
-            TlsClientConfig::new(false, &[]).err().map(|e| e.code),
-            Some(dps_result::DPS_ERR_INVALID_CONFIG)
+            TlsClientConfig::new(false, &[]).err().map(|e| e.kind),
+            Some(ErrorKind::InvalidConfig)
         );
         // A key PEM parses; a certificate where the key should be does not.
         let key = KeyPair::generate().unwrap();
@@ -876,8 +861,8 @@ mod tests {
         assert_eq!(
             ClientIdentity::from_pem(&ca.pem(), &ca.pem())
                 .err()
-                .map(|e| e.code),
-            Some(dps_result::DPS_ERR_INVALID_PRIVATE_KEY)
+                .map(|e| e.kind),
+            Some(ErrorKind::InvalidPrivateKey)
         );
         // A key that does not match its certificate is refused, whether parsed or built.
         let mismatched = TlsClientConfig::builder()
@@ -890,21 +875,21 @@ mod tests {
             })
             .build();
         assert_eq!(
-            mismatched.err().map(|e| e.code),
-            Some(dps_result::DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH)
+            mismatched.err().map(|e| e.kind),
+            Some(ErrorKind::InvalidCertificateKeyMismatch)
         );
         assert_eq!(
             ClientIdentity::parse(&leaf, key_pem.as_bytes())
                 .err()
-                .map(|e| e.code),
-            Some(dps_result::DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH)
+                .map(|e| e.kind),
+            Some(ErrorKind::InvalidCertificateKeyMismatch)
         );
         assert_eq!(
             client_config(&ca)
                 .new_session("bad name!")
                 .err()
-                .map(|e| e.code),
-            Some(dps_result::DPS_ERR_INVALID_ARGUMENT)
+                .map(|e| e.kind),
+            Some(ErrorKind::InvalidArgument)
         );
     }
 
@@ -948,8 +933,8 @@ mod tests {
                         .map_err(|_| invalid_key("unusable"))
                 })
                 .err()
-                .map(|e| e.code);
-            assert_eq!(code, Some(dps_result::DPS_ERR_INVALID_PRIVATE_KEY), "{bad}");
+                .map(|e| e.kind);
+            assert_eq!(code, Some(ErrorKind::InvalidPrivateKey), "{bad}");
         }
     }
 }

@@ -23,7 +23,7 @@ use base64::Engine as _;
 use sha1::{Digest, Sha1};
 use zeroize::Zeroizing;
 
-use crate::error::{dps_result, Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// The path DPS and IoT Hub serve MQTT over WebSocket on.
 pub const PATH: &str = "/$iothub/websocket";
@@ -43,11 +43,11 @@ const OP_PING: u8 = 0x9;
 const OP_PONG: u8 = 0xa;
 
 fn handshake_error(detail: impl Into<String>) -> Error {
-    Error::new(dps_result::DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE, detail)
+    Error::new(ErrorKind::ProtocolWebsocketHandshake, detail)
 }
 
 fn frame_error(detail: impl Into<String>) -> Error {
-    Error::new(dps_result::DPS_ERR_PROTOCOL_WEBSOCKET, detail)
+    Error::new(ErrorKind::ProtocolWebsocket, detail)
 }
 
 /// The `Sec-WebSocket-Accept` value a server must answer to `key`.
@@ -102,7 +102,7 @@ pub struct WsClient {
 impl WsClient {
     /// Starts a connection: the upgrade request for `host` (and `port`, named in the `Host`
     /// header unless it is 443) is queued at once. Server data frames over `max_frame` payload
-    /// bytes are refused with `DPS_ERR_PROTOCOL_PACKET_TOO_LARGE`; pass the MQTT packet limit.
+    /// bytes are refused with `ErrorKind::ProtocolPacketTooLarge`; pass the MQTT packet limit.
     pub fn new(host: &str, port: u16, max_frame: usize, random: Entropy) -> Result<WsClient> {
         crate::layers::proxy::check_host(host)?;
         let mut nonce = [0u8; 16];
@@ -157,7 +157,7 @@ impl WsClient {
             }
             State::Open => self.frame(OP_BINARY, data),
             State::Closed => Err(Error::new(
-                dps_result::DPS_ERR_TRANSPORT_CLOSED,
+                ErrorKind::TransportClosed,
                 "write after the WebSocket was closed",
             )),
         }
@@ -341,7 +341,7 @@ impl WsClient {
                 }
                 if len > self.max_frame {
                     return Err(Error::new(
-                        dps_result::DPS_ERR_PROTOCOL_PACKET_TOO_LARGE,
+                        ErrorKind::ProtocolPacketTooLarge,
                         format!(
                             "WebSocket frame of {len} bytes over the {}-byte limit",
                             self.max_frame
@@ -396,7 +396,7 @@ impl WsClient {
                 let echo = payload.get(..2).unwrap_or_default().to_vec();
                 let _ = self.frame(OP_CLOSE, &echo);
                 self.state = State::Closed;
-                Err(Error::new(dps_result::DPS_ERR_TRANSPORT_CLOSED, detail))
+                Err(Error::new(ErrorKind::TransportClosed, detail))
             }
             _ => Ok(()),
         }
@@ -682,7 +682,7 @@ mod tests {
         let mut payload = 1011u16.to_be_bytes().to_vec();
         payload.extend(b"going away");
         let e = c.read(&server_frame(0x88, &payload)).unwrap_err();
-        assert_eq!(e.code, dps_result::DPS_ERR_TRANSPORT_CLOSED);
+        assert_eq!(e.kind, ErrorKind::TransportClosed);
         assert!(
             e.detail.contains("1011") && e.detail.contains("going away"),
             "{e}"
@@ -719,16 +719,16 @@ mod tests {
         let (_, request) = client();
         let good = response_for(&request);
         let wrong_accept = good.replace(&accept_key(&request_key(&request)), &accept_key("x"));
-        let code = dps_result::DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE;
+        let code = ErrorKind::ProtocolWebsocketHandshake;
         // Each response goes to its own client, so the accept keys never match.
         let e = handshake_failure(&wrong_accept);
-        assert_eq!(e.code, code);
+        assert_eq!(e.kind, code);
         assert!(e.detail.contains("Sec-WebSocket-Accept"), "{e}");
         let e = handshake_failure("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
-        assert_eq!(e.code, code);
+        assert_eq!(e.kind, code);
         assert!(e.detail.contains("404 Not Found"), "{e}");
         let e = handshake_failure("SSH-2.0-OpenSSH\r\n\r\n");
-        assert_eq!(e.code, code);
+        assert_eq!(e.kind, code);
         // With a matching key but other headers wrong.
         for (from, to, what) in [
             ("Sec-WebSocket-Protocol: mqtt\r\n", "", "subprotocol"),
@@ -748,7 +748,7 @@ mod tests {
             let (mut c, request) = client();
             let response = response_for(&request).replacen(from, to, 1);
             let e = c.read(response.as_bytes()).unwrap_err();
-            assert_eq!(e.code, code, "{what}");
+            assert_eq!(e.kind, code, "{what}");
             assert!(e.detail.contains(what), "{what}: {e}");
         }
         let (mut c, request) = client();
@@ -773,7 +773,7 @@ mod tests {
             }
         }
         let e = result.unwrap_err();
-        assert_eq!(e.code, dps_result::DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE);
+        assert_eq!(e.kind, ErrorKind::ProtocolWebsocketHandshake);
         assert!(e.detail.contains("8192"), "{e}");
     }
 
@@ -784,19 +784,19 @@ mod tests {
         // Only the header of the next frame: refused before any payload is buffered.
         let header = &server_frame(0x82, &[0; MAX + 1])[..4];
         let e = c.read(header).unwrap_err();
-        assert_eq!(e.code, dps_result::DPS_ERR_PROTOCOL_PACKET_TOO_LARGE);
+        assert_eq!(e.kind, ErrorKind::ProtocolPacketTooLarge);
         let mut c = open_client();
         let mut huge = vec![0x82, 127];
         huge.extend(u64::MAX.to_be_bytes());
         assert_eq!(
-            c.read(&huge).unwrap_err().code,
-            dps_result::DPS_ERR_PROTOCOL_WEBSOCKET
+            c.read(&huge).unwrap_err().kind,
+            ErrorKind::ProtocolWebsocket
         );
         let mut c = open_client();
         huge[2] = 0;
         assert_eq!(
-            c.read(&huge).unwrap_err().code,
-            dps_result::DPS_ERR_PROTOCOL_PACKET_TOO_LARGE
+            c.read(&huge).unwrap_err().kind,
+            ErrorKind::ProtocolPacketTooLarge
         );
     }
 
@@ -823,7 +823,7 @@ mod tests {
         for (input, what) in cases {
             let mut c = open_client();
             let e = c.read(&input).unwrap_err();
-            assert_eq!(e.code, dps_result::DPS_ERR_PROTOCOL_WEBSOCKET, "{what}");
+            assert_eq!(e.kind, ErrorKind::ProtocolWebsocket, "{what}");
             assert!(e.detail.contains(what), "{what}: {e}");
             assert!(c.take_plaintext().len() <= 1);
         }

@@ -15,7 +15,7 @@
 use crate::prelude::*;
 use alloc::sync::Arc;
 
-use crate::error::{dps_result, Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// A source of unpredictable bytes.
 pub trait EntropySource {
@@ -34,7 +34,7 @@ pub type Entropy = Arc<dyn EntropySource + Send + Sync>;
 
 /// The error for a source that failed.
 pub fn failed(detail: impl Into<String>) -> Error {
-    Error::new(dps_result::DPS_ERR_ENTROPY_FAILED, detail)
+    Error::new(ErrorKind::EntropyFailed, detail)
 }
 
 /// The operating system's random source.
@@ -76,10 +76,7 @@ mod tests {
     #[test]
     fn a_failing_source_is_an_entropy_error() {
         let source = |_: &mut [u8]| Err(failed("no"));
-        assert_eq!(
-            seed(&source).unwrap_err().code,
-            dps_result::DPS_ERR_ENTROPY_FAILED
-        );
+        assert_eq!(seed(&source).unwrap_err().kind, ErrorKind::EntropyFailed);
     }
 
     #[cfg(not(feature = "std"))]

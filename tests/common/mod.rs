@@ -15,9 +15,10 @@ use base64::Engine as _;
 use dps_mqtt::config::{Config, KeyKind};
 use dps_mqtt::engine::driver::{Time, Transport};
 use dps_mqtt::engine::{Client, Outcome};
-use dps_mqtt::error::dps_result::{self, DPS_OK};
+use dps_mqtt::error::ErrorKind;
 use dps_mqtt::ffi::client::{dps_client, dps_client_new};
 use dps_mqtt::ffi::config::*;
+use dps_mqtt::ffi::result::dps_result::DPS_OK;
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use zeroize::Zeroizing;
 
@@ -203,7 +204,7 @@ pub fn register_with(
     cfg: &Config,
     transport: &mut dyn Transport,
     clock: &mut dyn Time,
-) -> (dps_result, Outcome) {
+) -> (Result<(), ErrorKind>, Outcome) {
     let mut client =
         Client::new(cfg.settings().expect("valid settings"), transport, clock).expect("client");
     client.start().expect("start");
@@ -212,7 +213,7 @@ pub fn register_with(
 }
 
 /// Runs one registration with the hosted TCP transport and the system clock.
-pub fn register(cfg: &Config) -> (dps_result, Outcome) {
+pub fn register(cfg: &Config) -> (Result<(), ErrorKind>, Outcome) {
     register_with(
         cfg,
         &mut TcpTransport::default(),
