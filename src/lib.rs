@@ -3,8 +3,9 @@
 //! A folder per layer, from the C edge down:
 //! - `ffi`: the C ABI, the only unsafe code (handles, hooks, result mapping, the global
 //!   allocator and the panic handler of firmware builds);
-//! - `engine`: the sans-IO registration state machine and the `driver` that pumps bytes
-//!   through a `Transport` and reads a `Time`;
+//! - `engine`: the `Client` façade (owns engine, transport and clock; pumps bytes through a
+//!   `Transport` and reads a `Time`) over the sans-IO registration: attempt, link, retry
+//!   policy, outcome;
 //! - `layers`: the byte layers, each bytes in, bytes out (proxy tunnel, TLS or offload,
 //!   WebSocket, MQTT);
 //! - `dps`: topics, bodies, responses, SAS, the X.509 CN, the assignment blob;

@@ -12,7 +12,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// TCP over the operating system's sockets. `connect` blocks: name resolution, then each
 /// resolved address for at most `CONNECT_TIMEOUT`, and all of them together for no longer than
-/// the budget the driver gives (the time left before the attempt's deadline). Reads and writes
+/// the budget the client gives (the time left before the attempt's deadline). Reads and writes
 /// never block.
 #[derive(Default)]
 pub struct TcpTransport {
@@ -93,7 +93,7 @@ impl Transport for TcpTransport {
     }
 }
 
-/// Maps a non-blocking socket read or write to the driver's terms: 0 bytes or a reset is a
+/// Maps a non-blocking socket read or write to the client's terms: 0 bytes or a reset is a
 /// closed connection, EAGAIN/EINTR is "try later".
 fn io_result(r: std::io::Result<usize>) -> Io {
     match r {

@@ -1,6 +1,6 @@
 //! The library's own heap accounting, kept by the global allocator in `ffi::platform`: live
 //! bytes, their peak, and how often the firmware's allocator said no. Safe code (atomics), so
-//! the driver can end an attempt that ran out of memory without touching the FFI layer.
+//! the client can end an attempt that ran out of memory without touching the FFI layer.
 
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 
