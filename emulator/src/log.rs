@@ -5,13 +5,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Lines waiting for the writer; at about 400 bytes a line, well under 2 MB.
-const QUEUE: usize = 4096;
 /// How long a closing connection waits for its line to be written before it closes anyway.
 const LINE_WAIT: Duration = Duration::from_secs(1);
 
@@ -25,6 +23,9 @@ struct Counters {
     written: AtomicU64,
     dropped: AtomicU64,
     failed: AtomicU64,
+    /// A line was not written within `LINE_WAIT`: until the writer moves again, closing
+    /// connections do not wait for theirs.
+    stalled: AtomicBool,
 }
 
 pub struct Log {
@@ -43,14 +44,15 @@ pub struct Summary {
 }
 
 impl Log {
-    /// Opens `path` for appending (the error names it) and starts the writer thread.
-    pub fn open(path: &Path) -> Result<Log, String> {
+    /// Opens `path` for appending (the error names it) and starts the writer thread, with
+    /// room for `queue` lines.
+    pub fn open(path: &Path, queue: usize) -> Result<Log, String> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .map_err(|e| format!("--log {}: {e}", path.display()))?;
-        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let (tx, rx) = mpsc::sync_channel(queue);
         let counters = Arc::new(Counters::default());
         let writer_counters = counters.clone();
         let name = path.to_owned();
@@ -75,7 +77,11 @@ impl Log {
         let (done, written) = tokio::sync::oneshot::channel();
         match self.tx.try_send(Msg::Line(line, done)) {
             Ok(()) => {
-                let _ = tokio::time::timeout(LINE_WAIT, written).await;
+                if !self.counters.stalled.load(Ordering::Relaxed)
+                    && tokio::time::timeout(LINE_WAIT, written).await.is_err()
+                {
+                    self.counters.stalled.store(true, Ordering::Relaxed);
+                }
             }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -125,6 +131,7 @@ fn write_lines(mut file: std::fs::File, path: &Path, rx: Receiver<Msg>, counters
                         }
                     }
                 }
+                counters.stalled.store(false, Ordering::Relaxed);
                 let _ = done.send(());
             }
             Msg::Flush(done) => {

@@ -113,6 +113,9 @@ struct ServeArgs {
     /// Bytes of request payloads and issued certificates kept by those operations.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     max_retained_bytes: u64,
+    /// Log lines waiting for the writer; beyond it lines are dropped and counted.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    log_queue: u32,
 }
 
 #[derive(Subcommand, Debug)]
@@ -222,7 +225,7 @@ fn serve(args: ServeArgs) -> Result<(), certs::AnyError> {
         None => EnrollmentFile::default(),
     };
     let log = match &args.log {
-        Some(path) => Some(log::Log::open(path)?),
+        Some(path) => Some(log::Log::open(path, args.log_queue as usize)?),
         None => None,
     };
     let auth_failure = match args.auth_failure {
@@ -393,13 +396,17 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Context>, websocket: bool) 
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
-            handle(tcp, &ctx, websocket).await;
-            drop(slot);
+            handle(tcp, &ctx, websocket, slot).await;
         });
     }
 }
 
-async fn handle(tcp: TcpStream, ctx: &Context, websocket: bool) {
+async fn handle(
+    tcp: TcpStream,
+    ctx: &Context,
+    websocket: bool,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) {
     let state = &*ctx.state;
     let transport = if websocket { "wss" } else { "mqtts" };
     let mut log = ConnectionLog::new(transport);
@@ -470,7 +477,7 @@ async fn handle(tcp: TcpStream, ctx: &Context, websocket: bool) {
             }
         };
         match upgraded {
-            Ok(Ok(ws)) => server::serve(WsWire(ws), state, log, peer_cert, deadline).await,
+            Ok(Ok(ws)) => server::serve(WsWire(ws), state, log, peer_cert, deadline, slot).await,
             Ok(Err(e)) => {
                 log.set_outcome(format!("websocket-error: {e}"));
                 log.finish(state).await;
@@ -481,7 +488,7 @@ async fn handle(tcp: TcpStream, ctx: &Context, websocket: bool) {
             }
         }
     } else {
-        server::serve(TlsWire(tls), state, log, peer_cert, deadline).await;
+        server::serve(TlsWire(tls), state, log, peer_cert, deadline, slot).await;
     }
 }
 

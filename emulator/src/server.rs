@@ -443,6 +443,7 @@ pub async fn serve<W: Wire>(
     mut log: ConnectionLog,
     peer_cert: Option<PeerCert>,
     connect_deadline: tokio::time::Instant,
+    slot: tokio::sync::OwnedSemaphorePermit,
 ) {
     log.set_outcome("closed");
     let mut s = Session {
@@ -468,6 +469,8 @@ pub async fn serve<W: Wire>(
     }
     // Logged before the close, so a client that has seen the close finds its line.
     s.log.finish(state).await;
+    // Free before the close, so a client that has seen the close can connect again.
+    drop(slot);
     s.wire.shutdown().await;
 }
 
