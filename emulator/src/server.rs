@@ -55,7 +55,8 @@ struct Operation {
     /// What it holds, for `Operations::retained`.
     bytes: usize,
     polls: u64,
-    payload: Option<Value>,
+    /// As JSON text: a parsed value can take many times the bytes of its text.
+    payload: Option<String>,
     /// Base64 DER chain issued for the device's CSR (certificate issuance).
     issued: Option<Vec<String>>,
     created: String,
@@ -680,7 +681,9 @@ impl<W: Wire> Session<'_, W> {
                 };
                 match identity {
                     Some(id) => {
-                        let connections = {
+                        let connections = if id.behaviour.drop_after_bytes.is_none() {
+                            0
+                        } else {
                             let mut devices = self
                                 .state
                                 .devices
@@ -870,7 +873,12 @@ impl<W: Wire> Session<'_, W> {
             return Err(Close("protocol-error: publish before CONNECT".into()));
         };
         let b = &identity.behaviour;
-        let (request_no, poll_wait) = {
+        // Only the scenario knobs need per-device counters: registration ids without them (a
+        // flood of a group's devices, say) leave nothing behind.
+        let counted = b.throttle_first > 0 || b.server_error_first > 0 || b.limit_polls;
+        let (request_no, poll_wait) = if !counted {
+            (u64::MAX, None)
+        } else {
             let mut devices = self
                 .state
                 .devices
@@ -985,6 +993,11 @@ impl<W: Wire> Session<'_, W> {
             }
         };
         let op_id = format!("4.{}.{}", self.state.unique(), self.state.unique());
+        // The Python SDK sends `"payload": null` when the app set none; DPS returns no key.
+        let payload = obj
+            .get("payload")
+            .filter(|p| !p.is_null())
+            .map(Value::to_string);
         let issued_bytes: usize = issued
             .as_ref()
             .map_or(0, |c: &Vec<String>| c.iter().map(String::len).sum());
@@ -993,10 +1006,9 @@ impl<W: Wire> Session<'_, W> {
             seq: 0,
             // What the operation keeps: the request's payload and the issued chain, with room
             // for the ids and timestamps.
-            bytes: body.len() + issued_bytes + 256,
+            bytes: payload.as_ref().map_or(0, String::len) + issued_bytes + 256,
             polls: 0,
-            // The Python SDK sends `"payload": null` when the app set none; DPS returns no key.
-            payload: obj.get("payload").filter(|p| !p.is_null()).cloned(),
+            payload,
             issued,
             created: now_utc(),
         };
@@ -1065,6 +1077,7 @@ impl<W: Wire> Session<'_, W> {
                     .clone()
                     .unwrap_or_else(|| id.registration_id.clone()));
                 state["substatus"] = json!(b.substatus);
+                let device_payload = device_payload.and_then(|p| serde_json::from_str(&p).ok());
                 if let Some(p) = b.payload.clone().or(device_payload) {
                     state["payload"] = p;
                 }

@@ -303,19 +303,31 @@ fn a_rid_too_long_to_answer_closes_the_connection() {
 }
 
 fn start_error(enrollments: &str) -> String {
+    use std::io::BufRead;
     let dir = temp_dir("bad-enrollments");
     let file = dir.join("e.json");
     std::fs::write(&file, enrollments).expect("write");
-    let out = std::process::Command::new(binary())
+    let mut child = std::process::Command::new(binary())
         .args(["--port", "0", "--cert-dir"])
         .arg(dir.join("certs"))
         .arg("--enrollments")
         .arg(&file)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run");
+    // Stdout ends when the process does, or says `ready` when it wrongly started.
+    let stdout = child.stdout.take().expect("stdout");
+    let started = std::io::BufReader::new(stdout)
+        .lines()
+        .any(|l| l.is_ok_and(|l| l == "dps-emulator: ready"));
+    if started {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("wait");
     let _ = std::fs::remove_dir_all(&dir);
+    assert!(!started, "started with {enrollments}");
     assert!(!out.status.success());
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("ready"));
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
