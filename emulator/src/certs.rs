@@ -41,7 +41,43 @@ fn validity(params: &mut CertificateParams, days: i64) {
     params.not_after = now + Duration::days(days);
 }
 
-fn new_ca(cn: &str) -> Result<Signer, AnyError> {
+/// The server key's type: RSA-2048 as the service presents (the default), or ECDSA P-256.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    Rsa,
+    Ecdsa,
+}
+
+/// A fresh key. ring (rcgen's backend) cannot generate RSA keys, so aws-lc-rs generates the
+/// RSA-2048 key as PKCS#8 and ring signs with it from then on.
+fn generate(kind: KeyKind) -> Result<KeyPair, AnyError> {
+    match kind {
+        KeyKind::Ecdsa => Ok(KeyPair::generate()?),
+        KeyKind::Rsa => {
+            use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+            let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                .map_err(|e| format!("RSA key generation failed: {e}"))?;
+            let der: Pkcs8V1Der<'_> = rsa
+                .as_der()
+                .map_err(|e| format!("RSA key encoding failed: {e}"))?;
+            let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(der.as_ref());
+            Ok(KeyPair::from_pkcs8_der_and_sign_algo(
+                &pkcs8,
+                &rcgen::PKCS_RSA_SHA256,
+            )?)
+        }
+    }
+}
+
+fn kind_of(key: &KeyPair) -> KeyKind {
+    if key.algorithm() == &rcgen::PKCS_RSA_SHA256 {
+        KeyKind::Rsa
+    } else {
+        KeyKind::Ecdsa
+    }
+}
+
+fn new_ca(cn: &str, kind: KeyKind) -> Result<Signer, AnyError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = dn(cn);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -51,7 +87,7 @@ fn new_ca(cn: &str) -> Result<Signer, AnyError> {
         KeyUsagePurpose::DigitalSignature,
     ];
     validity(&mut params, 3650);
-    let key = KeyPair::generate()?;
+    let key = generate(kind)?;
     let cert = params.self_signed(&key)?;
     Ok(Signer { cert, key })
 }
@@ -74,16 +110,22 @@ fn write_private(path: &Path, text: &str) -> Result<(), AnyError> {
     Ok(())
 }
 
-fn load_or_create_ca(dir: &Path, stem: &str, cn: &str) -> Result<Signer, AnyError> {
+/// The CA in `dir/{stem}.pem`, and whether it was created now.
+fn load_or_create_ca(
+    dir: &Path,
+    stem: &str,
+    cn: &str,
+    kind: KeyKind,
+) -> Result<(Signer, bool), AnyError> {
     let cert_path = dir.join(format!("{stem}.pem"));
     let key_path = dir.join(format!("{stem}-key.pem"));
     if cert_path.exists() && key_path.exists() {
-        return load_ca(&cert_path, &key_path);
+        return Ok((load_ca(&cert_path, &key_path)?, false));
     }
-    let ca = new_ca(cn)?;
+    let ca = new_ca(cn, kind)?;
     std::fs::write(&cert_path, ca.cert.pem())?;
     write_private(&key_path, &ca.key.serialize_pem())?;
-    Ok(ca)
+    Ok((ca, true))
 }
 
 fn pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, AnyError> {
@@ -95,18 +137,38 @@ fn pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, AnyError> {
     Ok(certs)
 }
 
-/// Loads the PKI from `dir`, creating what is missing.
-pub fn load_or_create(dir: &Path) -> Result<Pki, AnyError> {
+/// Whether `path` holds a key of this kind (false when missing or unreadable).
+fn key_is(path: &Path, kind: KeyKind) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|pem| KeyPair::from_pem(&pem).ok())
+        .is_some_and(|key| kind_of(&key) == kind)
+}
+
+/// Loads the PKI from `dir`, creating what is missing. The root CA of a new directory is
+/// RSA-2048, as the service's root is; one an older emulator made is kept whatever its type,
+/// so devices that already trust it go on working. The RSA server certificate is
+/// `server.pem`, the ECDSA one `server-ecdsa.pem`; both are signed by the same root.
+pub fn load_or_create(dir: &Path, server_key: KeyKind) -> Result<Pki, AnyError> {
     std::fs::create_dir_all(dir)?;
     let dir = dir.canonicalize()?;
     // Emulators started in parallel on a fresh directory must not mix two generated PKIs.
     let lock = std::fs::File::create(dir.join(".lock"))?;
     lock.lock()?;
-    let ca = load_or_create_ca(&dir, "ca", "dps-emulator root CA")?;
-    load_or_create_ca(&dir, "device-ca", "dps-emulator device CA")?;
-    let server_path = dir.join("server.pem");
-    let server_key_path = dir.join("server-key.pem");
-    if !(server_path.exists() && server_key_path.exists()) {
+    let (ca, new_root) = load_or_create_ca(&dir, "ca", "dps-emulator root CA", KeyKind::Rsa)?;
+    load_or_create_ca(&dir, "device-ca", "dps-emulator device CA", KeyKind::Ecdsa)?;
+    let stem = match server_key {
+        KeyKind::Rsa => "server",
+        KeyKind::Ecdsa => "server-ecdsa",
+    };
+    let server_path = dir.join(format!("{stem}.pem"));
+    let server_key_path = dir.join(format!("{stem}-key.pem"));
+    // An older emulator's `server.pem` holds an ECDSA key: replaced by an RSA one.
+    let current = !new_root
+        && server_path.exists()
+        && server_key_path.exists()
+        && key_is(&server_key_path, server_key);
+    if !current {
         let mut params = CertificateParams::new(vec!["localhost".to_owned()])?;
         params.distinguished_name = dn("localhost");
         params
@@ -116,9 +178,16 @@ pub fn load_or_create(dir: &Path) -> Result<Pki, AnyError> {
             .subject_alt_names
             .push(SanType::IpAddress(IpAddr::V6(Ipv6Addr::LOCALHOST)));
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.key_usages = match server_key {
+            // TLS 1.2 RSA key exchange is not offered, but clients check the usage bits.
+            KeyKind::Rsa => vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ],
+            KeyKind::Ecdsa => vec![KeyUsagePurpose::DigitalSignature],
+        };
         validity(&mut params, 825);
-        let key = KeyPair::generate()?;
+        let key = generate(server_key)?;
         let cert = params.signed_by(&key, &ca.cert, &ca.key)?;
         std::fs::write(&server_path, format!("{}{}", cert.pem(), ca.cert.pem()))?;
         write_private(&server_key_path, &key.serialize_pem())?;
@@ -146,7 +215,7 @@ pub fn issue_device_cert(
     days: i64,
     expired: bool,
 ) -> Result<(), AnyError> {
-    load_or_create(dir)?;
+    load_or_create(dir, KeyKind::Rsa)?;
     let device_ca = load_ca(&dir.join("device-ca.pem"), &dir.join("device-ca-key.pem"))?;
     let mut params = CertificateParams::default();
     params.distinguished_name = dn(registration_id);

@@ -186,36 +186,88 @@ impl EnrollmentFile {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        // serde would read a struct from an array too: `[]` would be an empty file.
+        if !value.is_object() {
+            return Err(format!(
+                "{}: the file must be a JSON object with \"idScope\", \"enrollments\" and \
+                 \"groups\" (found {})",
+                path.display(),
+                json_kind(&value)
+            ));
+        }
         check_keys(&value).map_err(|e| format!("{}: {e}", path.display()))?;
         let file: EnrollmentFile =
             serde_json::from_value(value).map_err(|e| format!("{}: {e}", path.display()))?;
-        for e in &file.enrollments {
+        let entries = file
+            .enrollments
+            .iter()
+            .map(|e| {
+                (
+                    format!("enrollments entry {:?}", e.registration_id),
+                    &e.attestation,
+                )
+            })
+            .chain(
+                file.groups
+                    .iter()
+                    .map(|g| (format!("groups entry {:?}", g.group_id), &g.attestation)),
+            );
+        for (entry, attestation) in entries {
             if let Attestation::SymmetricKey {
                 primary_key,
                 secondary_key,
-            } = &e.attestation
+            } = attestation
             {
-                for k in std::iter::once(primary_key).chain(secondary_key) {
-                    STANDARD
-                        .decode(k)
-                        .map_err(|_| format!("{}: key is not base64", e.registration_id))?;
+                let keys = std::iter::once(("primaryKey", primary_key))
+                    .chain(secondary_key.iter().map(|k| ("secondaryKey", k)));
+                for (field, k) in keys {
+                    // An empty key would make every signature over it valid for anyone.
+                    match STANDARD.decode(k) {
+                        Ok(bytes) if !bytes.is_empty() => {}
+                        Ok(_) => {
+                            return Err(format!(
+                                "{}: {entry}: attestation.{field} is empty",
+                                path.display()
+                            ))
+                        }
+                        Err(_) => {
+                            return Err(format!(
+                                "{}: {entry}: attestation.{field} is not base64",
+                                path.display()
+                            ))
+                        }
+                    }
                 }
             }
         }
-        for g in &file.groups {
-            if let Attestation::SymmetricKey {
-                primary_key,
-                secondary_key,
-            } = &g.attestation
-            {
-                for k in std::iter::once(primary_key).chain(secondary_key) {
-                    STANDARD
-                        .decode(k)
-                        .map_err(|_| format!("group {}: key is not base64", g.group_id))?;
-                }
-            }
+        if file
+            .enrollments
+            .iter()
+            .any(|e| e.registration_id.is_empty())
+        {
+            return Err(format!(
+                "{}: an enrollments entry has an empty registrationId",
+                path.display()
+            ));
+        }
+        if file.groups.iter().any(|g| g.group_id.is_empty()) {
+            return Err(format!(
+                "{}: a groups entry has an empty groupId",
+                path.display()
+            ));
         }
         Ok(file)
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 

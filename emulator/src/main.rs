@@ -4,6 +4,7 @@
 
 mod certs;
 mod enrollments;
+mod log;
 mod server;
 mod tls;
 
@@ -15,7 +16,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -25,11 +27,22 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use enrollments::{AuthFailure, EnrollmentFile};
-use server::{ConnectionLog, PeerCert, State, Wire};
+use server::{ConnectionLog, Limits, PeerCert, State, Wire};
 use tls::DeviceCertVerifier;
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const WS_PATH: &str = "/$iothub/websocket";
+/// At SIGTERM: how long open connections get to end and log, and the log to be written.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// Without `--backlog` and without a readable system limit.
+const DEFAULT_BACKLOG: u32 = 4096;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ServerKeyArg {
+    /// RSA-2048, as the service presents.
+    Rsa,
+    /// ECDSA P-256.
+    Ecdsa,
+}
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum AuthFailureArg {
@@ -78,6 +91,31 @@ struct ServeArgs {
     /// an enrollment's own `authFailure` overrides both. [default: 401]
     #[arg(long, value_enum)]
     auth_failure: Option<AuthFailureArg>,
+    /// The server certificate's key: RSA-2048 (as the service) or ECDSA P-256. Both are
+    /// signed by the same CA (`ca.pem`).
+    #[arg(long, value_enum, default_value = "rsa")]
+    server_key: ServerKeyArg,
+    /// Seconds for the TLS (and WebSocket) handshake and the CONNECT together; also the
+    /// longest silence allowed before the credentials are accepted, whatever the keep-alive.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    connect_timeout: u64,
+    /// Connections served at once; beyond it new connections are closed at once (one line on
+    /// stderr when the limit is reached).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Listen backlog [default: the system's limit, /proc/sys/net/core/somaxconn].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    backlog: Option<u32>,
+    /// Registration operations kept for polling (one per registration id; the oldest are
+    /// forgotten beyond this).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    max_operations: u64,
+    /// Bytes of request payloads and issued certificates kept by those operations.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    max_retained_bytes: u64,
+    /// Log lines waiting for the writer; beyond it lines are dropped and counted.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    log_queue: u32,
 }
 
 #[derive(Subcommand, Debug)]
@@ -149,20 +187,45 @@ fn main() {
     }
 }
 
+/// The system's accept-queue limit (the kernel silently caps any larger backlog to it).
+fn system_backlog() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_BACKLOG)
+}
+
+fn listen(bind: &str, port: u16, backlog: u32) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in std::net::ToSocketAddrs::to_socket_addrs(&(bind, port))? {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(backlog)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other(format!("{bind}: no address"))))
+}
+
 fn serve(args: ServeArgs) -> Result<(), certs::AnyError> {
     let _ = rlimit::increase_nofile_limit(65_536);
-    let pki = certs::load_or_create(&args.cert_dir)?;
+    let server_key = match args.server_key {
+        ServerKeyArg::Rsa => certs::KeyKind::Rsa,
+        ServerKeyArg::Ecdsa => certs::KeyKind::Ecdsa,
+    };
+    let pki = certs::load_or_create(&args.cert_dir, server_key)?;
     let enrollments = match &args.enrollments {
         Some(path) => EnrollmentFile::load(path)?,
         None => EnrollmentFile::default(),
     };
     let log = match &args.log {
-        Some(path) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)?,
-        ),
+        Some(path) => Some(log::Log::open(path, args.log_queue as usize)?),
         None => None,
     };
     let auth_failure = match args.auth_failure {
@@ -171,7 +234,13 @@ fn serve(args: ServeArgs) -> Result<(), certs::AnyError> {
         None => None,
     };
     let cert_dir = args.cert_dir.canonicalize()?;
-    let state = Arc::new(State::new(enrollments, auth_failure, cert_dir, log));
+    let limits = Limits {
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        max_operations: usize::try_from(args.max_operations).unwrap_or(usize::MAX),
+        max_retained_bytes: usize::try_from(args.max_retained_bytes).unwrap_or(usize::MAX),
+    };
+    let state = Arc::new(State::new(enrollments, auth_failure, cert_dir, log, limits));
+    let backlog = args.backlog.unwrap_or_else(system_backlog);
 
     let (tls, verifier) = tls::server_config(&pki, args.tls12_only)?;
     let acceptor = TlsAcceptor::from(Arc::new(tls));
@@ -180,9 +249,9 @@ fn serve(args: ServeArgs) -> Result<(), certs::AnyError> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let mqtt = TcpListener::bind((args.bind.as_str(), args.port)).await?;
+        let mqtt = listen(&args.bind, args.port, backlog)?;
         let ws = match args.ws_port {
-            Some(p) => Some(TcpListener::bind((args.bind.as_str(), p)).await?),
+            Some(p) => Some(listen(&args.bind, p, backlog)?),
             None => None,
         };
         // Installed before `ready`, so a SIGTERM right after it still ends the process cleanly.
@@ -208,16 +277,61 @@ fn serve(args: ServeArgs) -> Result<(), certs::AnyError> {
 
         let ctx = Arc::new(Context {
             acceptor,
-            state,
+            state: state.clone(),
             verifier,
+            slots: Arc::new(Semaphore::new(args.max_connections as usize)),
+            max_connections: args.max_connections,
+            refused: std::sync::atomic::AtomicU64::new(0),
+            at_limit: std::sync::atomic::AtomicBool::new(false),
         });
-        tokio::spawn(accept_loop(mqtt, ctx.clone(), false));
+        let mut loops = vec![tokio::spawn(accept_loop(mqtt, ctx.clone(), false))];
         if let Some(ws) = ws {
-            tokio::spawn(accept_loop(ws, ctx, true));
+            loops.push(tokio::spawn(accept_loop(ws, ctx.clone(), true)));
         }
         shutdown.await;
+        for l in &loops {
+            l.abort();
+        }
+        // Open connections end with outcome `server-shutdown` and log their line; every slot
+        // back means every connection is done.
+        state.shutdown.send_replace(true);
+        let open =
+            tokio::time::timeout(SHUTDOWN_GRACE, ctx.slots.acquire_many(args.max_connections))
+                .await
+                .is_err();
+        let log = state.log.as_ref().map(|log| log.finish(SHUTDOWN_GRACE));
+        summary(&state, &ctx, open, log.as_ref());
         Ok::<(), certs::AnyError>(())
     })
+}
+
+/// One line on stderr at shutdown: what was served, and what the log lost.
+fn summary(state: &State, ctx: &Context, still_open: bool, log: Option<&log::Summary>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut line = format!(
+        "dps-emulator: shutdown: {} connections served, {} refused at --max-connections",
+        state.connections.load(Relaxed),
+        ctx.refused.load(Relaxed)
+    );
+    if still_open {
+        line.push_str(", some still open after the grace period");
+    }
+    if let (Some(s), Some(l)) = (log, &state.log) {
+        line.push_str(&format!(
+            "; log {}: {} lines written, {} dropped (queue full), {} failed to write{}",
+            l.path().display(),
+            s.written,
+            s.dropped,
+            s.failed,
+            if s.unflushed {
+                ", the writer was still blocked"
+            } else {
+                ""
+            }
+        ));
+    }
+    // Not eprintln!: a closed stderr must not turn a clean shutdown into a panic.
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
@@ -237,40 +351,89 @@ struct Context {
     acceptor: TlsAcceptor,
     state: Arc<State>,
     verifier: Arc<DeviceCertVerifier>,
+    /// One permit per connection being served.
+    slots: Arc<Semaphore>,
+    max_connections: u32,
+    refused: std::sync::atomic::AtomicU64,
+    /// The limit was hit and not yet relieved: its line is written once per episode.
+    at_limit: std::sync::atomic::AtomicBool,
 }
 
 async fn accept_loop(listener: TcpListener, ctx: Arc<Context>, websocket: bool) {
+    use std::sync::atomic::Ordering::Relaxed;
     loop {
         let (tcp, _peer) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
                 // Out of descriptors or similar: back off briefly instead of spinning.
-                eprintln!("dps-emulator: accept: {e}");
+                let _ = writeln!(std::io::stderr(), "dps-emulator: accept: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
+        let Ok(slot) = ctx.slots.clone().try_acquire_owned() else {
+            ctx.refused.fetch_add(1, Relaxed);
+            if !ctx.at_limit.swap(true, Relaxed) {
+                // Written before the refused connection is closed.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "dps-emulator: connection limit reached: {} connections open \
+                     (--max-connections); new connections are closed until one ends",
+                    ctx.max_connections
+                );
+            }
+            drop(tcp);
+            continue;
+        };
+        if ctx.at_limit.swap(false, Relaxed) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "dps-emulator: below the connection limit again; {} connections were refused \
+                 so far",
+                ctx.refused.load(Relaxed)
+            );
+        }
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
-            handle(tcp, &ctx, websocket).await;
+            handle(tcp, &ctx, websocket, slot).await;
         });
     }
 }
 
-async fn handle(tcp: TcpStream, ctx: &Context, websocket: bool) {
+async fn handle(
+    tcp: TcpStream,
+    ctx: &Context,
+    websocket: bool,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) {
     let state = &*ctx.state;
     let transport = if websocket { "wss" } else { "mqtts" };
     let mut log = ConnectionLog::new(transport);
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, ctx.acceptor.accept(tcp)).await {
+    // One deadline for the handshake(s) and the CONNECT, however slowly the bytes arrive.
+    let deadline = tokio::time::Instant::now() + state.limits.connect_timeout;
+    let mut shutdown = state.shutdown.subscribe();
+    if *shutdown.borrow_and_update() {
+        log.set_outcome("server-shutdown");
+        return log.finish(state).await;
+    }
+    let accept = tokio::time::timeout_at(deadline, ctx.acceptor.accept(tcp));
+    let accepted = tokio::select! {
+        a = accept => a,
+        _ = shutdown.changed() => {
+            log.set_outcome("server-shutdown (during the TLS handshake)");
+            return log.finish(state).await;
+        }
+    };
+    let tls = match accepted {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
             log.set_outcome(format!("tls-error: {e}"));
-            return log.finish(state);
+            return log.finish(state).await;
         }
         Err(_) => {
             log.set_outcome("tls-timeout");
-            return log.finish(state);
+            return log.finish(state).await;
         }
     };
     let peer_cert = tls.get_ref().1.peer_certificates().map(|chain| PeerCert {
@@ -302,24 +465,30 @@ async fn handle(tcp: TcpStream, ctx: &Context, websocket: bool) {
                 .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
             Ok(resp)
         };
-        match tokio::time::timeout(
-            HANDSHAKE_TIMEOUT,
+        let upgrade = tokio::time::timeout_at(
+            deadline,
             tokio_tungstenite::accept_hdr_async_with_config(tls, callback, Some(ws_config())),
-        )
-        .await
-        {
-            Ok(Ok(ws)) => server::serve(WsWire(ws), state, log, peer_cert).await,
+        );
+        let upgraded = tokio::select! {
+            u = upgrade => u,
+            _ = shutdown.changed() => {
+                log.set_outcome("server-shutdown (during the WebSocket handshake)");
+                return log.finish(state).await;
+            }
+        };
+        match upgraded {
+            Ok(Ok(ws)) => server::serve(WsWire(ws), state, log, peer_cert, deadline, slot).await,
             Ok(Err(e)) => {
                 log.set_outcome(format!("websocket-error: {e}"));
-                log.finish(state);
+                log.finish(state).await;
             }
             Err(_) => {
                 log.set_outcome("websocket-timeout");
-                log.finish(state);
+                log.finish(state).await;
             }
         }
     } else {
-        server::serve(TlsWire(tls), state, log, peer_cert).await;
+        server::serve(TlsWire(tls), state, log, peer_cert, deadline, slot).await;
     }
 }
 

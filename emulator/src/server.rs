@@ -19,13 +19,17 @@ use crate::enrollments::{AuthFailure, Credentials, EnrollmentFile, Identity, Out
 
 /// The service's message limit (96 KB) plus the MQTT header.
 pub const MAX_PACKET: usize = 96 * 1024 + 1024;
-const FIRST_PACKET_TIMEOUT: Duration = Duration::from_secs(10);
 /// Without a keep-alive from the client (0 = none).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// The longest keep-alive honoured (seconds); a longer one is treated as this.
+pub const MAX_KEEP_ALIVE: u16 = 1200;
 /// A client that stops reading must not pin a task forever.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Operations kept for polling; the oldest are forgotten beyond this.
-const MAX_OPERATIONS: usize = 100_000;
+/// MQTT strings carry a 16-bit length: a response topic must fit.
+const MAX_TOPIC: usize = u16::MAX as usize;
+/// The longest response topic apart from the `$rid`:
+/// `$dps/registrations/res/NNN/?$rid=` and `&retry-after=` with a 20-digit number.
+const RESPONSE_TOPIC_OVERHEAD: usize = 33 + 13 + 20;
 const SUBSCRIBE_FILTER: &str = "$dps/registrations/res/#";
 const REGISTER_PREFIX: &str = "$dps/registrations/PUT/iotdps-register/?";
 const POLL_PREFIX: &str = "$dps/registrations/GET/iotdps-get-operationstatus/?";
@@ -46,30 +50,76 @@ pub trait Wire {
 
 struct Operation {
     registration_id: String,
+    /// Its place in `Operations::order`.
+    seq: u64,
+    /// What it holds, for `Operations::retained`.
+    bytes: usize,
     polls: u64,
-    payload: Option<Value>,
+    /// As JSON text: a parsed value can take many times the bytes of its text.
+    payload: Option<String>,
     /// Base64 DER chain issued for the device's CSR (certificate issuance).
     issued: Option<Vec<String>>,
     created: String,
 }
 
-#[derive(Default)]
+/// Operations kept for polling. Like the service, one live operation per registration id (a
+/// new register request replaces the previous one); beyond the total count or the retained
+/// bytes the oldest are forgotten (a poll for them gets 404).
 struct Operations {
     by_id: HashMap<String, Operation>,
-    order: VecDeque<String>,
+    /// Oldest first.
+    order: BTreeMap<u64, String>,
+    /// Lower-cased registration id to its live operation.
+    by_device: HashMap<String, String>,
+    next_seq: u64,
+    retained: usize,
+    max_operations: usize,
+    max_retained_bytes: usize,
 }
 
 impl Operations {
-    fn insert(&mut self, id: String, op: Operation) {
-        while self.order.len() >= MAX_OPERATIONS {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.by_id.remove(&old);
-                }
-                None => break,
+    fn new(max_operations: usize, max_retained_bytes: usize) -> Operations {
+        Operations {
+            by_id: HashMap::new(),
+            order: BTreeMap::new(),
+            by_device: HashMap::new(),
+            next_seq: 0,
+            retained: 0,
+            max_operations: max_operations.max(1),
+            max_retained_bytes,
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(op) = self.by_id.remove(id) {
+            self.order.remove(&op.seq);
+            self.retained -= op.bytes;
+            let device = op.registration_id.to_ascii_lowercase();
+            if self.by_device.get(&device).is_some_and(|live| live == id) {
+                self.by_device.remove(&device);
             }
         }
-        self.order.push_back(id.clone());
+    }
+
+    fn insert(&mut self, id: String, mut op: Operation) {
+        let device = op.registration_id.to_ascii_lowercase();
+        if let Some(previous) = self.by_device.get(&device).cloned() {
+            self.remove(&previous);
+        }
+        while !self.by_id.is_empty()
+            && (self.by_id.len() >= self.max_operations
+                || self.retained + op.bytes > self.max_retained_bytes)
+        {
+            let Some(oldest) = self.order.values().next().cloned() else {
+                break;
+            };
+            self.remove(&oldest);
+        }
+        op.seq = self.next_seq;
+        self.next_seq += 1;
+        self.retained += op.bytes;
+        self.order.insert(op.seq, id.clone());
+        self.by_device.insert(device, id.clone());
         self.by_id.insert(id, op);
     }
 }
@@ -92,15 +142,28 @@ struct DeviceCounters {
 const POLL_LIMIT: usize = 5;
 const POLL_WINDOW: Duration = Duration::from_secs(10);
 
+/// Limits from the command line.
+pub struct Limits {
+    /// For the TLS (and WebSocket) handshake and the CONNECT together, and between packets
+    /// until the credentials are accepted.
+    pub connect_timeout: Duration,
+    pub max_operations: usize,
+    pub max_retained_bytes: usize,
+}
+
 pub struct State {
     pub enrollments: EnrollmentFile,
     /// From the command line, when given.
     pub auth_failure: Option<AuthFailure>,
     pub cert_dir: PathBuf,
+    pub limits: Limits,
     devices: Mutex<HashMap<String, DeviceCounters>>,
     operations: Mutex<Operations>,
-    log: Mutex<Option<std::fs::File>>,
+    pub log: Option<crate::log::Log>,
     next_id: AtomicU64,
+    /// Set at SIGTERM/SIGINT: open connections end and log their line.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+    pub connections: AtomicU64,
 }
 
 impl State {
@@ -108,16 +171,21 @@ impl State {
         enrollments: EnrollmentFile,
         auth_failure: Option<AuthFailure>,
         cert_dir: PathBuf,
-        log: Option<std::fs::File>,
+        log: Option<crate::log::Log>,
+        limits: Limits,
     ) -> State {
+        let operations = Operations::new(limits.max_operations, limits.max_retained_bytes);
         State {
             enrollments,
             auth_failure,
             cert_dir,
+            limits,
             devices: Mutex::new(HashMap::new()),
-            operations: Mutex::new(Operations::default()),
-            log: Mutex::new(log),
+            operations: Mutex::new(operations),
+            log,
             next_id: AtomicU64::new(1),
+            shutdown: tokio::sync::watch::Sender::new(false),
+            connections: AtomicU64::new(0),
         }
     }
 
@@ -129,14 +197,9 @@ impl State {
         format!("{:016x}{:08x}", t as u64, n)
     }
 
-    fn write_log(&self, line: &Value) {
-        use std::io::Write;
-        if let Ok(mut guard) = self.log.lock() {
-            if let Some(f) = guard.as_mut() {
-                // One write per line: readers never see half a line.
-                let _ = f.write_all(format!("{line}\n").as_bytes());
-                let _ = f.flush();
-            }
+    async fn write_log(&self, line: &Value) {
+        if let Some(log) = &self.log {
+            log.write(line.to_string()).await;
         }
     }
 }
@@ -328,8 +391,10 @@ impl ConnectionLog {
         self.outcome = outcome.into();
     }
 
-    pub fn finish(self, state: &State) {
-        state.write_log(&json!({
+    pub async fn finish(self, state: &State) {
+        state.connections.fetch_add(1, Ordering::Relaxed);
+        state
+            .write_log(&json!({
             "registrationId": self.registration_id,
             "enrollment": self.enrollment,
             "apiVersion": self.api_version,
@@ -343,7 +408,8 @@ impl ConnectionLog {
             "unsubscribedResponses": self.unsubscribed_responses,
             "outcome": self.outcome,
             "durationMs": self.started.elapsed().as_millis() as u64,
-        }));
+            }))
+            .await;
     }
 }
 
@@ -360,9 +426,13 @@ struct Session<'a, W: Wire> {
     next_pid: u16,
     drop_after: Option<u64>,
     peer_cert: Option<PeerCert>,
-    /// Granted `$dps/registrations/res/#`: responses are only delivered then, as by DPS.
-    subscribed: bool,
+    /// The QoS granted for `$dps/registrations/res/#`: responses are only delivered while it
+    /// exists, as by DPS, at that QoS.
+    subscribed: Option<QoS>,
+    /// From the keep-alive; applies once the credentials are accepted.
     idle_timeout: Duration,
+    /// The end of the time for the handshake and the CONNECT.
+    connect_deadline: tokio::time::Instant,
     /// The api-version of the CONNECT user name: `csr` is part of the register request from
     /// 2025-07-01-preview on; older versions do not know the field and ignore it.
     api_version: String,
@@ -373,6 +443,8 @@ pub async fn serve<W: Wire>(
     state: &State,
     mut log: ConnectionLog,
     peer_cert: Option<PeerCert>,
+    connect_deadline: tokio::time::Instant,
+    slot: tokio::sync::OwnedSemaphorePermit,
 ) {
     log.set_outcome("closed");
     let mut s = Session {
@@ -384,8 +456,9 @@ pub async fn serve<W: Wire>(
         next_pid: 1,
         drop_after: None,
         peer_cert,
-        subscribed: false,
+        subscribed: None,
         idle_timeout: IDLE_TIMEOUT,
+        connect_deadline,
         api_version: String::new(),
     };
     let outcome = match s.run().await {
@@ -396,7 +469,9 @@ pub async fn serve<W: Wire>(
         s.log.set_outcome(why);
     }
     // Logged before the close, so a client that has seen the close finds its line.
-    s.log.finish(state);
+    s.log.finish(state).await;
+    // Free before the close, so a client that has seen the close can connect again.
+    drop(slot);
     s.wire.shutdown().await;
 }
 
@@ -404,6 +479,10 @@ impl<W: Wire> Session<'_, W> {
     async fn run(&mut self) -> Result<(), Close> {
         let mut buf = Vec::new();
         let mut first = true;
+        let mut shutdown = self.state.shutdown.subscribe();
+        if *shutdown.borrow_and_update() {
+            return Err(Close("server-shutdown".into()));
+        }
         loop {
             // Decode every complete packet in the buffer.
             loop {
@@ -430,16 +509,25 @@ impl<W: Wire> Session<'_, W> {
                     return Ok(());
                 }
             }
-            let timeout = if first {
-                FIRST_PACKET_TIMEOUT
+            // The CONNECT must be complete by the deadline, however slowly it trickles in;
+            // until the credentials are accepted no keep-alive buys more than that.
+            let now = tokio::time::Instant::now();
+            let deadline = if first {
+                self.connect_deadline
+            } else if self.identity.is_none() {
+                now + self.idle_timeout.min(self.state.limits.connect_timeout)
             } else {
-                self.idle_timeout
+                now + self.idle_timeout
             };
-            let n = match tokio::time::timeout(timeout, self.wire.read(&mut buf)).await {
-                Err(_) => return Err(Close("timeout".into())),
-                Ok(Err(e)) => return Err(Close(format!("io-error: {e}"))),
-                Ok(Ok(0)) => return Err(Close(self.close_outcome("closed-by-client"))),
-                Ok(Ok(n)) => n,
+            let read = tokio::time::timeout_at(deadline, self.wire.read(&mut buf));
+            let n = tokio::select! {
+                r = read => match r {
+                    Err(_) => return Err(Close("timeout".into())),
+                    Ok(Err(e)) => return Err(Close(format!("io-error: {e}"))),
+                    Ok(Ok(0)) => return Err(Close(self.close_outcome("closed-by-client"))),
+                    Ok(Ok(n)) => n,
+                },
+                _ = shutdown.changed() => return Err(Close("server-shutdown".into())),
             };
             self.log.bytes_in += n as u64;
             if let Some(limit) = self.drop_after {
@@ -459,6 +547,15 @@ impl<W: Wire> Session<'_, W> {
     }
 
     async fn send(&mut self, packet: &Packet<'_>) -> Result<(), Close> {
+        // mqttrs would truncate the 16-bit length and send a malformed packet.
+        if let Packet::Publish(p) = packet {
+            if p.topic_name.len() > MAX_TOPIC {
+                return Err(Close(format!(
+                    "protocol-error: response topic of {} bytes (over 65,535)",
+                    p.topic_name.len()
+                )));
+            }
+        }
         let size = match packet {
             Packet::Publish(p) => p.topic_name.len() + p.payload.len() + 16,
             Packet::Suback(s) => s.return_codes.len() + 16,
@@ -540,7 +637,8 @@ impl<W: Wire> Session<'_, W> {
                 self.log.client_version = client_version;
                 if c.keep_alive > 0 {
                     // MQTT 3.1.1 §3.1.2.10: one and a half keep-alive periods of silence.
-                    self.idle_timeout = Duration::from_millis(u64::from(c.keep_alive) * 1500);
+                    let keep_alive = c.keep_alive.min(MAX_KEEP_ALIVE);
+                    self.idle_timeout = Duration::from_millis(u64::from(keep_alive) * 1500);
                 }
                 let known_scope = &self.state.enrollments.id_scope;
                 // Without an enrollment file every scope is known and every device refused.
@@ -583,7 +681,9 @@ impl<W: Wire> Session<'_, W> {
                 };
                 match identity {
                     Some(id) => {
-                        let connections = {
+                        let connections = if id.behaviour.drop_after_bytes.is_none() {
+                            0
+                        } else {
                             let mut devices = self
                                 .state
                                 .devices
@@ -624,19 +724,26 @@ impl<W: Wire> Session<'_, W> {
                 Ok(false)
             }
             Packet::Subscribe(sub) => {
+                // QoS 0 is granted as asked (the FreeRTOS middleware subscribes so and ignores
+                // the SUBACK), QoS 2 as QoS 1, the service's maximum.
                 let codes: Vec<_> = sub
                     .topics
                     .iter()
                     .map(|t| {
-                        if t.topic_path == SUBSCRIBE_FILTER && t.qos != QoS::AtMostOnce {
-                            SubscribeReturnCodes::Success(QoS::AtLeastOnce)
+                        if t.topic_path == SUBSCRIBE_FILTER {
+                            SubscribeReturnCodes::Success(match t.qos {
+                                QoS::AtMostOnce => QoS::AtMostOnce,
+                                _ => QoS::AtLeastOnce,
+                            })
                         } else {
                             SubscribeReturnCodes::Failure
                         }
                     })
                     .collect();
-                if codes.iter().any(|c| *c != SubscribeReturnCodes::Failure) {
-                    self.subscribed = true;
+                if let Some(SubscribeReturnCodes::Success(qos)) =
+                    codes.iter().rfind(|c| **c != SubscribeReturnCodes::Failure)
+                {
+                    self.subscribed = Some(*qos);
                 }
                 self.send(&Packet::Suback(Suback {
                     pid: sub.pid,
@@ -647,7 +754,7 @@ impl<W: Wire> Session<'_, W> {
             }
             Packet::Unsubscribe(unsub) => {
                 if unsub.topics.iter().any(|t| t == SUBSCRIBE_FILTER) {
-                    self.subscribed = false;
+                    self.subscribed = None;
                 }
                 self.send(&Packet::Unsuback(unsub.pid)).await?;
                 Ok(false)
@@ -695,20 +802,25 @@ impl<W: Wire> Session<'_, W> {
         retry_after: Option<u64>,
         body: &Value,
     ) -> Result<(), Close> {
-        if !self.subscribed {
+        let Some(qos) = self.subscribed else {
             self.log.unsubscribed_responses += 1;
             return Ok(());
-        }
+        };
         let mut topic = format!("$dps/registrations/res/{status}/?$rid={rid}");
         if let Some(s) = retry_after {
             topic.push_str(&format!("&retry-after={s}"));
         }
         let body = body.to_string();
-        let pid = Pid::try_from(self.next_pid).unwrap_or_default();
-        self.next_pid = self.next_pid.checked_add(1).unwrap_or(1);
+        let qospid = if qos == QoS::AtMostOnce {
+            QosPid::AtMostOnce
+        } else {
+            let pid = Pid::try_from(self.next_pid).unwrap_or_default();
+            self.next_pid = self.next_pid.checked_add(1).unwrap_or(1);
+            QosPid::AtLeastOnce(pid)
+        };
         self.send(&Packet::Publish(Publish {
             dup: false,
-            qospid: QosPid::AtLeastOnce(pid),
+            qospid,
             retain: false,
             topic_name: &topic,
             payload: body.as_bytes(),
@@ -745,6 +857,13 @@ impl<W: Wire> Session<'_, W> {
         let Some(rid) = params.get("$rid").map(|r| (*r).to_owned()) else {
             return Err(Close("protocol-error: request without $rid".into()));
         };
+        // Its response topic could not be sent: refused before anything is kept for it.
+        if rid.len() + RESPONSE_TOPIC_OVERHEAD > MAX_TOPIC {
+            return Err(Close(format!(
+                "protocol-error: $rid of {} bytes (the response topic would exceed 65,535)",
+                rid.len()
+            )));
+        }
         if self.unauthorized {
             let env = self.envelope(401002, "Unauthorized: the credentials were not accepted.");
             self.respond(401, &rid, None, &env).await?;
@@ -754,7 +873,12 @@ impl<W: Wire> Session<'_, W> {
             return Err(Close("protocol-error: publish before CONNECT".into()));
         };
         let b = &identity.behaviour;
-        let (request_no, poll_wait) = {
+        // Only the scenario knobs need per-device counters: registration ids without them (a
+        // flood of a group's devices, say) leave nothing behind.
+        let counted = b.throttle_first > 0 || b.server_error_first > 0 || b.limit_polls;
+        let (request_no, poll_wait) = if !counted {
+            (u64::MAX, None)
+        } else {
             let mut devices = self
                 .state
                 .devices
@@ -808,7 +932,13 @@ impl<W: Wire> Session<'_, W> {
     }
 
     async fn on_register(&mut self, id: &Identity, rid: &str, body: &[u8]) -> Result<bool, Close> {
-        let parsed: Option<Value> = serde_json::from_slice(body).ok();
+        // Microsoft's Embedded C SDK samples send an empty body, which the service assigns:
+        // an empty (or blank) body is an empty request.
+        let parsed: Option<Value> = if body.trim_ascii().is_empty() {
+            Some(Value::Object(serde_json::Map::new()))
+        } else {
+            serde_json::from_slice(body).ok()
+        };
         let Some(Value::Object(obj)) = parsed else {
             let env = self.envelope(
                 400004,
@@ -824,10 +954,11 @@ impl<W: Wire> Session<'_, W> {
             self.log.set_outcome("bad-request");
             return Ok(false);
         }
-        let matches = obj
-            .get("registrationId")
-            .and_then(Value::as_str)
-            .is_some_and(|r| r.eq_ignore_ascii_case(&id.registration_id));
+        // Optional: the connection names the device; when sent it must agree.
+        let matches = obj.get("registrationId").is_none_or(|r| {
+            r.as_str()
+                .is_some_and(|r| r.eq_ignore_ascii_case(&id.registration_id))
+        });
         if !matches {
             let env = self.envelope(400004, "registrationId does not match the connection.");
             self.respond(400, rid, None, &env).await?;
@@ -862,11 +993,22 @@ impl<W: Wire> Session<'_, W> {
             }
         };
         let op_id = format!("4.{}.{}", self.state.unique(), self.state.unique());
+        // The Python SDK sends `"payload": null` when the app set none; DPS returns no key.
+        let payload = obj
+            .get("payload")
+            .filter(|p| !p.is_null())
+            .map(Value::to_string);
+        let issued_bytes: usize = issued
+            .as_ref()
+            .map_or(0, |c: &Vec<String>| c.iter().map(String::len).sum());
         let op = Operation {
             registration_id: id.registration_id.clone(),
+            seq: 0,
+            // What the operation keeps: the request's payload and the issued chain, with room
+            // for the ids and timestamps.
+            bytes: payload.as_ref().map_or(0, String::len) + issued_bytes + 256,
             polls: 0,
-            // The Python SDK sends `"payload": null` when the app set none; DPS returns no key.
-            payload: obj.get("payload").filter(|p| !p.is_null()).cloned(),
+            payload,
             issued,
             created: now_utc(),
         };
@@ -935,6 +1077,7 @@ impl<W: Wire> Session<'_, W> {
                     .clone()
                     .unwrap_or_else(|| id.registration_id.clone()));
                 state["substatus"] = json!(b.substatus);
+                let device_payload = device_payload.and_then(|p| serde_json::from_str(&p).ok());
                 if let Some(p) = b.payload.clone().or(device_payload) {
                     state["payload"] = p;
                 }

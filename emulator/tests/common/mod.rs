@@ -104,8 +104,14 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// The binary under test: this package's, or `$DPS_EMULATOR_UNDER_TEST` (to check that a
+/// test fails against another build, such as one without a fix).
 pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_dps-emulator")
+    static BINARY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| {
+        std::env::var("DPS_EMULATOR_UNDER_TEST")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_dps-emulator").to_owned())
+    })
 }
 
 impl Emulator {
@@ -121,7 +127,26 @@ impl Emulator {
         Emulator::launch(Some(enrollments), extra)
     }
 
+    /// With `--log log` instead of the log file in its directory.
+    pub fn start_logging_to(log: &Path, extra: &[&str]) -> Emulator {
+        Emulator::launch_with(Some(&enrollments()), Some(log), None, extra)
+    }
+
+    /// With this certificate directory (kept when the emulator is dropped).
+    pub fn start_with_cert_dir(certs: &Path, extra: &[&str]) -> Emulator {
+        Emulator::launch_with(Some(&enrollments()), None, Some(certs), extra)
+    }
+
     fn launch(enrollments: Option<&str>, extra: &[&str]) -> Emulator {
+        Emulator::launch_with(enrollments, None, None, extra)
+    }
+
+    fn launch_with(
+        enrollments: Option<&str>,
+        log: Option<&Path>,
+        certs: Option<&Path>,
+        extra: &[&str],
+    ) -> Emulator {
         let dir = temp_dir("emu");
         let mut cmd = Command::new(binary());
         if let Some(enrollments) = enrollments {
@@ -129,13 +154,15 @@ impl Emulator {
             std::fs::write(&file, enrollments).expect("write enrollments");
             cmd.arg("--enrollments").arg(file);
         }
+        let stderr = std::fs::File::create(dir.join("stderr.txt")).expect("stderr file");
         let mut child = cmd
             .args(["--port", "0", "--cert-dir"])
-            .arg(dir.join("certs"))
+            .arg(certs.map_or_else(|| dir.join("certs"), Path::to_owned))
             .arg("--log")
-            .arg(dir.join("log.jsonl"))
+            .arg(log.map_or_else(|| dir.join("log.jsonl"), Path::to_owned))
             .args(extra)
             .stdout(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("start dps-emulator");
         let stdout = child.stdout.take().expect("stdout");
@@ -181,6 +208,26 @@ impl Emulator {
 
     pub fn certs(&self) -> PathBuf {
         self.dir.join("certs")
+    }
+
+    /// What the emulator wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.txt")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM; returns the exit status and stderr.
+    pub fn terminate_for_stderr(mut self) -> (std::process::ExitStatus, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = self.child.wait().expect("wait");
+        (exit, self.stderr())
     }
 
     /// Sends SIGTERM; returns the exit status and the log as it was left.
@@ -504,15 +551,99 @@ impl Client {
     }
 
     pub fn connect_raw(&mut self, client_id: &str, username: Option<&str>, password: Option<&str>) {
+        self.connect_with(60, true, client_id, username, password);
+    }
+
+    pub fn connect_with(
+        &mut self,
+        keep_alive: u16,
+        clean_session: bool,
+        client_id: &str,
+        username: Option<&str>,
+        password: Option<&str>,
+    ) {
         self.send(&Packet::Connect(Connect {
             protocol: Protocol::MQTT311,
-            keep_alive: 60,
+            keep_alive,
             client_id,
-            clean_session: true,
+            clean_session,
             last_will: None,
             username,
             password: password.map(str::as_bytes),
         }));
+    }
+
+    /// The key algorithm OID of the server's certificate (leaf).
+    pub fn server_key_oid(&self) -> String {
+        let Stream::Tls(s) = &self.stream else {
+            panic!("TLS clients only");
+        };
+        let leaf = s
+            .conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .expect("server certificate");
+        let (_, cert) = x509_parser::parse_x509_certificate(leaf).expect("parse");
+        cert.public_key().algorithm.algorithm.to_id_string()
+    }
+
+    /// Sets the read timeout of a TLS client (the default is `READ_TIMEOUT`).
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        let Stream::Tls(s) = &mut self.stream else {
+            panic!("TLS clients only");
+        };
+        s.sock.set_read_timeout(Some(timeout)).expect("timeout");
+    }
+
+    /// Reads once: `Some(false)` when the server closed, `None` on a timeout, `Some(true)` when
+    /// bytes arrived.
+    pub fn read_once(&mut self) -> Option<bool> {
+        let Stream::Tls(s) = &mut self.stream else {
+            panic!("TLS clients only");
+        };
+        let mut chunk = [0u8; 4096];
+        match s.read(&mut chunk) {
+            Ok(0) => Some(false),
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Some(true)
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                None
+            }
+            Err(_) => Some(false),
+        }
+    }
+
+    /// Publishes at QoS 0 (no PUBACK).
+    pub fn publish_qos0(&mut self, topic: &str, body: &[u8]) {
+        self.send(&Packet::Publish(Publish {
+            dup: false,
+            qospid: QosPid::AtMostOnce,
+            retain: false,
+            topic_name: topic,
+            payload: body,
+        }));
+    }
+
+    /// Reads a response at whatever QoS it comes (acknowledging QoS 1); returns its QoS too.
+    pub fn response_any(&mut self) -> (u8, u16, Vec<(String, String)>, Value) {
+        let rx = self.recv();
+        let Rx::Publish { pid, .. } = &rx else {
+            panic!("expected a response, got {rx:?}");
+        };
+        let qos = match pid {
+            Some(pid) => {
+                self.send(&Packet::Puback(Pid::try_from(*pid).expect("pid")));
+                1
+            }
+            None => 0,
+        };
+        let (status, params, body) = rx.response();
+        (qos, status, params, body)
     }
 
     /// CONNECT with a SAS token for `reg` signed with `key`; returns the CONNACK code.
