@@ -17,13 +17,17 @@ import hmac
 import json
 import os
 import resource
-import shutil
 import ssl
 import struct
-import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
+
+# The C tests' emulator launcher: a fresh certificate directory and enrollment file, start-up
+# synchronised on the `ready` line.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "c-tests"))
+from emulator import Emulator  # noqa: E402
 
 SCOPE = "0ne0000RSS1"
 GROUP_KEY = base64.b64encode(hashlib.sha256(b"rss group").digest()).decode()
@@ -123,49 +127,31 @@ async def main() -> None:
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    work = tempfile.mkdtemp(prefix="dps-emulator-rss-")
-    try:
-        enrollments = os.path.join(work, "enrollments.json")
-        with open(enrollments, "w") as f:
-            json.dump({"idScope": SCOPE, "groups": [{
+    with tempfile.TemporaryDirectory(prefix="dps-emulator-rss-") as work, Emulator(
+            args.emulator, work,
+            {"idScope": SCOPE, "groups": [{
                 "groupId": "rss", "retryAfter": 0,
-                "attestation": {"type": "symmetricKey", "primaryKey": GROUP_KEY}}]}, f)
-        proc = subprocess.Popen([args.emulator, "--port", "0", "--cert-dir", os.path.join(work, "certs"),
-                                 "--enrollments", enrollments, "--server-key", args.server_key],
-                                stdout=subprocess.PIPE, text=True)
-        port, ca = None, None
-        for line in proc.stdout:
-            line = line.strip()
-            if line.startswith("dps-emulator: listening mqtts "):
-                port = int(line.rsplit(":", 1)[1])
-            elif line.startswith("dps-emulator: CA certificate: "):
-                ca = line.split(": ", 2)[2]
-            elif line == "dps-emulator: ready":
-                break
-        ctx = ssl.create_default_context(cafile=ca)
-        idle = rss_kib(proc.pid)
+                "attestation": {"type": "symmetricKey", "primaryKey": GROUP_KEY}}]},
+            ["--server-key", args.server_key]) as emu:
+        ctx = ssl.create_default_context(cafile=emu.ca)
+        idle = rss_kib(emu.proc.pid)
         held: list = []
         started = time.monotonic()
         sem = asyncio.Semaphore(args.parallel)
 
         async def one(i):
             async with sem:
-                await device(i, port, ctx, held)
+                await device(i, emu.port, ctx, held)
 
         await asyncio.gather(*(one(i) for i in range(args.connections)))
         took = time.monotonic() - started
-        loaded = rss_kib(proc.pid)
+        loaded = rss_kib(emu.proc.pid)
         print(f"server key {args.server_key}: {len(held)} connections registered and open "
               f"in {took:.1f} s")
         print(f"emulator RSS idle {idle} KiB, with them open {loaded} KiB: "
               f"{(loaded - idle) / len(held):.1f} KiB per connection")
         for w in held:
             w.close()
-        proc.terminate()
-        proc.wait(timeout=30)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
 
 if __name__ == "__main__":
     asyncio.run(main())

@@ -46,62 +46,40 @@ pub trait Time {
 // A client may own its transport and clock (boxed, as the C ABI's are) or borrow them (a test
 // that inspects its transport afterwards).
 
-impl<T: Transport + ?Sized> Transport for &mut T {
-    fn set_connect_budget_ms(&mut self, budget_ms: u64) {
-        (**self).set_connect_budget_ms(budget_ms);
-    }
-    fn connect(&mut self, host: &str, port: u16) -> core::result::Result<(), String> {
-        (**self).connect(host, port)
-    }
-    fn send(&mut self, data: &[u8]) -> Io {
-        (**self).send(data)
-    }
-    fn recv(&mut self, buf: &mut [u8]) -> Io {
-        (**self).recv(buf)
-    }
-    fn close(&mut self) {
-        (**self).close();
-    }
-    fn wait(&mut self, timeout_ms: u64, want_write: bool) {
-        (**self).wait(timeout_ms, want_write);
-    }
+/// Forwards `Transport` and `Time` through a pointer type to what it points at.
+macro_rules! forward_through {
+    ($pointer:ty) => {
+        impl<T: Transport + ?Sized> Transport for $pointer {
+            fn set_connect_budget_ms(&mut self, budget_ms: u64) {
+                (**self).set_connect_budget_ms(budget_ms);
+            }
+            fn connect(&mut self, host: &str, port: u16) -> core::result::Result<(), String> {
+                (**self).connect(host, port)
+            }
+            fn send(&mut self, data: &[u8]) -> Io {
+                (**self).send(data)
+            }
+            fn recv(&mut self, buf: &mut [u8]) -> Io {
+                (**self).recv(buf)
+            }
+            fn close(&mut self) {
+                (**self).close();
+            }
+            fn wait(&mut self, timeout_ms: u64, want_write: bool) {
+                (**self).wait(timeout_ms, want_write);
+            }
+        }
+
+        impl<T: Time + ?Sized> Time for $pointer {
+            fn now_ms(&mut self) -> u64 {
+                (**self).now_ms()
+            }
+            fn unix_seconds(&mut self) -> u64 {
+                (**self).unix_seconds()
+            }
+        }
+    };
 }
 
-impl<T: Transport + ?Sized> Transport for Box<T> {
-    fn set_connect_budget_ms(&mut self, budget_ms: u64) {
-        (**self).set_connect_budget_ms(budget_ms);
-    }
-    fn connect(&mut self, host: &str, port: u16) -> core::result::Result<(), String> {
-        (**self).connect(host, port)
-    }
-    fn send(&mut self, data: &[u8]) -> Io {
-        (**self).send(data)
-    }
-    fn recv(&mut self, buf: &mut [u8]) -> Io {
-        (**self).recv(buf)
-    }
-    fn close(&mut self) {
-        (**self).close();
-    }
-    fn wait(&mut self, timeout_ms: u64, want_write: bool) {
-        (**self).wait(timeout_ms, want_write);
-    }
-}
-
-impl<C: Time + ?Sized> Time for &mut C {
-    fn now_ms(&mut self) -> u64 {
-        (**self).now_ms()
-    }
-    fn unix_seconds(&mut self) -> u64 {
-        (**self).unix_seconds()
-    }
-}
-
-impl<C: Time + ?Sized> Time for Box<C> {
-    fn now_ms(&mut self) -> u64 {
-        (**self).now_ms()
-    }
-    fn unix_seconds(&mut self) -> u64 {
-        (**self).unix_seconds()
-    }
-}
+forward_through!(&mut T);
+forward_through!(Box<T>);
