@@ -138,7 +138,16 @@ pub extern "C" fn dps_client_new(
             #[cfg(feature = "std")]
             None => Box::new(SystemClock::default()),
             #[cfg(not(feature = "std"))]
-            None => return dps_result::DPS_ERR_INVALID_CONFIG,
+            None => {
+                if let Some(log) = &cfg.log {
+                    log.emit(
+                        Level::Error,
+                        "dps_client_new: no clock: this build has no operating system to read \
+                         one from, so set the clock hooks with dps_config_set_clock",
+                    );
+                }
+                return dps_result::DPS_ERR_INVALID_CONFIG;
+            }
             Some(hooks) => match HookClock::new(hooks) {
                 Some(c) => Box::new(c),
                 None => return dps_result::DPS_ERR_INVALID_NULL_POINTER,
