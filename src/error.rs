@@ -133,15 +133,26 @@ macro_rules! error_kinds {
             /// The kind's C name, e.g. `"DPS_ERR_AUTH_UNAUTHORIZED"`: logs, the CLI's JSON and
             /// `dps_result_name` read the same.
             pub fn name(self) -> &'static str {
-                match self {
-                    $($(ErrorKind::$kind => stringify!($c_name),)*)*
-                }
+                without_nul(self.name_nul())
             }
 
             /// A short human-readable description.
             pub fn message(self) -> &'static str {
+                without_nul(self.message_nul())
+            }
+
+            /// The name with a NUL after it. The strings are kept once, NUL-terminated, so
+            /// the C ABI's static C strings and the Rust ones share their bytes (flash).
+            pub fn name_nul(self) -> &'static str {
                 match self {
-                    $($(ErrorKind::$kind => $message,)*)*
+                    $($(ErrorKind::$kind => concat!(stringify!($c_name), "\0"),)*)*
+                }
+            }
+
+            /// The message with a NUL after it.
+            pub fn message_nul(self) -> &'static str {
+                match self {
+                    $($(ErrorKind::$kind => concat!($message, "\0"),)*)*
                 }
             }
 
@@ -156,6 +167,10 @@ macro_rules! error_kinds {
 }
 
 for_each_result!(error_kinds);
+
+fn without_nul(s: &'static str) -> &'static str {
+    s.strip_suffix('\0').unwrap_or(s)
+}
 
 impl ErrorKind {
     /// Whether a new attempt on the same handle may succeed without changing the

@@ -180,16 +180,6 @@ macro_rules! c_mapping {
                 }
             }
         }
-
-        /// A kind's name and message as C strings with a static lifetime.
-        fn kind_strings(kind: ErrorKind) -> (&'static CStr, &'static CStr) {
-            match kind {
-                $($(ErrorKind::$kind => (
-                    static_cstr(concat!(stringify!($c_name), "\0")),
-                    static_cstr(concat!($message, "\0")),
-                ),)*)*
-            }
-        }
     };
 }
 
@@ -214,6 +204,14 @@ impl From<ErrorClass> for dps_class {
             ErrorClass::Internal => dps_class::DPS_CLASS_INTERNAL,
         }
     }
+}
+
+/// A kind's name and message as C strings with a static lifetime.
+fn kind_strings(kind: ErrorKind) -> (&'static CStr, &'static CStr) {
+    (
+        static_cstr(kind.name_nul()),
+        static_cstr(kind.message_nul()),
+    )
 }
 
 /// The table's strings end in their only NUL (the names and messages are plain text).
