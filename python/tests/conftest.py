@@ -55,6 +55,9 @@ ENROLLMENTS = {
         enrollment("py-model"),
         enrollment("py-sas-ttl"),
         enrollment("py-agent"),
+        # One device per thread of test_lifecycle's concurrency test: the service keeps one
+        # live operation per device, so two registrations of one device supersede each other.
+        *(enrollment(f"py-thread-{i}") for i in range(6)),
         {"registrationId": "py-x509", "attestation": {"type": "x509"}, "assignedHub": X509_HUB,
          "retryAfter": 0},
     ],
