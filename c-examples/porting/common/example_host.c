@@ -1,9 +1,12 @@
 /* The host side of the porting examples; see example_host.h. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+
 #include "example_host.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static char *read_text_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -103,4 +106,17 @@ int example_report(const dps_client *client, dps_result r) {
 void example_settings_free(example_settings *s) {
     free(s->ca_pem);
     s->ca_pem = NULL;
+}
+
+uint32_t example_millis_near_wrap(void) {
+    static uint64_t boot_ms;
+    struct timespec ts;
+    uint64_t ms;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    if (boot_ms == 0) {
+        boot_ms = ms;
+    }
+    return (uint32_t)(0xFFFFFFFFu - 2000u + (ms - boot_ms));
 }

@@ -38,4 +38,8 @@ int example_report(const dps_client *client, dps_result r);
 
 void example_settings_free(example_settings *s);
 
+/* A 32-bit millisecond tick that starts 2 s before it wraps, for the stand-ins' clocks: every
+ * run then exercises the example's wrap handling. */
+uint32_t example_millis_near_wrap(void);
+
 #endif

@@ -13,6 +13,7 @@
 #include "lwip/sockets.h"
 #include "lwip/sys.h"
 #include "lwipopts.h" /* the application's SNTP_SET_SYSTEM_TIME */
+#include "example_host.h"
 
 int lwip_socket(int domain, int type, int protocol) { return socket(domain, type, protocol); }
 
@@ -77,19 +78,9 @@ int lwip_getaddrinfo(const char *nodename, const char *servname, const struct ad
 
 void lwip_freeaddrinfo(struct addrinfo *ai) { freeaddrinfo(ai); }
 
-/* Starts 2 s before the 32-bit wrap, so every run exercises the example's wrap handling. */
-u32_t sys_now(void) {
-    static uint64_t boot_ms;
-    struct timespec ts;
-    uint64_t ms;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-    if (boot_ms == 0) {
-        boot_ms = ms;
-    }
-    return (u32_t)(0xFFFFFFFFu - 2000u + (ms - boot_ms));
-}
+/* Starts 2 s before the 32-bit wrap (example_host.c), so every run exercises the example's wrap
+ * handling. */
+u32_t sys_now(void) { return (u32_t)example_millis_near_wrap(); }
 
 void sntp_setoperatingmode(u8_t operating_mode) { (void)operating_mode; }
 
