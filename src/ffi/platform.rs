@@ -74,8 +74,8 @@ pub type dps_panic_fn =
 /// @retval DPS_ERR_INVALID_STATE when the library holds memory from the current allocator
 ///         (it would be freed into the wrong one).
 /// @retval DPS_ERR_INVALID_NULL_POINTER when `alloc` or `free` is NULL.
-/// @retval DPS_ERR_OUT_OF_MEMORY when `alloc` could not give the reserve (the default
-///         allocator stays installed).
+/// @retval DPS_ERR_OUT_OF_MEMORY when `alloc` could not give the reserve (the allocator
+///         installed before stays, without a reserve).
 /// Not thread-safe: no other `dps_` call may run meanwhile.
 #[no_mangle]
 pub extern "C" fn dps_set_allocator(allocator: *const dps_allocator) -> dps_result {
