@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DPS_NEED_CBINDGEN=1 tools/ensure-deps.sh
+# DPS_NEED_FIRMWARE: the Cortex-M step below needs Debian's Rust, the ARM toolchain and QEMU.
+DPS_NEED_CBINDGEN=1 DPS_NEED_FIRMWARE=1 tools/ensure-deps.sh
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -30,7 +31,6 @@ step "build the emulator and the library (release)"
 cargo build --release --quiet -p dps-emulator -p dps-mqtt
 
 step "firmware: thumbv7em library, QEMU provisioning and arena tests, size report"
-DPS_NEED_FIRMWARE=1 tools/ensure-deps.sh
 DPS_EMULATOR="$PWD/target/release/dps-emulator" tools/firmware.sh
 
 step "cargo test (unit, integration, header)"

@@ -219,25 +219,25 @@ impl Emulator {
         self.child.id()
     }
 
-    /// Sends SIGTERM; returns the exit status and stderr.
-    pub fn terminate_for_stderr(mut self) -> (std::process::ExitStatus, String) {
+    /// Sends SIGTERM and waits for the exit.
+    fn sigterm(&mut self) -> std::process::ExitStatus {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
-        let exit = self.child.wait().expect("wait");
+        self.child.wait().expect("wait")
+    }
+
+    /// Sends SIGTERM; returns the exit status and stderr.
+    pub fn terminate_for_stderr(mut self) -> (std::process::ExitStatus, String) {
+        let exit = self.sigterm();
         (exit, self.stderr())
     }
 
     /// Sends SIGTERM; returns the exit status and the log as it was left.
     pub fn terminate(mut self) -> (std::process::ExitStatus, Vec<Value>) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let exit = self.child.wait().expect("wait");
+        let exit = self.sigterm();
         (exit, self.log_lines())
     }
 }
