@@ -85,12 +85,14 @@ pub extern "C" fn dps_set_allocator(allocator: *const dps_allocator) -> dps_resu
         let hooks = match hooks {
             None => None,
             Some(h) => match (h.alloc, h.free) {
-                (Some(alloc), Some(free)) => Some(Hooks {
-                    user: h.user,
-                    alloc,
-                    free,
-                    reserve: h.reserve,
-                }),
+                (Some(alloc), Some(free)) => Some((
+                    Hooks {
+                        user: h.user,
+                        alloc,
+                        free,
+                    },
+                    h.reserve,
+                )),
                 _ => return dps_result::DPS_ERR_INVALID_NULL_POINTER,
             },
         };
@@ -151,7 +153,6 @@ struct Hooks {
     user: *mut c_void,
     alloc: unsafe extern "C" fn(*mut c_void, usize, usize) -> *mut c_void,
     free: unsafe extern "C" fn(*mut c_void, *mut c_void, usize, usize),
-    reserve: usize,
 }
 
 /// Alignment of the reserve block.
@@ -213,24 +214,25 @@ impl State {
             user: self.user.load(Ordering::Acquire),
             alloc,
             free,
-            reserve: self.reserve_len.load(Ordering::Acquire),
         })
     }
 
-    fn install(&self, hooks: Option<Hooks>) -> dps_result {
+    /// Installs `hooks` with a reserve of that many bytes taken from them (None: the default
+    /// allocator, no reserve).
+    fn install(&self, hooks: Option<(Hooks, usize)>) -> dps_result {
         self.release_reserve();
         let mut reserve = ptr::null_mut();
-        if let Some(h) = hooks.filter(|h| h.reserve > 0) {
+        if let Some((h, len)) = hooks.filter(|&(_, len)| len > 0) {
             // SAFETY: the firmware's allocator, called as its contract says.
-            reserve = unsafe { (h.alloc)(h.user, h.reserve, RESERVE_ALIGN) }.cast::<u8>();
+            reserve = unsafe { (h.alloc)(h.user, len, RESERVE_ALIGN) }.cast::<u8>();
             if reserve.is_null() {
                 return dps_result::DPS_ERR_OUT_OF_MEMORY;
             }
         }
         self.alloc.store(0, Ordering::Release);
         self.free.store(0, Ordering::Release);
-        if let Some(h) = hooks {
-            let len = if reserve.is_null() { 0 } else { h.reserve };
+        if let Some((h, len)) = hooks {
+            let len = if reserve.is_null() { 0 } else { len };
             self.with_reserve(|heap| {
                 if len > 0 {
                     // SAFETY: `reserve` is a fresh block of `len` bytes, owned by the heap
