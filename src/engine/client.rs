@@ -230,8 +230,13 @@ impl<T: Transport, C: Time> Client<T, C> {
                     }
                     self.unsent.clear();
                     let deadline = self.engine.deadline().unwrap_or(now);
-                    self.transport
-                        .set_connect_budget_ms(deadline.saturating_sub(now));
+                    let budget = deadline.saturating_sub(now);
+                    if budget == 0 {
+                        // No time left to connect in: the deadline ends the attempt instead.
+                        self.engine.handle_timeout(now);
+                        continue;
+                    }
+                    self.transport.set_connect_budget_ms(budget);
                     match self.transport.connect(&host, port) {
                         Ok(()) => {
                             self.connected = true;
@@ -243,10 +248,7 @@ impl<T: Transport, C: Time> Client<T, C> {
                             self.connected = false;
                             self.engine.on_connection_lost(
                                 now,
-                                Error::new(
-                                    ErrorKind::TransportConnect,
-                                    format!("connect to {host}:{port} failed: {why}"),
-                                ),
+                                Error::new(ErrorKind::TransportConnect, why),
                             );
                         }
                     }
@@ -308,6 +310,7 @@ impl<T: Transport, C: Time> Client<T, C> {
         match self.transport.recv(&mut buf) {
             Io::Done(n) if n > 0 => {
                 let n = n.min(buf.len());
+                self.received_any = true;
                 self.engine
                     .handle_input(now, buf.get(..n).unwrap_or_default());
                 true
@@ -422,10 +425,22 @@ mod tests {
         client.clock_mut().0 = 11_200;
         assert!(matches!(client.step(), Step::Pending { .. }));
         assert_eq!(client.transport().budgets, vec![Some(5_000), Some(3_800)]);
-        // Past the deadline nothing is dialled: the attempt ends with a timeout.
+        // Past the deadline nothing is dialled: the attempt ends with the connect's failure,
+        // the service never having answered.
         client.clock_mut().0 = 15_000;
-        assert_eq!(client.step(), Step::Finished(Err(ErrorKind::Timeout)));
+        assert_eq!(
+            client.step(),
+            Step::Finished(Err(ErrorKind::TransportConnect))
+        );
         assert_eq!(client.transport().budgets.len(), 2);
+        let Some(Err(error)) = &client.outcome().result else {
+            panic!("no error: {:?}", client.outcome().result);
+        };
+        assert_eq!(
+            error.to_string(),
+            "could not connect to the server: global.azure-devices-provisioning.net:8883, \
+             2 attempts in 5000 ms: refused"
+        );
     }
 
     /// Refuses every connect; its `wait` moves the shared clock on by the time asked, as a
@@ -469,6 +484,7 @@ mod tests {
         let mut cfg = config();
         cfg.timing.backoff_initial_ms = 300;
         cfg.timing.backoff_max_ms = 300;
+        cfg.timing.deadline_ms = 3_000;
         let now = Rc::new(Cell::new(0));
         let transport = RefusingAndWaiting {
             refusing: Refusing::default(),
@@ -478,7 +494,8 @@ mod tests {
         let mut client =
             Client::new(cfg.settings().unwrap(), transport, SharedClock(now.clone())).unwrap();
         let mut events = Vec::new();
-        let dials = cfg.timing.max_connection_failures as usize + 1;
+        // Refused connects are retried until the deadline, one back-off of 150-300 ms apart.
+        let mut dials = 0;
         for attempt in 1..=2 {
             assert_eq!(
                 client.register_blocking(&mut |e| events.push(e)),
@@ -486,11 +503,12 @@ mod tests {
             );
             assert!(!client.is_running());
             let transport = client.transport();
-            assert_eq!(transport.refusing.budgets.len(), dials * attempt);
+            let this_attempt = transport.refusing.budgets.len() - dials;
+            dials = transport.refusing.budgets.len();
+            assert!((10..=21).contains(&this_attempt), "{this_attempt} dials");
             assert_eq!(
-                transport.waits,
-                (dials - 1) * attempt,
-                "one wait per back-off"
+                transport.waits, dials,
+                "one wait per back-off, the last one up to the deadline"
             );
             assert!(
                 matches!(events.last(), Some(Event::Log(Level::Error, line))
@@ -498,11 +516,7 @@ mod tests {
                 "{events:?}"
             );
         }
-        assert!(
-            now.get() >= 4 * 150,
-            "the clock moved only by waiting: {}",
-            now.get()
-        );
+        assert_eq!(now.get(), 6_000, "the clock moved only by waiting");
         assert!(events.contains(&Event::Status(Status::Failed)));
     }
 }

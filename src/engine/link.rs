@@ -1,10 +1,9 @@
 //! The link: the connection to the server and its life (dial, connect, lose, back off,
 //! reconnect), and the bytes that cross it.
 
-use super::retry::Reconnect;
 use super::{Action, Credential, Engine, Level, Status};
 use crate::dps::{protocol, sas};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorClass, ErrorKind, Result};
 use crate::layers::mqtt::{ConnectOptions, MqttEvent, MqttSession, QoS};
 use crate::layers::wipe;
 use crate::layers::Layers;
@@ -19,6 +18,32 @@ pub(crate) struct Connection {
     /// Whether this connection produced an answer to one of our requests (resets the
     /// consecutive-failure count).
     pub(crate) answered: bool,
+    /// Whether any byte arrived on this connection.
+    pub(crate) received: bool,
+}
+
+/// The connections of one attempt, for the error that ends an attempt whose deadline passed
+/// before any connection reached the service.
+#[derive(Default)]
+pub(crate) struct Dials {
+    /// When the attempt started.
+    started: u64,
+    /// Connections asked of the transport.
+    count: u32,
+    /// Whether a CONNACK ever arrived: then the service answered, and a deadline that passes
+    /// is a timeout of the service, not a failure to connect.
+    pub(crate) reached_service: bool,
+    /// Why the last connection failed.
+    last_error: Option<Error>,
+}
+
+impl Dials {
+    pub(crate) fn started_at(now: u64) -> Dials {
+        Dials {
+            started: now,
+            ..Dials::default()
+        }
+    }
 }
 
 impl Connection {
@@ -135,6 +160,7 @@ impl Engine {
             mqtt,
             connack: false,
             answered: false,
+            received: false,
         }));
         self.log(
             Level::Info,
@@ -160,14 +186,18 @@ impl Engine {
         self.actions.push_back(Action::Close);
         // A request in flight is lost with the connection: send it again on the next one.
         self.attempt.resend(now);
-        let delay = match self.retry.connection_lost(&self.settings.timing, answered) {
-            Reconnect::GiveUp => return self.fail(error),
-            Reconnect::After(delay) => delay,
-        };
+        // Retried until the deadline, whatever the cause: it is the one cap on reconnects.
+        let delay = self.retry.connection_lost(&self.settings.timing, answered);
+        let (host, port) = self.dial_target();
         self.log(
             Level::Warn,
-            format!("connection lost ({error}); reconnecting in {delay} ms"),
+            format!(
+                "connection {} to {host}:{port} lost ({}: {error}); reconnecting in {delay} ms",
+                self.dials.count,
+                error.kind.name()
+            ),
         );
+        self.dials.last_error = Some(error);
         self.status(Status::Reconnecting);
         self.link = Link::Backoff {
             at: now.saturating_add(delay),
@@ -179,6 +209,7 @@ impl Engine {
         let Link::Up(conn) = &mut self.link else {
             return;
         };
+        conn.received |= !data.is_empty();
         conn.mqtt.set_now(now);
         // The server may end the connection in its framing (a WebSocket close frame) right
         // behind its last packets: those packets count, then the connection is lost like a
@@ -227,14 +258,44 @@ impl Engine {
     pub(crate) fn dial(&mut self) {
         self.link = Link::Dialling;
         self.status(Status::Connecting);
-        let (host, port) = self
-            .settings
-            .route
-            .dial_target(&self.settings.host, self.settings.port);
+        self.dials.count = self.dials.count.saturating_add(1);
+        let (host, port) = self.dial_target();
         self.actions.push_back(Action::Connect {
             host: host.to_owned(),
             port,
         });
+    }
+
+    /// The address the transport is asked to connect to: the server, or the proxy in front.
+    fn dial_target(&self) -> (&str, u16) {
+        self.settings
+            .route
+            .dial_target(&self.settings.host, self.settings.port)
+    }
+
+    /// The error of an attempt whose deadline passed before any connection reached the
+    /// service: the last connection's failure (or the state of the one still open), with the
+    /// address and the number of connections tried.
+    pub(crate) fn unreachable(&self, now: u64) -> Error {
+        let (kind, cause) = match (&self.link, &self.dials.last_error) {
+            (Link::Up(conn), _) if conn.received => (
+                ErrorKind::TransportConnect,
+                "the server's answer did not complete the MQTT connection (no CONNACK)",
+            ),
+            (Link::Up(_), _) => (ErrorKind::TransportConnect, "no answer from the server"),
+            (_, Some(e)) if e.kind.class() == ErrorClass::Transport => (e.kind, e.detail.as_str()),
+            (_, _) => (ErrorKind::TransportConnect, "no connection was made"),
+        };
+        let (host, port) = self.dial_target();
+        let count = self.dials.count;
+        Error::new(
+            kind,
+            format!(
+                "{host}:{port}, {count} attempt{} in {} ms: {cause}",
+                if count == 1 { "" } else { "s" },
+                now.saturating_sub(self.dials.started)
+            ),
+        )
     }
 
     /// Takes the link down at the end of the attempt: a graceful close after success.
@@ -270,6 +331,7 @@ impl Engine {
                 if let Some(conn) = self.link.connection() {
                     conn.connack = true;
                 }
+                self.dials.reached_service = true;
                 self.status(Status::Connected);
                 return self.send_due_request(now);
             }

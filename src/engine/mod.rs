@@ -40,7 +40,7 @@ use crate::dps::protocol;
 use crate::dps::sas::{HexCase, Signer};
 use crate::error::{Error, ErrorKind, Result};
 use attempt::Attempt;
-use link::Link;
+use link::{Dials, Link};
 use retry::Retry;
 use zeroize::Zeroizing;
 
@@ -65,12 +65,10 @@ pub struct Timing {
     pub retry_after_floor_ms: u64,
     /// Upper clamp for a retry-after the server sends.
     pub retry_after_max_ms: u64,
-    /// Exponential back-off for reconnects and for throttling without retry-after.
+    /// Exponential back-off for reconnects and for throttling without retry-after. Failed
+    /// connections are retried until the deadline: it is the only cap.
     pub backoff_initial_ms: u64,
     pub backoff_max_ms: u64,
-    /// Consecutive failed connections (connect refused, dropped before any answer) before the
-    /// attempt gives up with the transport error.
-    pub max_connection_failures: u32,
     /// Status polls: at most `poll_window_count` in any `poll_window_ms` (service: 5 per 10 s).
     pub poll_window_count: usize,
     pub poll_window_ms: u64,
@@ -86,7 +84,6 @@ impl Default for Timing {
             retry_after_max_ms: 120_000,
             backoff_initial_ms: 1_000,
             backoff_max_ms: 30_000,
-            max_connection_failures: 4,
             poll_window_count: 5,
             poll_window_ms: 10_000,
         }
@@ -156,6 +153,8 @@ pub struct Engine {
     settings: Settings,
     attempt: Attempt,
     link: Link,
+    /// This attempt's connections: how many, whether one reached the service, the last cause.
+    dials: Dials,
     retry: Retry,
     unix_now: u64,
     actions: VecDeque<Action>,
@@ -187,6 +186,7 @@ impl Engine {
             settings,
             attempt: Attempt::new(),
             link: Link::Down,
+            dials: Dials::default(),
             retry,
             unix_now: 0,
             actions: VecDeque::new(),
@@ -210,6 +210,7 @@ impl Engine {
         let entropy = crate::platform::entropy::seed(self.settings.entropy.as_ref())?;
         self.outcome = Outcome::default();
         self.attempt.start(now);
+        self.dials = Dials::started_at(now);
         self.retry.start(&self.settings.timing, now, entropy);
         self.transmit.clear();
         self.dial();
@@ -285,6 +286,11 @@ impl Engine {
         }
         let assigning = self.attempt.operation_id.is_some();
         if let Some(code) = self.retry.expired(now, assigning) {
+            // A service that never answered is not slow: the connection's failure is the cause.
+            if !self.dials.reached_service {
+                let error = self.unreachable(now);
+                return self.fail(error);
+            }
             return self.fail(Error::new(
                 code,
                 format!("no result within {} ms", self.settings.timing.deadline_ms),

@@ -1,9 +1,8 @@
 //! The retry policy, pure: each rule is a function of the policy's state, the time and what
 //! happened, returning a decision. No I/O, no engine.
 //!
-//! - Reconnects: exponential back-off with jitter per consecutive failed connection; give up
-//!   after `max_connection_failures` of them. A connection that answered a request resets the
-//!   count.
+//! - Reconnects: exponential back-off with jitter per consecutive failed connection, until
+//!   the deadline (no other cap). A connection that answered a request resets the count.
 //! - Throttling (429, 5xx on the register PUT or the status GET): wait the server's
 //!   retry-after, or back off with jitter when it sent none; a status answer resets the count.
 //! - Assigning (202): wait the server's retry-after, or the floor when it sent none.
@@ -16,15 +15,6 @@ use alloc::collections::VecDeque;
 use super::Timing;
 use crate::dps::protocol::RetryAfter;
 use crate::error::ErrorKind;
-
-/// What to do after a connection was lost.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Reconnect {
-    /// Dial again after this many milliseconds.
-    After(u64),
-    /// Too many consecutive failed connections: the attempt ends with the transport's error.
-    GiveUp,
-}
 
 /// The retry state of one attempt.
 #[derive(Debug)]
@@ -94,16 +84,14 @@ impl Retry {
         self.failures = 0;
     }
 
-    /// The connection was lost; `answered` tells whether it had answered a request.
-    pub(crate) fn connection_lost(&mut self, timing: &Timing, answered: bool) -> Reconnect {
+    /// The connection was lost; `answered` tells whether it had answered a request. Returns
+    /// the milliseconds to wait before dialling again; the deadline ends the retries.
+    pub(crate) fn connection_lost(&mut self, timing: &Timing, answered: bool) -> u64 {
         if answered {
             self.failures = 0;
         }
         self.failures = self.failures.saturating_add(1);
-        if self.failures > timing.max_connection_failures {
-            return Reconnect::GiveUp;
-        }
-        Reconnect::After(self.backoff(timing, self.failures))
+        self.backoff(timing, self.failures)
     }
 
     /// The service throttled a request (429, 5xx): milliseconds until it is sent again.
@@ -316,36 +304,42 @@ mod tests {
     }
 
     #[test]
-    fn reconnects_back_off_and_give_up_after_the_limit() {
+    fn reconnects_back_off_without_giving_up() {
         let t = timing();
         let mut r = started(&t, 0);
-        for failure in 1..=t.max_connection_failures {
-            let Reconnect::After(d) = r.connection_lost(&t, false) else {
-                panic!("gave up after {failure} failures");
-            };
+        for failure in 1..=40 {
+            let d = r.connection_lost(&t, false);
             let base = backoff_base(&t, failure);
             assert!((base / 2..=base).contains(&d), "{failure}: {d}");
         }
-        assert_eq!(r.connection_lost(&t, false), Reconnect::GiveUp);
     }
 
     #[test]
-    fn an_answer_resets_the_connection_failures() {
-        let t = Timing {
-            max_connection_failures: 1,
-            ..timing()
-        };
+    fn an_answer_resets_the_back_off() {
+        let t = timing();
+        let first = 500..=1_000;
+        let third = 2_000..=4_000;
         let mut r = started(&t, 0);
-        assert!(matches!(r.connection_lost(&t, false), Reconnect::After(_)));
+        for _ in 0..2 {
+            r.connection_lost(&t, false);
+        }
+        assert!(third.contains(&r.connection_lost(&t, false)));
         r.answered();
-        assert!(matches!(r.connection_lost(&t, false), Reconnect::After(_)));
         assert!(
-            matches!(r.connection_lost(&t, true), Reconnect::After(_)),
+            first.contains(&r.connection_lost(&t, false)),
+            "after an answer"
+        );
+        r.connection_lost(&t, false);
+        assert!(
+            first.contains(&r.connection_lost(&t, true)),
             "a connection that answered does not count against the next"
         );
-        assert_eq!(r.connection_lost(&t, false), Reconnect::GiveUp);
+        r.connection_lost(&t, false);
         r.start(&t, 0, 0);
-        assert!(matches!(r.connection_lost(&t, false), Reconnect::After(_)));
+        assert!(
+            first.contains(&r.connection_lost(&t, false)),
+            "a new attempt"
+        );
     }
 
     #[test]

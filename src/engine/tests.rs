@@ -432,12 +432,27 @@ fn the_csr_goes_into_the_register_body() {
     );
 }
 
+/// The error that ended the attempt, as the getters show it.
+fn final_error(p: &Peer) -> String {
+    match &p.engine.outcome().result {
+        Some(Err(e)) => e.to_string(),
+        other => panic!("not failed: {other:?}"),
+    }
+}
+
 #[test]
-fn connection_failures_give_up_after_the_limit() {
-    let mut p = Peer::start(Timing::default());
-    for _ in 0..=Timing::default().max_connection_failures {
-        p.engine
-            .on_connection_lost(p.now, Error::new(ErrorKind::TransportConnect, "refused"));
+fn connection_failures_are_retried_until_the_deadline_which_reports_the_cause() {
+    let timing = Timing {
+        deadline_ms: 60_000,
+        ..Timing::default()
+    };
+    let mut p = Peer::start(timing);
+    let mut dials = 1;
+    loop {
+        p.engine.on_connection_lost(
+            p.now,
+            Error::new(ErrorKind::TransportConnect, format!("refused #{dials}")),
+        );
         while let Some(a) = p.engine.poll_action() {
             assert_eq!(a, Action::Close);
         }
@@ -449,8 +464,50 @@ fn connection_failures_give_up_after_the_limit() {
             p.engine.poll_action(),
             Some(Action::Connect { .. })
         ));
+        dials += 1;
     }
+    assert!(dials > 5, "more connects than the old cap of 5: {dials}");
+    assert_eq!(p.now, 61_000, "ended by the deadline");
     assert_eq!(p.result(), Some(Err(ErrorKind::TransportConnect)));
+    assert_eq!(
+        final_error(&p),
+        format!(
+            "could not connect to the server: dps.example:8883, {dials} attempts in 60000 ms: \
+             refused #{dials}"
+        )
+    );
+}
+
+#[test]
+fn a_connection_that_never_answers_ends_in_a_transport_error_at_the_deadline() {
+    let mut p = Peer::start(Timing {
+        deadline_ms: 5_000,
+        ..Timing::default()
+    });
+    p.run_timers_until(u64::MAX);
+    assert_eq!(p.result(), Some(Err(ErrorKind::TransportConnect)));
+    assert_eq!(
+        final_error(&p),
+        "could not connect to the server: dps.example:8883, 1 attempt in 5000 ms: \
+         no answer from the server"
+    );
+}
+
+#[test]
+fn a_service_that_answered_and_went_silent_ends_in_a_timeout() {
+    let mut p = Peer::start(Timing {
+        deadline_ms: 5_000,
+        ..Timing::default()
+    });
+    p.connack(mqttrs::ConnectReturnCode::Accepted);
+    p.engine
+        .on_connection_lost(p.now, Error::new(ErrorKind::TransportClosed, "dropped"));
+    p.run_timers_until(u64::MAX);
+    assert_eq!(p.result(), Some(Err(ErrorKind::Timeout)));
+    assert_eq!(
+        final_error(&p),
+        "the deadline passed: no result within 5000 ms"
+    );
 }
 
 /// The user name and password of the CONNECT an engine with these settings sends first.
