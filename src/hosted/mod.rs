@@ -2,7 +2,8 @@
 //! standard library and the system clocks. Firmware supplies its own through the C hooks.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::engine::driver::{Io, Time, Transport};
@@ -11,9 +12,9 @@ use crate::engine::driver::{Io, Time, Transport};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// TCP over the operating system's sockets. `connect` blocks: name resolution, then each
-/// resolved address for at most `CONNECT_TIMEOUT`, and all of them together for no longer than
-/// the budget the client gives (the time left before the attempt's deadline). Reads and writes
-/// never block.
+/// resolved address for at most `CONNECT_TIMEOUT`, and all of them together (resolution
+/// included) for no longer than the budget the client gives (the time left before the
+/// attempt's deadline). Reads and writes never block.
 #[derive(Default)]
 pub struct TcpTransport {
     stream: Option<TcpStream>,
@@ -29,9 +30,9 @@ impl Transport for TcpTransport {
         self.close();
         let started = Instant::now();
         let budget = self.budget.unwrap_or(CONNECT_TIMEOUT);
-        let addrs = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+        let addrs = resolve(host, port, budget)?;
+        // One address is named by the caller already; of several, the error says which failed.
+        let named = addrs.len() > 1;
         let mut last = format!("{host} resolved to no address");
         for addr in addrs {
             let left = budget.saturating_sub(started.elapsed());
@@ -48,7 +49,8 @@ impl Transport for TcpTransport {
                     self.stream = Some(stream);
                     return Ok(());
                 }
-                Err(e) => last = format!("{addr}: {e}"),
+                Err(e) if named => last = format!("{addr}: {e}"),
+                Err(e) => last = e.to_string(),
             }
         }
         Err(last)
@@ -90,6 +92,38 @@ impl Transport for TcpTransport {
             let _ = stream.peek(&mut [0u8; 1]);
         }
         let _ = stream.set_nonblocking(true);
+    }
+}
+
+/// The addresses of `host`, within `budget`. The system resolver cannot be cancelled and may
+/// wait far longer (a DNS server that never answers costs it seconds per try), so it runs on a
+/// helper thread that is abandoned, to finish on its own, when the budget runs out.
+fn resolve(host: &str, port: u16, budget: Duration) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (tx, rx) = mpsc::channel();
+    let name = host.to_owned();
+    std::thread::Builder::new()
+        .name("dps-resolve".into())
+        .spawn(move || {
+            let found = (name.as_str(), port)
+                .to_socket_addrs()
+                .map(Iterator::collect::<Vec<_>>);
+            // The receiver is gone when the budget ran out first: nothing waits for this.
+            let _ = tx.send(found);
+        })
+        .map_err(|e| format!("cannot resolve {host}: no resolver thread: {e}"))?;
+    match rx.recv_timeout(budget) {
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(e)) => Err(format!("cannot resolve {host}: {e}")),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
+            "cannot resolve {host}: no answer from the name server within {} ms",
+            budget.as_millis()
+        )),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Err(format!("cannot resolve {host}: the resolver thread failed"))
+        }
     }
 }
 
