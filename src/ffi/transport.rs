@@ -47,7 +47,19 @@ pub struct dps_transport {
     /// `timeout_ms` passed. Used only by `dps_client_register`; when NULL it sleeps in short
     /// steps instead.
     pub wait: Option<unsafe extern "C" fn(user: *mut c_void, timeout_ms: u32, want_write: bool)>,
+    /// Optional: says what went wrong. Called right after `connect` returned a negative value
+    /// or `send`/`recv` a negative value other than `DPS_IO_WOULD_BLOCK`, it writes up to
+    /// `len` bytes of text (UTF-8, no NUL needed, e.g. `strerror(errno)` saved at the failure)
+    /// to `buf` and returns how many it wrote; 0 when it has nothing to say. The library keeps
+    /// the first `DPS_ERROR_DETAIL_MAX` bytes (cut at a character boundary, control characters
+    /// dropped) and puts them in the log, in `dps_client_result_detail` and in the CLI's JSON.
+    /// NULL (as in a zero-initialised table) means no detail.
+    pub error_detail:
+        Option<unsafe extern "C" fn(user: *mut c_void, buf: *mut c_char, len: usize) -> usize>,
 }
+
+/// The most bytes of a transport hook's error detail the library keeps (`error_detail`).
+pub const DPS_ERROR_DETAIL_MAX: usize = 128;
 
 /// Clock hooks. When not set, the library uses the host's monotonic and system clocks.
 #[repr(C)]
@@ -122,17 +134,38 @@ pub type dps_log_callback =
 pub type dps_status_callback = Option<unsafe extern "C" fn(user: *mut c_void, status: dps_status)>;
 
 /// Longest a `recv`/`send` count may be trusted: a buggy hook returning more than it was given
-/// is clamped rather than believed.
-fn clamp_count(n: isize, len: usize) -> Io {
+/// is clamped rather than believed. `detail` asks the hooks what went wrong, for a failure.
+fn clamp_count(n: isize, len: usize, detail: impl FnOnce() -> Option<String>) -> Io {
     match n {
         DPS_IO_WOULD_BLOCK => Io::WouldBlock,
         0 => Io::Closed,
         n if n > 0 => Io::Done(n.unsigned_abs().min(len)),
-        n => match tls_failure(n) {
-            Some(code) => Io::Fatal(Error::new(code, "the transport's TLS failed")),
-            None => Io::Failed(format!("transport hook returned {n}")),
+        n => match (tls_failure(n), detail()) {
+            (Some(code), None) => Io::Fatal(Error::new(code, "the transport's TLS failed")),
+            (Some(code), Some(why)) => Io::Fatal(Error::new(
+                code,
+                format!("the transport's TLS failed: {why}"),
+            )),
+            (None, None) => Io::Failed(format!("transport hook returned {n}")),
+            (None, Some(why)) => Io::Failed(format!("transport hook returned {n}: {why}")),
         },
     }
+}
+
+/// What a hook's `error_detail` wrote, made safe to show: cut to what was written (at most
+/// `DPS_ERROR_DETAIL_MAX` bytes) and at a character boundary, control characters dropped.
+/// `None` when nothing printable is left.
+fn clean_detail(buf: &[u8], written: usize) -> Option<String> {
+    let bytes = buf.get(..written.min(buf.len())).unwrap_or_default();
+    let text = match core::str::from_utf8(bytes) {
+        Ok(text) => text,
+        // Cut where the valid prefix ends: a character split by the limit, or bad bytes.
+        Err(e) => core::str::from_utf8(bytes.get(..e.valid_up_to()).unwrap_or_default())
+            .unwrap_or_default(),
+    };
+    let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+    let clean = clean.trim();
+    (!clean.is_empty()).then(|| clean.to_owned())
 }
 
 /// The `DPS_ERR_TLS_*` code whose negation a hook returned, if it did.
@@ -159,6 +192,16 @@ impl HookTransport {
         }
         Some(HookTransport { hooks })
     }
+
+    /// The `error_detail` hook's text, if it has one, for the failure a hook just returned.
+    fn detail(&self) -> Option<String> {
+        let hook = self.hooks.error_detail?;
+        let mut buf = [0u8; DPS_ERROR_DETAIL_MAX];
+        // SAFETY: the hook is the firmware's function for this table; `buf` is writable for
+        // `buf.len()` bytes for the duration of the call.
+        let written = unsafe { hook(self.hooks.user, buf.as_mut_ptr().cast(), buf.len()) };
+        clean_detail(&buf, written)
+    }
 }
 
 impl Transport for HookTransport {
@@ -170,11 +213,13 @@ impl Transport for HookTransport {
         // SAFETY: the hook is the firmware's function for this table; `host` is a valid
         // NUL-terminated string that outlives the call.
         let rc = unsafe { connect(self.hooks.user, host.as_ptr(), port) };
-        if rc < 0 {
-            Err(format!("connect hook returned {rc}"))
-        } else {
-            Ok(())
+        if rc >= 0 {
+            return Ok(());
         }
+        Err(match self.detail() {
+            Some(why) => format!("connect hook returned {rc}: {why}"),
+            None => format!("connect hook returned {rc}"),
+        })
     }
 
     fn send(&mut self, data: &[u8]) -> Io {
@@ -183,7 +228,7 @@ impl Transport for HookTransport {
         };
         // SAFETY: `data` is a valid slice for the duration of the call.
         let n = unsafe { send(self.hooks.user, data.as_ptr(), data.len()) };
-        match clamp_count(n, data.len()) {
+        match clamp_count(n, data.len(), || self.detail()) {
             // A send of 0 bytes is "nothing now", not a close.
             Io::Closed => Io::WouldBlock,
             other => other,
@@ -196,7 +241,7 @@ impl Transport for HookTransport {
         };
         // SAFETY: `buf` is a valid, writable slice for the duration of the call.
         let n = unsafe { recv(self.hooks.user, buf.as_mut_ptr(), buf.len()) };
-        clamp_count(n, buf.len())
+        clamp_count(n, buf.len(), || self.detail())
     }
 
     fn close(&mut self) {
@@ -310,7 +355,7 @@ mod tests {
             dps_result::DPS_ERR_TLS_CERT_UNTRUSTED,
             dps_result::DPS_ERR_TLS_CERT_NAME_MISMATCH,
         ] {
-            let io = clamp_count(-(code as isize), 10);
+            let io = clamp_count(-(code as isize), 10, || None);
             assert_eq!(fatal_code(io), Some(code));
         }
     }
@@ -325,8 +370,51 @@ mod tests {
             isize::MIN,
         ];
         for n in not_tls {
-            assert!(matches!(clamp_count(n, 10), Io::Failed(_)), "{n}");
+            assert!(matches!(clamp_count(n, 10, || None), Io::Failed(_)), "{n}");
         }
-        assert_eq!(clamp_count(DPS_IO_WOULD_BLOCK, 10), Io::WouldBlock);
+        assert_eq!(clamp_count(DPS_IO_WOULD_BLOCK, 10, || None), Io::WouldBlock);
+    }
+
+    #[test]
+    fn a_failure_carries_the_hooks_detail() {
+        let detail = || Some("Connection refused".to_owned());
+        assert_eq!(
+            clamp_count(DPS_IO_ERROR, 10, detail),
+            Io::Failed("transport hook returned -1: Connection refused".into())
+        );
+        let io = clamp_count(
+            -(dps_result::DPS_ERR_TLS_CERT_UNTRUSTED as isize),
+            10,
+            detail,
+        );
+        assert!(
+            matches!(&io, Io::Fatal(e) if e.detail == "the transport's TLS failed: Connection refused"),
+            "{io:?}"
+        );
+        let asked = core::cell::Cell::new(false);
+        let _ = clamp_count(5, 10, || {
+            asked.set(true);
+            None
+        });
+        assert_eq!(clamp_count(DPS_IO_WOULD_BLOCK, 10, detail), Io::WouldBlock);
+        assert!(!asked.get(), "the detail is asked for failures only");
+    }
+
+    #[test]
+    fn details_are_cut_at_a_character_and_lose_control_characters() {
+        assert_eq!(clean_detail(b"refused\r\n", 9).as_deref(), Some("refused"));
+        assert_eq!(
+            clean_detail(b"a\x1b[31mb\tc", 11).as_deref(),
+            Some("a[31mbc")
+        );
+        // "é" is two bytes: a cut inside it drops it.
+        assert_eq!(
+            clean_detail("caf\u{e9}".as_bytes(), 4).as_deref(),
+            Some("caf")
+        );
+        assert_eq!(clean_detail(b"ok\xff\xfe", 4).as_deref(), Some("ok"));
+        assert_eq!(clean_detail(b"abc", usize::MAX).as_deref(), Some("abc"));
+        assert_eq!(clean_detail(b"\n\n", 2), None);
+        assert_eq!(clean_detail(b"x", 0), None);
     }
 }
