@@ -441,6 +441,16 @@ impl TlsSession {
 /// Maps a rustls error to the most precise result code.
 fn map_error(e: &rustls::Error) -> Error {
     let code = match e {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            return Error::new(
+                ErrorKind::TlsCertUntrusted,
+                format!(
+                    "{e}: no trust anchor vouches for the server's chain; add its root CA with \
+                     dps_config_add_trust_anchors_pem (the CLI's --ca-file), or keep the public \
+                     roots"
+                ),
+            )
+        }
         rustls::Error::InvalidCertificate(c) => match c {
             CertificateError::Expired
             | CertificateError::ExpiredContext { .. }
@@ -449,8 +459,7 @@ fn map_error(e: &rustls::Error) -> Error {
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 ErrorKind::TlsCertNameMismatch
             }
-            CertificateError::UnknownIssuer
-            | CertificateError::BadSignature
+            CertificateError::BadSignature
             | CertificateError::Revoked
             | CertificateError::InvalidPurpose
             | CertificateError::InvalidPurposeContext { .. } => ErrorKind::TlsCertUntrusted,
@@ -702,6 +711,12 @@ mod tests {
         let config = client_config(&Ca::new("Test CA"));
         let err = handshake_error(&config, server(&Ca::new("Other CA")));
         assert_eq!(err.kind, ErrorKind::TlsCertUntrusted, "{err}");
+        assert_eq!(
+            err.detail,
+            "invalid peer certificate: UnknownIssuer: no trust anchor vouches for the server's \
+             chain; add its root CA with dps_config_add_trust_anchors_pem (the CLI's --ca-file), \
+             or keep the public roots"
+        );
         // The public roots do not vouch for a private CA either.
         let public = TlsClientConfig::new(true, &[]).unwrap();
         public.set_unix_time(NOW);
