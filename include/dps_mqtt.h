@@ -80,6 +80,11 @@
 #define DPS_IO_ERROR -1
 
 /**
+ * The most bytes of a transport hook's error detail the library keeps (`error_detail`).
+ */
+#define DPS_ERROR_DETAIL_MAX 128
+
+/**
  * Outcome of a dps-mqtt call. `DPS_OK` is zero; `DPS_PENDING` means "call again later";
  * every other value is an error whose class is shown by its name's prefix and by
  * `dps_result_class()`.
@@ -504,6 +509,16 @@ typedef struct dps_transport {
    * steps instead.
    */
   void (*wait)(void *user, uint32_t timeout_ms, bool want_write);
+  /**
+   * Optional: says what went wrong. Called right after `connect` returned a negative value
+   * or `send`/`recv` a negative value other than `DPS_IO_WOULD_BLOCK`, it writes up to
+   * `len` bytes of text (UTF-8, no NUL needed, e.g. `strerror(errno)` saved at the failure)
+   * to `buf` and returns how many it wrote; 0 when it has nothing to say. The library keeps
+   * the first `DPS_ERROR_DETAIL_MAX` bytes (cut at a character boundary, control characters
+   * dropped) and puts them in the log, in `dps_client_result_detail` and in the CLI's JSON.
+   * NULL (as in a zero-initialised table) means no detail.
+   */
+  size_t (*error_detail)(void *user, char *buf, size_t len);
 } dps_transport;
 
 /**
