@@ -18,6 +18,10 @@ static void on_close(void *user) { (void)user; }
 static void on_wait(void *user, uint32_t timeout_ms, bool want_write) {
     (void)user, (void)timeout_ms, (void)want_write;
 }
+static size_t on_error_detail(void *user, char *buf, size_t len) {
+    (void)user, (void)buf, (void)len;
+    return 0;
+}
 static uint64_t now_ms(void *user) { (void)user; return 0; }
 static void on_log(void *user, dps_log_level level, const char *message) {
     (void)user, (void)level, (void)message;
@@ -25,7 +29,7 @@ static void on_log(void *user, dps_log_level level, const char *message) {
 static void on_status(void *user, dps_status status) { (void)user, (void)status; }
 
 int main(void) {
-    dps_transport t = {0, on_connect, on_send, on_recv, on_close, on_wait};
+    dps_transport t = {0, on_connect, on_send, on_recv, on_close, on_wait, on_error_detail};
     dps_clock c = {0, now_ms, now_ms};
     dps_log_callback log = on_log;
     dps_status_callback status = on_status;
