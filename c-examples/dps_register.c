@@ -32,12 +32,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli_common.h"
@@ -54,6 +56,8 @@ typedef struct posix_socket {
     int send_blocked;          /* 1 when the last send was refused: bytes wait to go out */
     struct addrinfo *addrs;    /* the resolved addresses, kept to fall back on */
     struct addrinfo *next;     /* the next address to try if the current one fails */
+    uint64_t deadline_ms;      /* monotonic time the registration's deadline passes */
+    char detail[DPS_ERROR_DETAIL_MAX]; /* why the last hook failed, for the error_detail hook */
 } posix_socket;
 
 #ifdef MSG_NOSIGNAL
@@ -64,6 +68,32 @@ typedef struct posix_socket {
 
 static int would_block(int err) {
     return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+}
+
+/* Monotonic milliseconds, for the deadline. */
+static uint64_t monotonic_ms(void) {
+    struct timespec t;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* Records why a hook fails: errno's text (saved by the caller before anything can change it)
+ * after `what`. The library asks for it through sock_error_detail right after the failure. */
+static void set_detail(posix_socket *s, const char *what, int err) {
+    snprintf(s->detail, sizeof s->detail, "%s%s", what, strerror(err));
+}
+
+/* error_detail hook: the text set_detail recorded at the failure the library just saw. */
+static size_t sock_error_detail(void *user, char *buf, size_t len) {
+    const posix_socket *s = (const posix_socket *)user;
+    size_t n = strlen(s->detail);
+
+    if (n > len) {
+        n = len;
+    }
+    memcpy(buf, s->detail, n);
+    return n;
 }
 
 static void close_fd(posix_socket *s) {
@@ -85,10 +115,12 @@ static int start_next_address(posix_socket *s) {
         s->next = ai->ai_next;
         fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
         if (fd < 0) {
+            set_detail(s, "socket: ", errno);
             continue;
         }
         flags = fcntl(fd, F_GETFL, 0);
         if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+            set_detail(s, "fcntl: ", errno);
             close(fd);
             continue;
         }
@@ -105,25 +137,136 @@ static int start_next_address(posix_socket *s) {
             s->connecting = 1;
             return 0;
         }
+        set_detail(s, "", errno);
         close(fd);
     }
     return -1;
 }
 
-/* connect hook: resolves the host and starts connecting without waiting for the handshake.
- * The library then calls send/recv, which report DPS_IO_WOULD_BLOCK until the connection is
- * up. (getaddrinfo itself blocks; a firmware's DNS call usually does too.) */
-static int sock_connect(void *user, const char *host, uint16_t port) {
-    posix_socket *s = (posix_socket *)user;
-    struct addrinfo hints;
+/* One name resolution on a helper thread: getaddrinfo cannot be cancelled and may block far
+ * longer than the deadline (a DNS server that never answers costs it seconds per try), so the
+ * caller waits for it with a timeout and, when that passes, abandons the job: the thread frees
+ * it when getaddrinfo returns. */
+typedef struct resolve_job {
+    pthread_mutex_t lock;
+    pthread_cond_t finished;
+    int done;                /* set by the thread: rc and addrs are valid */
+    int abandoned;           /* set by the caller that stopped waiting: the thread frees the job */
+    int rc;
+    int saved_errno;         /* errno after getaddrinfo, for EAI_SYSTEM */
+    struct addrinfo *addrs;
     char service[8];
+    char host[];             /* the name, NUL-terminated */
+} resolve_job;
+
+static void resolve_job_free(resolve_job *job) {
+    if (job->addrs != NULL) {
+        freeaddrinfo(job->addrs);
+    }
+    pthread_cond_destroy(&job->finished);
+    pthread_mutex_destroy(&job->lock);
+    free(job);
+}
+
+static void *resolve_thread(void *arg) {
+    resolve_job *job = (resolve_job *)arg;
+    struct addrinfo hints, *addrs = NULL;
+    int rc, abandoned;
 
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    snprintf(service, sizeof service, "%u", (unsigned)port);
-    if (getaddrinfo(host, service, &hints, &s->addrs) != 0) {
-        s->addrs = NULL;
+    rc = getaddrinfo(job->host, job->service, &hints, &addrs);
+    pthread_mutex_lock(&job->lock);
+    job->rc = rc;
+    job->saved_errno = errno;
+    job->addrs = rc == 0 ? addrs : NULL;
+    job->done = 1;
+    abandoned = job->abandoned;
+    pthread_cond_signal(&job->finished);
+    pthread_mutex_unlock(&job->lock);
+    if (abandoned) {
+        resolve_job_free(job);
+    }
+    return NULL;
+}
+
+/* Resolves host:port within `budget_ms`. Returns 0 with `*out` set, or -1 with s->detail set. */
+static int resolve_within(posix_socket *s, const char *host, uint16_t port, uint64_t budget_ms,
+                          struct addrinfo **out) {
+    size_t host_len = strlen(host);
+    resolve_job *job = (resolve_job *)calloc(1, sizeof *job + host_len + 1);
+    pthread_condattr_t cond_attr;
+    pthread_attr_t thread_attr;
+    pthread_t thread;
+    struct timespec until;
+    int started, rc = 0;
+
+    *out = NULL;
+    if (job == NULL) {
+        set_detail(s, "cannot resolve: ", ENOMEM);
+        return -1;
+    }
+    memcpy(job->host, host, host_len + 1);
+    snprintf(job->service, sizeof job->service, "%u", (unsigned)port);
+    /* The wait's timeout is measured on the monotonic clock, as the deadline is. */
+    pthread_condattr_init(&cond_attr);
+    pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&job->finished, &cond_attr);
+    pthread_condattr_destroy(&cond_attr);
+    pthread_mutex_init(&job->lock, NULL);
+    pthread_attr_init(&thread_attr);
+    pthread_attr_setdetachstate(&thread_attr, PTHREAD_CREATE_DETACHED);
+    started = pthread_create(&thread, &thread_attr, resolve_thread, job);
+    pthread_attr_destroy(&thread_attr);
+    if (started != 0) {
+        set_detail(s, "cannot resolve: no resolver thread: ", started);
+        resolve_job_free(job);
+        return -1;
+    }
+    (void)clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)(budget_ms / 1000u);
+    until.tv_nsec += (long)(budget_ms % 1000u) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec += 1;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&job->lock);
+    while (!job->done && rc == 0) {
+        rc = pthread_cond_timedwait(&job->finished, &job->lock, &until);
+    }
+    if (!job->done) {
+        job->abandoned = 1;
+        pthread_mutex_unlock(&job->lock);
+        snprintf(s->detail, sizeof s->detail,
+                 "cannot resolve %s: no answer from the name server within %llu ms", host,
+                 (unsigned long long)budget_ms);
+        return -1;
+    }
+    pthread_mutex_unlock(&job->lock);
+    if (job->rc != 0) {
+        snprintf(s->detail, sizeof s->detail, "cannot resolve %s: %s", host,
+                 job->rc == EAI_SYSTEM ? strerror(job->saved_errno) : gai_strerror(job->rc));
+        resolve_job_free(job);
+        return -1;
+    }
+    *out = job->addrs;
+    job->addrs = NULL;
+    resolve_job_free(job);
+    return 0;
+}
+
+/* connect hook: resolves the host and starts connecting without waiting for the handshake.
+ * The library then calls send/recv, which report DPS_IO_WOULD_BLOCK until the connection is
+ * up. Name resolution blocks (a firmware's DNS call usually does too), so it is given only the
+ * time left before the registration's deadline. */
+static int sock_connect(void *user, const char *host, uint16_t port) {
+    posix_socket *s = (posix_socket *)user;
+    uint64_t now = monotonic_ms();
+
+    s->detail[0] = '\0';
+    if (resolve_within(s, host, port, s->deadline_ms > now ? s->deadline_ms - now : 0,
+                       &s->addrs) != 0) {
         return -1;
     }
     s->next = s->addrs;
@@ -149,10 +292,14 @@ static int connection_ready(posix_socket *s) {
         if (poll(&p, 1, 0) == 0) {
             return 0;
         }
-        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
+        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+            err = errno;
+        }
+        if (err == 0) {
             s->connecting = 0;
             return 1;
         }
+        set_detail(s, "", err);
         close_fd(s);
         if (start_next_address(s) != 0) {
             return -1;
@@ -176,7 +323,11 @@ static ptrdiff_t sock_send(void *user, const uint8_t *buf, size_t len) {
         s->send_blocked = 0;
         return (ptrdiff_t)n;
     }
-    return would_block(errno) ? DPS_IO_WOULD_BLOCK : DPS_IO_ERROR;
+    if (would_block(errno)) {
+        return DPS_IO_WOULD_BLOCK;
+    }
+    set_detail(s, "send: ", errno);
+    return DPS_IO_ERROR;
 }
 
 /* recv hook: bytes received, 0 when the peer closed the connection, DPS_IO_WOULD_BLOCK, or
@@ -199,7 +350,11 @@ static ptrdiff_t sock_recv(void *user, uint8_t *buf, size_t len) {
          * answer it already received (e.g. a 401 just before the service hangs up). */
         return 0;
     }
-    return would_block(errno) ? DPS_IO_WOULD_BLOCK : DPS_IO_ERROR;
+    if (would_block(errno)) {
+        return DPS_IO_WOULD_BLOCK;
+    }
+    set_detail(s, "recv: ", errno);
+    return DPS_IO_ERROR;
 }
 
 /* close hook: called once for every successful connect. */
@@ -657,6 +812,7 @@ int main(int argc, char **argv) {
     transport.recv = sock_recv;
     transport.close = sock_close;
     transport.wait = sock_wait;
+    transport.error_detail = sock_error_detail;
 
     r = dps_client_new(cfg, &transport, &client);
     dps_config_free(cfg); /* the client keeps its own copy (keys included, zeroized on free) */
@@ -666,7 +822,9 @@ int main(int argc, char **argv) {
     }
 
     /* Blocking: returns when assigned, refused, failed, or the deadline passed. A firmware
-     * main loop would call dps_client_do_work() instead and sleep for the time it returns. */
+     * main loop would call dps_client_do_work() instead and sleep for the time it returns.
+     * The library's deadline starts now too; the connect hook keeps its resolver within it. */
+    sock.deadline_ms = monotonic_ms() + (uint64_t)o.common.timeout_ms;
     r = dps_client_register(client);
     message = dps_client_result_detail(client);
     /* Outputs asked for on the command line; failing to write one fails the run. */
