@@ -59,7 +59,25 @@ typedef struct tls_socket {
     int wants_write;           /* 1 when OpenSSL last asked for writability */
     int verbose;               /* --verbose: the TLS details on stderr too */
     struct addrinfo *addrs, *next;
+    char detail[DPS_ERROR_DETAIL_MAX]; /* why the last hook failed, for the error_detail hook */
 } tls_socket;
+
+/* Records why a hook fails: errno's text (saved by the caller) after `what`. */
+static void set_detail(tls_socket *s, const char *what, int err) {
+    snprintf(s->detail, sizeof s->detail, "%s%s", what, strerror(err));
+}
+
+/* error_detail hook: the text recorded at the failure the library just saw. */
+static size_t tls_error_detail(void *user, char *buf, size_t len) {
+    const tls_socket *s = (const tls_socket *)user;
+    size_t n = strlen(s->detail);
+
+    if (n > len) {
+        n = len;
+    }
+    memcpy(buf, s->detail, n);
+    return n;
+}
 
 static void close_fd(tls_socket *s) {
     if (s->fd >= 0) {
@@ -78,10 +96,12 @@ static int start_next_address(tls_socket *s) {
         s->next = ai->ai_next;
         fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
         if (fd < 0) {
+            set_detail(s, "socket: ", errno);
             continue;
         }
         flags = fcntl(fd, F_GETFL, 0);
         if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+            set_detail(s, "fcntl: ", errno);
             close(fd);
             continue;
         }
@@ -96,6 +116,7 @@ static int start_next_address(tls_socket *s) {
             s->connecting = 1;
             return 0;
         }
+        set_detail(s, "", errno);
         close(fd);
     }
     return -1;
@@ -107,12 +128,17 @@ static int tls_connect(void *user, const char *host, uint16_t port) {
     tls_socket *s = (tls_socket *)user;
     struct addrinfo hints;
     char service[8];
+    int rc;
 
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     snprintf(service, sizeof service, "%u", (unsigned)port);
-    if (getaddrinfo(host, service, &hints, &s->addrs) != 0) {
+    s->detail[0] = '\0';
+    rc = getaddrinfo(host, service, &hints, &s->addrs);
+    if (rc != 0) {
+        snprintf(s->detail, sizeof s->detail, "cannot resolve %s: %s", host,
+                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
         s->addrs = NULL;
         return -1;
     }
@@ -150,14 +176,23 @@ static ptrdiff_t tls_failure(tls_socket *s, int rc) {
         return 0;
     }
     if (err != SSL_ERROR_SSL) {
+        if (err == SSL_ERROR_SYSCALL && errno != 0) {
+            set_detail(s, "", errno);
+        } else {
+            snprintf(s->detail, sizeof s->detail, "the connection ended during the TLS handshake");
+        }
         return DPS_IO_ERROR;
     }
     verify = SSL_get_verify_result(s->ssl);
-    if (s->verbose) {
+    {
         char why[256];
         ERR_error_string_n(ERR_peek_last_error(), why, sizeof why);
-        fprintf(stderr, "dps_register_offload: TLS: %s (certificate check: %s)\n", why,
-                X509_verify_cert_error_string(verify));
+        if (s->verbose) {
+            fprintf(stderr, "dps_register_offload: TLS: %s (certificate check: %s)\n", why,
+                    X509_verify_cert_error_string(verify));
+        }
+        snprintf(s->detail, sizeof s->detail, "OpenSSL: %.100s",
+                 verify != X509_V_OK ? X509_verify_cert_error_string(verify) : why);
     }
     ERR_clear_error();
     switch (verify) {
@@ -185,10 +220,14 @@ static ptrdiff_t progress(tls_socket *s) {
         if (poll(&p, 1, 0) == 0) {
             return DPS_IO_WOULD_BLOCK;
         }
-        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
+        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+            err = errno;
+        }
+        if (err == 0) {
             s->connecting = 0;
             break;
         }
+        set_detail(s, "", err);
         close_fd(s);
         if (start_next_address(s) != 0) {
             return DPS_IO_ERROR;
@@ -486,6 +525,7 @@ int main(int argc, char **argv) {
     transport.recv = tls_recv;
     transport.close = tls_close;
     transport.wait = tls_wait;
+    transport.error_detail = tls_error_detail;
     r = dps_client_new(cfg, &transport, &client);
     dps_config_free(cfg);
     if (r != DPS_OK) {
