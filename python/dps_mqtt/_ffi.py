@@ -79,6 +79,7 @@ transport_send_fn = CFUNCTYPE(c_ssize_t, c_void_p, POINTER(c_uint8), c_size_t)
 transport_recv_fn = CFUNCTYPE(c_ssize_t, c_void_p, POINTER(c_uint8), c_size_t)
 transport_close_fn = CFUNCTYPE(None, c_void_p)
 transport_wait_fn = CFUNCTYPE(None, c_void_p, c_uint32, c_bool)
+transport_error_detail_fn = CFUNCTYPE(c_size_t, c_void_p, c_void_p, c_size_t)
 
 
 dps_entropy_fn = CFUNCTYPE(c_int32, c_void_p, POINTER(c_uint8), c_size_t)
@@ -116,6 +117,7 @@ class dps_transport(Structure):
         ("recv", transport_recv_fn),
         ("close", transport_close_fn),
         ("wait", transport_wait_fn),
+        ("error_detail", transport_error_detail_fn),
     ]
 
 

@@ -12,9 +12,15 @@ class Transport:
     The library calls these methods from inside `ProvisioningClient.register()`, on the
     calling thread. An `OSError` raised by `connect`, `send` or `recv_into` is a transport
     failure: the library reconnects or ends with a `TransportError` whose `__cause__` is the
-    last such error. Any other exception aborts the registration and is re-raised from
-    `register()`.
+    last such error, and whose message carries `error_detail(error)`. Any other exception
+    aborts the registration and is re-raised from `register()`.
     """
+
+    def error_detail(self, error: OSError) -> str:
+        """The text the library shows for a transport failure (in its log, the result
+        detail and the exception message): the OS's description, e.g. "Connection refused".
+        Override to say more."""
+        return error.strerror or str(error) or type(error).__name__
 
     def connect(self, host: str, port: int) -> None:
         """Opens a connection to host:port. May return before it is up: `send` and
