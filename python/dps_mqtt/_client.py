@@ -246,7 +246,9 @@ class _Callbacks:
                 connect=_ffi.transport_connect_fn(self._connect),
                 send=_ffi.transport_send_fn(self._send),
                 recv=_ffi.transport_recv_fn(self._recv),
-                close=_ffi.transport_close_fn(self._close))
+                close=_ffi.transport_close_fn(self._close),
+                error_detail=_ffi.transport_error_detail_fn(self._error_detail))
+        self.hook_detail = b""
 
     def _fail(self, e: BaseException) -> None:
         if not self.errors:
@@ -293,12 +295,27 @@ class _Callbacks:
             return -1
 
     def _hook_error(self, e: BaseException) -> int:
+        self.hook_detail = b""
         if isinstance(e, OSError):
             self.os_error = e
             logger.debug("transport: %r", e)
+            if self.transport is not None:
+                try:
+                    self.hook_detail = self.transport.error_detail(e).encode("utf-8", "replace")
+                except BaseException as detail_error:
+                    self._fail(detail_error)
         else:
             self._fail(e)
         return _ffi.DPS_IO_ERROR
+
+    def _error_detail(self, _user: Optional[int], buf: Any, length: int) -> int:
+        try:
+            detail = self.hook_detail[:length]
+            ctypes.memmove(buf, detail, len(detail))
+            return len(detail)
+        except BaseException as e:
+            self._fail(e)
+            return 0
 
     def _connect(self, _user: Optional[int], host: bytes, port: int) -> int:
         if self.errors or self.transport is None:
