@@ -84,13 +84,19 @@ def test_nothing_listening(caplog) -> None:
     caplog.set_level(logging.WARNING, logger="dps_mqtt")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))  # bound, never listening: connects are refused
+        port = s.getsockname()[1]
         with pytest.raises(dps_mqtt.TransportError) as e:
             with ProvisioningClient.create_from_symmetric_key(
                     "127.0.0.1", "py-ok", ID_SCOPE, test_key("py-ok"),
-                    port=s.getsockname()[1], timeout=60) as client:
+                    port=port, timeout=3) as client:
                 client.register()
     assert isinstance(e.value, ConnectionError)
     assert e.value.exit_code == 5
+    # Retried until the deadline, then reported with the address, the count and the cause.
+    message = str(e.value)
+    assert f"127.0.0.1:{port}, " in message, message
+    assert " attempts in " in message, message
+    assert message.endswith("Connection refused (os error 111)"), message
     # The reconnects on the way were logged as warnings.
     assert any(r.levelno == logging.WARNING and "reconnecting" in r.getMessage()
                for r in caplog.records if r.name == "dps_mqtt")

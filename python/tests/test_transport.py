@@ -40,10 +40,15 @@ class Refusing(SocketTransport):
 
 
 def test_an_oserror_is_a_transport_failure_and_the_cause(emulator) -> None:
-    with client_for(emulator, Refusing()) as client:
+    # Refused connects are retried until the deadline, which then reports the refusal.
+    with client_for(emulator, Refusing(), timeout=1.5) as client:
         with pytest.raises(dps_mqtt.TransportError) as e:
             client.register()
     assert isinstance(e.value.__cause__, ConnectionRefusedError)
+    message = str(e.value)
+    assert f"localhost:{emulator.port}, " in message, message
+    assert " attempts in " in message, message
+    assert message.endswith("connect hook returned -1: refused by the test"), message
 
 
 class Flaky(SocketTransport):
