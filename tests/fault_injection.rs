@@ -2,8 +2,10 @@
 //! TLS to the real emulator) cuts the connection, fails, or reports would-block exactly at one
 //! byte offset of the session, in either direction; another delivers every byte separately.
 //! Each faulted attempt must end, within a short deadline, assigned (a cut or an error is
-//! retried on a new connection), never a panic or a hang; and a second attempt on the same
-//! client, with the fault disabled, must succeed too.
+//! retried on a new connection), never a panic or a hang; the lost connection must be logged
+//! with the right error (a drop after the server's first byte is a drop, before it a failed
+//! connect); and a second attempt on the same client, with the fault disabled, must succeed
+//! too.
 
 mod common;
 
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::{device_key, emulator_config, sym_emulator, Emulator};
 use dps_mqtt::config::Config;
 use dps_mqtt::engine::driver::{Io, Transport};
-use dps_mqtt::engine::{Client, Step};
+use dps_mqtt::engine::{Client, Event, Level, Step};
 use dps_mqtt::error::ErrorKind;
 use dps_mqtt::hosted::{SystemClock, TcpTransport};
 use serde_json::json;
@@ -48,6 +50,10 @@ struct FaultTransport {
     fired: bool,
     one_byte: bool,
     connects: usize,
+    /// Bytes received on the current connection.
+    received_here: usize,
+    /// `received_here` when the fault fired.
+    received_before_fault: Option<usize>,
 }
 
 impl FaultTransport {
@@ -62,6 +68,7 @@ impl FaultTransport {
         if let Some(f) = self.fault.filter(|f| f.dir == dir && !self.fired) {
             if done == f.offset {
                 self.fired = true;
+                self.received_before_fault = Some(self.received_here);
                 return None;
             }
             if f.offset > done {
@@ -86,6 +93,7 @@ impl FaultTransport {
 impl Transport for FaultTransport {
     fn connect(&mut self, host: &str, port: u16) -> Result<(), String> {
         self.connects += 1;
+        self.received_here = 0;
         self.inner.connect(host, port)
     }
 
@@ -108,6 +116,7 @@ impl Transport for FaultTransport {
         let io = self.inner.recv(&mut buf[..n]);
         if let Io::Done(m) = io {
             self.received += m;
+            self.received_here += m;
         }
         io
     }
@@ -127,15 +136,23 @@ const RUN_LIMIT: Duration = Duration::from_secs(15);
 type FaultClient = Client<FaultTransport, SystemClock>;
 
 /// Steps one attempt to its end, as `register_blocking` does, checking the hang guard between
-/// steps (each wait is cut to 200 ms for it).
-fn run(client: &mut FaultClient, what: &str) -> Result<(), ErrorKind> {
+/// steps (each wait is cut to 200 ms for it). Returns the result and the log lines of the
+/// connections lost on the way.
+fn run(client: &mut FaultClient, what: &str) -> (Result<(), ErrorKind>, Vec<String>) {
     client.start().expect("no attempt is running");
     let started = Instant::now();
+    let mut lost = Vec::new();
     loop {
         let step = client.step();
-        while client.poll_event().is_some() {}
+        while let Some(event) = client.poll_event() {
+            if let Event::Log(Level::Warn, line) = event {
+                if line.contains(" lost (") {
+                    lost.push(line);
+                }
+            }
+        }
         match step {
-            Step::Finished(code) => return code,
+            Step::Finished(code) => return (code, lost),
             Step::Pending { next_call_ms } => {
                 assert!(started.elapsed() < RUN_LIMIT, "{what}: attempt hangs");
                 client.wait(next_call_ms.min(200));
@@ -171,7 +188,7 @@ fn new_client(cfg: &Config, transport: FaultTransport) -> FaultClient {
 /// Records a clean session's byte counts in each direction.
 fn session_length(cfg: &Config) -> (usize, usize) {
     let mut client = new_client(cfg, FaultTransport::default());
-    assert_eq!(run(&mut client, "clean"), Ok(()));
+    assert_eq!(run(&mut client, "clean"), (Ok(()), vec![]));
     (client.transport().sent, client.transport().received)
 }
 
@@ -190,7 +207,7 @@ fn faulted_then_clean(cfg: &Config, fault: Fault, clean_len: usize) -> &'static 
             ..FaultTransport::default()
         },
     );
-    let code = run(&mut client, &what);
+    let (code, lost) = run(&mut client, &what);
     let transport = client.transport();
     // One fault never corrupts the stream and the reconnect budget outlasts it: a cut or an
     // error is retried on a new connection, a would-block is waited out.
@@ -212,10 +229,42 @@ fn faulted_then_clean(cfg: &Config, fault: Fault, clean_len: usize) -> &'static 
             "{what}: a lost connection before assignment was not replaced"
         );
     }
+    // The faulted connection's end, as the log reports it.
+    let expected = match (how, fault.kind, transport.received_before_fault) {
+        ("fired, reconnected", Kind::Cut | Kind::Fail, Some(0)) => Some((
+            "DPS_ERR_TRANSPORT_CONNECT",
+            "connection failed before the server answered",
+        )),
+        ("fired, reconnected", Kind::Cut, Some(_)) => {
+            let why = match fault.dir {
+                Dir::Send => "closed while sending",
+                Dir::Recv => "connection closed by peer",
+            };
+            Some(("DPS_ERR_TRANSPORT_CLOSED", why))
+        }
+        ("fired, reconnected", Kind::Fail, Some(_)) => {
+            Some(("DPS_ERR_TRANSPORT_IO", "injected failure"))
+        }
+        _ => None,
+    };
+    match expected {
+        Some((name, why)) => {
+            assert_eq!(lost.len(), 1, "{what}: one connection lost: {lost:?}");
+            let line = &lost[0];
+            assert!(
+                line.starts_with("connection 1 to localhost:")
+                    && line.contains(&format!("lost ({name}: "))
+                    && line.contains(why),
+                "{what}: want {name} ({why}) after {:?} bytes received, got {line:?}",
+                transport.received_before_fault
+            );
+        }
+        None => assert!(lost.is_empty(), "{what} ({how}): nothing lost: {lost:?}"),
+    }
     client.transport_mut().fault = None;
     assert_eq!(
         run(&mut client, &what),
-        Ok(()),
+        (Ok(()), vec![]),
         "{what}: the retry on the same client failed"
     );
     how
@@ -263,8 +312,8 @@ fn every_byte_delivered_separately() {
             ..FaultTransport::default()
         },
     );
-    assert_eq!(run(&mut client, "one byte"), Ok(()));
+    assert_eq!(run(&mut client, "one byte"), (Ok(()), vec![]));
     let transport = client.transport();
     assert!(transport.sent > 100 && transport.received > 100);
-    assert_eq!(run(&mut client, "one byte again"), Ok(()));
+    assert_eq!(run(&mut client, "one byte again"), (Ok(()), vec![]));
 }
