@@ -280,7 +280,7 @@ impl Engine {
         let (kind, cause) = match (&self.link, &self.dials.last_error) {
             (Link::Up(conn), _) if conn.received => (
                 ErrorKind::TransportConnect,
-                "the server's answer did not complete the MQTT connection (no CONNACK)",
+                "the server answered but sent no CONNACK",
             ),
             (Link::Up(_), _) => (ErrorKind::TransportConnect, "no answer from the server"),
             (_, Some(e)) if e.kind.class() == ErrorClass::Transport => (e.kind, e.detail.as_str()),
