@@ -294,8 +294,8 @@ fn dns_that_never_answers_is_bounded_by_the_deadline() {
     eprintln!("in the mount namespace: {stderr}");
     assert!(
         out.status.success() && stdout.contains("1 passed"),
-        "the registration in the mount namespace failed (unshare --mount and mount --bind need \
-         root):\n{stdout}\n{stderr}"
+        "the registration in the mount namespace failed (unshare --mount and mount --bind, if \
+         they are what failed, need root):\n{stdout}\n{stderr}"
     );
     assert!(
         queries.load(Ordering::Relaxed) > 0,
