@@ -102,6 +102,17 @@ fn after_accept_send(bytes: Vec<u8>) -> (Run, usize) {
     (run, rest)
 }
 
+/// The final error's detail has `count` ("N attempt(s) in") and ends with `tail`.
+fn assert_detail_ends(run: &Run, count: &str, tail: &str) {
+    let Some(Err(error)) = &run.outcome.result else {
+        panic!("not failed: {:?}", run.outcome.result);
+    };
+    assert!(
+        error.detail.contains(count) && error.detail.ends_with(tail),
+        "{error}"
+    );
+}
+
 fn assert_code(run: &Run, want: Result<(), ErrorKind>) {
     assert_eq!(run.code, want, "{:?}\nlogs: {:#?}", run.outcome, run.logs);
     assert_eq!(
@@ -506,13 +517,16 @@ fn silence_before_tls_ends_at_the_deadline() {
         total
     });
     let run = run(&config(server.port, &server.ca_pem));
-    assert_code(&run, Err(ErrorKind::Timeout));
+    // The service never answered: the deadline reports the connection, not a slow service.
+    assert_code(&run, Err(ErrorKind::TransportConnect));
+    assert_detail_ends(&run, "1 attempt in", ": no answer from the server");
     assert!(server.join() > 0, "the client sent its ClientHello");
 }
 
 #[test]
 fn silence_after_connect_ends_at_the_deadline() {
-    // TLS up, the first flight read, and then nothing: not even a CONNACK.
+    // TLS up, the first flight read, and then nothing: not even a CONNACK. The service never
+    // answered: a transport error, not a timeout.
     let (run, _) = against(
         |peer| {
             peer.read_flight();
@@ -520,8 +534,13 @@ fn silence_after_connect_ends_at_the_deadline() {
         },
         |_| {},
     );
-    assert_code(&run, Err(ErrorKind::Timeout));
-    // And with a CONNACK and SUBACK but no response to the register request.
+    assert_code(&run, Err(ErrorKind::TransportConnect));
+    assert_detail_ends(
+        &run,
+        "1 attempt in",
+        ": the server answered but sent no CONNACK",
+    );
+    // With a CONNACK and SUBACK but no response to the register request, the service is slow.
     let (run, _) = against(
         |peer| {
             peer.accept();
@@ -585,7 +604,8 @@ fn black_holed_connect_ends_at_the_deadline() {
         started.elapsed().as_millis(),
         queued.len()
     );
-    assert_code(&run, Err(ErrorKind::Timeout));
+    assert_code(&run, Err(ErrorKind::TransportConnect));
+    assert_detail_ends(&run, "1 attempt in", ": connection timed out");
     drop(listener);
 }
 
