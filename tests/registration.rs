@@ -201,6 +201,8 @@ fn nothing_listening_is_a_transport_error() {
     cfg.port = listener.local_addr().unwrap().port();
     drop(listener);
     cfg.timing.backoff_initial_ms = 10;
+    // Refused connects are retried until the deadline (tests/deadline.rs checks the message).
+    cfg.timing.deadline_ms = 2_000;
     let (code, _) = register(&cfg);
     assert_eq!(code, Err(ErrorKind::TransportConnect));
     drop(emu);
