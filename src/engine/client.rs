@@ -443,6 +443,37 @@ mod tests {
         );
     }
 
+    /// Reads the given times, one per call, then stays at the last.
+    struct SteppingClock(Vec<u64>);
+
+    impl Time for SteppingClock {
+        fn now_ms(&mut self) -> u64 {
+            if self.0.len() > 1 {
+                self.0.remove(0)
+            } else {
+                self.0[0]
+            }
+        }
+        fn unix_seconds(&mut self) -> u64 {
+            1_700_000_000
+        }
+    }
+
+    #[test]
+    fn no_connect_is_started_without_time_left() {
+        let mut cfg = config();
+        cfg.timing.deadline_ms = 5_000;
+        // The attempt starts at 0 and its first timers run at 0; by the time the connect
+        // would be made, the deadline has passed.
+        let clock = SteppingClock(vec![0, 0, 5_000]);
+        let mut client = Client::new(cfg.settings().unwrap(), Refusing::default(), clock).unwrap();
+        assert_eq!(
+            client.step(),
+            Step::Finished(Err(ErrorKind::TransportConnect))
+        );
+        assert!(client.transport().budgets.is_empty(), "nothing was dialled");
+    }
+
     /// Refuses every connect; its `wait` moves the shared clock on by the time asked, as a
     /// blocking wait would.
     struct RefusingAndWaiting {
