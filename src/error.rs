@@ -413,6 +413,12 @@ macro_rules! error_kinds {
     ($($class:ident { $($kind:ident = $c_name:ident = $value:literal => $message:literal {
         doc: $doc:literal, cause: $cause:literal, action: $action:ident, hint: $hint:literal,
     })* })*) => {
+        /// Every hint, NUL-terminated, in table order, as one string. Apart, each would be a C
+        /// string, which LLVM pools with the names and messages in one section that the linker
+        /// keeps whole; together they are one constant of their own, which a firmware that
+        /// never asks for a hint leaves out of flash.
+        const HINTS: &str = concat!($($($hint, "\0",)*)*);
+
         /// Why an operation failed.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum ErrorKind {
@@ -459,9 +465,8 @@ macro_rules! error_kinds {
 
             /// The hint with a NUL after it.
             pub fn hint_nul(self) -> &'static str {
-                match self {
-                    $($(ErrorKind::$kind => concat!($hint, "\0"),)*)*
-                }
+                // The kinds are numbered in table order, as the hints are laid out.
+                HINTS.split_inclusive('\0').nth(self as usize).unwrap_or("\0")
             }
 
             /// The class this kind belongs to.
@@ -592,5 +597,23 @@ mod tests {
             assert!(name.starts_with(prefix), "{name} not in class {prefix}");
             assert!(!k.message().is_empty() && !k.message().contains('\0'));
         }
+    }
+
+    #[test]
+    fn hints_are_found_by_the_kinds_number() {
+        assert_eq!(HINTS.split_inclusive('\0').count(), ErrorKind::ALL.len());
+        for (i, &k) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(k as usize, i, "{}", k.name());
+            assert!(k.hint_nul().ends_with('\0'), "{}", k.name());
+            assert!(
+                !k.hint().is_empty() && !k.hint().contains('\0'),
+                "{}",
+                k.name()
+            );
+        }
+        assert_eq!(
+            ErrorKind::TlsCertUntrusted.hint(),
+            "add the server's root CA (--ca-file, dps_config_add_trust_anchors_pem)"
+        );
     }
 }
