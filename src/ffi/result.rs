@@ -389,18 +389,30 @@ pub extern "C" fn dps_result_str(result: u32) -> *const c_char {
 pub extern "C" fn dps_result_hint(result: u32) -> *const c_char {
     let panic_hint = static_cstr(ErrorKind::Panic.hint_nul());
     guard_value(panic_hint.as_ptr(), || {
-        match code_from_u32(result) {
-            Some(Code::Ok) => c"nothing to do",
-            Some(Code::Pending) => c"call dps_client_do_work again within the returned delay",
-            Some(Code::Error(k)) => static_cstr(k.hint_nul()),
-            None => UNKNOWN_HINT,
-        }
+        static_cstr(match code_from_u32(result) {
+            Some(Code::Ok) => c_only_hint(0),
+            Some(Code::Pending) => c_only_hint(1),
+            Some(Code::Error(k)) => k.hint_nul(),
+            None => c_only_hint(2),
+        })
         .as_ptr()
     })
 }
 
-/// The hint of a value this library does not define.
-const UNKNOWN_HINT: &CStr = c"unknown code: check that the header matches the library's version";
+/// The hints of `DPS_OK`, `DPS_PENDING` and unknown values, NUL-terminated, as one constant
+/// (as `error`'s hints, so that a firmware without `dps_result_hint` keeps none of them).
+const C_ONLY_HINTS: &str = concat!(
+    "nothing to do\0",
+    "call dps_client_do_work again within the returned delay\0",
+    "unknown code: check that the header matches the library's version\0",
+);
+
+fn c_only_hint(index: usize) -> &'static str {
+    C_ONLY_HINTS
+        .split_inclusive('\0')
+        .nth(index)
+        .unwrap_or("\0")
+}
 
 /// The code's C name as a static string, e.g. "DPS_ERR_TIMEOUT". Unknown values give
 /// "DPS_ERR_UNKNOWN". Never NULL; never free it. Thread-safe.
@@ -524,7 +536,7 @@ mod tests {
         for v in [2u32, 99, 119, 299, 1000, u32::MAX] {
             assert_eq!(
                 c_str(dps_result_hint(v)),
-                UNKNOWN_HINT.to_str().unwrap(),
+                "unknown code: check that the header matches the library's version",
                 "{v}"
             );
         }
