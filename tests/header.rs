@@ -199,3 +199,31 @@ fn every_declared_name_has_the_library_prefix() {
         "only {checked} names found: the parser missed the header's shape"
     );
 }
+
+/// Every error code reaches C users with its hint: the header documents each `DPS_ERR_*`
+/// enumerator with a "What to do:" line, the text `dps_result_hint` returns.
+#[test]
+fn every_error_code_in_the_header_documents_what_to_do() {
+    let header = committed_header();
+    let mut doc = String::new();
+    let mut codes = 0;
+    for line in header.lines().map(str::trim) {
+        if line.starts_with("DPS_ERR_") && line.contains(" = ") {
+            let name = line.split_whitespace().next().unwrap_or_default();
+            assert!(
+                doc.contains("What to do: "),
+                "{HEADER}: {name} has no \"What to do:\" line in its doc comment"
+            );
+            codes += 1;
+        }
+        if line.starts_with("/**") {
+            doc.clear();
+        }
+        doc.push_str(line);
+        doc.push('\n');
+    }
+    assert!(
+        codes > 50,
+        "only {codes} error codes found: the parser missed the enum's shape"
+    );
+}

@@ -10,6 +10,13 @@ import dps_mqtt
 from dps_mqtt import ProvisioningClient
 
 
+def assert_hint(err: dps_mqtt.ProvisioningError) -> None:
+    """The hint is one non-empty line beside the message, which stays "NAME: message"."""
+    assert err.hint and "\n" not in err.hint, err.name
+    assert err.hint not in err.message
+    assert str(err) == f"{err.name}: {err.message}"
+
+
 def register(emulator, reg_id: str, key: str = "", **kwargs):
     args = emulator.kwargs(**kwargs)
     with ProvisioningClient.create_from_symmetric_key(
@@ -38,6 +45,7 @@ def test_invalid_arguments_raise_before_anything_is_sent(field, kwargs, name) ->
     assert e.value.name == name, field
     assert isinstance(e.value, ValueError)
     assert e.value.exit_code == 2
+    assert_hint(e.value)
 
 
 def test_invalid_payload_is_refused(emulator) -> None:
@@ -60,6 +68,17 @@ def test_wrong_key_401_carries_error_code_and_tracking_id(emulator) -> None:
     assert err.http_status == 401
     assert err.exit_code == 3
     assert not err.retryable
+    assert_hint(err)
+    assert "group key" in err.hint
+
+
+def test_device_key_given_as_group_key_is_401_with_the_key_hint(emulator) -> None:
+    with pytest.raises(dps_mqtt.AuthenticationError) as e:
+        with ProvisioningClient.create_from_group_key(
+                "localhost", "py-ok", ID_SCOPE, test_key("py-ok"), **emulator.kwargs()) as client:
+            client.register()
+    assert e.value.name == "DPS_ERR_AUTH_UNAUTHORIZED"
+    assert "group key" in e.value.hint
 
 
 def test_wrong_key_connack_refusal(connack_emulator) -> None:
@@ -76,8 +95,10 @@ def test_unknown_id_scope(emulator) -> None:
 def test_untrusted_server_certificate(emulator) -> None:
     with pytest.raises(dps_mqtt.TlsError) as e:
         register(emulator, "py-ok", server_verification_cert=None)
-    assert e.value.name.startswith("DPS_ERR_TLS")
+    assert e.value.name == "DPS_ERR_TLS_CERT_UNTRUSTED"
     assert e.value.exit_code == 4
+    assert_hint(e.value)
+    assert "--ca-file" in e.value.hint and "dps_config_add_trust_anchors_pem" in e.value.hint
 
 
 def test_nothing_listening(caplog) -> None:
@@ -120,6 +141,7 @@ def test_registration_failed(emulator) -> None:
     assert err.registration_result is not None
     assert err.registration_result.status == "failed"
     assert err.exit_code == 8
+    assert_hint(err)
 
 
 def test_registration_disabled(emulator) -> None:
