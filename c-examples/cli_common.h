@@ -1,7 +1,8 @@
 /*
  * cli_common: what dps_register and dps_register_offload share, so that their command-line
- * contract cannot drift apart: the options both take, the JSON object on stdout with its exit
- * codes, the usage handling, and the --verbose log and status callbacks.
+ * contract cannot drift apart: reading the options of the generated table (cli_options.h),
+ * the JSON object on stdout with its exit codes, the usage handling, and the --verbose log
+ * and status callbacks.
  *
  * The transport hooks are not here on purpose: each program's hooks are the part a firmware
  * author copies, and they read best whole, in one file.
@@ -9,40 +10,47 @@
 #ifndef DPS_CLI_COMMON_H
 #define DPS_CLI_COMMON_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli_options.h"
 #include "dps_mqtt.h"
 
-/* The options both programs take. */
+/* The options given on the command line: value[id] is the text that followed the flag ("1"
+ * for a switch), NULL when the flag was not given. The flags, their kinds and the programs
+ * that take them are the generated table of cli_options.h. */
 typedef struct cli_options {
-    const char *id_scope, *registration_id, *symmetric_key, *group_key;
-    const char *cert_file, *key_file;
-    const char *host, *ca_file, *payload, *api_version;
-    unsigned long port;       /* 0 until cli_finish_options: 8883, or 443 with --websocket */
-    unsigned long timeout_ms; /* the whole registration's deadline */
-    int verbose, help, websocket;
+    const char *value[CLI_OPTION_COUNT];
+    char error[192]; /* what cli_parse_args refused, when it names the argument */
 } cli_options;
 
-/* Sets the defaults: the public DPS host, no port yet, a 90 s deadline. */
-void cli_options_init(cli_options *o);
-
-/* Parses argv[*i] if it is one of the shared flags, advancing *i past its value. Returns 1 when
- * it took the flag (and sets *error when the value is wrong or missing), 0 when the flag is the
- * program's own (or unknown). After --help, o->help is set and parsing should stop. */
-int cli_parse_flag(cli_options *o, int argc, char **argv, int *i, const char **error);
-
-/* The value of the flag at argv[*i], advancing *i; NULL when it is missing. */
-const char *cli_flag_value(int argc, char **argv, int *i);
+/* Reads argv into `o` for `program` (a CLI_PROGRAM_* bit): every flag of the table that the
+ * program takes, numbers checked against their C type only (the setters decide what is
+ * valid). Returns NULL, or what is wrong (e.g. "unknown option --regstration-id (did you
+ * mean --registration-id?) (see --help)"). After --help, parsing stops with NULL. */
+const char *cli_parse_args(cli_options *o, int argc, char **argv, unsigned program);
 
 /* Parses a decimal integer in [min, max]; 0 on success. */
 int cli_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 
-/* After the last flag: the port's default. */
-void cli_finish_options(cli_options *o);
+/* --port (0 is the setter's to refuse), or the default: 8883, or 443 with --websocket. */
+uint16_t cli_port(const cli_options *o);
+
+/* --host, or the default host. */
+const char *cli_host(const cli_options *o);
+
+/* --timeout in milliseconds (cli_parse_args has checked it fits a uint32_t). */
+uint32_t cli_timeout_ms(const cli_options *o);
 
 /* The usage messages of both programs. */
-#define CLI_MISSING_VALUE "an option is missing its value"
-#define CLI_UNKNOWN_OPTION "unknown option (see --help)"
 #define CLI_CERT_AND_KEY "--cert and --key go together"
 #define CLI_ONE_CREDENTIAL "give exactly one of --symmetric-key, --group-key and --cert/--key"
+
+/* Writes the failure message of a refused option into `buf` and returns it: "--flag: reason",
+ * with the library's reason (its log callback's last error) when it gave one, else
+ * dps_result_str(r). */
+const char *cli_refused(char *buf, size_t buf_len, const char *flag, dps_result r,
+                        const char *reason);
 
 /* --help prints the usage on stdout and gives 0; a usage error prints it on stderr after the
  * error and gives the failure object's exit code; otherwise returns -1: go on. */
