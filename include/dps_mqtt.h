@@ -99,233 +99,341 @@ enum dps_result
   DPS_PENDING = 1,
   /**
    * An argument is out of range or malformed.
+   *
+   * What to do: fix the argument the detail names; nothing was sent.
    */
   DPS_ERR_INVALID_ARGUMENT = 100,
   /**
    * A required pointer argument was NULL.
+   *
+   * What to do: pass a valid pointer; the function's doc says which may be NULL.
    */
   DPS_ERR_INVALID_NULL_POINTER = 101,
   /**
    * A string argument is not valid UTF-8.
+   *
+   * What to do: pass NUL-terminated UTF-8 text.
    */
   DPS_ERR_INVALID_UTF8 = 102,
   /**
    * The registration id breaks the service's rules (1–128 of `a-z A-Z 0-9 - . _ :`, last
    * character alphanumeric or `-`).
+   *
+   * What to do: use the registration id exactly as enrolled in DPS.
    */
   DPS_ERR_INVALID_REGISTRATION_ID = 103,
   /**
    * A key is not valid base64, or is empty.
+   *
+   * What to do: copy the enrollment's base64 key exactly, without quotes or spaces.
    */
   DPS_ERR_INVALID_KEY = 104,
   /**
    * The custom payload is not a JSON value.
+   *
+   * What to do: pass one JSON value of at most 96 KiB.
    */
   DPS_ERR_INVALID_PAYLOAD = 105,
   /**
    * The configuration is incomplete or contradictory (no id scope, no credential, ...).
+   *
+   * What to do: set an id scope and exactly one credential; the detail names what is wrong.
    */
   DPS_ERR_INVALID_CONFIG = 106,
   /**
-   * The call is not allowed in the handle's current state (wrong order, re-entrant call
-   * from a callback).
+   * The call is not allowed in the handle's current state (wrong order, re-entrant call from a
+   * callback).
+   *
+   * What to do: call in the documented order, never from inside a callback.
    */
   DPS_ERR_INVALID_STATE = 107,
   /**
    * A certificate or trust-anchor PEM/DER could not be parsed.
+   *
+   * What to do: pass a PEM (-----BEGIN CERTIFICATE-----) or DER certificate.
    */
   DPS_ERR_INVALID_CERTIFICATE = 108,
   /**
    * The id scope is empty or contains characters the service never issues.
+   *
+   * What to do: copy the ID Scope (0ne...) from the DPS instance's overview.
    */
   DPS_ERR_INVALID_ID_SCOPE = 109,
   /**
-   * The registration id does not match the client certificate's subject CN (X.509
-   * attestation requires them to be equal), or the certificate has no usable CN.
+   * The registration id does not match the client certificate's subject CN (X.509 attestation
+   * requires them to be equal), or the certificate has no usable CN.
+   *
+   * What to do: leave the registration id unset or make it the certificate's CN.
    */
   DPS_ERR_INVALID_CERTIFICATE_CN = 110,
   /**
-   * The private key could not be read: not PEM or DER, or not an unencrypted PKCS#8,
-   * PKCS#1 (RSA) or SEC1 (EC) key of a supported algorithm.
+   * The private key could not be read: not PEM or DER, or not an unencrypted PKCS#8, PKCS#1
+   * (RSA) or SEC1 (EC) key of a supported algorithm.
+   *
+   * What to do: decrypt the key: openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.pem.
    */
   DPS_ERR_INVALID_PRIVATE_KEY = 111,
   /**
    * The private key does not belong to the client certificate (the leaf's public key).
+   *
+   * What to do: pass the key made with this certificate, the leaf first in the chain.
    */
   DPS_ERR_INVALID_CERTIFICATE_KEY_MISMATCH = 112,
   /**
    * The call needs a feature this build of the library leaves out: TLS settings in a build
-   * without the `tls` feature (CMake `DPS_MQTT_TLS=OFF`), where TLS is always the
-   * transport's job.
+   * without the `tls` feature (CMake `DPS_MQTT_TLS=OFF`), where TLS is always the transport's
+   * job.
+   *
+   * What to do: configure TLS in the transport, or build with TLS (DPS_MQTT_TLS=ON).
    */
   DPS_ERR_INVALID_UNSUPPORTED = 130,
   /**
    * The output buffer is NULL or too small; the size needed was reported.
+   *
+   * What to do: call again with a buffer of the size reported.
    */
   DPS_ERR_INVALID_BUFFER_TOO_SMALL = 115,
   /**
    * A stored assignment blob is truncated, corrupt or of an unknown format version.
+   *
+   * What to do: discard the stored assignment and register again.
    */
   DPS_ERR_INVALID_ASSIGNMENT = 116,
   /**
    * The certificate signing request is not one DER (or PEM) PKCS#10 structure.
+   *
+   * What to do: pass one PKCS#10 CSR (openssl req -new ... -outform DER).
    */
   DPS_ERR_INVALID_CSR = 117,
   /**
    * The model id is not a DTMI (e.g. `dtmi:com:example:Thermostat;1`).
+   *
+   * What to do: use a DTMI such as dtmi:com:example:Thermostat;1.
    */
   DPS_ERR_INVALID_MODEL_ID = 113,
   /**
    * The server refused the MQTT CONNECT as not authorized (CONNACK 5).
+   *
+   * What to do: check the key, the id scope and the device clock (SAS tokens expire).
    */
   DPS_ERR_AUTH_NOT_AUTHORIZED = 200,
   /**
    * The server refused the user name or password as malformed (CONNACK 4).
+   *
+   * What to do: check the id scope, registration id and api-version.
    */
   DPS_ERR_AUTH_BAD_CREDENTIALS = 201,
   /**
    * The server does not know the id scope (CONNACK 3).
+   *
+   * What to do: copy the ID Scope from the DPS instance; check the endpoint host.
    */
   DPS_ERR_AUTH_UNKNOWN_ID_SCOPE = 202,
   /**
-   * The service answered a request with 401 (wrong key, expired token, unknown
-   * registration id, certificate not matching the enrollment).
+   * The service answered a request with 401 (wrong key, expired token, unknown registration id,
+   * certificate not matching the enrollment).
+   *
+   * What to do: check key vs group key, the registration id and the device clock.
    */
   DPS_ERR_AUTH_UNAUTHORIZED = 203,
   /**
    * The server refused the client identifier (CONNACK 2).
+   *
+   * What to do: check the registration id.
    */
   DPS_ERR_AUTH_IDENTIFIER_REJECTED = 204,
   /**
    * The external signing callback reported a failure (HSM, TPM or secure element).
+   *
+   * What to do: check the signing callback and the key in the secure element.
    */
   DPS_ERR_AUTH_SIGNING_FAILED = 205,
   /**
    * The TLS handshake failed for a reason not covered below.
+   *
+   * What to do: check that host and port reach DPS without a TLS-inspecting proxy.
    */
   DPS_ERR_TLS_HANDSHAKE = 300,
   /**
    * The server's certificate does not chain to a trusted anchor.
+   *
+   * What to do: add the server's root CA (--ca-file, dps_config_add_trust_anchors_pem).
    */
   DPS_ERR_TLS_CERT_UNTRUSTED = 301,
   /**
    * The server's certificate is expired or not yet valid (by the clock hook).
+   *
+   * What to do: set the device clock (SNTP, dps_config_set_clock) before registering.
    */
   DPS_ERR_TLS_CERT_EXPIRED = 302,
   /**
    * The server's certificate is not valid for the host name.
+   *
+   * What to do: connect by the host name the server's certificate names.
    */
   DPS_ERR_TLS_CERT_NAME_MISMATCH = 303,
   /**
    * No TLS protocol version or cipher suite in common with the server.
+   *
+   * What to do: connect to a TLS 1.2/1.3 endpoint; an old proxy may be in the way.
    */
   DPS_ERR_TLS_PROTOCOL_VERSION = 304,
   /**
    * The server sent a fatal TLS alert, or sent bytes that are not TLS.
+   *
+   * What to do: retry; if it persists, check that the port speaks TLS (8883, 443).
    */
   DPS_ERR_TLS_ALERT = 305,
   /**
    * The transport's connect hook failed (refused, unreachable, name not resolved).
+   *
+   * What to do: check network and DNS; if port 8883 is blocked, use WebSocket on 443.
    */
   DPS_ERR_TRANSPORT_CONNECT = 400,
   /**
    * The peer closed the connection and no retry was possible.
+   *
+   * What to do: retry with back-off; if a firewall closes 8883, use WebSocket on 443.
    */
   DPS_ERR_TRANSPORT_CLOSED = 401,
   /**
    * The transport's send or receive hook reported an error.
+   *
+   * What to do: retry with back-off; the detail has the transport's error.
    */
   DPS_ERR_TRANSPORT_IO = 402,
   /**
-   * The HTTP proxy refused or failed the CONNECT tunnel (its status is in the detail), or
-   * did not answer like an HTTP proxy.
+   * The HTTP proxy refused or failed the CONNECT tunnel (its status is in the detail), or did
+   * not answer like an HTTP proxy.
+   *
+   * What to do: check the proxy address and that it allows CONNECT to the DPS port.
    */
   DPS_ERR_TRANSPORT_PROXY = 403,
   /**
    * The HTTP proxy wants credentials, or refused the ones given (407, or 401 as tinyproxy
    * answers). Not retryable: fix the proxy user name or password.
+   *
+   * What to do: set the proxy user and password (--proxy-user, dps_config_set_proxy).
    */
   DPS_ERR_TRANSPORT_PROXY_AUTH = 404,
   /**
    * The server sent bytes that are not valid MQTT 3.1.1.
+   *
+   * What to do: retry; if it persists, check that the endpoint is DPS.
    */
   DPS_ERR_PROTOCOL_MALFORMED = 500,
   /**
    * The server sent a packet larger than the configured maximum.
+   *
+   * What to do: retry; if it persists, raise the maximum packet size.
    */
   DPS_ERR_PROTOCOL_PACKET_TOO_LARGE = 501,
   /**
    * The server sent a packet that is not allowed at this point.
+   *
+   * What to do: retry; if it persists, check that the endpoint is DPS.
    */
   DPS_ERR_PROTOCOL_UNEXPECTED_PACKET = 502,
   /**
    * A response topic or body could not be understood.
+   *
+   * What to do: retry; if it persists, report it with the tracking id.
    */
   DPS_ERR_PROTOCOL_BAD_RESPONSE = 503,
   /**
    * The service answered with a status this client does not handle (e.g. 302, 999).
+   *
+   * What to do: retry; if it persists, report the status and the tracking id.
    */
   DPS_ERR_PROTOCOL_UNEXPECTED_STATUS = 504,
   /**
-   * CONNACK with a return code that MQTT 3.1.1 does not define, or code 1 (protocol
-   * version refused).
+   * CONNACK with a return code that MQTT 3.1.1 does not define, or code 1 (protocol version
+   * refused).
+   *
+   * What to do: retry; if it persists, check that the endpoint is DPS.
    */
   DPS_ERR_PROTOCOL_CONNACK = 505,
   /**
    * The subscription to the response topic was refused.
+   *
+   * What to do: retry; if it persists, check that the endpoint is DPS.
    */
   DPS_ERR_PROTOCOL_SUBSCRIBE_REFUSED = 506,
   /**
-   * The server refused or botched the WebSocket upgrade (not 101, wrong
-   * Sec-WebSocket-Accept, no `mqtt` subprotocol).
+   * The server refused or botched the WebSocket upgrade (not 101, wrong Sec-WebSocket-Accept, no
+   * `mqtt` subprotocol).
+   *
+   * What to do: retry; if it persists, check the endpoint serves MQTT over WebSocket.
    */
   DPS_ERR_PROTOCOL_WEBSOCKET_HANDSHAKE = 507,
   /**
    * The server broke the WebSocket framing rules (masked or text frames, bad opcode or
    * fragmentation).
+   *
+   * What to do: retry; if it persists, try without the proxy or on port 8883.
    */
   DPS_ERR_PROTOCOL_WEBSOCKET = 508,
   /**
    * The overall deadline passed.
+   *
+   * What to do: retry later, or with a longer timeout.
    */
   DPS_ERR_TIMEOUT = 600,
   /**
    * The overall deadline passed while the service kept throttling (429) or failing (5xx).
+   *
+   * What to do: retry later with back-off; spread the fleet's registrations out.
    */
   DPS_ERR_TIMEOUT_THROTTLED = 601,
   /**
    * The overall deadline passed while the service was still assigning.
+   *
+   * What to do: retry with a longer timeout.
    */
   DPS_ERR_TIMEOUT_ASSIGNING = 602,
   /**
    * The service finished the registration with status `failed`.
+   *
+   * What to do: check the enrollment's linked IoT hubs and allocation policy.
    */
   DPS_ERR_REGISTRATION_FAILED = 700,
   /**
    * The enrollment is disabled.
+   *
+   * What to do: enable the enrollment (or its group) in DPS.
    */
   DPS_ERR_REGISTRATION_DISABLED = 701,
   /**
    * The service rejected the request (a 4xx other than 401 and 429, e.g. 400 or 404).
+   *
+   * What to do: see the errorCode in the detail; for 404 create the enrollment.
    */
   DPS_ERR_REGISTRATION_REJECTED = 702,
   /**
    * A Rust panic was caught at the C boundary. The handle should be freed.
+   *
+   * What to do: free the handle; please report it with the log.
    */
   DPS_ERR_PANIC = 900,
   /**
    * An internal invariant failed; please report it.
+   *
+   * What to do: please report it with the log and the detail.
    */
   DPS_ERR_INTERNAL = 901,
   /**
-   * The allocator installed with `dps_set_allocator` returned NULL during the call. The
-   * attempt was ended and its memory released; the handle can be used again (a larger
-   * heap, or the same one after freeing other memory).
+   * The allocator installed with `dps_set_allocator` returned NULL during the call. The attempt
+   * was ended and its memory released; the handle can be used again (a larger heap, or the same
+   * one after freeing other memory).
+   *
+   * What to do: give the allocator more heap (dps_heap_usage shows the peak).
    */
   DPS_ERR_OUT_OF_MEMORY = 902,
   /**
-   * The entropy source failed: the callback set with `dps_config_set_entropy` returned
-   * non-zero, or the operating system gave no random bytes.
+   * The entropy source failed: the callback set with `dps_config_set_entropy` returned non-zero,
+   * or the operating system gave no random bytes.
+   *
+   * What to do: check the entropy callback (dps_config_set_entropy) and the RNG.
    */
   DPS_ERR_ENTROPY_FAILED = 903,
 };
@@ -1288,6 +1396,15 @@ dps_result dps_set_panic_hook(dps_panic_fn hook, void *user);
  * Unknown values give "unknown result code". Never NULL; never free it. Thread-safe.
  */
 const char *dps_result_str(uint32_t result);
+
+/**
+ * A static one-line hint saying what to do about a result code, e.g. "retry later, or with a
+ * longer timeout" for `DPS_ERR_TIMEOUT`, or "check key vs group key, the registration id and
+ * the device clock" for `DPS_ERR_AUTH_UNAUTHORIZED`. Meant to be shown next to
+ * `dps_result_str`. Unknown values give a generic hint. Never NULL; never free it.
+ * Thread-safe.
+ */
+const char *dps_result_hint(uint32_t result);
 
 /**
  * The code's C name as a static string, e.g. "DPS_ERR_TIMEOUT". Unknown values give

@@ -15,6 +15,8 @@ class ProvisioningError(Exception):
         result: the library's `dps_result` code (e.g. 203).
         name: its symbolic name (e.g. "DPS_ERR_AUTH_UNAUTHORIZED").
         message: what went wrong, including the service's message when it sent one.
+        hint: one line saying what to do about it (`dps_result_hint`), e.g. "check key vs
+            group key, the registration id and the device clock". Not part of str(error).
         error_code: the service's `errorCode` (e.g. 401002), or None.
         tracking_id: the service's `trackingId`, or None.
         http_status: the status of the service's last answer (0 when none).
@@ -31,6 +33,7 @@ class ProvisioningError(Exception):
         self.result = result
         self.name = _ffi.text(_ffi.dps_result_name(result)) or f"DPS_RESULT_{result}"
         self.message = message or _ffi.text(_ffi.dps_result_str(result)) or self.name
+        self.hint = _ffi.text(_ffi.dps_result_hint(result))
         self.error_code = error_code
         self.tracking_id = tracking_id
         self.http_status = http_status

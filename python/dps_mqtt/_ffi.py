@@ -246,6 +246,7 @@ dps_heap_reset_peak = _declare("dps_heap_reset_peak", None, [])
 dps_set_panic_hook = _declare("dps_set_panic_hook", dps_result, [dps_panic_fn, c_void_p])
 dps_result_str = _declare("dps_result_str", c_char_p, [c_uint32])
 dps_result_name = _declare("dps_result_name", c_char_p, [c_uint32])
+dps_result_hint = _declare("dps_result_hint", c_char_p, [c_uint32])
 dps_result_class = _declare("dps_result_class", c_uint32, [c_uint32])
 dps_result_is_retryable = _declare("dps_result_is_retryable", c_bool, [c_uint32])
 
