@@ -279,8 +279,10 @@ static int exit_code(dps_result r) {
     }
 }
 
-int cli_report_failure(dps_result r, const char *message, const dps_client *client) {
+int cli_report_failure(dps_result r, const char *message, const dps_client *client,
+                       const cli_log_state *log) {
     const char *status = "error";
+    const char *text = message != NULL ? message : dps_result_str(r);
 
     if (r == DPS_ERR_REGISTRATION_FAILED) {
         status = "failed";
@@ -289,7 +291,8 @@ int cli_report_failure(dps_result r, const char *message, const dps_client *clie
     }
     printf("{\"status\":\"%s\"", status);
     json_field(stdout, "error", dps_result_name(r));
-    json_field(stdout, "message", message != NULL ? message : dps_result_str(r));
+    json_field(stdout, "message", text);
+    json_field(stdout, "hint", dps_result_hint(r));
     if (client != NULL && dps_client_error_code(client) != 0) {
         printf(",\"errorCode\":%lld", (long long)dps_client_error_code(client));
     }
@@ -297,6 +300,10 @@ int cli_report_failure(dps_result r, const char *message, const dps_client *clie
         json_field(stdout, "trackingId", dps_client_tracking_id(client));
     }
     fputs("}\n", stdout);
+    if (log != NULL && log->verbose) {
+        fprintf(stderr, "%s: %s: %s: %s\n%s: hint: %s\n", log->program, status,
+                dps_result_name(r), text, log->program, dps_result_hint(r));
+    }
     return exit_code(r);
 }
 
@@ -322,7 +329,7 @@ int cli_handle_usage(const char *program, const char *usage_text, int help,
     }
     if (usage_error != NULL) {
         fprintf(stderr, "%s: %s\n%s", program, usage_error, usage_text);
-        return cli_report_failure(DPS_ERR_INVALID_ARGUMENT, usage_error, NULL);
+        return cli_report_failure(DPS_ERR_INVALID_ARGUMENT, usage_error, NULL, NULL);
     }
     return -1;
 }

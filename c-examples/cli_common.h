@@ -52,19 +52,6 @@ uint32_t cli_timeout_ms(const cli_options *o);
 const char *cli_refused(char *buf, size_t buf_len, const char *flag, dps_result r,
                         const char *reason);
 
-/* --help prints the usage on stdout and gives 0; a usage error prints it on stderr after the
- * error and gives the failure object's exit code; otherwise returns -1: go on. */
-int cli_handle_usage(const char *program, const char *usage_text, int help,
-                     const char *usage_error);
-
-/* Prints the failure object and returns the exit code. `client` may be NULL (nothing was
- * dialled); otherwise the service's errorCode and trackingId are added when it sent them. */
-int cli_report_failure(dps_result r, const char *message, const dps_client *client);
-
-/* Prints the success object. The payload is the JSON text the service returned, as is.
- * With `with_csr` it also carries "issuedCertificateChain": the PEM text, or null. */
-void cli_report_success(const dps_client *client, int with_csr);
-
 /* What the log callback knows: the program name for its lines, whether to print, and the last
  * error, which explains a configuration that dps_client_new refused (e.g. a registration id
  * that is not the certificate's CN). */
@@ -73,6 +60,22 @@ typedef struct cli_log_state {
     int verbose;
     char last_error[512];
 } cli_log_state;
+
+/* --help prints the usage on stdout and gives 0; a usage error prints it on stderr after the
+ * error and gives the failure object's exit code; otherwise returns -1: go on. */
+int cli_handle_usage(const char *program, const char *usage_text, int help,
+                     const char *usage_error);
+
+/* Prints the failure object and returns the exit code: the result's name, the message (or
+ * dps_result_str), and dps_result_hint, what to do about it. `client` may be NULL (nothing
+ * was dialled); otherwise the service's errorCode and trackingId are added when it sent them.
+ * With a `log` in verbose mode, the error and its hint go to stderr too. */
+int cli_report_failure(dps_result r, const char *message, const dps_client *client,
+                       const cli_log_state *log);
+
+/* Prints the success object. The payload is the JSON text the service returned, as is.
+ * With `with_csr` it also carries "issuedCertificateChain": the PEM text, or null. */
+void cli_report_success(const dps_client *client, int with_csr);
 
 /* Log callback; `user` is a cli_log_state. The library promises never to pass a key or a token
  * to it, nor to cli_on_status. */

@@ -553,6 +553,9 @@ int main(int argc, char **argv) {
     if (rc >= 0) {
         return rc;
     }
+    memset(&logger, 0, sizeof logger);
+    logger.program = "dps_register";
+    logger.verbose = GIVEN(&o, VERBOSE) != NULL;
 #ifndef MSG_NOSIGNAL
     signal(SIGPIPE, SIG_IGN);
 #endif
@@ -561,15 +564,12 @@ int main(int argc, char **argv) {
      * connection is made. */
     cfg = dps_config_new();
     if (cfg == NULL) {
-        return cli_report_failure(DPS_ERR_INTERNAL, "out of memory", NULL);
+        return cli_report_failure(DPS_ERR_INTERNAL, "out of memory", NULL, &logger);
     }
-    memset(&logger, 0, sizeof logger);
-    logger.program = "dps_register";
-    logger.verbose = GIVEN(&o, VERBOSE) != NULL;
     r = configure(cfg, &o, &logger, message_buf, sizeof message_buf, &message);
     if (r != DPS_OK) {
         dps_config_free(cfg);
-        return cli_report_failure(r, message, NULL);
+        return cli_report_failure(r, message, NULL, &logger);
     }
 
     /* The transport: the hooks above, with `sock` as their state. */
@@ -587,7 +587,8 @@ int main(int argc, char **argv) {
     dps_config_free(cfg); /* the client keeps its own copy (keys included, zeroized on free) */
     if (r != DPS_OK) {
         /* The reason, if the library gave one, came through the log callback. */
-        return cli_report_failure(r, logger.last_error[0] != '\0' ? logger.last_error : NULL, NULL);
+        return cli_report_failure(r, logger.last_error[0] != '\0' ? logger.last_error : NULL, NULL,
+                                  &logger);
     }
 
     /* Blocking: returns when assigned, refused, failed, or the deadline passed. A firmware
@@ -608,7 +609,7 @@ int main(int argc, char **argv) {
         cli_report_success(client, GIVEN(&o, CSR) != NULL);
         rc = 0;
     } else {
-        rc = cli_report_failure(r, message, client);
+        rc = cli_report_failure(r, message, client, &logger);
     }
     dps_client_free(client);
     return rc;

@@ -412,6 +412,9 @@ int main(int argc, char **argv) {
     if (rc >= 0) {
         return rc;
     }
+    memset(&logger, 0, sizeof logger);
+    logger.program = "dps_register_offload";
+    logger.verbose = GIVEN(&o, VERBOSE) != NULL;
     signal(SIGPIPE, SIG_IGN); /* OpenSSL writes with write(): a reset peer must give EPIPE */
 
     memset(&sock, 0, sizeof sock);
@@ -420,26 +423,23 @@ int main(int argc, char **argv) {
     if (GIVEN(&o, CA_FILE) != NULL && access(GIVEN(&o, CA_FILE), R_OK) != 0) {
         snprintf(message, sizeof message, "--ca-file: cannot read %s: %s", GIVEN(&o, CA_FILE),
                  strerror(errno));
-        return cli_report_failure(DPS_ERR_INVALID_ARGUMENT, message, NULL);
+        return cli_report_failure(DPS_ERR_INVALID_ARGUMENT, message, NULL, &logger);
     }
     r = make_tls_context(&sock.ctx, GIVEN(&o, CA_FILE), GIVEN(&o, CERT), GIVEN(&o, KEY), message,
                          sizeof message);
     if (r != DPS_OK) {
-        return cli_report_failure(r, message, NULL);
+        return cli_report_failure(r, message, NULL, &logger);
     }
     cfg = dps_config_new();
     if (cfg == NULL) {
         SSL_CTX_free(sock.ctx);
-        return cli_report_failure(DPS_ERR_INTERNAL, "out of memory", NULL);
+        return cli_report_failure(DPS_ERR_INTERNAL, "out of memory", NULL, &logger);
     }
-    memset(&logger, 0, sizeof logger);
-    logger.program = "dps_register_offload";
-    logger.verbose = GIVEN(&o, VERBOSE) != NULL;
     r = configure(cfg, &o, &logger, message, sizeof message);
     if (r != DPS_OK) {
         dps_config_free(cfg);
         SSL_CTX_free(sock.ctx);
-        return cli_report_failure(r, message, NULL);
+        return cli_report_failure(r, message, NULL, &logger);
     }
 
     memset(&transport, 0, sizeof transport);
@@ -453,14 +453,14 @@ int main(int argc, char **argv) {
     dps_config_free(cfg);
     if (r != DPS_OK) {
         SSL_CTX_free(sock.ctx);
-        return cli_report_failure(r, NULL, NULL);
+        return cli_report_failure(r, NULL, NULL, &logger);
     }
     r = dps_client_register(client);
     if (r == DPS_OK) {
         cli_report_success(client, 0);
         rc = 0;
     } else {
-        rc = cli_report_failure(r, dps_client_result_detail(client), client);
+        rc = cli_report_failure(r, dps_client_result_detail(client), client, &logger);
     }
     dps_client_free(client);
     SSL_CTX_free(sock.ctx);

@@ -27,7 +27,7 @@ import zlib
 from emulator import ID_SCOPE, Emulator, derived_key, test_key
 
 SUCCESS_KEYS = {"status", "assignedHub", "deviceId", "substatus", "payload"}
-FAILURE_KEYS = {"status", "error", "message"}
+FAILURE_KEYS = {"status", "error", "message", "hint"}
 FAILURE_OPTIONAL_KEYS = {"errorCode", "trackingId"}
 AWKWARD_MESSAGE = 'quote " backslash \\ newline \n tab \t bell \x07 e-acute \u00e9 snowman \u2603'
 
@@ -630,6 +630,30 @@ def option_table_cases(r, emu, program="dps_register"):
                     message=starts(option.flag))
 
 
+def hint_cases(r, emu):
+    """The failure says what to do: "hint" after "message" in the JSON, and with --verbose the
+    error and the hint on stderr."""
+    wrong = ("--id-scope", ID_SCOPE, "--registration-id", "cli-ok",
+             "--symmetric-key", test_key("wrong"))
+    hint = "check key vs group key, the registration id and the device clock"
+    rc, out, err, elapsed = r.run(*wrong, emu=emu)
+    doc = r.check("hint: in the JSON, after the message", (rc, out, err, elapsed), 3,
+                  error="DPS_ERR_AUTH_UNAUTHORIZED", hint=hint)
+    r.report("hint: the JSON's keys in order",
+             [] if list(doc)[:4] == ["status", "error", "message", "hint"] else [str(list(doc))],
+             out, err)
+    r.report("hint: not on stderr without --verbose", [] if "hint:" not in err else [err], out,
+             err)
+    rc, out, err, elapsed = r.run(*wrong, "--verbose", emu=emu)
+    r.check("hint: --verbose keeps the JSON", (rc, out, err, elapsed), 3, hint=hint)
+    problems = []
+    if f"dps_register: hint: {hint}\n" not in err:
+        problems.append("no hint line")
+    if "dps_register: error: DPS_ERR_AUTH_UNAUTHORIZED: " not in err:
+        problems.append("no error line")
+    r.report("hint: --verbose prints the error and its hint on stderr", problems, out, err)
+
+
 def message_cases(r, work):
     r.check("a misspelt flag is named, with the nearest one",
             r.run(*creds("x", "--regstration-id", "y"), raw=True), 2,
@@ -714,6 +738,7 @@ def main():
                 request_option_cases(r, emu)
                 option_table_cases(r, emu)
                 message_cases(r, work)
+                hint_cases(r, emu)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{r.passed} passed, {r.failed} failed")

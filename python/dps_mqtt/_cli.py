@@ -220,7 +220,8 @@ def failure_json(e: ProvisioningError) -> str:
         status = "failed"
     elif e.result == _ffi.DPS_ERR_REGISTRATION_DISABLED:
         status = "disabled"
-    doc: Dict[str, Any] = {"status": status, "error": e.name, "message": e.message}
+    doc: Dict[str, Any] = {"status": status, "error": e.name, "message": e.message,
+                           "hint": e.hint}
     if e.error_code:
         doc["errorCode"] = e.error_code
     if e.tracking_id is not None:
@@ -258,14 +259,20 @@ def _write_assignment(client: ProvisioningClient, path: str) -> None:
                                    f"--save-assignment: cannot write {path}: {e.strerror}") from e
 
 
-def _fail(out: TextIO, e: ProvisioningError) -> int:
-    out.write(failure_json(e) + "\n")
+def _fail(out: TextIO, e: ProvisioningError, verbose: bool = False) -> int:
+    doc = failure_json(e)
+    out.write(doc + "\n")
+    if verbose:
+        status = json.loads(doc)["status"]
+        sys.stderr.write(f"{PROG}: {status}: {e.name}: {e.message}\n{PROG}: hint: {e.hint}\n")
     return e.exit_code
 
 
 def main(argv: List[str], out: TextIO = sys.stdout) -> int:
+    verbose = False
     try:
         o = parse_args(argv)
+        verbose = bool(o.get("verbose"))
         if o.get("help"):
             out.write(USAGE)
             return 0
@@ -286,6 +293,7 @@ def main(argv: List[str], out: TextIO = sys.stdout) -> int:
         sys.stderr.write(f"{PROG}: {e}\n{USAGE}")
         return _fail(out, InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT, str(e)))
     except ProvisioningError as e:
-        return _fail(out, e)
+        return _fail(out, e, verbose)
     except Exception as e:  # a bug: still one JSON object, and never success
-        return _fail(out, InternalError(_ffi.DPS_ERR_INTERNAL, f"{type(e).__name__}: {e}"))
+        return _fail(out, InternalError(_ffi.DPS_ERR_INTERNAL, f"{type(e).__name__}: {e}"),
+                     verbose)

@@ -11,7 +11,7 @@ import pytest
 from conftest import AWKWARD_MESSAGE, GROUP_HUB, HUB, ID_SCOPE, test_key
 
 SUCCESS_KEYS = {"status", "assignedHub", "deviceId", "substatus", "payload"}
-FAILURE_KEYS = {"status", "error", "message"}
+FAILURE_KEYS = {"status", "error", "message", "hint"}
 OPTIONAL_FAILURE_KEYS = {"errorCode", "trackingId"}
 
 
@@ -39,6 +39,7 @@ def check(result, code, **expect):
     else:
         assert FAILURE_KEYS <= set(doc) <= FAILURE_KEYS | OPTIONAL_FAILURE_KEYS, doc
         assert isinstance(doc["message"], str)
+        assert isinstance(doc["hint"], str) and doc["hint"], doc
     for key, want in expect.items():
         if callable(want):
             assert want(doc.get(key)), (key, doc)
@@ -81,6 +82,28 @@ def test_failed_and_disabled(emulator) -> None:
           message=lambda m: AWKWARD_MESSAGE in m)
     check(run(*creds("py-disabled"), emu=emulator), 8, status="disabled",
           error="DPS_ERR_REGISTRATION_DISABLED")
+
+
+def library_hint(result: int) -> str:
+    from dps_mqtt import _ffi
+
+    return _ffi.text(_ffi.dps_result_hint(result)) or ""
+
+
+def test_the_failure_says_what_to_do(emulator) -> None:
+    """"hint" after "message" in the JSON; with --verbose, the error and the hint on stderr."""
+    wrong = ("--id-scope", ID_SCOPE, "--registration-id", "py-ok",
+             "--symmetric-key", test_key("wrong"))
+    hint = library_hint(203)  # DPS_ERR_AUTH_UNAUTHORIZED
+    rc, out, err = run(*wrong, emu=emulator)
+    doc = check((rc, out, err), 3, error="DPS_ERR_AUTH_UNAUTHORIZED", hint=hint)
+    assert list(doc)[:4] == ["status", "error", "message", "hint"], doc
+    assert "hint:" not in err
+    rc, out, err = run(*wrong, "--verbose", emu=emulator)
+    check((rc, out, err), 3, hint=hint)
+    assert f"python -m dps_mqtt: hint: {hint}\n" in err, err
+    assert "python -m dps_mqtt: error: DPS_ERR_AUTH_UNAUTHORIZED: " in err, err
+    check(run("register", *creds("x", "--frobnicate"), raw=True), 2, hint=library_hint(100))
 
 
 def test_wrong_key(emulator, connack_emulator) -> None:
