@@ -179,6 +179,38 @@ def test_same_answer_for_the_tables_invalid_values(c_cli, option, value) -> None
     assert c["message"].startswith(option.flag) and py["message"].startswith(option.flag)
 
 
+def python_value(option, text: str):
+    """The table's command-line example as the Python keyword's value: a number for a number
+    that is written as one, the text otherwise (which the keyword must then refuse)."""
+    return int(text) if option.kind in _options.TYPE_MAX and text.isdigit() else text
+
+
+KEYWORD_EXAMPLES = [o for o in _options.OPTIONS if o.keyword]
+
+
+@pytest.mark.parametrize("option,value", [
+    (o, v) for o in KEYWORD_EXAMPLES for v in o.valid])
+def test_the_python_keyword_takes_the_tables_valid_values(emulator, option, value) -> None:
+    from dps_mqtt import ProvisioningClient
+
+    with ProvisioningClient.create_from_symmetric_key(
+            "localhost", "py-ok", ID_SCOPE, test_key("py-ok"),
+            **emulator.kwargs(**{option.python: python_value(option, value)})) as client:
+        assert client.register().status == "assigned"
+
+
+@pytest.mark.parametrize("option,value", [
+    (o, v) for o in KEYWORD_EXAMPLES for v in o.invalid])
+def test_the_python_keyword_refuses_the_tables_invalid_values(option, value) -> None:
+    from dps_mqtt import InvalidArgumentError, ProvisioningClient
+
+    with pytest.raises(InvalidArgumentError) as e:
+        ProvisioningClient.create_from_symmetric_key(
+            "localhost", "x", ID_SCOPE, test_key("x"),
+            **{option.python: python_value(option, value)})
+    assert e.value.message.startswith(f"{option.python}: ")
+
+
 def test_same_message_for_a_misspelt_flag(c_cli) -> None:
     results = run_both(c_cli, *creds("x", "--regstration-id", "y"))
     want = "unknown option --regstration-id (did you mean --registration-id?) (see --help)"
