@@ -27,6 +27,8 @@ typedef enum cli_option_id {
     CLI_OPT_PAYLOAD,
     CLI_OPT_API_VERSION,
     CLI_OPT_TIMEOUT,
+    CLI_OPT_KEEP_ALIVE,
+    CLI_OPT_MAX_PACKET_SIZE,
     CLI_OPT_VERBOSE,
     CLI_OPT_CSR,
     CLI_OPT_ISSUED_CERT_OUT,
@@ -77,6 +79,8 @@ static inline const cli_option_spec *cli_option_specs(void) {
         {"--payload", "JSON", CLI_KIND_STRING, CLI_PROGRAM_DPS_REGISTER | CLI_PROGRAM_DPS_REGISTER_OFFLOAD},
         {"--api-version", "V", CLI_KIND_STRING, CLI_PROGRAM_DPS_REGISTER | CLI_PROGRAM_DPS_REGISTER_OFFLOAD},
         {"--timeout", "SECONDS", CLI_KIND_SPECIAL, CLI_PROGRAM_DPS_REGISTER | CLI_PROGRAM_DPS_REGISTER_OFFLOAD},
+        {"--keep-alive", "SECONDS", CLI_KIND_U16, CLI_PROGRAM_DPS_REGISTER | CLI_PROGRAM_DPS_REGISTER_OFFLOAD},
+        {"--max-packet-size", "BYTES", CLI_KIND_U32, CLI_PROGRAM_DPS_REGISTER | CLI_PROGRAM_DPS_REGISTER_OFFLOAD},
         {"--verbose", "", CLI_KIND_SPECIAL, CLI_PROGRAM_DPS_REGISTER | CLI_PROGRAM_DPS_REGISTER_OFFLOAD},
         {"--csr", "FILE", CLI_KIND_SPECIAL, CLI_PROGRAM_DPS_REGISTER},
         {"--issued-cert-out", "FILE", CLI_KIND_SPECIAL, CLI_PROGRAM_DPS_REGISTER},
@@ -127,6 +131,12 @@ static inline const char *cli_usage_dps_register(void) {
         "  --api-version V        service api-version (default 2019-03-31)\n"
         "  --timeout SECONDS      one deadline for the whole registration: connects, reconnects, waits\n"
         "                         and polls (default 90)\n"
+        "  --keep-alive SECONDS   MQTT keep-alive: after this long without traffic the client pings,\n"
+        "                         and a server silent for longer is taken as gone; 5 to 1767 (default\n"
+        "                         60)\n"
+        "  --max-packet-size BYTES\n"
+        "                         the largest MQTT packet accepted from the service, 1024 to 268435460;\n"
+        "                         a larger one ends the attempt (default 99328)\n"
         "  --verbose              progress on stderr (never keys or tokens)\n"
         "  --csr FILE             request a certificate: send this PKCS#10 CSR (DER or PEM, CN = the\n"
         "                         registration id); api-version 2025-07-01-preview unless --api-version\n"
@@ -173,6 +183,12 @@ static inline const char *cli_usage_dps_register_offload(void) {
         "  --api-version V        service api-version (default 2019-03-31)\n"
         "  --timeout SECONDS      one deadline for the whole registration: connects, reconnects, waits\n"
         "                         and polls (default 90)\n"
+        "  --keep-alive SECONDS   MQTT keep-alive: after this long without traffic the client pings,\n"
+        "                         and a server silent for longer is taken as gone; 5 to 1767 (default\n"
+        "                         60)\n"
+        "  --max-packet-size BYTES\n"
+        "                         the largest MQTT packet accepted from the service, 1024 to 268435460;\n"
+        "                         a larger one ends the attempt (default 99328)\n"
         "  --verbose              progress on stderr (never keys or tokens)\n"
         "  --websocket            MQTT over WebSocket (inside the hooks' TLS), for networks that block\n"
         "                         port 8883\n"
@@ -228,6 +244,14 @@ static inline dps_result cli_apply_options(dps_config *cfg, const char *const *v
     }
     if (value[CLI_OPT_API_VERSION] != NULL && (r = dps_config_set_api_version(cfg, value[CLI_OPT_API_VERSION])) != DPS_OK) {
         *failed = CLI_OPT_API_VERSION;
+        return r;
+    }
+    if (value[CLI_OPT_KEEP_ALIVE] != NULL && (r = dps_config_set_keep_alive_s(cfg, (uint16_t)strtoul(value[CLI_OPT_KEEP_ALIVE], NULL, 10))) != DPS_OK) {
+        *failed = CLI_OPT_KEEP_ALIVE;
+        return r;
+    }
+    if (value[CLI_OPT_MAX_PACKET_SIZE] != NULL && (r = dps_config_set_max_packet_size(cfg, (uint32_t)strtoul(value[CLI_OPT_MAX_PACKET_SIZE], NULL, 10))) != DPS_OK) {
+        *failed = CLI_OPT_MAX_PACKET_SIZE;
         return r;
     }
     if (value[CLI_OPT_WEBSOCKET] != NULL && (r = dps_config_set_websocket(cfg, true)) != DPS_OK) {

@@ -34,6 +34,8 @@ class Option(NamedTuple):
     """Whether the Python client takes it as a keyword passed straight to `setter`."""
     default: str = ""
     """The default as shown in --help and README (the library's, not re-applied by the CLIs)."""
+    default_constant: str = ""
+    """The header's macro holding that default, which a test compares with `default`."""
     programs: Tuple[str, ...] = BOTH
     valid: Tuple[str, ...] = ()
     """Values the setter accepts (command-line text): a generic test registers with each."""
@@ -103,6 +105,17 @@ OPTIONS: Tuple[Option, ...] = (
     Option("--timeout", "SECONDS", "special",
            "one deadline for the whole registration: connects, reconnects, waits and polls",
            python="timeout", default="90"),
+    Option("--keep-alive", "SECONDS", "u16",
+           "MQTT keep-alive: after this long without traffic the client pings, and a server "
+           "silent for longer is taken as gone; 5 to 1767",
+           setter="dps_config_set_keep_alive_s", python="keep_alive", keyword=True,
+           default="60", default_constant="DPS_KEEP_ALIVE_DEFAULT_S", valid=("30",),
+           invalid=("4", "1768", "65536", "x")),
+    Option("--max-packet-size", "BYTES", "u32",
+           "the largest MQTT packet accepted from the service, 1024 to 268435460; a larger one "
+           "ends the attempt", setter="dps_config_set_max_packet_size", python="max_packet_size",
+           keyword=True, default="99328", default_constant="DPS_MAX_PACKET_SIZE_DEFAULT",
+           valid=("16384",), invalid=("1023", "268435461", "4294967296")),
     Option("--verbose", "", "special", "progress on stderr (never keys or tokens)"),
     Option("--csr", "FILE", "special",
            "request a certificate: send this PKCS#10 CSR (DER or PEM, CN = the registration "
