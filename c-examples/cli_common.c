@@ -160,12 +160,7 @@ const char *cli_parse_args(cli_options *o, int argc, char **argv, unsigned progr
 }
 
 uint16_t cli_port(const cli_options *o) {
-    if (o->value[CLI_OPT_PORT] != NULL) {
-        return (uint16_t)strtoul(o->value[CLI_OPT_PORT], NULL, 10);
-    }
-    /* The library's default, which dps_config_set_endpoint cannot be told to keep: it has no
-     * host-only form. */
-    return o->value[CLI_OPT_WEBSOCKET] != NULL ? 443 : 8883;
+    return (uint16_t)strtoul(o->value[CLI_OPT_PORT], NULL, 10);
 }
 
 const char *cli_host(const cli_options *o) {

@@ -33,10 +33,11 @@ const char *cli_parse_args(cli_options *o, int argc, char **argv, unsigned progr
 /* Parses a decimal integer in [min, max]; 0 on success. */
 int cli_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 
-/* --port (0 is the setter's to refuse), or the default: 8883, or 443 with --websocket. */
+/* --port, when given (cli_parse_args has checked it fits a uint16_t; 0 is the setter's to
+ * refuse). Without it the port is the library's default, which follows --websocket. */
 uint16_t cli_port(const cli_options *o);
 
-/* --host, or the default host. */
+/* --host, or the default host (for dps_config_set_endpoint, which takes both). */
 const char *cli_host(const cli_options *o);
 
 /* --timeout in milliseconds (cli_parse_args has checked it fits a uint32_t). */

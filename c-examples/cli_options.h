@@ -73,7 +73,7 @@ static inline const cli_option_spec *cli_option_specs(void) {
         {"--model-id", "DTMI", CLI_KIND_STRING, CLI_PROGRAM_DPS_REGISTER},
         {"--sas-ttl", "SECONDS", CLI_KIND_U32, CLI_PROGRAM_DPS_REGISTER},
         {"--client-version", "STR", CLI_KIND_STRING, CLI_PROGRAM_DPS_REGISTER},
-        {"--host", "HOST", CLI_KIND_SPECIAL, CLI_PROGRAM_DPS_REGISTER | CLI_PROGRAM_DPS_REGISTER_OFFLOAD},
+        {"--host", "HOST", CLI_KIND_STRING, CLI_PROGRAM_DPS_REGISTER | CLI_PROGRAM_DPS_REGISTER_OFFLOAD},
         {"--port", "PORT", CLI_KIND_SPECIAL, CLI_PROGRAM_DPS_REGISTER | CLI_PROGRAM_DPS_REGISTER_OFFLOAD},
         {"--ca-file", "PEM", CLI_KIND_SPECIAL, CLI_PROGRAM_DPS_REGISTER | CLI_PROGRAM_DPS_REGISTER_OFFLOAD},
         {"--payload", "JSON", CLI_KIND_STRING, CLI_PROGRAM_DPS_REGISTER | CLI_PROGRAM_DPS_REGISTER_OFFLOAD},
@@ -123,7 +123,8 @@ static inline const char *cli_usage_dps_register(void) {
         "                         dtmi:com:example:Thermostat;1)\n"
         "  --sas-ttl SECONDS      lifetime of the SAS token, 60 to 2592000 (default 3600)\n"
         "  --client-version STR   user agent sent as ClientVersion (default dps-mqtt/VERSION)\n"
-        "  --host HOST            DPS host (default global.azure-devices-provisioning.net)\n"
+        "  --host HOST            DPS host: a DNS name or an IP address (default\n"
+        "                         global.azure-devices-provisioning.net)\n"
         "  --port PORT            port (default 8883, or 443 with --websocket)\n"
         "  --ca-file PEM          trust only the CA certificates in this PEM file (a private CA, or the\n"
         "                         local emulator's ca.pem) instead of the public roots\n"
@@ -175,7 +176,8 @@ static inline const char *cli_usage_dps_register_offload(void) {
         "  --cert FILE            X.509: OpenSSL presents this PEM client certificate chain; the\n"
         "                         registration id must be the certificate's CN\n"
         "  --key FILE             the PEM private key of --cert, for OpenSSL\n"
-        "  --host HOST            DPS host (default global.azure-devices-provisioning.net)\n"
+        "  --host HOST            DPS host: a DNS name or an IP address (default\n"
+        "                         global.azure-devices-provisioning.net)\n"
         "  --port PORT            port (default 8883, or 443 with --websocket)\n"
         "  --ca-file PEM          trust only the CA certificates in this PEM file instead of the\n"
         "                         system's roots\n"
@@ -236,6 +238,10 @@ static inline dps_result cli_apply_options(dps_config *cfg, const char *const *v
     }
     if (value[CLI_OPT_CLIENT_VERSION] != NULL && (r = dps_config_set_client_version(cfg, value[CLI_OPT_CLIENT_VERSION])) != DPS_OK) {
         *failed = CLI_OPT_CLIENT_VERSION;
+        return r;
+    }
+    if (value[CLI_OPT_HOST] != NULL && (r = dps_config_set_host(cfg, value[CLI_OPT_HOST])) != DPS_OK) {
+        *failed = CLI_OPT_HOST;
         return r;
     }
     if (value[CLI_OPT_PAYLOAD] != NULL && (r = dps_config_set_payload_json(cfg, value[CLI_OPT_PAYLOAD])) != DPS_OK) {

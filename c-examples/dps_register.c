@@ -446,8 +446,8 @@ static dps_result configure(dps_config *cfg, const options *o, cli_log_state *lo
         (r = set_client_certificate(cfg, o, buf, buf_len, reason)) != DPS_OK) {
         return r;
     }
-    if (GIVEN(o, HOST) != NULL || GIVEN(o, PORT) != NULL) {
-        TRY("--host/--port",
+    if (GIVEN(o, PORT) != NULL) { /* --host alone is the table's: dps_config_set_host */
+        TRY("--port",
             dps_config_set_endpoint(cfg, cli_host(&o->given), cli_port(&o->given)));
     }
     if (GIVEN(o, TIMEOUT) != NULL) {

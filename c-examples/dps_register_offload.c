@@ -385,8 +385,8 @@ static dps_result configure(dps_config *cfg, const cli_options *o, cli_log_state
     if (GIVEN(o, CERT) != NULL) {
         TRY("--cert", dps_config_set_x509_offloaded(cfg)); /* OpenSSL presents the cert */
     }
-    if (GIVEN(o, HOST) != NULL || GIVEN(o, PORT) != NULL) {
-        TRY("--host/--port", dps_config_set_endpoint(cfg, cli_host(o), cli_port(o)));
+    if (GIVEN(o, PORT) != NULL) { /* --host alone is the table's: dps_config_set_host */
+        TRY("--port", dps_config_set_endpoint(cfg, cli_host(o), cli_port(o)));
     }
     if (GIVEN(o, TIMEOUT) != NULL) {
         TRY("--timeout", dps_config_set_timeout_ms(cfg, cli_timeout_ms(o)));

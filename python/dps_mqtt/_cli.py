@@ -149,7 +149,7 @@ def _client(o: Dict[str, Any]) -> ProvisioningClient:
         port=o.get("port"), server_verification_cert=ca, proxy_options=o["proxy_options"],
         timeout=o.get("timeout"), on_status=_on_status if o["verbose"] else None,
         csr=_read(o, "--csr"))
-    host = o.get("host") or _options.BY_FLAG["--host"].default
+    host = o["host"] if "host" in o else _options.BY_FLAG["--host"].default
     id_scope = o["id_scope"]
     registration_id: Any = o.get("registration_id")  # None only with --cert (parse_args)
     try:
@@ -176,7 +176,6 @@ def _flag_names() -> Dict[str, str]:
         if opt.python and opt.flag != "-h":
             flags.setdefault(opt.python, []).append(opt.flag)
     names = {python: "/".join(sorted(set(f), key=f.index)) for python, f in flags.items()}
-    names["provisioning_host/port"] = "--host/--port"
     return names
 
 

@@ -17,9 +17,6 @@ from ._transport import Transport
 logger = logging.getLogger("dps_mqtt")
 logger.addHandler(logging.NullHandler())  # silent unless the application configures logging
 
-DEFAULT_PORT = 8883
-WEBSOCKET_PORT = 443
-
 _LOG_LEVELS = {
     _ffi.DPS_LOG_ERROR: logging.ERROR,
     _ffi.DPS_LOG_WARN: logging.WARNING,
@@ -461,14 +458,15 @@ class ProvisioningClient:
             if value is not None:
                 option = _KEYWORDS[name]
                 self._check(getattr(_ffi, option.setter)(cfg, _c_value(option, value)), name)
-        if port is None:
-            # The library's default, which dps_config_set_endpoint cannot be told to keep.
-            port = WEBSOCKET_PORT if options.get("websockets") else DEFAULT_PORT
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 0xFFFF:
-            raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
-                                       f"port: {port!r} is not a whole number from 0 to 65535")
-        self._check(_ffi.dps_config_set_endpoint(cfg, _c_str(host, "provisioning_host"), port),
-                    "provisioning_host/port")
+        self._check(_ffi.dps_config_set_host(cfg, _c_str(host, "provisioning_host")),
+                    "provisioning_host")
+        if port is not None:  # else the library's default, which follows websockets
+            if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 0xFFFF:
+                raise InvalidArgumentError(
+                    _ffi.DPS_ERR_INVALID_ARGUMENT,
+                    f"port: {port!r} is not a whole number from 0 to 65535")
+            self._check(_ffi.dps_config_set_endpoint(cfg, _c_str(host, "provisioning_host"),
+                                                     port), "port")
         if server_verification_cert is not None:
             pem = (server_verification_cert.encode("utf-8")
                    if isinstance(server_verification_cert, str) else server_verification_cert)

@@ -194,6 +194,7 @@ dps_should_provision = _declare("dps_should_provision", c_bool, [c_char_p, c_siz
 dps_client_retry_after_ms = _declare("dps_client_retry_after_ms", c_int64, [dps_client_p])
 dps_config_new = _declare("dps_config_new", dps_config_p, [])
 dps_config_free = _declare("dps_config_free", None, [dps_config_p])
+dps_config_result_detail = _declare("dps_config_result_detail", c_char_p, [dps_config_p])
 dps_config_set_endpoint = _declare(
     "dps_config_set_endpoint", dps_result, [dps_config_p, c_char_p, c_uint16])
 dps_config_add_trust_anchors_pem = _declare(

@@ -6,6 +6,7 @@ A missing C CLI fails these tests: a parity that is not checked must not pass.""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -216,6 +217,16 @@ def test_same_message_for_a_misspelt_flag(c_cli) -> None:
     want = "unknown option --regstration-id (did you mean --registration-id?) (see --help)"
     for rc, stdout, _ in results:
         assert rc == 2 and json.loads(stdout)["message"] == want, results
+
+
+def test_the_tables_defaults_are_the_headers() -> None:
+    """A default shown in --help and README is the library's own (the header's macro)."""
+    header = (REPO / "include" / "dps_mqtt.h").read_text()
+    defines = dict(re.findall(r"^#define (DPS_\w+) (\d+)$", header, flags=re.M))
+    named = [o for o in _options.OPTIONS if o.default_constant]
+    assert named
+    for option in named:
+        assert defines.get(option.default_constant) == option.default, option.flag
 
 
 def test_generated_files_are_fresh() -> None:
