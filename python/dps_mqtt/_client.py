@@ -530,6 +530,12 @@ class ProvisioningClient:
         as ClientVersion, e.g. "contoso-fw/2.4.1 (board-x)", default "dps-mqtt/VERSION") or
         `product_info` (azure-iot-device's name on its hub client: text appended to the
         default user agent, e.g. " contoso-fw/2.4.1"; give one of the two).
+
+        Connection: `keep_alive` (MQTT keep-alive in seconds, 5 to 1767, default 60) and
+        `max_packet_size` (the largest MQTT packet accepted from the service, 1024 to
+        268435460 bytes, default 99328). README's option table lists every keyword with its
+        CLI flag and C setter; each value goes to its setter, which alone decides what is
+        valid.
         """
         def credential(cfg: Any, _callbacks: _Callbacks) -> None:
             key = _secret(symmetric_key, "symmetric_key")
