@@ -12,13 +12,6 @@
 /* Command line                                                                              */
 /* ======================================================================================== */
 
-void cli_options_init(cli_options *o) {
-    memset(o, 0, sizeof *o);
-    o->host = "global.azure-devices-provisioning.net";
-    o->port = 0; /* unset: 8883, or 443 with --websocket */
-    o->timeout_ms = 90000;
-}
-
 int cli_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out) {
     char *end = NULL;
     unsigned long v;
@@ -35,7 +28,8 @@ int cli_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigne
     return 0;
 }
 
-/* Parses a positive number of seconds (fractions allowed) into milliseconds, at most a day. */
+/* Parses a non-negative number of seconds (fractions allowed) into milliseconds that fit a
+ * uint32_t; whether the library accepts that deadline is dps_config_set_timeout_ms's call. */
 static int parse_seconds(const char *s, unsigned long *out_ms) {
     char *end = NULL;
     double v;
@@ -45,69 +39,146 @@ static int parse_seconds(const char *s, unsigned long *out_ms) {
     }
     errno = 0;
     v = strtod(s, &end);
-    if (errno != 0 || *end != '\0' || !(v * 1000.0 >= 1.0) || v > 86400.0) {
+    if (errno != 0 || *end != '\0' || !(v * 1000.0 < 4294967296.0)) {
         return -1;
     }
     *out_ms = (unsigned long)(v * 1000.0);
     return 0;
 }
 
-const char *cli_flag_value(int argc, char **argv, int *i) {
-    if (*i + 1 >= argc) {
-        return NULL;
-    }
-    return argv[++*i];
-}
+/* Levenshtein distance between a and b, for the nearest flag; flags are short, so a row of
+ * 64 suffices (longer words are never near one). */
+static size_t edit_distance(const char *a, const char *b) {
+    size_t row[64], la = strlen(a), lb = strlen(b), i, j;
 
-int cli_parse_flag(cli_options *o, int argc, char **argv, int *i, const char **error) {
-    const char *flag = argv[*i];
-    const char *value;
-    const char **text = NULL;
-
-    if (strcmp(flag, "--verbose") == 0) {
-        o->verbose = 1;
-        return 1;
+    if (lb >= sizeof row / sizeof row[0] || la >= sizeof row / sizeof row[0]) {
+        return (size_t)-1;
     }
-    if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
-        o->help = 1;
-        return 1;
+    for (j = 0; j <= lb; j++) {
+        row[j] = j;
     }
-    if (strcmp(flag, "--websocket") == 0) {
-        o->websocket = 1;
-        return 1;
-    }
-    if (strcmp(flag, "--id-scope") == 0) text = &o->id_scope;
-    else if (strcmp(flag, "--registration-id") == 0) text = &o->registration_id;
-    else if (strcmp(flag, "--symmetric-key") == 0) text = &o->symmetric_key;
-    else if (strcmp(flag, "--group-key") == 0) text = &o->group_key;
-    else if (strcmp(flag, "--cert") == 0) text = &o->cert_file;
-    else if (strcmp(flag, "--key") == 0) text = &o->key_file;
-    else if (strcmp(flag, "--host") == 0) text = &o->host;
-    else if (strcmp(flag, "--ca-file") == 0) text = &o->ca_file;
-    else if (strcmp(flag, "--payload") == 0) text = &o->payload;
-    else if (strcmp(flag, "--api-version") == 0) text = &o->api_version;
-    else if (strcmp(flag, "--port") != 0 && strcmp(flag, "--timeout") != 0) {
-        return 0;
-    }
-    value = cli_flag_value(argc, argv, i);
-    if (value == NULL) {
-        *error = CLI_MISSING_VALUE;
-    } else if (text != NULL) {
-        *text = value;
-    } else if (strcmp(flag, "--port") == 0) {
-        if (cli_parse_ulong(value, 1, 65535, &o->port) != 0) {
-            *error = "--port must be a number from 1 to 65535";
+    for (i = 1; i <= la; i++) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (j = 1; j <= lb; j++) {
+            size_t above = row[j];
+            size_t best = diagonal + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diagonal = above;
         }
-    } else if (parse_seconds(value, &o->timeout_ms) != 0) {
-        *error = "--timeout must be a positive number of seconds, at most 86400";
     }
-    return 1;
+    return row[lb];
 }
 
-void cli_finish_options(cli_options *o) {
-    if (o->port == 0) {
-        o->port = o->websocket ? 443 : 8883;
+static const char *unknown_option(cli_options *o, const char *flag, unsigned program) {
+    const cli_option_spec *specs = cli_option_specs();
+    const char *best = NULL;
+    size_t best_distance = CLI_SUGGEST_MAX_DISTANCE + 1;
+    int id;
+
+    for (id = 0; id < CLI_OPTION_COUNT; id++) {
+        size_t d;
+        if ((specs[id].programs & program) == 0) {
+            continue;
+        }
+        d = edit_distance(flag, specs[id].flag);
+        if (d < best_distance) {
+            best = specs[id].flag;
+            best_distance = d;
+        }
     }
+    if (best != NULL) {
+        snprintf(o->error, sizeof o->error, "unknown option %s (did you mean %s?) (see --help)",
+                 flag, best);
+    } else {
+        snprintf(o->error, sizeof o->error, "unknown option %s (see --help)", flag);
+    }
+    return o->error;
+}
+
+/* Checks a value against its option's C type (and --port, --timeout against theirs). */
+static const char *check_value(cli_options *o, cli_option_id id) {
+    const cli_option_spec *spec = &cli_option_specs()[id];
+    const char *v = o->value[id];
+    unsigned long n;
+
+    if ((spec->kind == CLI_KIND_U16 && cli_parse_ulong(v, 0, 65535, &n) != 0) ||
+        (spec->kind == CLI_KIND_U32 && cli_parse_ulong(v, 0, 4294967295ul, &n) != 0)) {
+        snprintf(o->error, sizeof o->error, "%s must be a number from 0 to %s", spec->flag,
+                 spec->kind == CLI_KIND_U16 ? "65535" : "4294967295");
+        return o->error;
+    }
+    if (id == CLI_OPT_PORT && cli_parse_ulong(v, 0, 65535, &n) != 0) {
+        return "--port must be a number from 0 to 65535";
+    }
+    if (id == CLI_OPT_TIMEOUT && parse_seconds(v, &n) != 0) {
+        return "--timeout must be a number of seconds";
+    }
+    return NULL;
+}
+
+const char *cli_parse_args(cli_options *o, int argc, char **argv, unsigned program) {
+    const cli_option_spec *specs = cli_option_specs();
+    int i;
+
+    memset(o, 0, sizeof *o);
+    for (i = 1; i < argc; i++) {
+        const char *flag = argv[i];
+        const char *error;
+        int id;
+
+        if (strcmp(flag, "-h") == 0) {
+            flag = "--help";
+        }
+        for (id = 0; id < CLI_OPTION_COUNT; id++) {
+            if ((specs[id].programs & program) != 0 && strcmp(flag, specs[id].flag) == 0) {
+                break;
+            }
+        }
+        if (id == CLI_OPTION_COUNT) {
+            return unknown_option(o, flag, program);
+        }
+        if (specs[id].metavar[0] == '\0') {
+            o->value[id] = "1";
+            if (id == CLI_OPT_HELP) {
+                return NULL;
+            }
+            continue;
+        }
+        if (i + 1 >= argc) {
+            snprintf(o->error, sizeof o->error, "%s is missing its value", flag);
+            return o->error;
+        }
+        o->value[id] = argv[++i];
+        if ((error = check_value(o, (cli_option_id)id)) != NULL) {
+            return error;
+        }
+    }
+    return NULL;
+}
+
+uint16_t cli_port(const cli_options *o) {
+    return (uint16_t)strtoul(o->value[CLI_OPT_PORT], NULL, 10);
+}
+
+const char *cli_host(const cli_options *o) {
+    return o->value[CLI_OPT_HOST] != NULL ? o->value[CLI_OPT_HOST] : CLI_DEFAULT_HOST;
+}
+
+uint32_t cli_timeout_ms(const cli_options *o) {
+    unsigned long ms = 0;
+
+    (void)parse_seconds(o->value[CLI_OPT_TIMEOUT], &ms);
+    return (uint32_t)ms;
+}
+
+const char *cli_refused(char *buf, size_t buf_len, const char *flag, dps_result r,
+                        const char *reason) {
+    snprintf(buf, buf_len, "%s: %s", flag,
+             reason != NULL && reason[0] != '\0' ? reason : dps_result_str(r));
+    return buf;
 }
 
 /* ======================================================================================== */
@@ -203,8 +274,10 @@ static int exit_code(dps_result r) {
     }
 }
 
-int cli_report_failure(dps_result r, const char *message, const dps_client *client) {
+int cli_report_failure(dps_result r, const char *message, const dps_client *client,
+                       const cli_log_state *log) {
     const char *status = "error";
+    const char *text = message != NULL ? message : dps_result_str(r);
 
     if (r == DPS_ERR_REGISTRATION_FAILED) {
         status = "failed";
@@ -213,7 +286,8 @@ int cli_report_failure(dps_result r, const char *message, const dps_client *clie
     }
     printf("{\"status\":\"%s\"", status);
     json_field(stdout, "error", dps_result_name(r));
-    json_field(stdout, "message", message != NULL ? message : dps_result_str(r));
+    json_field(stdout, "message", text);
+    json_field(stdout, "hint", dps_result_hint(r));
     if (client != NULL && dps_client_error_code(client) != 0) {
         printf(",\"errorCode\":%lld", (long long)dps_client_error_code(client));
     }
@@ -221,6 +295,10 @@ int cli_report_failure(dps_result r, const char *message, const dps_client *clie
         json_field(stdout, "trackingId", dps_client_tracking_id(client));
     }
     fputs("}\n", stdout);
+    if (log != NULL && log->verbose) {
+        fprintf(stderr, "%s: %s: %s: %s\n%s: hint: %s\n", log->program, status,
+                dps_result_name(r), text, log->program, dps_result_hint(r));
+    }
     return exit_code(r);
 }
 
@@ -246,7 +324,7 @@ int cli_handle_usage(const char *program, const char *usage_text, int help,
     }
     if (usage_error != NULL) {
         fprintf(stderr, "%s: %s\n%s", program, usage_error, usage_text);
-        return cli_report_failure(DPS_ERR_INVALID_ARGUMENT, usage_error, NULL);
+        return cli_report_failure(DPS_ERR_INVALID_ARGUMENT, usage_error, NULL, NULL);
     }
     return -1;
 }

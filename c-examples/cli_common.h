@@ -1,7 +1,8 @@
 /*
  * cli_common: what dps_register and dps_register_offload share, so that their command-line
- * contract cannot drift apart: the options both take, the JSON object on stdout with its exit
- * codes, the usage handling, and the --verbose log and status callbacks.
+ * contract cannot drift apart: reading the options of the generated table (cli_options.h),
+ * the JSON object on stdout with its exit codes, the usage handling, and the --verbose log
+ * and status callbacks.
  *
  * The transport hooks are not here on purpose: each program's hooks are the part a firmware
  * author copies, and they read best whole, in one file.
@@ -9,53 +10,48 @@
 #ifndef DPS_CLI_COMMON_H
 #define DPS_CLI_COMMON_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli_options.h"
 #include "dps_mqtt.h"
 
-/* The options both programs take. */
+/* The options given on the command line: value[id] is the text that followed the flag ("1"
+ * for a switch), NULL when the flag was not given. The flags, their kinds and the programs
+ * that take them are the generated table of cli_options.h. */
 typedef struct cli_options {
-    const char *id_scope, *registration_id, *symmetric_key, *group_key;
-    const char *cert_file, *key_file;
-    const char *host, *ca_file, *payload, *api_version;
-    unsigned long port;       /* 0 until cli_finish_options: 8883, or 443 with --websocket */
-    unsigned long timeout_ms; /* the whole registration's deadline */
-    int verbose, help, websocket;
+    const char *value[CLI_OPTION_COUNT];
+    char error[192]; /* what cli_parse_args refused, when it names the argument */
 } cli_options;
 
-/* Sets the defaults: the public DPS host, no port yet, a 90 s deadline. */
-void cli_options_init(cli_options *o);
-
-/* Parses argv[*i] if it is one of the shared flags, advancing *i past its value. Returns 1 when
- * it took the flag (and sets *error when the value is wrong or missing), 0 when the flag is the
- * program's own (or unknown). After --help, o->help is set and parsing should stop. */
-int cli_parse_flag(cli_options *o, int argc, char **argv, int *i, const char **error);
-
-/* The value of the flag at argv[*i], advancing *i; NULL when it is missing. */
-const char *cli_flag_value(int argc, char **argv, int *i);
+/* Reads argv into `o` for `program` (a CLI_PROGRAM_* bit): every flag of the table that the
+ * program takes, numbers checked against their C type only (the setters decide what is
+ * valid). Returns NULL, or what is wrong (e.g. "unknown option --regstration-id (did you
+ * mean --registration-id?) (see --help)"). After --help, parsing stops with NULL. */
+const char *cli_parse_args(cli_options *o, int argc, char **argv, unsigned program);
 
 /* Parses a decimal integer in [min, max]; 0 on success. */
 int cli_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 
-/* After the last flag: the port's default. */
-void cli_finish_options(cli_options *o);
+/* --port, when given (cli_parse_args has checked it fits a uint16_t; 0 is the setter's to
+ * refuse). Without it the port is the library's default, which follows --websocket. */
+uint16_t cli_port(const cli_options *o);
+
+/* --host, or the default host (for dps_config_set_endpoint, which takes both). */
+const char *cli_host(const cli_options *o);
+
+/* --timeout in milliseconds (cli_parse_args has checked it fits a uint32_t). */
+uint32_t cli_timeout_ms(const cli_options *o);
 
 /* The usage messages of both programs. */
-#define CLI_MISSING_VALUE "an option is missing its value"
-#define CLI_UNKNOWN_OPTION "unknown option (see --help)"
 #define CLI_CERT_AND_KEY "--cert and --key go together"
 #define CLI_ONE_CREDENTIAL "give exactly one of --symmetric-key, --group-key and --cert/--key"
 
-/* --help prints the usage on stdout and gives 0; a usage error prints it on stderr after the
- * error and gives the failure object's exit code; otherwise returns -1: go on. */
-int cli_handle_usage(const char *program, const char *usage_text, int help,
-                     const char *usage_error);
-
-/* Prints the failure object and returns the exit code. `client` may be NULL (nothing was
- * dialled); otherwise the service's errorCode and trackingId are added when it sent them. */
-int cli_report_failure(dps_result r, const char *message, const dps_client *client);
-
-/* Prints the success object. The payload is the JSON text the service returned, as is.
- * With `with_csr` it also carries "issuedCertificateChain": the PEM text, or null. */
-void cli_report_success(const dps_client *client, int with_csr);
+/* Writes the failure message of a refused option into `buf` and returns it: "--flag: reason",
+ * with the library's reason (its log callback's last error) when it gave one, else
+ * dps_result_str(r). */
+const char *cli_refused(char *buf, size_t buf_len, const char *flag, dps_result r,
+                        const char *reason);
 
 /* What the log callback knows: the program name for its lines, whether to print, and the last
  * error, which explains a configuration that dps_client_new refused (e.g. a registration id
@@ -65,6 +61,22 @@ typedef struct cli_log_state {
     int verbose;
     char last_error[512];
 } cli_log_state;
+
+/* --help prints the usage on stdout and gives 0; a usage error prints it on stderr after the
+ * error and gives the failure object's exit code; otherwise returns -1: go on. */
+int cli_handle_usage(const char *program, const char *usage_text, int help,
+                     const char *usage_error);
+
+/* Prints the failure object and returns the exit code: the result's name, the message (or
+ * dps_result_str), and dps_result_hint, what to do about it. `client` may be NULL (nothing
+ * was dialled); otherwise the service's errorCode and trackingId are added when it sent them.
+ * With a `log` in verbose mode, the error and its hint go to stderr too. */
+int cli_report_failure(dps_result r, const char *message, const dps_client *client,
+                       const cli_log_state *log);
+
+/* Prints the success object. The payload is the JSON text the service returned, as is.
+ * With `with_csr` it also carries "issuedCertificateChain": the PEM text, or null. */
+void cli_report_success(const dps_client *client, int with_csr);
 
 /* Log callback; `user` is a cli_log_state. The library promises never to pass a key or a token
  * to it, nor to cli_on_status. */

@@ -3,11 +3,12 @@
  * the command line.
  *
  *   dps_register --id-scope SCOPE --registration-id ID (--symmetric-key B64 | --group-key B64)
- *                [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
- *                [--api-version V] [--timeout SECONDS] [--verbose]
- *                [--csr FILE [--issued-cert-out FILE]] [--save-assignment FILE]
- *   dps_register --id-scope SCOPE [--registration-id ID] --cert FILE --key FILE [...]
- *   request details, with either: [--model-id DTMI] [--sas-ttl SECONDS] [--client-version STR]
+ *                [OPTION...]
+ *   dps_register --id-scope SCOPE [--registration-id ID] --cert FILE --key FILE [OPTION...]
+ *
+ * The options, their usage text and the calls of their simple setters come from the option
+ * table (python/dps_mqtt/_options.py), generated into cli_options.h; `dps_register --help`
+ * lists them.
  *
  * With --cert and --key the device authenticates with an X.509 client certificate (individual
  * or enrollment-group X.509 attestation): no SAS token is sent, and the registration id is the
@@ -20,7 +21,7 @@
  * program (configure, register, read the results) stays the same.
  *
  * Output contract, relied on by other tools: stdout carries exactly one JSON object, and the
- * exit code tells the class of the result (see usage_text below). Progress goes to stderr,
+ * exit code tells the class of the result (see --help). Progress goes to stderr,
  * only with --verbose, and never includes a key or a token.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -391,155 +392,70 @@ static void sock_wait(void *user, uint32_t timeout_ms, bool want_write) {
 /* Command line                                                                              */
 /* ======================================================================================== */
 
-static const char usage_text[] =
-    "usage: dps_register --id-scope SCOPE --registration-id ID\n"
-    "                    (--symmetric-key B64 | --group-key B64)\n"
-    "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
-    "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
-    "                    [--csr FILE [--issued-cert-out FILE]] [--save-assignment FILE]\n"
-    "                    [--websocket] [--proxy HOST:PORT [--proxy-user USER:PASS]]\n"
-    "       dps_register --id-scope SCOPE [--registration-id ID] --cert FILE --key FILE\n"
-    "       and with either: [--model-id DTMI] [--sas-ttl SECONDS] [--client-version STR]\n"
-    "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
-    "                    [--api-version V] [--timeout SECONDS] [--verbose]\n"
-    "\n"
-    "Registers a device with the Azure IoT Device Provisioning Service over MQTT/TLS and\n"
-    "prints one JSON object on stdout.\n"
-    "\n"
-    "  --id-scope SCOPE       the DPS instance's id scope, e.g. 0ne00000001\n"
-    "  --registration-id ID   the device's registration id\n"
-    "  --symmetric-key B64    the device's key (individual enrollment)\n"
-    "  --group-key B64        the enrollment group's key; the device key is derived from it\n"
-    "  --cert FILE            X.509 client certificate: PEM chain (leaf first) or one DER\n"
-    "                         certificate; its CN is the registration id\n"
-    "  --key FILE             the certificate's private key, PEM or DER (PKCS#8, PKCS#1 RSA\n"
-    "                         or SEC1 EC), unencrypted\n"
-    "  --model-id DTMI        IoT Plug and Play model id, sent inside the payload as modelId\n"
-    "                         (e.g. dtmi:com:example:Thermostat;1)\n"
-    "  --sas-ttl SECONDS      lifetime of the SAS token, 60 to 2592000 (default 3600)\n"
-    "  --client-version STR   user agent sent as ClientVersion (default dps-mqtt/VERSION)\n"
-    "  --host HOST            DPS host (default global.azure-devices-provisioning.net)\n"
-    "  --port PORT            port (default 8883, or 443 with --websocket)\n"
-    "  --ca-file PEM          trust only the CA certificates in this PEM file (a private CA,\n"
-    "                         or the local emulator's ca.pem) instead of the public roots\n"
-    "  --payload JSON         custom JSON sent with the registration as its payload\n"
-    "  --api-version V        service api-version (default 2019-03-31)\n"
-    "  --timeout SECONDS      one deadline for the whole registration: connects,\n"
-    "                         reconnects, waits and polls (default 90)\n"
-    "  --verbose              progress on stderr (never keys or tokens)\n"
-    "  --csr FILE             request a certificate: send this PKCS#10 CSR (DER or PEM, CN =\n"
-    "                         the registration id); api-version 2025-07-01-preview unless\n"
-    "                         --api-version is given; the JSON adds \"issuedCertificateChain\"\n"
-    "  --issued-cert-out FILE write the issued chain there as PEM (leaf first)\n"
-    "  --websocket            MQTT over WebSocket over TLS (/$iothub/websocket), for networks\n"
-    "                         that only let port 443 out\n"
-    "  --proxy HOST:PORT      tunnel through this HTTP proxy (CONNECT), e.g. proxy:3128\n"
-    "  --proxy-user USER:PASS basic authentication for the proxy (split at the first ':')\n"
-    "  --save-assignment FILE write the assignment blob (hub, device id, etag, time) there,\n"
-    "                         for dps_should_provision at the next boot\n"
-    "\n"
-    "On success, exit 0 and {\"status\":\"assigned\",\"assignedHub\",\"deviceId\",\"substatus\",\n"
-    "\"payload\"}. Otherwise {\"status\":\"failed\"|\"disabled\"|\"error\",\"error\",\"message\"}\n"
-    "(with \"errorCode\" and \"trackingId\" when the service sent them), and the exit code:\n"
-    "  2 invalid argument (nothing was sent)  3 authentication refused  4 TLS\n"
-    "  5 transport (connect, reset, closed)   6 protocol  7 deadline passed\n"
-    "  8 the service said failed or disabled   9 internal error\n";
-
 typedef struct options {
-    cli_options common;
-    const char *csr_file, *issued_cert_out; /* certificate issuance */
-    const char *save_assignment;            /* the stored assignment blob */
-    const char *model_id, *client_version;
-    unsigned long sas_ttl; /* 0 = the library's default */
-    /* Connection path: HTTP proxy. */
-    const char *proxy, *proxy_user;
+    cli_options given; /* the flags as given; see cli_options.h for the table */
+    /* --proxy HOST:PORT and --proxy-user USER:PASS, split. */
     char proxy_host[256], proxy_username[256], proxy_password[256];
     unsigned long proxy_port;
 } options;
 
+#define GIVEN(o, name) ((o)->given.value[CLI_OPT_##name])
+
 /* Fills `o` from argv. Returns NULL on success, or what is wrong. */
 static const char *parse_args(int argc, char **argv, options *o) {
-    int i;
+    const char *error;
 
     memset(o, 0, sizeof *o);
-    cli_options_init(&o->common);
-    for (i = 1; i < argc; i++) {
-        const char *flag = argv[i];
-        const char *value, *error = NULL;
-        const char **text = NULL;
-
-        if (cli_parse_flag(&o->common, argc, argv, &i, &error)) {
-            if (error != NULL || o->common.help) {
-                return error;
-            }
-            continue;
-        }
-        if (strcmp(flag, "--csr") == 0) text = &o->csr_file;
-        else if (strcmp(flag, "--issued-cert-out") == 0) text = &o->issued_cert_out;
-        else if (strcmp(flag, "--proxy") == 0) text = &o->proxy;
-        else if (strcmp(flag, "--proxy-user") == 0) text = &o->proxy_user;
-        else if (strcmp(flag, "--save-assignment") == 0) text = &o->save_assignment;
-        else if (strcmp(flag, "--model-id") == 0) text = &o->model_id;
-        else if (strcmp(flag, "--client-version") == 0) text = &o->client_version;
-        else if (strcmp(flag, "--sas-ttl") != 0) {
-            return CLI_UNKNOWN_OPTION;
-        }
-        value = cli_flag_value(argc, argv, &i);
-        if (value == NULL) {
-            return CLI_MISSING_VALUE;
-        }
-        if (text != NULL) {
-            *text = value;
-        } else if (cli_parse_ulong(value, DPS_SAS_TOKEN_LIFETIME_MIN_S,
-                                   DPS_SAS_TOKEN_LIFETIME_MAX_S, &o->sas_ttl) != 0) {
-            return "--sas-ttl must be a number of seconds from 60 to 2592000";
-        }
+    error = cli_parse_args(&o->given, argc, argv, CLI_PROGRAM_DPS_REGISTER);
+    if (error != NULL || GIVEN(o, HELP) != NULL) {
+        return error;
     }
-    if ((o->common.cert_file == NULL) != (o->common.key_file == NULL)) {
+    if ((GIVEN(o, CERT) == NULL) != (GIVEN(o, KEY) == NULL)) {
         return CLI_CERT_AND_KEY;
     }
-    cli_finish_options(&o->common);
-    if (o->proxy != NULL) {
+    if (GIVEN(o, PROXY) != NULL) {
         /* HOST:PORT, split at the last ':' ([v6]:port keeps its brackets off). */
-        const char *colon = strrchr(o->proxy, ':');
-        const char *host = o->proxy;
-        size_t host_len = colon == NULL ? 0 : (size_t)(colon - o->proxy);
+        const char *proxy = GIVEN(o, PROXY);
+        const char *colon = strrchr(proxy, ':');
+        const char *host = proxy;
+        size_t host_len = colon == NULL ? 0 : (size_t)(colon - proxy);
         if (host_len > 1 && host[0] == '[' && host[host_len - 1] == ']') {
             host++;
             host_len -= 2;
         }
         if (colon == NULL || host_len == 0 || host_len >= sizeof o->proxy_host ||
-            cli_parse_ulong(colon + 1, 1, 65535, &o->proxy_port) != 0) {
+            cli_parse_ulong(colon + 1, 0, 65535, &o->proxy_port) != 0) {
             return "--proxy must be HOST:PORT with a port from 1 to 65535";
         }
         memcpy(o->proxy_host, host, host_len);
         o->proxy_host[host_len] = '\0';
     }
-    if (o->proxy_user != NULL) {
-        const char *colon = strchr(o->proxy_user, ':');
-        size_t user_len = colon == NULL ? strlen(o->proxy_user) : (size_t)(colon - o->proxy_user);
+    if (GIVEN(o, PROXY_USER) != NULL) {
+        const char *user = GIVEN(o, PROXY_USER);
+        const char *colon = strchr(user, ':');
+        size_t user_len = colon == NULL ? strlen(user) : (size_t)(colon - user);
         const char *password = colon == NULL ? "" : colon + 1;
-        if (o->proxy == NULL) {
+        if (GIVEN(o, PROXY) == NULL) {
             return "--proxy-user needs --proxy";
         }
         if (user_len == 0 || user_len >= sizeof o->proxy_username ||
             strlen(password) >= sizeof o->proxy_password) {
             return "--proxy-user must be USER:PASS (each under 256 bytes)";
         }
-        memcpy(o->proxy_username, o->proxy_user, user_len);
+        memcpy(o->proxy_username, user, user_len);
         o->proxy_username[user_len] = '\0';
         memcpy(o->proxy_password, password, strlen(password) + 1);
     }
-    if ((o->common.symmetric_key != NULL) + (o->common.group_key != NULL) +
-            (o->common.cert_file != NULL) !=
+    if ((GIVEN(o, SYMMETRIC_KEY) != NULL) + (GIVEN(o, GROUP_KEY) != NULL) +
+            (GIVEN(o, CERT) != NULL) !=
         1) {
         return CLI_ONE_CREDENTIAL;
     }
-    if (o->common.id_scope == NULL ||
-        (o->common.registration_id == NULL && o->common.cert_file == NULL)) {
+    if (GIVEN(o, ID_SCOPE) == NULL ||
+        (GIVEN(o, REGISTRATION_ID) == NULL && GIVEN(o, CERT) == NULL)) {
         return "--id-scope and --registration-id are required (with --cert, the CN is the id)";
     }
-    if (o->issued_cert_out != NULL && o->csr_file == NULL) {
+    if (GIVEN(o, ISSUED_CERT_OUT) != NULL && GIVEN(o, CSR) == NULL) {
         return "--issued-cert-out needs --csr";
     }
     return NULL;
@@ -584,19 +500,19 @@ static void wipe(char *buf, size_t len) {
 /* Reads --cert and --key and sets them; the key's copy is wiped at once (the library keeps its
  * own, wiped when freed). On failure, `buf` says what went wrong. */
 static dps_result set_client_certificate(dps_config *cfg, const options *o, char *buf,
-                                         size_t buf_len) {
+                                         size_t buf_len, const char *reason) {
     size_t cert_len = 0, key_len = 0;
-    char *cert = read_file(o->common.cert_file, &cert_len);
+    char *cert = read_file(GIVEN(o, CERT), &cert_len);
     char *key;
     dps_result r;
 
     if (cert == NULL) {
-        snprintf(buf, buf_len, "--cert: cannot read %s: %s", o->common.cert_file, strerror(errno));
+        snprintf(buf, buf_len, "--cert: cannot read %s: %s", GIVEN(o, CERT), strerror(errno));
         return DPS_ERR_INVALID_ARGUMENT;
     }
-    key = read_file(o->common.key_file, &key_len);
+    key = read_file(GIVEN(o, KEY), &key_len);
     if (key == NULL) {
-        snprintf(buf, buf_len, "--key: cannot read %s: %s", o->common.key_file, strerror(errno));
+        snprintf(buf, buf_len, "--key: cannot read %s: %s", GIVEN(o, KEY), strerror(errno));
         free(cert);
         return DPS_ERR_INVALID_ARGUMENT;
     }
@@ -606,107 +522,115 @@ static dps_result set_client_certificate(dps_config *cfg, const options *o, char
     free(key);
     free(cert);
     if (r != DPS_OK) {
-        snprintf(buf, buf_len, "--cert/--key: %s", dps_result_str(r));
+        cli_refused(buf, buf_len, "--cert/--key", r, reason);
     }
     return r;
 }
 
-/* Applies the options to a config. On failure returns the setter's error and points
- * `message` at a description in `buf`. */
+/* Reads --ca-file and trusts only its certificates: a private CA or the emulator's replaces
+ * the public roots. */
+static dps_result set_ca_file(dps_config *cfg, const char *path, char *buf, size_t buf_len,
+                              const char *reason) {
+    size_t len = 0;
+    char *pem = read_file(path, &len);
+    dps_result r;
+
+    if (pem == NULL) {
+        snprintf(buf, buf_len, "--ca-file: cannot read %s: %s", path, strerror(errno));
+        return DPS_ERR_INVALID_ARGUMENT;
+    }
+    r = dps_config_add_trust_anchors_pem(cfg, (const uint8_t *)pem, len, false);
+    free(pem);
+    if (r == DPS_ERR_INVALID_CERTIFICATE) {
+        snprintf(buf, buf_len, "--ca-file %s: no PEM certificate in it (%s)", path,
+                 reason[0] != '\0' ? reason : dps_result_str(r));
+    } else if (r != DPS_OK) {
+        snprintf(buf, buf_len, "--ca-file %s: %s", path,
+                 reason[0] != '\0' ? reason : dps_result_str(r));
+    }
+    return r;
+}
+
+/* Reads --csr (DER or PEM) and sets it. */
+static dps_result set_csr(dps_config *cfg, const char *path, char *buf, size_t buf_len,
+                          const char *reason) {
+    size_t len = 0;
+    char *csr = read_file(path, &len);
+    dps_result r;
+
+    if (csr == NULL) {
+        snprintf(buf, buf_len, "--csr: cannot read %s: %s", path, strerror(errno));
+        return DPS_ERR_INVALID_ARGUMENT;
+    }
+    r = dps_config_set_csr_der(cfg, (const uint8_t *)csr, len);
+    free(csr);
+    if (r != DPS_OK) {
+        cli_refused(buf, buf_len, "--csr", r, reason);
+    }
+    return r;
+}
+
+/* Applies the options to a config: the log callback first, so that a setter's reason for a
+ * refusal reaches the message; then the table's simple options; then those that need code.
+ * On failure returns the setter's error and points `message` at a description in `buf`. */
 static dps_result configure(dps_config *cfg, const options *o, cli_log_state *logger,
                             char *buf, size_t buf_len, const char **message) {
+    const char *reason = logger->last_error;
     const char *flag;
+    cli_option_id failed = CLI_OPTION_COUNT;
     dps_result r;
 
 #define TRY(option, call)                                                              \
     do {                                                                               \
         flag = (option);                                                               \
         if ((r = (call)) != DPS_OK) {                                                  \
-            goto failed;                                                               \
+            goto refused;                                                              \
         }                                                                              \
     } while (0)
 
-    TRY("--id-scope", dps_config_set_id_scope(cfg, o->common.id_scope));
-    if (o->common.registration_id != NULL) {
-        TRY("--registration-id", dps_config_set_registration_id(cfg, o->common.registration_id));
-    }
-    if (o->common.symmetric_key != NULL) {
-        TRY("--symmetric-key", dps_config_set_symmetric_key(cfg, o->common.symmetric_key));
-    } else if (o->common.group_key != NULL) {
-        TRY("--group-key", dps_config_set_group_key(cfg, o->common.group_key));
-    } else if ((r = set_client_certificate(cfg, o, buf, buf_len)) != DPS_OK) {
-        *message = buf;
-        return r;
-    }
-    TRY("--host/--port", dps_config_set_endpoint(cfg, o->common.host, (uint16_t)o->common.port));
-    if (o->common.payload != NULL) {
-        TRY("--payload", dps_config_set_payload_json(cfg, o->common.payload));
-    }
-    if (o->common.api_version != NULL) {
-        TRY("--api-version", dps_config_set_api_version(cfg, o->common.api_version));
-    }
-    TRY("--timeout", dps_config_set_timeout_ms(cfg, (uint32_t)o->common.timeout_ms));
-    /* Connection path: WebSocket and HTTP proxy. */
-    TRY("--websocket", dps_config_set_websocket(cfg, o->common.websocket != 0));
-    if (o->proxy != NULL) {
-        TRY("--proxy/--proxy-user",
-            dps_config_set_proxy(cfg, o->proxy_host, (uint16_t)o->proxy_port,
-                                 o->proxy_user != NULL ? o->proxy_username : NULL,
-                                 o->proxy_user != NULL ? o->proxy_password : NULL));
-    }
-    if (o->model_id != NULL) {
-        TRY("--model-id", dps_config_set_model_id(cfg, o->model_id));
-    }
-    if (o->sas_ttl != 0) {
-        TRY("--sas-ttl", dps_config_set_sas_token_lifetime_s(cfg, (uint32_t)o->sas_ttl));
-    }
-    if (o->client_version != NULL) {
-        TRY("--client-version", dps_config_set_client_version(cfg, o->client_version));
-    }
-    if (o->common.ca_file != NULL) {
-        size_t len = 0;
-        char *pem = read_file(o->common.ca_file, &len);
-        if (pem == NULL) {
-            snprintf(buf, buf_len, "--ca-file: cannot read %s: %s", o->common.ca_file,
-                     strerror(errno));
-            *message = buf;
-            return DPS_ERR_INVALID_ARGUMENT;
-        }
-        /* Trust only the given CA: a private CA or the emulator's replaces the public roots. */
-        r = dps_config_add_trust_anchors_pem(cfg, (const uint8_t *)pem, len, false);
-        free(pem);
-        flag = "--ca-file";
-        if (r != DPS_OK) {
-            goto failed;
-        }
-    }
+    *message = buf;
     TRY("--verbose",
         dps_config_set_log_callback(cfg, cli_on_log, logger,
-                                    o->common.verbose ? DPS_LOG_DEBUG : DPS_LOG_ERROR));
-    if (o->csr_file != NULL) {
-        size_t len = 0;
-        char *csr = read_file(o->csr_file, &len);
-        if (csr == NULL) {
-            snprintf(buf, buf_len, "--csr: cannot read %s: %s", o->csr_file, strerror(errno));
-            *message = buf;
-            return DPS_ERR_INVALID_ARGUMENT;
-        }
-        r = dps_config_set_csr_der(cfg, (const uint8_t *)csr, len);
-        free(csr);
-        flag = "--csr";
-        if (r != DPS_OK) {
-            goto failed;
-        }
+                                    GIVEN(o, VERBOSE) != NULL ? DPS_LOG_DEBUG : DPS_LOG_ERROR));
+    logger->last_error[0] = '\0';
+    if ((r = cli_apply_options(cfg, o->given.value, &failed)) != DPS_OK) {
+        flag = cli_option_specs()[failed].flag;
+        goto refused;
     }
-    if (o->common.verbose) {
+    if (GIVEN(o, CERT) != NULL &&
+        (r = set_client_certificate(cfg, o, buf, buf_len, reason)) != DPS_OK) {
+        return r;
+    }
+    if (GIVEN(o, PORT) != NULL) { /* --host alone is the table's: dps_config_set_host */
+        TRY("--port",
+            dps_config_set_endpoint(cfg, cli_host(&o->given), cli_port(&o->given)));
+    }
+    if (GIVEN(o, TIMEOUT) != NULL) {
+        TRY("--timeout", dps_config_set_timeout_ms(cfg, cli_timeout_ms(&o->given)));
+    }
+    if (GIVEN(o, PROXY) != NULL) {
+        TRY("--proxy/--proxy-user",
+            dps_config_set_proxy(cfg, o->proxy_host, (uint16_t)o->proxy_port,
+                                 GIVEN(o, PROXY_USER) != NULL ? o->proxy_username : NULL,
+                                 GIVEN(o, PROXY_USER) != NULL ? o->proxy_password : NULL));
+    }
+    if (GIVEN(o, CA_FILE) != NULL &&
+        (r = set_ca_file(cfg, GIVEN(o, CA_FILE), buf, buf_len, reason)) != DPS_OK) {
+        return r;
+    }
+    if (GIVEN(o, CSR) != NULL &&
+        (r = set_csr(cfg, GIVEN(o, CSR), buf, buf_len, reason)) != DPS_OK) {
+        return r;
+    }
+    if (GIVEN(o, VERBOSE) != NULL) {
         TRY("--verbose", dps_config_set_status_callback(cfg, cli_on_status, logger));
     }
+    *message = NULL;
     return DPS_OK;
 #undef TRY
 
-failed:
-    snprintf(buf, buf_len, "%s: %s", flag, dps_result_str(r));
-    *message = buf;
+refused:
+    cli_refused(buf, buf_len, flag, r, reason);
     return r;
 }
 
@@ -779,10 +703,14 @@ int main(int argc, char **argv) {
     dps_result r;
     int rc;
 
-    rc = cli_handle_usage("dps_register", usage_text, o.common.help, usage_error);
+    rc = cli_handle_usage("dps_register", cli_usage_dps_register(), GIVEN(&o, HELP) != NULL,
+                          usage_error);
     if (rc >= 0) {
         return rc;
     }
+    memset(&logger, 0, sizeof logger);
+    logger.program = "dps_register";
+    logger.verbose = GIVEN(&o, VERBOSE) != NULL;
 #ifndef MSG_NOSIGNAL
     signal(SIGPIPE, SIG_IGN);
 #endif
@@ -791,15 +719,12 @@ int main(int argc, char **argv) {
      * connection is made. */
     cfg = dps_config_new();
     if (cfg == NULL) {
-        return cli_report_failure(DPS_ERR_INTERNAL, "out of memory", NULL);
+        return cli_report_failure(DPS_ERR_INTERNAL, "out of memory", NULL, &logger);
     }
-    memset(&logger, 0, sizeof logger);
-    logger.program = "dps_register";
-    logger.verbose = o.common.verbose;
     r = configure(cfg, &o, &logger, message_buf, sizeof message_buf, &message);
     if (r != DPS_OK) {
         dps_config_free(cfg);
-        return cli_report_failure(r, message, NULL);
+        return cli_report_failure(r, message, NULL, &logger);
     }
 
     /* The transport: the hooks above, with `sock` as their state. */
@@ -818,7 +743,8 @@ int main(int argc, char **argv) {
     dps_config_free(cfg); /* the client keeps its own copy (keys included, zeroized on free) */
     if (r != DPS_OK) {
         /* The reason, if the library gave one, came through the log callback. */
-        return cli_report_failure(r, logger.last_error[0] != '\0' ? logger.last_error : NULL, NULL);
+        return cli_report_failure(r, logger.last_error[0] != '\0' ? logger.last_error : NULL, NULL,
+                                  &logger);
     }
 
     /* Blocking: returns when assigned, refused, failed, or the deadline passed. A firmware
@@ -828,19 +754,20 @@ int main(int argc, char **argv) {
     r = dps_client_register(client);
     message = dps_client_result_detail(client);
     /* Outputs asked for on the command line; failing to write one fails the run. */
-    if (r == DPS_OK && o.issued_cert_out != NULL) {
-        r = write_issued_chain(client, o.issued_cert_out, message_buf, sizeof message_buf);
+    if (r == DPS_OK && GIVEN(&o, ISSUED_CERT_OUT) != NULL) {
+        r = write_issued_chain(client, GIVEN(&o, ISSUED_CERT_OUT), message_buf,
+                               sizeof message_buf);
         message = message_buf;
     }
-    if (r == DPS_OK && o.save_assignment != NULL) {
-        r = write_assignment(client, o.save_assignment, message_buf, sizeof message_buf);
+    if (r == DPS_OK && GIVEN(&o, SAVE_ASSIGNMENT) != NULL) {
+        r = write_assignment(client, GIVEN(&o, SAVE_ASSIGNMENT), message_buf, sizeof message_buf);
         message = message_buf;
     }
     if (r == DPS_OK) {
-        cli_report_success(client, o.csr_file != NULL);
+        cli_report_success(client, GIVEN(&o, CSR) != NULL);
         rc = 0;
     } else {
-        rc = cli_report_failure(r, message, client);
+        rc = cli_report_failure(r, message, client, &logger);
     }
     dps_client_free(client);
     return rc;

@@ -5,10 +5,9 @@
  *
  *   dps_register_offload --id-scope SCOPE --registration-id ID
  *                        (--symmetric-key B64 | --group-key B64 | --cert PEM --key PEM)
- *                        [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
- *                        [--api-version V] [--timeout SECONDS] [--websocket] [--verbose]
+ *                        [OPTION...]
  *
- * Same arguments, JSON output and exit codes as dps_register (see usage_text), plus --cert and
+ * Same arguments, JSON output and exit codes as dps_register (see --help), plus --cert and
  * --key: X.509 where the client certificate is presented by OpenSSL, not by the library. It
  * links against a library built with or without TLS (cargo --no-default-features --features std, CMake
  * -DDPS_MQTT_TLS=OFF): it never asks the library for TLS.
@@ -19,8 +18,8 @@
  * DPS_IO_WOULD_BLOCK), and report a TLS failure as a negated DPS_ERR_TLS_* code so the
  * library ends the attempt with it instead of reconnecting.
  *
- * The shared options, the JSON output, the exit codes and the --verbose log come from
- * cli_common.c, as in dps_register.
+ * The options (the generated table of cli_options.h), the JSON output, the exit codes and the
+ * --verbose log come from cli_common.c, as in dps_register.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -351,15 +350,17 @@ static dps_result make_tls_context(SSL_CTX **out, const char *ca_file, const cha
 #endif
     if (ca_file != NULL ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1
                         : SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        what = "--ca-file: no CA certificate could be read from", file = ca_file;
+        what = "no PEM certificate in it (OpenSSL could not load one)", file = ca_file;
     } else if (cert != NULL && SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-        what = "--cert: no certificate chain could be read from", file = cert;
+        what = "no certificate chain could be read from it", file = cert;
     } else if (key != NULL && (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
                                SSL_CTX_check_private_key(ctx) != 1)) {
-        what = "--key: no private key matching --cert could be read from", file = key;
+        what = "no private key matching --cert could be read from it", file = key;
     }
     if (what != NULL) {
-        snprintf(buf, buf_len, "%s %s", what, file != NULL ? file : "the system");
+        snprintf(buf, buf_len, "%s %s: %s",
+                 file == ca_file ? "--ca-file" : file == cert ? "--cert" : "--key",
+                 file != NULL ? file : "(the system's roots)", what);
         ERR_clear_error();
         SSL_CTX_free(ctx);
         return DPS_ERR_INVALID_CERTIFICATE;
@@ -372,102 +373,62 @@ static dps_result make_tls_context(SSL_CTX **out, const char *ca_file, const cha
 /* Command line (as dps_register, plus --cert/--key)                                         */
 /* ======================================================================================== */
 
-static const char usage_text[] =
-    "usage: dps_register_offload --id-scope SCOPE --registration-id ID\n"
-    "                    (--symmetric-key B64 | --group-key B64 | --cert PEM --key PEM)\n"
-    "                    [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]\n"
-    "                    [--api-version V] [--timeout SECONDS] [--websocket] [--verbose]\n"
-    "\n"
-    "Registers a device with the Azure IoT Device Provisioning Service over MQTT, with TLS\n"
-    "done by OpenSSL in the transport hooks (TLS offload), and prints one JSON object.\n"
-    "\n"
-    "  --id-scope SCOPE       the DPS instance's id scope, e.g. 0ne00000001\n"
-    "  --registration-id ID   the device's registration id\n"
-    "  --symmetric-key B64    the device's key (individual enrollment)\n"
-    "  --group-key B64        the enrollment group's key; the device key is derived from it\n"
-    "  --cert PEM --key PEM   X.509: OpenSSL presents this client certificate chain and key;\n"
-    "                         the registration id must be the certificate's CN\n"
-    "  --host HOST            DPS host (default global.azure-devices-provisioning.net)\n"
-    "  --port PORT            port (default 8883, or 443 with --websocket)\n"
-    "  --ca-file PEM          trust only the CA certificates in this PEM file instead of the\n"
-    "                         system's roots\n"
-    "  --payload JSON         custom JSON sent with the registration as its payload\n"
-    "  --api-version V        service api-version (default 2019-03-31)\n"
-    "  --timeout SECONDS      one deadline for the whole registration (default 90)\n"
-    "  --websocket            MQTT over WebSocket (inside the hooks' TLS), for networks that\n"
-    "                         block port 8883\n"
-    "  --verbose              progress on stderr (never keys or tokens)\n"
-    "\n"
-    "Output and exit codes as dps_register: 0 assigned, 2 invalid argument, 3 authentication\n"
-    "refused, 4 TLS, 5 transport, 6 protocol, 7 deadline passed, 8 failed or disabled,\n"
-    "9 internal error.\n";
+#define GIVEN(o, name) ((o)->value[CLI_OPT_##name])
 
 static const char *parse_args(int argc, char **argv, cli_options *o) {
-    int i;
+    const char *error = cli_parse_args(o, argc, argv, CLI_PROGRAM_DPS_REGISTER_OFFLOAD);
 
-    cli_options_init(o);
-    for (i = 1; i < argc; i++) {
-        const char *error = NULL;
-
-        if (!cli_parse_flag(o, argc, argv, &i, &error)) {
-            return CLI_UNKNOWN_OPTION;
-        }
-        if (error != NULL || o->help) {
-            return error;
-        }
+    if (error != NULL || GIVEN(o, HELP) != NULL) {
+        return error;
     }
-    if (o->id_scope == NULL || o->registration_id == NULL) {
+    if (GIVEN(o, ID_SCOPE) == NULL || GIVEN(o, REGISTRATION_ID) == NULL) {
         return "--id-scope and --registration-id are required";
     }
-    if ((o->cert_file == NULL) != (o->key_file == NULL)) {
+    if ((GIVEN(o, CERT) == NULL) != (GIVEN(o, KEY) == NULL)) {
         return CLI_CERT_AND_KEY;
     }
-    if ((o->symmetric_key != NULL) + (o->group_key != NULL) + (o->cert_file != NULL) != 1) {
+    if ((GIVEN(o, SYMMETRIC_KEY) != NULL) + (GIVEN(o, GROUP_KEY) != NULL) +
+            (GIVEN(o, CERT) != NULL) !=
+        1) {
         return CLI_ONE_CREDENTIAL;
     }
-    cli_finish_options(o);
     return NULL;
 }
 
-/* Applies the options to a config; on failure `buf` says which option was refused. */
+/* Applies the options to a config; on failure `buf` says which option was refused, and why. */
 static dps_result configure(dps_config *cfg, const cli_options *o, cli_log_state *logger,
                             char *buf, size_t buf_len) {
-    const char *flag = "--tls-offload";
+    const char *flag = "TLS offload";
+    cli_option_id failed = CLI_OPTION_COUNT;
     dps_result r;
 
 #define TRY(option, call)                                                                  \
     do {                                                                                   \
         flag = (option);                                                                   \
         if ((r = (call)) != DPS_OK) {                                                      \
-            snprintf(buf, buf_len, "%s: %s", flag, dps_result_str(r));                     \
+            cli_refused(buf, buf_len, flag, r, logger->last_error);                        \
             return r;                                                                      \
         }                                                                                  \
     } while (0)
 
+    /* First, so that a setter's reason for a refusal reaches the message. */
+    TRY("--verbose", dps_config_set_log_callback(cfg, cli_on_log, logger,
+                                                 logger->verbose ? DPS_LOG_DEBUG : DPS_LOG_ERROR));
+    logger->last_error[0] = '\0';
     /* The one line that makes this offload: MQTT in the clear, the hooks do TLS. */
     TRY("TLS offload", dps_config_set_tls_offload(cfg, true));
-    TRY("--id-scope", dps_config_set_id_scope(cfg, o->id_scope));
-    TRY("--registration-id", dps_config_set_registration_id(cfg, o->registration_id));
-    if (o->symmetric_key != NULL) {
-        TRY("--symmetric-key", dps_config_set_symmetric_key(cfg, o->symmetric_key));
-    } else if (o->group_key != NULL) {
-        TRY("--group-key", dps_config_set_group_key(cfg, o->group_key));
-    } else {
+    if ((r = cli_apply_options(cfg, o->value, &failed)) != DPS_OK) {
+        cli_refused(buf, buf_len, cli_option_specs()[failed].flag, r, logger->last_error);
+        return r;
+    }
+    if (GIVEN(o, CERT) != NULL) {
         TRY("--cert", dps_config_set_x509_offloaded(cfg)); /* OpenSSL presents the cert */
     }
-    if (o->websocket) {
-        TRY("--websocket", dps_config_set_websocket(cfg, true));
+    if (GIVEN(o, PORT) != NULL) { /* --host alone is the table's: dps_config_set_host */
+        TRY("--port", dps_config_set_endpoint(cfg, cli_host(o), cli_port(o)));
     }
-    TRY("--host/--port", dps_config_set_endpoint(cfg, o->host, (uint16_t)o->port));
-    if (o->payload != NULL) {
-        TRY("--payload", dps_config_set_payload_json(cfg, o->payload));
-    }
-    if (o->api_version != NULL) {
-        TRY("--api-version", dps_config_set_api_version(cfg, o->api_version));
-    }
-    TRY("--timeout", dps_config_set_timeout_ms(cfg, (uint32_t)o->timeout_ms));
-    if (o->verbose) {
-        TRY("--verbose", dps_config_set_log_callback(cfg, cli_on_log, logger, DPS_LOG_DEBUG));
+    if (GIVEN(o, TIMEOUT) != NULL) {
+        TRY("--timeout", dps_config_set_timeout_ms(cfg, cli_timeout_ms(o)));
     }
     return DPS_OK;
 #undef TRY
@@ -485,37 +446,39 @@ int main(int argc, char **argv) {
     dps_result r;
     int rc;
 
-    rc = cli_handle_usage("dps_register_offload", usage_text, o.help, usage_error);
+    rc = cli_handle_usage("dps_register_offload", cli_usage_dps_register_offload(),
+                          GIVEN(&o, HELP) != NULL, usage_error);
     if (rc >= 0) {
         return rc;
     }
+    memset(&logger, 0, sizeof logger);
+    logger.program = "dps_register_offload";
+    logger.verbose = GIVEN(&o, VERBOSE) != NULL;
     signal(SIGPIPE, SIG_IGN); /* OpenSSL writes with write(): a reset peer must give EPIPE */
 
     memset(&sock, 0, sizeof sock);
     sock.fd = -1;
-    sock.verbose = o.verbose;
-    if (o.ca_file != NULL && access(o.ca_file, R_OK) != 0) {
-        snprintf(message, sizeof message, "--ca-file: cannot read %s: %s", o.ca_file,
+    sock.verbose = GIVEN(&o, VERBOSE) != NULL;
+    if (GIVEN(&o, CA_FILE) != NULL && access(GIVEN(&o, CA_FILE), R_OK) != 0) {
+        snprintf(message, sizeof message, "--ca-file: cannot read %s: %s", GIVEN(&o, CA_FILE),
                  strerror(errno));
-        return cli_report_failure(DPS_ERR_INVALID_ARGUMENT, message, NULL);
+        return cli_report_failure(DPS_ERR_INVALID_ARGUMENT, message, NULL, &logger);
     }
-    r = make_tls_context(&sock.ctx, o.ca_file, o.cert_file, o.key_file, message, sizeof message);
+    r = make_tls_context(&sock.ctx, GIVEN(&o, CA_FILE), GIVEN(&o, CERT), GIVEN(&o, KEY), message,
+                         sizeof message);
     if (r != DPS_OK) {
-        return cli_report_failure(r, message, NULL);
+        return cli_report_failure(r, message, NULL, &logger);
     }
     cfg = dps_config_new();
     if (cfg == NULL) {
         SSL_CTX_free(sock.ctx);
-        return cli_report_failure(DPS_ERR_INTERNAL, "out of memory", NULL);
+        return cli_report_failure(DPS_ERR_INTERNAL, "out of memory", NULL, &logger);
     }
-    memset(&logger, 0, sizeof logger);
-    logger.program = "dps_register_offload";
-    logger.verbose = o.verbose;
     r = configure(cfg, &o, &logger, message, sizeof message);
     if (r != DPS_OK) {
         dps_config_free(cfg);
         SSL_CTX_free(sock.ctx);
-        return cli_report_failure(r, message, NULL);
+        return cli_report_failure(r, message, NULL, &logger);
     }
 
     memset(&transport, 0, sizeof transport);
@@ -530,14 +493,14 @@ int main(int argc, char **argv) {
     dps_config_free(cfg);
     if (r != DPS_OK) {
         SSL_CTX_free(sock.ctx);
-        return cli_report_failure(r, NULL, NULL);
+        return cli_report_failure(r, NULL, NULL, &logger);
     }
     r = dps_client_register(client);
     if (r == DPS_OK) {
         cli_report_success(client, 0);
         rc = 0;
     } else {
-        rc = cli_report_failure(r, dps_client_result_detail(client), client);
+        rc = cli_report_failure(r, dps_client_result_detail(client), client, &logger);
     }
     dps_client_free(client);
     SSL_CTX_free(sock.ctx);

@@ -126,6 +126,11 @@ static void null_arguments(void) {
     CHECK(dps_config_set_group_key(cfg, NULL) == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_set_endpoint(NULL, "host", 8883) == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_set_endpoint(cfg, NULL, 8883) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_host(NULL, "host") == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_host(cfg, NULL) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_keep_alive_s(NULL, 60) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_set_max_packet_size(NULL, 4096) == DPS_ERR_INVALID_NULL_POINTER);
+    CHECK(dps_config_result_detail(NULL) == NULL);
     CHECK(dps_config_add_trust_anchors_pem(NULL, (const uint8_t *)"x", 1, true) ==
           DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_config_add_trust_anchors_pem(cfg, NULL, 10, true) == DPS_ERR_INVALID_NULL_POINTER);
@@ -183,7 +188,7 @@ static void null_arguments(void) {
     CHECK(dps_config_set_proxy(cfg, "proxy", 0, NULL, NULL) == DPS_ERR_INVALID_ARGUMENT);
     CHECK(dps_config_set_proxy(cfg, "", 3128, NULL, NULL) == DPS_ERR_INVALID_ARGUMENT);
     CHECK(dps_config_set_proxy(cfg, "proxy", 3128, "a:b", "p") == DPS_ERR_INVALID_ARGUMENT);
-    CHECK(dps_config_set_proxy(cfg, "pro xy", 3128, NULL, NULL) == DPS_ERR_INVALID_CONFIG);
+    CHECK(dps_config_set_proxy(cfg, "pro xy", 3128, NULL, NULL) == DPS_ERR_INVALID_ARGUMENT);
     CHECK(dps_config_set_proxy(cfg, NULL, 0, NULL, NULL) == DPS_OK);
 
     CHECK(dps_client_new(NULL, NULL, &client) == DPS_ERR_INVALID_NULL_POINTER);
@@ -278,9 +283,74 @@ static void invalid_values(void) {
     CHECK(dps_config_set_symmetric_key(cfg, "not base64!") == DPS_ERR_INVALID_KEY);
     CHECK(dps_config_set_symmetric_key(cfg, "") == DPS_ERR_INVALID_KEY);
     CHECK(dps_config_set_group_key(cfg, "***") == DPS_ERR_INVALID_KEY);
+    CHECK_STR(dps_config_result_detail(cfg), "key is not base64"); /* the last refusal */
     CHECK(dps_config_set_payload_json(cfg, "{not json") == DPS_ERR_INVALID_PAYLOAD);
-    CHECK(dps_config_set_endpoint(cfg, "host", 0) == DPS_ERR_INVALID_ARGUMENT);
+    CHECK(strncmp(dps_config_result_detail(cfg), "payload is not valid JSON: ", 27) == 0);
+    {
+        /* Too big, too deep and not JSON each say so: 100000 bytes; 65 levels. */
+        static char json[100001];
+        memset(json, 'x', 100000);
+        json[0] = json[99999] = '"';
+        json[100000] = '\0';
+        CHECK(dps_config_set_payload_json(cfg, json) == DPS_ERR_INVALID_PAYLOAD);
+        CHECK_STR(dps_config_result_detail(cfg),
+                  "payload is 100000 bytes; the service accepts at most 98304");
+        memset(json, '[', 65);
+        memset(json + 65, ']', 65);
+        json[130] = '\0';
+        CHECK(dps_config_set_payload_json(cfg, json) == DPS_ERR_INVALID_PAYLOAD);
+        CHECK_STR(dps_config_result_detail(cfg), "payload nests 65 levels deep; at most 64");
+        json[0] = ' ';
+        json[129] = ' '; /* 64 levels */
+        CHECK(dps_config_set_payload_json(cfg, json) == DPS_OK);
+        CHECK(dps_config_set_payload_json(cfg, NULL) == DPS_OK);
+    }
+    /* Host names TLS could never use are refused here, before anything is dialled. */
+    CHECK(dps_config_set_endpoint(cfg, "exa mple.com", 8883) == DPS_ERR_INVALID_ARGUMENT);
+    CHECK_STR(dps_config_result_detail(cfg), "host \"exa mple.com\" contains ' '; a host name "
+                                             "has only letters, digits, '-' and '.'");
+    CHECK(dps_config_set_endpoint(cfg, "x..y", 8883) == DPS_ERR_INVALID_ARGUMENT);
+    CHECK_STR(dps_config_result_detail(cfg),
+              "host \"x..y\" has an empty label (a leading dot or two dots in a row)");
+    CHECK(dps_config_set_endpoint(cfg, "a:b", 8883) == DPS_ERR_INVALID_ARGUMENT);
+    CHECK_STR(dps_config_result_detail(cfg), "host \"a:b\" contains ':' but is not an IPv6 "
+                                             "address; give the port separately");
     CHECK(dps_config_set_endpoint(cfg, "", 8883) == DPS_ERR_INVALID_ARGUMENT);
+    CHECK_STR(dps_config_result_detail(cfg), "host is empty");
+    CHECK(dps_config_set_host(cfg, "a:b") == DPS_ERR_INVALID_ARGUMENT);
+    CHECK(dps_config_set_endpoint(cfg, "host", 0) == DPS_ERR_INVALID_ARGUMENT);
+    CHECK_STR(dps_config_result_detail(cfg), "port 0 is not a port; give 1 to 65535");
+    CHECK(dps_config_set_endpoint(cfg, "[::1]", 8883) == DPS_OK);
+    CHECK(dps_config_set_host(cfg, "dps.example") == DPS_OK); /* the port stays */
+    {
+        /* The proxy's host follows the same rule (a build without TLS has no proxy at all). */
+        dps_result r = dps_config_set_proxy(cfg, "x..y", 3128, NULL, NULL);
+        if (r != DPS_ERR_INVALID_UNSUPPORTED) {
+            CHECK(r == DPS_ERR_INVALID_ARGUMENT);
+            CHECK_STR(dps_config_result_detail(cfg), "proxy host \"x..y\" has an empty label (a "
+                                                     "leading dot or two dots in a row)");
+        }
+        CHECK(dps_config_set_proxy(cfg, NULL, 0, NULL, NULL) == DPS_OK);
+    }
+    /* Keep-alive 5..1767 s, packet limit 1024..268435460 bytes; out of range changes nothing. */
+    CHECK(DPS_KEEP_ALIVE_MIN_S == 5 && DPS_KEEP_ALIVE_MAX_S == 1767);
+    CHECK(DPS_KEEP_ALIVE_DEFAULT_S == 60);
+    CHECK(dps_config_set_keep_alive_s(cfg, 0) == DPS_ERR_INVALID_ARGUMENT);
+    CHECK_STR(dps_config_result_detail(cfg), "keep-alive (s) 0 is outside 5..=1767");
+    CHECK(dps_config_set_keep_alive_s(cfg, DPS_KEEP_ALIVE_MIN_S - 1) == DPS_ERR_INVALID_ARGUMENT);
+    CHECK(dps_config_set_keep_alive_s(cfg, DPS_KEEP_ALIVE_MAX_S + 1) == DPS_ERR_INVALID_ARGUMENT);
+    CHECK(dps_config_set_keep_alive_s(cfg, DPS_KEEP_ALIVE_MIN_S) == DPS_OK);
+    CHECK(dps_config_set_keep_alive_s(cfg, DPS_KEEP_ALIVE_MAX_S) == DPS_OK);
+    CHECK(DPS_MAX_PACKET_SIZE_MIN == 1024 && DPS_MAX_PACKET_SIZE_MAX == 268435460);
+    CHECK(DPS_MAX_PACKET_SIZE_DEFAULT == 99328);
+    CHECK(dps_config_set_max_packet_size(cfg, DPS_MAX_PACKET_SIZE_MIN - 1) ==
+          DPS_ERR_INVALID_ARGUMENT);
+    CHECK_STR(dps_config_result_detail(cfg),
+              "maximum packet size (bytes) 1023 is outside 1024..=268435460");
+    CHECK(dps_config_set_max_packet_size(cfg, DPS_MAX_PACKET_SIZE_MAX + 1) ==
+          DPS_ERR_INVALID_ARGUMENT);
+    CHECK(dps_config_set_max_packet_size(cfg, DPS_MAX_PACKET_SIZE_MIN) == DPS_OK);
+    CHECK(dps_config_set_max_packet_size(cfg, DPS_MAX_PACKET_SIZE_DEFAULT) == DPS_OK);
     CHECK(dps_config_set_api_version(cfg, "2019-03-31&x=1") == DPS_ERR_INVALID_ARGUMENT);
     CHECK(dps_config_set_api_version(cfg, "2019-3-31") == DPS_ERR_INVALID_ARGUMENT);
     CHECK(dps_config_set_api_version(cfg, "2025-07-01-preview") == DPS_OK);

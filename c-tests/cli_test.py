@@ -11,6 +11,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import importlib.util
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ import zlib
 from emulator import ID_SCOPE, Emulator, derived_key, test_key
 
 SUCCESS_KEYS = {"status", "assignedHub", "deviceId", "substatus", "payload"}
-FAILURE_KEYS = {"status", "error", "message"}
+FAILURE_KEYS = {"status", "error", "message", "hint"}
 FAILURE_OPTIONAL_KEYS = {"errorCode", "trackingId"}
 AWKWARD_MESSAGE = 'quote " backslash \\ newline \n tab \t bell \x07 e-acute \u00e9 snowman \u2603'
 
@@ -597,6 +598,83 @@ def request_option_cases(r, emu):
                 error="DPS_ERR_INVALID_ARGUMENT")
 
 
+# ---- the option table and the messages that name what is wrong ----------------------------
+
+def load_option_table():
+    """python/dps_mqtt/_options.py, by path: the one definition of every option."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "python",
+                        "dps_mqtt", "_options.py")
+    spec = importlib.util.spec_from_file_location("_options", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def option_table_cases(r, emu, program="dps_register"):
+    """--help is the table's usage text, and every example value of the table is accepted
+    (valid: assigned by the emulator) or refused before dialling with a message that starts
+    with the flag (invalid: exit 2): a new option is tested by its table entry alone."""
+    table = load_option_table()
+    rc, out, err, _ = r.run("--help", raw=True)
+    want = table.usage(program, program)
+    r.report("--help is the option table's usage text",
+             [] if rc == 0 and out == want else [f"exit {rc}, or the text differs from the table"],
+             out, err)
+    for option in table.for_program(program):
+        for value in option.valid:
+            r.check(f"table: {option.flag} {value!r} is accepted",
+                    r.run(*creds("cli-ok", option.flag, value), emu=emu), 0, status="assigned")
+        for value in option.invalid:
+            r.check(f"table: {option.flag} {value!r} is refused before dialling",
+                    r.run(*creds("x", option.flag, value), raw=True), 2, status="error",
+                    message=starts(option.flag))
+
+
+def hint_cases(r, emu):
+    """The failure says what to do: "hint" after "message" in the JSON, and with --verbose the
+    error and the hint on stderr."""
+    wrong = ("--id-scope", ID_SCOPE, "--registration-id", "cli-ok",
+             "--symmetric-key", test_key("wrong"))
+    hint = "check key vs group key, the registration id and the device clock"
+    rc, out, err, elapsed = r.run(*wrong, emu=emu)
+    doc = r.check("hint: in the JSON, after the message", (rc, out, err, elapsed), 3,
+                  error="DPS_ERR_AUTH_UNAUTHORIZED", hint=hint)
+    r.report("hint: the JSON's keys in order",
+             [] if list(doc)[:4] == ["status", "error", "message", "hint"] else [str(list(doc))],
+             out, err)
+    r.report("hint: not on stderr without --verbose", [] if "hint:" not in err else [err], out,
+             err)
+    rc, out, err, elapsed = r.run(*wrong, "--verbose", emu=emu)
+    r.check("hint: --verbose keeps the JSON", (rc, out, err, elapsed), 3, hint=hint)
+    problems = []
+    if f"dps_register: hint: {hint}\n" not in err:
+        problems.append("no hint line")
+    if "dps_register: error: DPS_ERR_AUTH_UNAUTHORIZED: " not in err:
+        problems.append("no error line")
+    r.report("hint: --verbose prints the error and its hint on stderr", problems, out, err)
+
+
+def message_cases(r, work):
+    r.check("a misspelt flag is named, with the nearest one",
+            r.run(*creds("x", "--regstration-id", "y"), raw=True), 2,
+            error="DPS_ERR_INVALID_ARGUMENT",
+            message="unknown option --regstration-id (did you mean --registration-id?) "
+                    "(see --help)")
+    r.check("an unknown flag far from any is named alone",
+            r.run(*creds("x", "--frobnicate", "1"), raw=True), 2,
+            message="unknown option --frobnicate (see --help)")
+    not_pem = os.path.join(work, "not-a-ca.pem")
+    with open(not_pem, "w") as f:
+        f.write("not a certificate\n")
+    r.check("a CA file that is not PEM is named",
+            r.run(*creds("x", "--ca-file", not_pem), raw=True), 2,
+            error="DPS_ERR_INVALID_CERTIFICATE",
+            message=starts(f"--ca-file {not_pem}: no PEM certificate in it ("))
+    rc, out, err, _ = r.run("--help", raw=True)
+    r.report("--help lists exit 9", [] if rc == 0 and "9 internal error" in out else
+             [f"exit {rc}, or no exit 9 in the text"], out, err)
+
+
 def valgrind_cases(r, emu, work):
     r.check("valgrind: symmetric key", r.run(*creds("cli-ok"), emu=emu, timeout=60), 0,
             status="assigned")
@@ -658,6 +736,9 @@ def main():
                 connection_path_cases(r, emu, work)
                 assignment_cases(r, emu, work)
                 request_option_cases(r, emu)
+                option_table_cases(r, emu)
+                message_cases(r, work)
+                hint_cases(r, emu)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{r.passed} passed, {r.failed} failed")

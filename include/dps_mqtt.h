@@ -30,19 +30,6 @@
 #include <stdint.h>
 
 /**
- * Shortest SAS token lifetime `dps_config_set_sas_token_lifetime_s` accepts, in seconds: the
- * token must survive the TLS handshake on a slow link and a device clock a little behind.
- */
-#define DPS_SAS_TOKEN_LIFETIME_MIN_S 60
-
-/**
- * Longest SAS token lifetime accepted, in seconds (30 days). A token is made for each
- * connection, so a long one only widens the window in which a leaked token can be replayed; a
- * device whose clock lags far behind needs a correct clock, not a month-long token.
- */
-#define DPS_SAS_TOKEN_LIFETIME_MAX_S 2592000
-
-/**
  * Longest blob `dps_client_assignment_save` writes (format version 1): a buffer of this size
  * always suffices.
  */
@@ -83,6 +70,54 @@
  * The most bytes of a transport hook's error detail the library keeps (`error_detail`).
  */
 #define DPS_ERROR_DETAIL_MAX 128
+
+/**
+ * Shortest SAS token lifetime `dps_config_set_sas_token_lifetime_s` accepts, in seconds: the
+ * token must survive the TLS handshake on a slow link and a device clock a little behind.
+ */
+#define DPS_SAS_TOKEN_LIFETIME_MIN_S 60
+
+/**
+ * Longest SAS token lifetime accepted, in seconds (30 days). A token is made for each
+ * connection, so a long one only widens the window in which a leaked token can be replayed; a
+ * device whose clock lags far behind needs a correct clock, not a month-long token.
+ */
+#define DPS_SAS_TOKEN_LIFETIME_MAX_S 2592000
+
+/**
+ * Shortest MQTT keep-alive `dps_config_set_keep_alive_s` accepts, in seconds: pings more
+ * often than this cost a metered link for nothing during a registration of a few seconds.
+ */
+#define DPS_KEEP_ALIVE_MIN_S 5
+
+/**
+ * Longest MQTT keep-alive accepted, in seconds: the longest Azure IoT's MQTT front end
+ * honours (29.45 minutes).
+ */
+#define DPS_KEEP_ALIVE_MAX_S 1767
+
+/**
+ * The keep-alive used unless one is set, in seconds (the SDKs use 60 to 240).
+ */
+#define DPS_KEEP_ALIVE_DEFAULT_S 60
+
+/**
+ * Smallest MQTT packet limit `dps_config_set_max_packet_size` accepts, in bytes: below this
+ * not even an assignment without payload fits.
+ */
+#define DPS_MAX_PACKET_SIZE_MIN 1024
+
+/**
+ * Largest packet limit accepted, in bytes: the largest packet MQTT 3.1.1 can express (a
+ * 5-byte fixed header and 268,435,455 bytes).
+ */
+#define DPS_MAX_PACKET_SIZE_MAX 268435460
+
+/**
+ * The limit used unless one is set, in bytes (97 KiB): just above the service's 96 KiB
+ * message limit, so that every response the service may send fits.
+ */
+#define DPS_MAX_PACKET_SIZE_DEFAULT 99328
 
 /**
  * Outcome of a dps-mqtt call. `DPS_OK` is zero; `DPS_PENDING` means "call again later";
@@ -1001,6 +1036,18 @@ const char *dps_client_issued_certificate_chain_pem(const struct dps_client *cli
 struct dps_config *dps_config_new(void);
 
 /**
+ * Why the last setter call on `config` that returned an error refused its argument, e.g.
+ * "host \"x..y\" has an empty label (a leading dot or two dots in a row)": the precise
+ * reason behind the code. The same text goes to the log callback, if one is set, at
+ * DPS_LOG_ERROR. Empty until a setter refuses something; NULL, NUL-pointer and UTF-8
+ * refusals (DPS_ERR_INVALID_NULL_POINTER, DPS_ERR_INVALID_UTF8) leave it unchanged.
+ *
+ * Valid until the next setter call on this config or `dps_config_free`; NULL when `config`
+ * is NULL.
+ */
+const char *dps_config_result_detail(const struct dps_config *config);
+
+/**
  * Frees a configuration. NULL is a no-op. Keys held by it are zeroized.
  */
 void dps_config_free(struct dps_config *config);
@@ -1008,14 +1055,16 @@ void dps_config_free(struct dps_config *config);
 /**
  * Sets the id scope (e.g. "0ne00000001"). Required.
  *
- * @retval DPS_ERR_INVALID_ID_SCOPE when empty or not alphanumeric.
+ * @retval DPS_ERR_INVALID_ID_SCOPE when empty, longer than 64 characters or not letters and
+ *         digits.
  */
 dps_result dps_config_set_id_scope(struct dps_config *config, const char *id_scope);
 
 /**
  * Sets the registration id (the MQTT client id). Required.
  *
- * @retval DPS_ERR_INVALID_REGISTRATION_ID when it breaks the service's rules.
+ * @retval DPS_ERR_INVALID_REGISTRATION_ID when it breaks the service's rules: 1 to 128
+ *         characters of `a-z A-Z 0-9 - . _ :`, the last a letter, a digit or `-`.
  */
 dps_result dps_config_set_registration_id(struct dps_config *config, const char *registration_id);
 
@@ -1036,12 +1085,32 @@ dps_result dps_config_set_symmetric_key(struct dps_config *config, const char *k
 dps_result dps_config_set_group_key(struct dps_config *config, const char *group_key_base64);
 
 /**
- * Sets the DPS host name (also the TLS server name) and port. A port set here is kept when
- * WebSocket is turned on or off.
+ * Sets the DPS host (also the TLS server name) and port. A port set here is kept when
+ * WebSocket is turned on or off; to keep the default port, which follows the transport (8883,
+ * or 443 with `dps_config_set_websocket`), set the host alone with `dps_config_set_host`.
  *
- * @retval DPS_ERR_INVALID_ARGUMENT when the host is empty or the port is 0.
+ * @param host as for `dps_config_set_host`.
+ * @param port 1 to 65535.
+ * @retval DPS_ERR_INVALID_ARGUMENT when the host is neither a DNS name nor an IP address, or
+ *         the port is 0 (nothing is dialled; `dps_config_result_detail` says why); the config
+ *         is unchanged.
  */
 dps_result dps_config_set_endpoint(struct dps_config *config, const char *host, uint16_t port);
+
+/**
+ * Sets the DPS host (also the TLS server name) and leaves the port as it is: the default,
+ * which follows the transport (8883, or 443 with `dps_config_set_websocket`), unless
+ * `dps_config_set_endpoint` chose one.
+ *
+ * @param host a DNS name (at most 253 characters; dot-separated labels of 1 to 63 letters,
+ *        digits or '-', none starting or ending with '-', the last not all digits; no
+ *        trailing dot) or an IPv4 or IPv6 address (IPv6 with or without brackets). Default
+ *        global.azure-devices-provisioning.net. Copied.
+ * @retval DPS_ERR_INVALID_ARGUMENT when the host is neither (nothing is dialled;
+ *         `dps_config_result_detail` says why); the config is unchanged.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `host` is NULL.
+ */
+dps_result dps_config_set_host(struct dps_config *config, const char *host);
 
 /**
  * Adds trust anchors (one or more PEM "CERTIFICATE" blocks) for the server's certificate,
@@ -1063,7 +1132,9 @@ dps_result dps_config_add_trust_anchors_pem(struct dps_config *config,
  * Sets the custom JSON sent to the service as `payload` (available to custom allocation
  * policies and echoed back as the assignment's payload). NULL clears it.
  *
- * @retval DPS_ERR_INVALID_PAYLOAD when not a JSON value.
+ * @retval DPS_ERR_INVALID_PAYLOAD when over 96 KiB (98304 bytes, the service's limit),
+ *         nested more than 64 levels deep, or not one JSON value; `dps_config_result_detail`
+ *         says which.
  */
 dps_result dps_config_set_payload_json(struct dps_config *config, const char *json);
 
@@ -1185,6 +1256,41 @@ dps_result dps_config_set_model_id(struct dps_config *config, const char *model_
  * @retval DPS_ERR_INVALID_ARGUMENT when out of that range (the setting is unchanged).
  */
 dps_result dps_config_set_sas_token_lifetime_s(struct dps_config *config, uint32_t seconds);
+
+/**
+ * Sets the MQTT keep-alive: when nothing was sent or received for this long, the client
+ * sends a PINGREQ, and a server that sends nothing within a further keep-alive is taken as
+ * gone (the connection is retried within the deadline). Default 60 s
+ * (DPS_KEEP_ALIVE_DEFAULT_S), within the 60 to 240 s Microsoft's SDKs use. There is no
+ * "off" (0): without pings a server that went silent is only noticed when the deadline passes.
+ *
+ * @param[in,out] config the configuration.
+ * @param seconds from DPS_KEEP_ALIVE_MIN_S (5: more often only spends a metered link) to
+ *        DPS_KEEP_ALIVE_MAX_S (1767, the longest Azure IoT's MQTT front end honours).
+ * @retval DPS_OK on success.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+ * @retval DPS_ERR_INVALID_ARGUMENT when out of that range (the setting is unchanged;
+ *         `dps_config_result_detail` names the range).
+ */
+dps_result dps_config_set_keep_alive_s(struct dps_config *config, uint16_t seconds);
+
+/**
+ * Sets the largest MQTT packet accepted from the server, fixed header included; it bounds
+ * WebSocket frames too. A larger packet ends the connection with
+ * DPS_ERR_PROTOCOL_PACKET_TOO_LARGE. The buffer grows only as large as what arrives, so a
+ * device short of RAM can lower this to what its registrations need (the assignment and any
+ * payload the service returns). Default 99328 bytes (DPS_MAX_PACKET_SIZE_DEFAULT): just above
+ * the service's 96 KiB message limit, so that every response it may send fits.
+ *
+ * @param[in,out] config the configuration.
+ * @param bytes from DPS_MAX_PACKET_SIZE_MIN (1024) to DPS_MAX_PACKET_SIZE_MAX (268435460,
+ *        the largest packet MQTT 3.1.1 can express).
+ * @retval DPS_OK on success.
+ * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+ * @retval DPS_ERR_INVALID_ARGUMENT when out of that range (the setting is unchanged;
+ *         `dps_config_result_detail` names the range).
+ */
+dps_result dps_config_set_max_packet_size(struct dps_config *config, uint32_t bytes);
 
 /**
  * Sets the user agent sent as `&ClientVersion=` in the MQTT user name (percent-encoded),
@@ -1312,9 +1418,9 @@ dps_result dps_config_set_websocket(struct dps_config *config, bool enabled);
  * @param[in] password NULL for an empty password; needs a `username`.
  * @retval DPS_OK on success.
  * @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
- * @retval DPS_ERR_INVALID_ARGUMENT when `host` is empty, `port` is 0, `username` contains
- *         ':', or a password is given without a user name.
- * @retval DPS_ERR_INVALID_CONFIG when `host` contains characters not allowed in a host name.
+ * @retval DPS_ERR_INVALID_ARGUMENT when `host` is neither a DNS name nor an IP address (the
+ *         rule of `dps_config_set_endpoint`), `port` is 0, `username` contains ':', or a
+ *         password is given without a user name.
  * @retval DPS_ERR_INVALID_UTF8 when a string is not UTF-8.
  * @retval DPS_ERR_INVALID_UNSUPPORTED when `host` is not NULL in a build without TLS: TLS is
  *         offloaded there, and the transport's TLS would wrap the tunnel request meant for the

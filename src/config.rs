@@ -1,5 +1,6 @@
-//! The configuration builder behind `dps_config`: plain safe Rust, validated when a client is
-//! built from it so that every mistake is reported before anything is dialled.
+//! The configuration builder behind `dps_config`: plain safe Rust. Each setter parses its
+//! setting (see `settings`); building a client checks the rules that join several, so that
+//! every mistake is reported before anything is dialled.
 
 use crate::platform::entropy::{self, Entropy};
 use crate::prelude::*;
@@ -15,6 +16,11 @@ use crate::dps::sas::{self, HexCase, KeySigner, Signer};
 use crate::engine::{Credential, Settings, Timing};
 use crate::error::{Error, ErrorKind, Result};
 use crate::layers::{ClientIdentity, FramingFactory, TrustAnchors};
+pub use crate::settings::{
+    ApiVersion, ClientVersion, Csr, EndpointHost, IdScope, KeepAlive, MaxPacketSize, ModelId,
+    Payload, Port, RegistrationId, SasLifetime, DPS_SAS_TOKEN_LIFETIME_MAX_S,
+    DPS_SAS_TOKEN_LIFETIME_MIN_S,
+};
 
 /// The global DPS endpoint.
 pub const DEFAULT_HOST: &str = "global.azure-devices-provisioning.net";
@@ -75,51 +81,49 @@ impl ClientCertificate {
 
 /// The registration id to use with an X.509 certificate whose subject CN is `cn`: the one
 /// configured, which must equal the CN (ids are case-insensitive), or else the CN itself.
-fn x509_registration_id(configured: Option<&str>, cn: &str) -> Result<String> {
-    let id = match configured {
-        Some(id) if !id.eq_ignore_ascii_case(cn) => {
-            return Err(Error::new(
-                ErrorKind::InvalidCertificateCn,
-                format!(
-                    "registration id {id:?} does not match the client certificate's subject CN \
-                     {cn:?}; with X.509 they must be equal (or set no registration id to use the CN)"
-                ),
-            ))
-        }
-        Some(id) => id,
-        None => cn,
-    };
-    protocol::validate_registration_id(id).map_err(|e| {
-        Error::new(
-            e.kind,
-            format!("the client certificate's CN {cn:?} is not a valid registration id"),
-        )
-    })?;
-    Ok(id.to_owned())
+fn x509_registration_id(configured: Option<&RegistrationId>, cn: &str) -> Result<RegistrationId> {
+    match configured {
+        Some(id) if !id.eq_ignore_ascii_case(cn) => Err(Error::new(
+            ErrorKind::InvalidCertificateCn,
+            format!(
+                "registration id {id:?} does not match the client certificate's subject CN \
+                 {cn:?}; with X.509 they must be equal (or set no registration id to use the CN)"
+            ),
+        )),
+        Some(id) => Ok(id.clone()),
+        None => cn.parse().map_err(|e: Error| {
+            Error::new(
+                e.kind,
+                format!("the client certificate's CN {cn:?} is not a valid registration id: {e}"),
+            )
+        }),
+    }
 }
 
+/// Every field holds a validated setting (see [`crate::settings`]); the setters below parse
+/// their input into it and refuse bad input with the precise reason.
 #[derive(Clone)]
 pub struct Config {
-    pub id_scope: Option<String>,
-    pub registration_id: Option<String>,
+    pub id_scope: Option<IdScope>,
+    pub registration_id: Option<RegistrationId>,
     pub key: Option<KeyKind>,
-    pub host: String,
-    pub port: u16,
-    pub api_version: String,
-    pub client_version: Option<String>,
-    pub payload: Option<String>,
+    pub host: EndpointHost,
+    pub port: Port,
+    pub api_version: ApiVersion,
+    pub client_version: Option<ClientVersion>,
+    pub payload: Option<Payload>,
     /// IoT Plug and Play model id, sent inside `payload` as `modelId`.
-    pub model_id: Option<String>,
+    pub model_id: Option<ModelId>,
     pub use_default_roots: bool,
     pub extra_anchors_pem: Vec<u8>,
     pub timing: Timing,
-    pub max_packet_size: usize,
+    pub max_packet_size: MaxPacketSize,
     pub hex_case: HexCase,
     /// The transport hooks carry MQTT in the clear because the firmware's transport does TLS.
     /// Always true in a build without the `tls` feature.
     pub tls_offload: bool,
-    /// A PKCS#10 CSR (DER) sent as `csr` for certificate issuance.
-    pub csr_der: Option<Vec<u8>>,
+    /// A PKCS#10 CSR sent as `csr` for certificate issuance.
+    pub csr: Option<Csr>,
     /// Whether `api_version` was chosen by the user (a CSR then does not change it).
     pub api_version_explicit: bool,
     /// MQTT over WebSocket (port 443 unless the port was set explicitly).
@@ -138,19 +142,19 @@ impl Default for Config {
             id_scope: None,
             registration_id: None,
             key: None,
-            host: DEFAULT_HOST.to_owned(),
-            port: DEFAULT_PORT,
-            api_version: protocol::DEFAULT_API_VERSION.to_owned(),
-            client_version: Some(concat!("dps-mqtt/", env!("CARGO_PKG_VERSION")).to_owned()),
+            host: EndpointHost::global(),
+            port: Port::mqtt(),
+            api_version: ApiVersion::default_version(),
+            client_version: Some(ClientVersion::library()),
             payload: None,
             model_id: None,
             use_default_roots: true,
             extra_anchors_pem: Vec::new(),
             timing: Timing::default(),
-            max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+            max_packet_size: MaxPacketSize::default(),
             hex_case: HexCase::Lower,
             tls_offload: !cfg!(feature = "tls"),
-            csr_der: None,
+            csr: None,
             api_version_explicit: false,
             websocket: false,
             port_explicit: false,
@@ -159,14 +163,6 @@ impl Default for Config {
         }
     }
 }
-
-/// Shortest SAS token lifetime `dps_config_set_sas_token_lifetime_s` accepts, in seconds: the
-/// token must survive the TLS handshake on a slow link and a device clock a little behind.
-pub const DPS_SAS_TOKEN_LIFETIME_MIN_S: u32 = 60;
-/// Longest SAS token lifetime accepted, in seconds (30 days). A token is made for each
-/// connection, so a long one only widens the window in which a leaked token can be replayed; a
-/// device whose clock lags far behind needs a correct clock, not a month-long token.
-pub const DPS_SAS_TOKEN_LIFETIME_MAX_S: u32 = 2_592_000;
 
 // Trust anchors: added to (`add`) or replacing (`set`) those given before.
 impl Config {
@@ -195,41 +191,35 @@ impl Config {
         self.extra_anchors_pem.clear();
         self.add_trust_anchors_pem(pem, use_public_roots)
     }
+}
 
-    /// Sets the lifetime of each SAS token, from [`DPS_SAS_TOKEN_LIFETIME_MIN_S`] to
-    /// [`DPS_SAS_TOKEN_LIFETIME_MAX_S`]; `ErrorKind::InvalidArgument` (and no change) outside.
-    pub fn set_sas_token_lifetime_secs(&mut self, seconds: u32) -> Result<()> {
-        if !(DPS_SAS_TOKEN_LIFETIME_MIN_S..=DPS_SAS_TOKEN_LIFETIME_MAX_S).contains(&seconds) {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                format!(
-                    "SAS token lifetime {seconds} s is outside \
-                     {DPS_SAS_TOKEN_LIFETIME_MIN_S}..={DPS_SAS_TOKEN_LIFETIME_MAX_S} s"
-                ),
-            ));
-        }
-        self.timing.sas_ttl_secs = u64::from(seconds);
+// Setters: each parses its input into the setting's type, and leaves the config unchanged
+// when it refuses it.
+impl Config {
+    pub fn set_id_scope(&mut self, id_scope: &str) -> Result<()> {
+        self.id_scope = Some(id_scope.parse()?);
         Ok(())
     }
 
-    /// The payload sent: the custom payload, with the model id added inside it when one is set.
-    fn payload_to_send(&self) -> Result<Option<String>> {
-        match &self.model_id {
-            Some(model_id) => {
-                protocol::validate_model_id(model_id)?;
-                protocol::payload_with_model_id(self.payload.as_deref(), model_id).map(Some)
-            }
-            None => Ok(self.payload.clone()),
-        }
+    pub fn set_registration_id(&mut self, registration_id: &str) -> Result<()> {
+        self.registration_id = Some(registration_id.parse()?);
+        Ok(())
     }
-}
 
-impl Config {
     /// Sets the server's host and port; the port then stays whatever transport is chosen.
-    pub fn set_endpoint(&mut self, host: &str, port: u16) {
-        self.host = host.to_owned();
+    pub fn set_endpoint(&mut self, host: &str, port: u16) -> Result<()> {
+        let port = Port::new(port)?;
+        self.set_host(host)?;
         self.port = port;
         self.port_explicit = true;
+        Ok(())
+    }
+
+    /// Sets the server's host alone: the port stays as it was (following the transport unless
+    /// [`Config::set_endpoint`] chose one).
+    pub fn set_host(&mut self, host: &str) -> Result<()> {
+        self.host = host.parse()?;
+        Ok(())
     }
 
     /// Turns MQTT over WebSocket on or off. Unless the port was set explicitly, it follows:
@@ -238,33 +228,94 @@ impl Config {
         self.websocket = enabled;
         if !self.port_explicit {
             self.port = if enabled {
-                crate::layers::ws::DEFAULT_PORT
+                Port::websocket()
             } else {
-                DEFAULT_PORT
+                Port::mqtt()
             };
         }
     }
 
-    /// Checks the configuration and builds the engine's settings.
+    /// `None` clears the payload.
+    pub fn set_payload(&mut self, json: Option<&str>) -> Result<()> {
+        self.payload = json.map(str::parse).transpose()?;
+        Ok(())
+    }
+
+    /// `None` clears the model id.
+    pub fn set_model_id(&mut self, model_id: Option<&str>) -> Result<()> {
+        self.model_id = model_id.map(str::parse).transpose()?;
+        Ok(())
+    }
+
+    pub fn set_api_version(&mut self, api_version: &str) -> Result<()> {
+        self.api_version = api_version.parse()?;
+        self.api_version_explicit = true;
+        Ok(())
+    }
+
+    /// `None` omits the ClientVersion parameter.
+    pub fn set_client_version(&mut self, agent: Option<&str>) -> Result<()> {
+        self.client_version = agent.map(str::parse).transpose()?;
+        Ok(())
+    }
+
+    /// A CSR as DER or PEM; `None` removes it.
+    pub fn set_csr(&mut self, csr: Option<&[u8]>) -> Result<()> {
+        self.csr = csr.map(Csr::parse).transpose()?;
+        Ok(())
+    }
+
+    /// Sets the lifetime of each SAS token, from [`DPS_SAS_TOKEN_LIFETIME_MIN_S`] to
+    /// [`DPS_SAS_TOKEN_LIFETIME_MAX_S`].
+    pub fn set_sas_token_lifetime_secs(&mut self, seconds: u32) -> Result<()> {
+        self.timing.sas_ttl_secs = SasLifetime::new(seconds)?.secs();
+        Ok(())
+    }
+
+    /// Sets the MQTT keep-alive (see [`KeepAlive`]).
+    pub fn set_keep_alive_secs(&mut self, seconds: u16) -> Result<()> {
+        self.timing.keep_alive_secs = KeepAlive::new(seconds)?.secs();
+        Ok(())
+    }
+
+    /// Sets the largest MQTT packet accepted (see [`MaxPacketSize`]).
+    pub fn set_max_packet_size(&mut self, bytes: u32) -> Result<()> {
+        self.max_packet_size = MaxPacketSize::new(bytes)?;
+        Ok(())
+    }
+
+    /// The payload sent: the custom payload, with the model id added inside it when one is set.
+    fn payload_to_send(&self) -> Result<Option<Payload>> {
+        match &self.model_id {
+            Some(model_id) => {
+                protocol::payload_with_model_id(self.payload.as_ref(), model_id).map(Some)
+            }
+            None => Ok(self.payload.clone()),
+        }
+    }
+}
+
+impl Config {
+    /// Checks the rules that join several settings (a credential present, the X.509 CN,
+    /// offload contradictions, an entropy source, the register body's size) and builds the
+    /// engine's settings. Each setting on its own was checked when it was set.
     pub fn settings(&self) -> Result<Settings> {
         let id_scope = self
             .id_scope
             .clone()
             .ok_or_else(|| Error::new(ErrorKind::InvalidConfig, "no id scope set"))?;
-        protocol::validate_id_scope(&id_scope)?;
         let mut identity = None;
         let registration_id = match &self.key {
             Some(KeyKind::X509(certificate)) => {
                 let (tls_identity, cn) = certificate.parse()?;
                 identity = Some(tls_identity);
-                x509_registration_id(self.registration_id.as_deref(), &cn)?
+                x509_registration_id(self.registration_id.as_ref(), &cn)?
             }
             _ => self
                 .registration_id
                 .clone()
                 .ok_or_else(|| Error::new(ErrorKind::InvalidConfig, "no registration id set"))?,
         };
-        protocol::validate_registration_id(&registration_id)?;
         let credential = match &self.key {
             Some(KeyKind::Device(key)) => Credential::Sas(Box::new(KeySigner::from_base64(key)?)),
             Some(KeyKind::Group(group)) => {
@@ -287,14 +338,19 @@ impl Config {
                 ))
             }
         };
-        protocol::validate_api_version(&self.api_version)?;
-        if let Some(agent) = &self.client_version {
-            protocol::validate_client_version(agent)?;
-        }
-        if self.max_packet_size < 1024 {
+        let payload = self.payload_to_send()?;
+        let csr_b64 = self.csr.as_ref().map(|csr| STANDARD.encode(csr.der()));
+        let body = protocol::register_body(&registration_id, payload.as_ref(), csr_b64.as_deref());
+        if body.len() > protocol::MAX_REQUEST_BODY {
             return Err(Error::new(
-                ErrorKind::InvalidConfig,
-                "maximum packet size below 1024 bytes",
+                ErrorKind::InvalidPayload,
+                format!(
+                    "the registration request (payload{}) is {} bytes; the service accepts at \
+                     most {}",
+                    if csr_b64.is_some() { " and CSR" } else { "" },
+                    body.len(),
+                    protocol::MAX_REQUEST_BODY
+                ),
             ));
         }
         let framing = self.framing(identity)?;
@@ -314,19 +370,19 @@ impl Config {
             registration_id,
             credential,
             host: self.host.clone(),
-            port: self.port,
-            api_version: if self.csr_der.is_some() && !self.api_version_explicit {
-                protocol::CERTIFICATE_ISSUANCE_API_VERSION.to_owned()
+            port: self.port.get(),
+            api_version: if self.csr.is_some() && !self.api_version_explicit {
+                ApiVersion::certificate_issuance()
             } else {
                 self.api_version.clone()
             },
             client_version: self.client_version.clone(),
-            payload: self.payload_to_send()?,
+            payload,
             framing,
             timing: self.timing.clone(),
-            max_packet_size: self.max_packet_size,
+            max_packet_size: self.max_packet_size.bytes(),
             hex_case: self.hex_case,
-            csr_b64: self.csr_der.as_ref().map(|der| STANDARD.encode(der)),
+            csr_b64,
             entropy,
             route: crate::layers::Route {
                 websocket: self.websocket,
@@ -382,8 +438,8 @@ mod tests {
 
     fn config(key: KeyKind) -> Config {
         Config {
-            id_scope: Some("0ne00000001".into()),
-            registration_id: Some("dev-1".into()),
+            id_scope: Some("0ne00000001".parse().unwrap()),
+            registration_id: Some("dev-1".parse().unwrap()),
             key: Some(key),
             entropy: Some(crate::platform::entropy::test_source()),
             ..Config::default()
@@ -451,6 +507,41 @@ mod tests {
         cfg.proxy =
             Some(crate::layers::proxy::Proxy::new("proxy.example", 3128, None, None).unwrap());
         assert_eq!(code(&cfg), ErrorKind::InvalidConfig);
+    }
+
+    #[test]
+    fn keep_alive_and_packet_limit_reach_the_connection() {
+        let mut cfg = config(KeyKind::Device(Zeroizing::new(KEY.into())));
+        cfg.tls_offload = true;
+        cfg.set_keep_alive_secs(240).unwrap();
+        cfg.set_max_packet_size(4096).unwrap();
+        assert_eq!(cfg.settings().unwrap().max_packet_size, 4096);
+        let (_, out) = first_connect(&cfg);
+        match decode_slice(&out).unwrap().unwrap() {
+            Packet::Connect(c) => assert_eq!(c.keep_alive, 240),
+            other => panic!("first packet is {:?}, not CONNECT", other.get_type()),
+        }
+    }
+
+    #[test]
+    fn a_payload_that_fits_alone_may_not_fit_with_the_csr() {
+        let mut cfg = config(KeyKind::Device(Zeroizing::new(KEY.into())));
+        cfg.set_payload(Some(&format!("\"{}\"", "x".repeat(90_000))))
+            .unwrap();
+        assert!(cfg.settings().is_ok());
+        let mut csr = vec![0x30, 0x82, 0x27, 0x10];
+        csr.resize(4 + 0x2710, 0);
+        cfg.set_csr(Some(&csr)).unwrap();
+        let e = cfg.settings().err().expect("too large with the CSR");
+        assert_eq!(e.kind, ErrorKind::InvalidPayload);
+        assert!(
+            e.detail
+                .starts_with("the registration request (payload and CSR) is ")
+                && e.detail
+                    .ends_with("bytes; the service accepts at most 98304"),
+            "{}",
+            e.detail
+        );
     }
 
     #[cfg(feature = "tls")]

@@ -12,7 +12,8 @@
 //! - `platform`: entropy and heap accounting, portable; `hosted` (feature `std`): the TCP
 //!   transport and system clock for operating systems.
 //!
-//! `config` parses settings; `error` holds the error kinds and the one table of result codes
+//! `settings` holds each setting as a validated type, parsed once where it is set; `config`
+//! gathers them and checks the rules that join several; `error` holds the error kinds and the one table of result codes
 //! (their C names and values are `ffi::result`'s). Everything but `hosted` and
 //! `layers::tls` builds without `std`.
 
@@ -61,3 +62,4 @@ pub mod ffi;
 pub mod hosted;
 pub mod layers;
 pub mod platform;
+pub mod settings;

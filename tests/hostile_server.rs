@@ -32,11 +32,11 @@ const ASSIGNED: &str = r#"{"operationId":"op-1","status":"assigned","registratio
 
 fn config(port: u16, ca_pem: &[u8]) -> Config {
     let mut cfg = Config {
-        id_scope: Some("0ne00000001".into()),
-        registration_id: Some(REG_ID.into()),
+        id_scope: Some("0ne00000001".parse().unwrap()),
+        registration_id: Some(REG_ID.parse().unwrap()),
         key: Some(KeyKind::Device(Zeroizing::new(KEY.into()))),
-        host: HOST.into(),
-        port,
+        host: HOST.parse().unwrap(),
+        port: dps_mqtt::config::Port::new(port).unwrap(),
         use_default_roots: false,
         extra_anchors_pem: ca_pem.to_vec(),
         ..Config::default()
@@ -174,7 +174,7 @@ fn publish_bigger_than_the_configured_limit_is_refused() {
             peer.respond("200", &format!("$rid={rid}"), &body);
             peer.drain()
         },
-        |cfg| cfg.max_packet_size = 4096,
+        |cfg| cfg.set_max_packet_size(4096).unwrap(),
     );
     assert_code(&run, Err(ErrorKind::ProtocolPacketTooLarge));
 }

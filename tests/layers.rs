@@ -14,12 +14,12 @@ const KEY: &str = "O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=";
 
 fn engine() -> Engine {
     Engine::new(Settings {
-        id_scope: "0ne00000001".into(),
-        registration_id: "dev-1".into(),
+        id_scope: "0ne00000001".parse().unwrap(),
+        registration_id: "dev-1".parse().unwrap(),
         credential: Credential::Sas(Box::new(KeySigner::from_base64(KEY).unwrap())),
-        host: "dps.example".into(),
+        host: "dps.example".parse().unwrap(),
         port: 443,
-        api_version: "2019-03-31".into(),
+        api_version: "2019-03-31".parse().unwrap(),
         client_version: None,
         payload: None,
         framing: FramingFactory::Plain,

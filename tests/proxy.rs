@@ -142,7 +142,7 @@ fn config(emu: &Emulator, name: &str, websocket: bool, proxy: Proxy) -> Config {
     } else {
         emu.port
     };
-    cfg.set_endpoint("localhost", port);
+    cfg.set_endpoint("localhost", port).unwrap();
     cfg
 }
 

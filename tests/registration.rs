@@ -146,7 +146,11 @@ fn custom_payload_round_trip_and_group_key() {
         Some("group-member-7"),
         KeyKind::Group(Zeroizing::new(group_key)),
     );
-    cfg.payload = Some(r#"{"modelId":"dtmi:com:example:Thermostat;1","site":[1,2]}"#.into());
+    cfg.payload = Some(
+        r#"{"modelId":"dtmi:com:example:Thermostat;1","site":[1,2]}"#
+            .parse()
+            .unwrap(),
+    );
     let (code, out) = register(&cfg);
     assert_eq!(code, Ok(()), "{out:?}");
     assert_eq!(
@@ -179,7 +183,7 @@ fn wrong_key_is_an_auth_error_from_connack_refusal() {
 #[test]
 fn unknown_id_scope_is_refused() {
     let (emu, mut cfg) = scenario("scope-dev", json!({}));
-    cfg.id_scope = Some("0ne99999999".into());
+    cfg.id_scope = Some("0ne99999999".parse().unwrap());
     let (code, _) = register(&cfg);
     assert_eq!(code, Err(ErrorKind::AuthUnknownIdScope));
     drop(emu);
@@ -198,7 +202,7 @@ fn untrusted_server_certificate_is_a_tls_error() {
 fn nothing_listening_is_a_transport_error() {
     let (emu, mut cfg) = scenario("closed-dev", json!({}));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    cfg.port = listener.local_addr().unwrap().port();
+    cfg.port = dps_mqtt::config::Port::new(listener.local_addr().unwrap().port()).unwrap();
     drop(listener);
     cfg.timing.backoff_initial_ms = 10;
     // Refused connects are retried until the deadline (tests/deadline.rs checks the message).

@@ -88,12 +88,12 @@ fn echoed_payload(out: &Outcome) -> serde_json::Value {
 fn model_id_goes_inside_the_payload() {
     let emu = emulator();
     let mut cfg = config(&emu);
-    cfg.model_id = Some(MODEL.into());
+    cfg.model_id = Some(MODEL.parse().unwrap());
     let (code, out) = register(&cfg);
     assert_eq!(code, Ok(()), "{out:?}");
     assert_eq!(echoed_payload(&out), json!({ "modelId": MODEL }));
 
-    cfg.payload = Some(r#"{"site":"berlin","n":[1,2]}"#.into());
+    cfg.payload = Some(r#"{"site":"berlin","n":[1,2]}"#.parse().unwrap());
     let (code, out) = register(&cfg);
     assert_eq!(code, Ok(()), "{out:?}");
     assert_eq!(
@@ -106,16 +106,17 @@ fn model_id_goes_inside_the_payload() {
 fn model_id_conflicts_are_refused_before_dialling() {
     let emu = emulator();
     let mut cfg = config(&emu);
-    cfg.model_id = Some(MODEL.into());
+    cfg.model_id = Some(MODEL.parse().unwrap());
     for payload in [r#"{"modelId":"dtmi:other;1"}"#, "[1,2]", "\"text\""] {
-        cfg.payload = Some(payload.into());
+        cfg.payload = Some(payload.parse().unwrap());
         let e = cfg.settings().err().expect("refused");
         assert_eq!(e.kind, ErrorKind::InvalidPayload, "{payload}: {e}");
     }
     cfg.payload = None;
-    cfg.model_id = Some("com:example:Thermostat;1".into());
     assert_eq!(
-        cfg.settings().err().map(|e| e.kind),
+        cfg.set_model_id(Some("com:example:Thermostat;1"))
+            .err()
+            .map(|e| e.kind),
         Some(ErrorKind::InvalidModelId)
     );
 }
@@ -167,8 +168,8 @@ fn client_version_and_api_version_reach_the_service() {
     let emu = emulator();
     let mut cfg = config(&emu);
     assert_eq!(register(&cfg).0, Ok(()));
-    cfg.client_version = Some("contoso-fw/2.4.1 (board-x; rev b)".into());
-    cfg.api_version = "2021-06-01".into();
+    cfg.client_version = Some("contoso-fw/2.4.1 (board-x; rev b)".parse().unwrap());
+    cfg.api_version = "2021-06-01".parse().unwrap();
     assert_eq!(register(&cfg).0, Ok(()));
     cfg.client_version = None;
     assert_eq!(register(&cfg).0, Ok(()));
@@ -186,9 +187,8 @@ fn client_version_and_api_version_reach_the_service() {
             (json!("2021-06-01"), serde_json::Value::Null),
         ]
     );
-    cfg.api_version = "2021-6-1".into();
     assert_eq!(
-        cfg.settings().err().map(|e| e.kind),
+        cfg.set_api_version("2021-6-1").err().map(|e| e.kind),
         Some(ErrorKind::InvalidArgument)
     );
 }

@@ -21,8 +21,9 @@ fn ws_config(emu: &Emulator, name: &str, key: &str) -> Config {
     let key = KeyKind::Device(Zeroizing::new(key.to_owned()));
     let mut cfg = emulator_config(emu, Some(name), key);
     cfg.set_websocket(true);
-    assert_eq!(cfg.port, 443, "WebSocket defaults to port 443");
-    cfg.set_endpoint("localhost", emu.ws_port.expect("emulator serves wss"));
+    assert_eq!(cfg.port.get(), 443, "WebSocket defaults to port 443");
+    cfg.set_endpoint("localhost", emu.ws_port.expect("emulator serves wss"))
+        .unwrap();
     cfg
 }
 
@@ -90,13 +91,13 @@ fn wrong_key_over_websocket_is_an_auth_error() {
 #[test]
 fn websocket_port_follows_unless_set_explicitly() {
     let mut cfg = Config::default();
-    assert_eq!(cfg.port, 8883);
+    assert_eq!(cfg.port.get(), 8883);
     cfg.set_websocket(true);
-    assert_eq!(cfg.port, 443);
+    assert_eq!(cfg.port.get(), 443);
     cfg.set_websocket(false);
-    assert_eq!(cfg.port, 8883);
-    cfg.set_endpoint("h", 8443);
+    assert_eq!(cfg.port.get(), 8883);
+    cfg.set_endpoint("h", 8443).unwrap();
     cfg.set_websocket(true);
-    assert_eq!(cfg.port, 8443, "an explicit port is kept");
+    assert_eq!(cfg.port.get(), 8443, "an explicit port is kept");
     assert!(cfg.settings().is_err(), "still needs credentials");
 }

@@ -162,7 +162,10 @@ fn group_enrollment_takes_the_registration_id_from_the_cn() {
         format!("{leaf_pem}{ca_pem}").into_bytes(),
         key.clone(),
     );
-    assert_eq!(cfg.settings().unwrap().registration_id, "x509-member-7");
+    assert_eq!(
+        cfg.settings().unwrap().registration_id.as_str(),
+        "x509-member-7"
+    );
     let (code, out) = register(&cfg);
     assert_eq!(code, Ok(()), "{out:?}");
     assert_eq!(out.assigned_hub.as_deref(), Some(GROUP_HUB));

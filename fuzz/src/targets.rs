@@ -71,14 +71,14 @@ fn fuzz_engine() -> Engine {
         panic!("fixed test key must decode");
     };
     let settings = Settings {
-        id_scope: "0ne00000001".into(),
-        registration_id: "dev-1".into(),
+        id_scope: "0ne00000001".parse().unwrap(),
+        registration_id: "dev-1".parse().unwrap(),
         credential: Credential::Sas(Box::new(signer)),
-        host: "dps.example".into(),
+        host: "dps.example".parse().unwrap(),
         port: 8883,
-        api_version: protocol::DEFAULT_API_VERSION.into(),
+        api_version: protocol::DEFAULT_API_VERSION.parse().unwrap(),
         client_version: None,
-        payload: Some(r#"{"a":1}"#.into()),
+        payload: Some(r#"{"a":1}"#.parse().unwrap()),
         framing: FramingFactory::Plain,
         route: Default::default(),
         timing: Timing::default(),

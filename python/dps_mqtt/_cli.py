@@ -8,140 +8,77 @@ import os
 import sys
 from typing import Any, Dict, List, Optional, TextIO
 
-from . import _ffi
+from . import _ffi, _options
 from ._client import ProvisioningClient, ProxyOptions, RegistrationResult, Status, X509
 from ._errors import InternalError, InvalidArgumentError, ProtocolError, ProvisioningError
 
 PROG = "python -m dps_mqtt"
+PROGRAM = "python"
+"""This CLI's column of the option table."""
 
-USAGE = """\
-usage: python -m dps_mqtt register --id-scope SCOPE --registration-id ID
-                                  (--symmetric-key B64 | --group-key B64)
-                                  [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
-                                  [--api-version V] [--timeout SECONDS] [--verbose]
-                                  [--csr FILE [--issued-cert-out FILE]] [--save-assignment FILE]
-                                  [--websocket] [--proxy HOST:PORT [--proxy-user USER:PASS]]
-       python -m dps_mqtt register --id-scope SCOPE [--registration-id ID]
-                                  --cert FILE --key FILE
-       and with either: [--model-id DTMI] [--sas-ttl SECONDS] [--client-version STR]
-                                  [--host HOST] [--port PORT] [--ca-file PEM] [--payload JSON]
-                                  [--api-version V] [--timeout SECONDS] [--verbose]
+USAGE = _options.usage(PROGRAM, f"{PROG} register")
 
-Registers a device with the Azure IoT Device Provisioning Service over MQTT/TLS and
-prints one JSON object on stdout.
-
-  --id-scope SCOPE       the DPS instance's id scope, e.g. 0ne00000001
-  --registration-id ID   the device's registration id
-  --symmetric-key B64    the device's key (individual enrollment)
-  --group-key B64        the enrollment group's key; the device key is derived from it
-  --cert FILE            X.509 client certificate: PEM chain (leaf first) or one DER
-                         certificate; its CN is the registration id
-  --key FILE             the certificate's private key, PEM or DER (PKCS#8, PKCS#1 RSA
-                         or SEC1 EC), unencrypted
-  --model-id DTMI        IoT Plug and Play model id, sent inside the payload as modelId
-                         (e.g. dtmi:com:example:Thermostat;1)
-  --sas-ttl SECONDS      lifetime of the SAS token, 60 to 2592000 (default 3600)
-  --client-version STR   user agent sent as ClientVersion (default dps-mqtt/VERSION)
-  --host HOST            DPS host (default global.azure-devices-provisioning.net)
-  --port PORT            port (default 8883, or 443 with --websocket)
-  --ca-file PEM          trust only the CA certificates in this PEM file (a private CA,
-                         or the local emulator's ca.pem) instead of the public roots
-  --payload JSON         custom JSON sent with the registration as its payload
-  --api-version V        service api-version (default 2019-03-31)
-  --timeout SECONDS      one deadline for the whole registration: connects,
-                         reconnects, waits and polls (default 90)
-  --verbose              progress on stderr (never keys or tokens)
-  --csr FILE             request a certificate: send this PKCS#10 CSR (DER or PEM, CN =
-                         the registration id); api-version 2025-07-01-preview unless
-                         --api-version is given; the JSON adds "issuedCertificateChain"
-  --issued-cert-out FILE write the issued chain there as PEM (leaf first)
-  --websocket            MQTT over WebSocket over TLS (/$iothub/websocket), for networks
-                         that only let port 443 out
-  --proxy HOST:PORT      tunnel through this HTTP proxy (CONNECT), e.g. proxy:3128
-  --proxy-user USER:PASS basic authentication for the proxy (split at the first ':')
-  --save-assignment FILE write the assignment blob (hub, device id, etag, time) there,
-                         for dps_should_provision at the next boot
-
-On success, exit 0 and {"status":"assigned","assignedHub","deviceId","substatus",
-"payload"}. Otherwise {"status":"failed"|"disabled"|"error","error","message"}
-(with "errorCode" and "trackingId" when the service sent them), and the exit code:
-  2 invalid argument (nothing was sent)  3 authentication refused  4 TLS
-  5 transport (connect, reset, closed)   6 protocol  7 deadline passed
-  8 the service said failed or disabled   9 internal error
-"""
-
-_TEXT_FLAGS = {
-    "--id-scope": "id_scope", "--registration-id": "registration_id",
-    "--symmetric-key": "symmetric_key", "--group-key": "group_key", "--cert": "cert",
-    "--key": "key", "--host": "host", "--ca-file": "ca_file", "--payload": "payload",
-    "--api-version": "api_version", "--proxy": "proxy", "--proxy-user": "proxy_user",
-    "--csr": "csr", "--issued-cert-out": "issued_cert_out", "--save-assignment": "save_assignment",
-    "--model-id": "model_id", "--client-version": "client_version",
-}
+_FLAGS = {o.flag: o for o in _options.for_program(PROGRAM)}
+_FLAGS["-h"] = _FLAGS["--help"]
 
 
 class UsageError(Exception):
     pass
 
 
-def _parse_port(value: str) -> int:
-    if not value.isdigit() or not value.isascii() or not 1 <= int(value) <= 65535:
-        raise UsageError("--port must be a number from 1 to 65535")
-    return int(value)
-
-
-def _parse_sas_ttl(value: str) -> int:
-    if (not value.isdigit() or not value.isascii()
-            or not _ffi.DPS_SAS_TOKEN_LIFETIME_MIN_S <= int(value)
-            <= _ffi.DPS_SAS_TOKEN_LIFETIME_MAX_S):
-        raise UsageError("--sas-ttl must be a number of seconds from 60 to 2592000")
+def _parse_whole(flag: str, value: str, top: int) -> int:
+    """A decimal number within its C type, as cli_common.c reads it."""
+    if not value.isdigit() or not value.isascii() or int(value) > top:
+        raise UsageError(f"{flag} must be a number from 0 to {top}")
     return int(value)
 
 
 def _parse_seconds(value: str) -> float:
-    message = "--timeout must be a positive number of seconds, at most 86400"
+    """A number of seconds whose milliseconds fit a uint32_t (the setter decides the rest)."""
+    message = "--timeout must be a number of seconds"
     if not value or not (value[0].isdigit() or value[0] == "."):
         raise UsageError(message)
     try:
         seconds = float(value)
     except ValueError:
         raise UsageError(message) from None
-    if not seconds * 1000.0 >= 1.0 or seconds > 86400.0:
+    if not seconds * 1000.0 < 2.0**32:
         raise UsageError(message)
     return seconds
 
 
+def _value(option: _options.Option, value: str) -> Any:
+    if option.kind in _options.TYPE_MAX:
+        return _parse_whole(option.flag, value, _options.TYPE_MAX[option.kind])
+    if option.flag == "--port":
+        return _parse_whole(option.flag, value, 0xFFFF)
+    if option.flag == "--timeout":
+        return _parse_seconds(value)
+    return value
+
+
 def parse_args(argv: List[str]) -> Dict[str, Any]:
-    """The options of `register`; raises UsageError. {"help": True} for --help."""
-    o: Dict[str, Any] = {"host": "global.azure-devices-provisioning.net", "port": None,
-                         "timeout": 90.0, "verbose": False, "websocket": False}
+    """The options of `register`, by the table's `dest` names; raises UsageError.
+    {"help": True} for --help."""
+    o: Dict[str, Any] = {"verbose": False, "websocket": False}
     if argv and argv[0] in ("--help", "-h"):
         return {"help": True}
     if not argv or argv[0] != "register":
         raise UsageError("the command must be `register` (see --help)")
     args = iter(argv[1:])
     for flag in args:
-        if flag == "--verbose":
-            o["verbose"] = True
+        option = _FLAGS.get(flag)
+        if option is None:
+            raise UsageError(_options.unknown_option_message(flag, PROGRAM))
+        if not option.metavar:
+            if option.flag == "--help":
+                return {"help": True}
+            o[option.dest] = True
             continue
-        if flag == "--websocket":
-            o["websocket"] = True
-            continue
-        if flag in ("--help", "-h"):
-            return {"help": True}
-        if flag not in _TEXT_FLAGS and flag not in ("--port", "--timeout", "--sas-ttl"):
-            raise UsageError("unknown option (see --help)")
         value = next(args, None)
         if value is None:
-            raise UsageError("an option is missing its value")
-        if flag == "--port":
-            o["port"] = _parse_port(value)
-        elif flag == "--timeout":
-            o["timeout"] = _parse_seconds(value)
-        elif flag == "--sas-ttl":
-            o["sas_ttl"] = _parse_sas_ttl(value)
-        else:
-            o[_TEXT_FLAGS[flag]] = value
+            raise UsageError(f"{flag} is missing its value")
+        o[option.dest] = _value(option, value)
     if (o.get("cert") is None) != (o.get("key") is None):
         raise UsageError("--cert and --key go together")
     o["proxy_options"] = _proxy(o)
@@ -173,7 +110,7 @@ def _proxy(o: Dict[str, Any]) -> Optional[ProxyOptions]:
     try:
         if not sep or not host or len(host.encode()) >= 256:
             raise UsageError("no host")
-        port_number = _parse_port(port)
+        port_number = _parse_whole("--proxy", port, 0xFFFF)
     except UsageError:
         raise UsageError("--proxy must be HOST:PORT with a port from 1 to 65535") from None
     return ProxyOptions("HTTP", host, port_number, user, password)
@@ -205,26 +142,61 @@ def _read(o: Dict[str, Any], option: str) -> Optional[bytes]:
 
 def _client(o: Dict[str, Any]) -> ProvisioningClient:
     ca = _read(o, "--ca-file")
-    kwargs: Dict[str, Any] = dict(
-        port=o["port"], server_verification_cert=ca, websockets=o["websocket"],
-        proxy_options=o["proxy_options"], timeout=o["timeout"], api_version=o.get("api_version"),
-        on_status=_on_status if o["verbose"] else None, csr=_read(o, "--csr"),
-        model_id=o.get("model_id"), sastoken_ttl=o.get("sas_ttl"),
-        client_version=o.get("client_version"))
-    host, id_scope = o["host"], o["id_scope"]
+    # The table's keyword options by their Python names; --websocket's is `websockets`.
+    kwargs: Dict[str, Any] = {opt.python: o.get(opt.dest) for opt in _FLAGS.values()
+                              if opt.keyword}
+    kwargs.update(
+        port=o.get("port"), server_verification_cert=ca, proxy_options=o["proxy_options"],
+        timeout=o.get("timeout"), on_status=_on_status if o["verbose"] else None,
+        csr=_read(o, "--csr"))
+    host = o["host"] if "host" in o else _options.BY_FLAG["--host"].default
+    id_scope = o["id_scope"]
     registration_id: Any = o.get("registration_id")  # None only with --cert (parse_args)
-    if o.get("symmetric_key") is not None:
-        client = ProvisioningClient.create_from_symmetric_key(
-            host, registration_id, id_scope, o["symmetric_key"], **kwargs)
-    elif o.get("group_key") is not None:
-        client = ProvisioningClient.create_from_group_key(
-            host, registration_id, id_scope, o["group_key"], **kwargs)
-    else:  # the only credential without a registration id: the certificate's CN is used
-        client = ProvisioningClient.create_from_x509_certificate(
-            host, registration_id, id_scope, X509(o["cert"], o["key"]), **kwargs)
+    try:
+        if o.get("symmetric_key") is not None:
+            client = ProvisioningClient.create_from_symmetric_key(
+                host, registration_id, id_scope, o["symmetric_key"], **kwargs)
+        elif o.get("group_key") is not None:
+            client = ProvisioningClient.create_from_group_key(
+                host, registration_id, id_scope, o["group_key"], **kwargs)
+        else:  # the only credential without a registration id: the certificate's CN is used
+            client = ProvisioningClient.create_from_x509_certificate(
+                host, registration_id, id_scope, X509(o["cert"], o["key"]), **kwargs)
+    except ProvisioningError as e:
+        raise _named_by_flag(e, o) from e
     if o.get("payload") is not None:
         client._set_payload_json(o["payload"])
     return client
+
+
+def _flag_names() -> Dict[str, str]:
+    """The flag(s) of each Python name the client's messages start with."""
+    flags: Dict[str, List[str]] = {}
+    for opt in _FLAGS.values():
+        if opt.python and opt.flag != "-h":
+            flags.setdefault(opt.python, []).append(opt.flag)
+    names = {python: "/".join(sorted(set(f), key=f.index)) for python, f in flags.items()}
+    return names
+
+
+_FLAG_OF = _flag_names()
+
+
+def _named_by_flag(e: ProvisioningError, o: Dict[str, Any]) -> ProvisioningError:
+    """The client's error, naming the flag instead of the Python keyword ("--model-id: ..."
+    for "model_id: ..."), and the file of --ca-file, as dps_register does."""
+    name, sep, reason = e.message.partition(": ")
+    flag = _FLAG_OF.get(name)
+    if not sep or flag is None:
+        return e
+    if flag == "--ca-file" and e.result == _ffi.DPS_ERR_INVALID_CERTIFICATE:
+        message = f"--ca-file {o['ca_file']}: no PEM certificate in it ({reason})"
+    elif flag == "--ca-file":
+        message = f"--ca-file {o['ca_file']}: {reason}"
+    else:
+        message = f"{flag}: {reason}"
+    return type(e)(e.result, message, error_code=e.error_code, tracking_id=e.tracking_id,
+                   http_status=e.http_status, registration_result=e.registration_result)
 
 
 def _dumps(value: Any) -> str:
@@ -247,7 +219,8 @@ def failure_json(e: ProvisioningError) -> str:
         status = "failed"
     elif e.result == _ffi.DPS_ERR_REGISTRATION_DISABLED:
         status = "disabled"
-    doc: Dict[str, Any] = {"status": status, "error": e.name, "message": e.message}
+    doc: Dict[str, Any] = {"status": status, "error": e.name, "message": e.message,
+                           "hint": e.hint}
     if e.error_code:
         doc["errorCode"] = e.error_code
     if e.tracking_id is not None:
@@ -285,14 +258,20 @@ def _write_assignment(client: ProvisioningClient, path: str) -> None:
                                    f"--save-assignment: cannot write {path}: {e.strerror}") from e
 
 
-def _fail(out: TextIO, e: ProvisioningError) -> int:
-    out.write(failure_json(e) + "\n")
+def _fail(out: TextIO, e: ProvisioningError, verbose: bool = False) -> int:
+    doc = failure_json(e)
+    out.write(doc + "\n")
+    if verbose:
+        status = json.loads(doc)["status"]
+        sys.stderr.write(f"{PROG}: {status}: {e.name}: {e.message}\n{PROG}: hint: {e.hint}\n")
     return e.exit_code
 
 
 def main(argv: List[str], out: TextIO = sys.stdout) -> int:
+    verbose = False
     try:
         o = parse_args(argv)
+        verbose = bool(o.get("verbose"))
         if o.get("help"):
             out.write(USAGE)
             return 0
@@ -313,6 +292,7 @@ def main(argv: List[str], out: TextIO = sys.stdout) -> int:
         sys.stderr.write(f"{PROG}: {e}\n{USAGE}")
         return _fail(out, InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT, str(e)))
     except ProvisioningError as e:
-        return _fail(out, e)
+        return _fail(out, e, verbose)
     except Exception as e:  # a bug: still one JSON object, and never success
-        return _fail(out, InternalError(_ffi.DPS_ERR_INTERNAL, f"{type(e).__name__}: {e}"))
+        return _fail(out, InternalError(_ffi.DPS_ERR_INTERNAL, f"{type(e).__name__}: {e}"),
+                     verbose)

@@ -7,18 +7,15 @@ import json
 import logging
 import threading
 import weakref
-from typing import Any, Callable, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
-from . import _ffi
+from . import _ffi, _options
 from ._errors import (InvalidArgumentError, ProvisioningError, RegistrationError,
                       check, error_class)
 from ._transport import Transport
 
 logger = logging.getLogger("dps_mqtt")
 logger.addHandler(logging.NullHandler())  # silent unless the application configures logging
-
-DEFAULT_PORT = 8883
-WEBSOCKET_PORT = 443
 
 _LOG_LEVELS = {
     _ffi.DPS_LOG_ERROR: logging.ERROR,
@@ -218,6 +215,25 @@ def _text(value: str, what: str) -> str:
     return value
 
 
+_KEYWORDS = {o.python: o for o in _options.OPTIONS if o.keyword}
+"""The keyword arguments that go straight to their setters, from the option table."""
+
+
+def _c_value(option: _options.Option, value: Any) -> Any:
+    """A keyword's value as its setter's C argument: only the C type is checked here; what is
+    valid is the setter's call."""
+    if option.kind == "bool":
+        return bool(value)
+    if option.kind == "string":
+        return _c_str(value, option.python)
+    top = _options.TYPE_MAX[option.kind]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+        raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
+                                   f"{option.python}: {value!r} is not a whole number from 0 "
+                                   f"to {top}")
+    return value
+
+
 def _secret(value: str, what: str) -> "ctypes.Array[ctypes.c_char]":
     """A key in a C buffer the caller wipes after use (the str itself cannot be wiped)."""
     return ctypes.create_string_buffer(_c_str(value, what))
@@ -390,16 +406,19 @@ class ProvisioningClient:
                  credential: Callable[[Any, _Callbacks], None], *,
                  port: Optional[int] = None,
                  server_verification_cert: Union[str, bytes, None] = None,
-                 websockets: bool = False, proxy_options: Optional[ProxyOptions] = None,
-                 timeout: Optional[float] = None, api_version: Optional[str] = None,
-                 provisioning_payload: Any = None,
+                 proxy_options: Optional[ProxyOptions] = None,
+                 timeout: Optional[float] = None, provisioning_payload: Any = None,
                  on_status: Optional[Callable[[Status], None]] = None,
                  transport: Optional[Transport] = None, tls_offload: bool = False,
-                 csr: Union[bytes, str, None] = None, model_id: Optional[str] = None,
-                 sastoken_ttl: Optional[int] = None, client_version: Optional[str] = None,
-                 product_info: Optional[str] = None) -> None:
+                 csr: Union[bytes, str, None] = None, product_info: Optional[str] = None,
+                 **options: Any) -> None:
         """Use the `create_from_*` class methods; `credential` sets the key or certificate
-        on the C configuration."""
+        on the C configuration. `options` are the option table's keywords (`websockets`,
+        `api_version`, `model_id`, `sastoken_ttl`, `client_version`, ...), each passed to its
+        setter."""
+        unknown = sorted(set(options) - set(_KEYWORDS))
+        if unknown:
+            raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
         self._lock = threading.RLock()
         self._calling_thread: Optional[int] = None
         self._transport = transport
@@ -415,9 +434,8 @@ class ProvisioningClient:
         self._config_finalizer = weakref.finalize(self, _free_config, config, self._callbacks)
         try:
             self._configure(provisioning_host, registration_id, id_scope, credential, port,
-                            server_verification_cert, websockets, proxy_options, timeout,
-                            api_version, tls_offload, csr)
-            self._configure_request(model_id, sastoken_ttl, client_version, product_info)
+                            server_verification_cert, proxy_options, timeout, tls_offload, csr,
+                            product_info, options)
             if provisioning_payload is not None:
                 self.provisioning_payload = provisioning_payload
             self._prepare()  # checks the whole configuration (e.g. a certificate's CN) now
@@ -427,11 +445,15 @@ class ProvisioningClient:
 
     def _configure(self, host: str, registration_id: Optional[str], id_scope: str,
                    credential: Callable[[Any, _Callbacks], None], port: Optional[int],
-                   server_verification_cert: Union[str, bytes, None], websockets: bool,
+                   server_verification_cert: Union[str, bytes, None],
                    proxy_options: Optional[ProxyOptions], timeout: Optional[float],
-                   api_version: Optional[str], tls_offload: bool,
-                   csr: Union[bytes, str, None]) -> None:
+                   tls_offload: bool, csr: Union[bytes, str, None], product_info: Optional[str],
+                   options: Dict[str, Any]) -> None:
         cfg = self._config
+        # First, so that a setter's reason for refusing a value reaches the exception.
+        check(_ffi.dps_config_set_log_callback(cfg, self._callbacks.log_cb, None,
+                                               _ffi.DPS_LOG_DEBUG), "log callback")
+        self._callbacks.last_error_line = None
         check(_ffi.dps_config_set_id_scope(cfg, _c_str(id_scope, "id_scope")), "id_scope")
         if registration_id is not None:  # None only for X.509: the certificate's CN
             check(_ffi.dps_config_set_registration_id(
@@ -442,27 +464,38 @@ class ProvisioningClient:
         if csr is not None:
             data = csr.encode("utf-8") if isinstance(csr, str) else bytes(csr)
             check(_ffi.dps_config_set_csr_der(cfg, data, len(data)), "csr")
-        if websockets:
-            check(_ffi.dps_config_set_websocket(cfg, True), "websockets")
-        if port is None:
-            port = WEBSOCKET_PORT if websockets else DEFAULT_PORT
-        if not isinstance(port, int) or not 0 < port < 65536:
-            raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
-                                       f"port: {port!r} is not a port number (1-65535)")
-        check(_ffi.dps_config_set_endpoint(cfg, _c_str(host, "provisioning_host"), port),
-              "provisioning_host/port")
+        if product_info is not None:
+            if options.get("client_version") is not None:
+                raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
+                                           "give client_version or product_info, not both")
+            # azure-iot-device appends product_info to its own user agent: so do we.
+            options["client_version"] = default_client_version() + _text(product_info,
+                                                                          "product_info")
+        for name, value in options.items():
+            if value is not None:
+                option = _KEYWORDS[name]
+                self._check(getattr(_ffi, option.setter)(cfg, _c_value(option, value)), name)
+        self._check(_ffi.dps_config_set_host(cfg, _c_str(host, "provisioning_host")),
+                    "provisioning_host")
+        if port is not None:  # else the library's default, which follows websockets
+            if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 0xFFFF:
+                raise InvalidArgumentError(
+                    _ffi.DPS_ERR_INVALID_ARGUMENT,
+                    f"port: {port!r} is not a whole number from 0 to 65535")
+            self._check(_ffi.dps_config_set_endpoint(cfg, _c_str(host, "provisioning_host"),
+                                                     port), "port")
         if server_verification_cert is not None:
             pem = (server_verification_cert.encode("utf-8")
                    if isinstance(server_verification_cert, str) else server_verification_cert)
             # Replaces the public roots: only this CA is trusted, as in azure-iot-device.
-            check(_ffi.dps_config_set_trust_anchors_pem(cfg, pem, len(pem), False),
-                  "server_verification_cert")
+            self._check(_ffi.dps_config_set_trust_anchors_pem(cfg, pem, len(pem), False),
+                        "server_verification_cert")
         if proxy_options is not None:
             user = proxy_options.proxy_username
             password = (None if proxy_options.proxy_password is None
                         else _secret(proxy_options.proxy_password, "proxy_password"))
             try:
-                check(_ffi.dps_config_set_proxy(
+                self._check(_ffi.dps_config_set_proxy(
                     cfg, _c_str(proxy_options.proxy_address, "proxy_addr"),
                     proxy_options.proxy_port,
                     None if user is None else _c_str(user, "proxy_username"), password),
@@ -471,43 +504,21 @@ class ProvisioningClient:
                 if password is not None:
                     ctypes.memset(password, 0, len(password))
         if timeout is not None:
-            if not timeout > 0 or timeout * 1000 >= 2**32:
+            if (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                    or not 0 <= timeout * 1000 < 2**32):
                 raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
-                                           f"timeout: {timeout!r} seconds is out of range")
-            check(_ffi.dps_config_set_timeout_ms(cfg, max(1, int(timeout * 1000))), "timeout")
-        if api_version is not None:
-            check(_ffi.dps_config_set_api_version(cfg, _c_str(api_version, "api_version")),
-                  "api_version")
-        check(_ffi.dps_config_set_log_callback(cfg, self._callbacks.log_cb, None,
-                                               _ffi.DPS_LOG_DEBUG), "log callback")
+                                           f"timeout: {timeout!r} is not a number of seconds")
+            self._check(_ffi.dps_config_set_timeout_ms(cfg, int(timeout * 1000)), "timeout")
         if self._callbacks.on_status is not None:
             check(_ffi.dps_config_set_status_callback(cfg, self._callbacks.status_cb, None),
                   "on_status")
 
-    def _configure_request(self, model_id: Optional[str], sastoken_ttl: Optional[int],
-                           client_version: Optional[str], product_info: Optional[str]) -> None:
-        """The request's details: model id, SAS token lifetime and user agent."""
-        cfg = self._config
-        if model_id is not None:
-            check(_ffi.dps_config_set_model_id(cfg, _c_str(model_id, "model_id")), "model_id")
-        if sastoken_ttl is not None:
-            if (isinstance(sastoken_ttl, bool) or not isinstance(sastoken_ttl, int)
-                    or not _ffi.DPS_SAS_TOKEN_LIFETIME_MIN_S <= sastoken_ttl
-                    <= _ffi.DPS_SAS_TOKEN_LIFETIME_MAX_S):
-                raise InvalidArgumentError(
-                    _ffi.DPS_ERR_INVALID_ARGUMENT,
-                    f"sastoken_ttl: {sastoken_ttl!r} is not a whole number of seconds from "
-                    f"{_ffi.DPS_SAS_TOKEN_LIFETIME_MIN_S} to {_ffi.DPS_SAS_TOKEN_LIFETIME_MAX_S}")
-            check(_ffi.dps_config_set_sas_token_lifetime_s(cfg, sastoken_ttl), "sastoken_ttl")
-        if product_info is not None:
-            if client_version is not None:
-                raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
-                                           "give client_version or product_info, not both")
-            # azure-iot-device appends product_info to its own user agent: so do we.
-            client_version = default_client_version() + _text(product_info, "product_info")
-        if client_version is not None:
-            check(_ffi.dps_config_set_client_version(
-                cfg, _c_str(client_version, "client_version")), "client_version")
+    def _check(self, result: int, what: str) -> None:
+        """As `check`, with the library's reason (its log's last error) when it gave one."""
+        if result != _ffi.DPS_OK:
+            reason = (self._callbacks.last_error_line
+                      or _ffi.text(_ffi.dps_result_str(result)))
+            raise error_class(result)(result, f"{what}: {reason}")
 
     # --- constructors (azure-iot-device's names) ---------------------------------------
 
@@ -536,6 +547,12 @@ class ProvisioningClient:
         as ClientVersion, e.g. "contoso-fw/2.4.1 (board-x)", default "dps-mqtt/VERSION") or
         `product_info` (azure-iot-device's name on its hub client: text appended to the
         default user agent, e.g. " contoso-fw/2.4.1"; give one of the two).
+
+        Connection: `keep_alive` (MQTT keep-alive in seconds, 5 to 1767, default 60) and
+        `max_packet_size` (the largest MQTT packet accepted from the service, 1024 to
+        268435460 bytes, default 99328). README's option table lists every keyword with its
+        CLI flag and C setter; each value goes to its setter, which alone decides what is
+        valid.
         """
         def credential(cfg: Any, _callbacks: _Callbacks) -> None:
             key = _secret(symmetric_key, "symmetric_key")

@@ -10,12 +10,15 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_bool, c_char_p, c_int, c_in
                     c_size_t, c_ssize_t, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p)
 from typing import Any, List, Optional
 
+from . import _options
+
 # --- constants (dps_mqtt.h) ---------------------------------------------------------------
 
 DPS_OK = 0
 DPS_PENDING = 1
 DPS_ERR_INVALID_ARGUMENT = 100
 DPS_ERR_INVALID_STATE = 107
+DPS_ERR_INVALID_CERTIFICATE = 108
 DPS_ERR_PROTOCOL_BAD_RESPONSE = 503
 DPS_ERR_REGISTRATION_FAILED = 700
 DPS_ERR_REGISTRATION_DISABLED = 701
@@ -193,13 +196,7 @@ dps_should_provision = _declare("dps_should_provision", c_bool, [c_char_p, c_siz
 dps_client_retry_after_ms = _declare("dps_client_retry_after_ms", c_int64, [dps_client_p])
 dps_config_new = _declare("dps_config_new", dps_config_p, [])
 dps_config_free = _declare("dps_config_free", None, [dps_config_p])
-dps_config_set_id_scope = _declare("dps_config_set_id_scope", dps_result, [dps_config_p, c_char_p])
-dps_config_set_registration_id = _declare(
-    "dps_config_set_registration_id", dps_result, [dps_config_p, c_char_p])
-dps_config_set_symmetric_key = _declare(
-    "dps_config_set_symmetric_key", dps_result, [dps_config_p, c_char_p])
-dps_config_set_group_key = _declare(
-    "dps_config_set_group_key", dps_result, [dps_config_p, c_char_p])
+dps_config_result_detail = _declare("dps_config_result_detail", c_char_p, [dps_config_p])
 dps_config_set_endpoint = _declare(
     "dps_config_set_endpoint", dps_result, [dps_config_p, c_char_p, c_uint16])
 dps_config_add_trust_anchors_pem = _declare(
@@ -221,20 +218,14 @@ dps_config_set_x509_offloaded = _declare(
     "dps_config_set_x509_offloaded", dps_result, [dps_config_p])
 dps_config_set_csr_der = _declare(
     "dps_config_set_csr_der", dps_result, [dps_config_p, c_char_p, c_size_t])
-dps_config_set_websocket = _declare(
-    "dps_config_set_websocket", dps_result, [dps_config_p, c_bool])
 dps_config_set_proxy = _declare(
     "dps_config_set_proxy", dps_result, [dps_config_p, c_char_p, c_uint16, c_char_p, c_char_p])
-dps_config_set_payload_json = _declare(
-    "dps_config_set_payload_json", dps_result, [dps_config_p, c_char_p])
-dps_config_set_api_version = _declare(
-    "dps_config_set_api_version", dps_result, [dps_config_p, c_char_p])
-dps_config_set_model_id = _declare(
-    "dps_config_set_model_id", dps_result, [dps_config_p, c_char_p])
-dps_config_set_sas_token_lifetime_s = _declare(
-    "dps_config_set_sas_token_lifetime_s", dps_result, [dps_config_p, c_uint32])
-dps_config_set_client_version = _declare(
-    "dps_config_set_client_version", dps_result, [dps_config_p, c_char_p])
+# The simple options' setters, `dps_result setter(dps_config *, value)`, from the option table.
+_OPTION_CTYPES = {"string": c_char_p, "u16": c_uint16, "u32": c_uint32, "bool": c_bool}
+for _option in _options.OPTIONS:
+    if _option.simple:
+        globals()[_option.setter] = _declare(
+            _option.setter, dps_result, [dps_config_p, _OPTION_CTYPES[_option.kind]])
 dps_config_set_timeout_ms = _declare(
     "dps_config_set_timeout_ms", dps_result, [dps_config_p, c_uint32])
 dps_config_set_log_callback = _declare(

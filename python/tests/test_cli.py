@@ -11,7 +11,7 @@ import pytest
 from conftest import AWKWARD_MESSAGE, GROUP_HUB, HUB, ID_SCOPE, test_key
 
 SUCCESS_KEYS = {"status", "assignedHub", "deviceId", "substatus", "payload"}
-FAILURE_KEYS = {"status", "error", "message"}
+FAILURE_KEYS = {"status", "error", "message", "hint"}
 OPTIONAL_FAILURE_KEYS = {"errorCode", "trackingId"}
 
 
@@ -39,6 +39,7 @@ def check(result, code, **expect):
     else:
         assert FAILURE_KEYS <= set(doc) <= FAILURE_KEYS | OPTIONAL_FAILURE_KEYS, doc
         assert isinstance(doc["message"], str)
+        assert isinstance(doc["hint"], str) and doc["hint"], doc
     for key, want in expect.items():
         if callable(want):
             assert want(doc.get(key)), (key, doc)
@@ -81,6 +82,28 @@ def test_failed_and_disabled(emulator) -> None:
           message=lambda m: AWKWARD_MESSAGE in m)
     check(run(*creds("py-disabled"), emu=emulator), 8, status="disabled",
           error="DPS_ERR_REGISTRATION_DISABLED")
+
+
+def library_hint(result: int) -> str:
+    from dps_mqtt import _ffi
+
+    return _ffi.text(_ffi.dps_result_hint(result)) or ""
+
+
+def test_the_failure_says_what_to_do(emulator) -> None:
+    """"hint" after "message" in the JSON; with --verbose, the error and the hint on stderr."""
+    wrong = ("--id-scope", ID_SCOPE, "--registration-id", "py-ok",
+             "--symmetric-key", test_key("wrong"))
+    hint = library_hint(203)  # DPS_ERR_AUTH_UNAUTHORIZED
+    rc, out, err = run(*wrong, emu=emulator)
+    doc = check((rc, out, err), 3, error="DPS_ERR_AUTH_UNAUTHORIZED", hint=hint)
+    assert list(doc)[:4] == ["status", "error", "message", "hint"], doc
+    assert "hint:" not in err
+    rc, out, err = run(*wrong, "--verbose", emu=emulator)
+    check((rc, out, err), 3, hint=hint)
+    assert f"python -m dps_mqtt: hint: {hint}\n" in err, err
+    assert "python -m dps_mqtt: error: DPS_ERR_AUTH_UNAUTHORIZED: " in err, err
+    check(run("register", *creds("x", "--frobnicate"), raw=True), 2, hint=library_hint(100))
 
 
 def test_wrong_key(emulator, connack_emulator) -> None:
@@ -174,11 +197,40 @@ def test_request_detail_flags(emulator) -> None:
     check(run(*creds, "--model-id", model, "--payload", '{"modelId":"dtmi:x;1"}',
               emu=emulator), 2, error="DPS_ERR_INVALID_PAYLOAD")
     check(run(*creds, "--model-id", "Thermostat", emu=emulator), 2,
-          error="DPS_ERR_INVALID_MODEL_ID", message=lambda m: m.startswith("model_id"))
-    for ttl in ("59", "2592001", "1h", ""):
+          error="DPS_ERR_INVALID_MODEL_ID", message=starts("--model-id: "))
+    for ttl in ("59", "2592001"):  # the setter's range
         check(run(*creds, "--sas-ttl", ttl, emu=emulator), 2, error="DPS_ERR_INVALID_ARGUMENT",
-              message="--sas-ttl must be a number of seconds from 60 to 2592000")
+              message=starts("--sas-ttl: "))
+    for ttl in ("1h", "", "4294967296"):  # not a uint32_t
+        check(run(*creds, "--sas-ttl", ttl, emu=emulator), 2, error="DPS_ERR_INVALID_ARGUMENT",
+              message="--sas-ttl must be a number from 0 to 4294967295")
     check(run(*creds, "--client-version", "", emu=emulator), 2,
-          error="DPS_ERR_INVALID_ARGUMENT", message=lambda m: m.startswith("client_version"))
+          error="DPS_ERR_INVALID_ARGUMENT", message=starts("--client-version: "))
     rc, out, _ = run("--help", raw=True)
     assert rc == 0 and all(f in out for f in ("--model-id", "--sas-ttl", "--client-version"))
+
+
+def test_a_misspelt_flag_is_named_with_the_nearest() -> None:
+    check(run("register", *creds("x", "--regstration-id", "y"), raw=True), 2,
+          error="DPS_ERR_INVALID_ARGUMENT",
+          message="unknown option --regstration-id (did you mean --registration-id?) "
+                  "(see --help)")
+    check(run("register", *creds("x", "--frobnicate", "1"), raw=True), 2,
+          message="unknown option --frobnicate (see --help)")
+
+
+def test_a_ca_file_that_is_not_pem_is_named(tmp_path) -> None:
+    not_pem = tmp_path / "not-a-ca.pem"
+    not_pem.write_text("not a certificate\n")
+    check(run("register", *creds("x", "--ca-file", str(not_pem)), raw=True), 2,
+          error="DPS_ERR_INVALID_CERTIFICATE",
+          message=starts(f"--ca-file {not_pem}: no PEM certificate in it ("))
+
+
+def test_help_is_the_option_tables_and_lists_exit_9() -> None:
+    from dps_mqtt import _options
+
+    rc, out, _ = run("--help", raw=True)
+    assert rc == 0 and out == _options.usage("python", "python -m dps_mqtt register")
+    assert "9 internal error" in out
+    assert all(o.flag in out for o in _options.for_program("python"))

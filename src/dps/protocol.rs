@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 
 use crate::dps::sas::{percent_encode, HexCase};
 use crate::error::{Error, ErrorKind, Result};
+use crate::settings::{ModelId, Payload};
 
 pub const DEFAULT_API_VERSION: &str = "2019-03-31";
 /// The one subscription the service allows.
@@ -33,37 +34,6 @@ fn bad_json(what: &str, e: &serde_json::Error) -> Error {
 
 fn invalid_payload(detail: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidPayload, detail)
-}
-
-/// 1–128 characters of `a-z A-Z 0-9 - . _ :`, the last alphanumeric or `-`.
-pub fn validate_registration_id(id: &str) -> Result<()> {
-    let ok_chars = id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':'));
-    let ok_last = id
-        .bytes()
-        .last()
-        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if (1..=128).contains(&id.len()) && ok_chars && ok_last {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorKind::InvalidRegistrationId,
-            format!("invalid registration id {:?}", clip(id)),
-        ))
-    }
-}
-
-/// Id scopes are short alphanumeric strings such as `0ne00000001`.
-pub fn validate_id_scope(scope: &str) -> Result<()> {
-    if (1..=64).contains(&scope.len()) && scope.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorKind::InvalidIdScope,
-            format!("invalid id scope {:?}", clip(scope)),
-        ))
-    }
 }
 
 /// `{idScope}/registrations/{registrationId}/api-version={v}[&ClientVersion={agent}]`.
@@ -93,43 +63,25 @@ pub fn poll_topic(rid: &str, operation_id: &str) -> String {
 }
 
 /// `{"registrationId":"...","payload":<raw JSON>,"csr":"..."}`; the payload is embedded as the
-/// caller wrote it (surrounding whitespace trimmed), after checking it is one JSON value nested
-/// at most 64 deep (.NET JSON parsers' default limit). A body over [`MAX_REQUEST_BODY`] is
-/// `ErrorKind::InvalidPayload` too.
+/// caller wrote it. `Config::settings` refuses a body over [`MAX_REQUEST_BODY`] before
+/// dialling.
 pub fn register_body(
     registration_id: &str,
-    payload_json: Option<&str>,
+    payload: Option<&Payload>,
     csr_b64: Option<&str>,
-) -> Result<Vec<u8>> {
+) -> Vec<u8> {
     let mut body = String::from("{\"registrationId\":");
     body.push_str(&serde_json::Value::from(registration_id).to_string());
-    if let Some(payload) = payload_json {
-        if payload.len() > MAX_REQUEST_BODY {
-            return Err(invalid_payload(format!(
-                "payload of {} bytes is over the service's limit",
-                payload.len()
-            )));
-        }
-        if nesting_exceeds(payload, MAX_DEPTH) {
-            return Err(invalid_payload("payload JSON is nested too deeply"));
-        }
-        let raw: Box<RawValue> = serde_json::from_str(payload)
-            .map_err(|e| invalid_payload(format!("payload is not JSON: {e}")))?;
+    if let Some(payload) = payload {
         body.push_str(",\"payload\":");
-        body.push_str(raw.get());
+        body.push_str(payload);
     }
     if let Some(csr) = csr_b64 {
         body.push_str(",\"csr\":");
         body.push_str(&serde_json::Value::from(csr).to_string());
     }
     body.push('}');
-    if body.len() > MAX_REQUEST_BODY {
-        return Err(invalid_payload(format!(
-            "register body of {} bytes is over the service's limit",
-            body.len()
-        )));
-    }
-    Ok(body.into_bytes())
+    body.into_bytes()
 }
 
 /// The `retry-after` parameter as the server sent it.
@@ -322,10 +274,11 @@ struct WireEnvelope<'a> {
     timestamp_utc: Option<Loose<'a>>,
 }
 
-/// Whether JSON text opens more than `max` arrays/objects at once. Brackets inside strings do
+/// How many arrays/objects JSON text opens at once at its deepest. Brackets inside strings do
 /// not count; malformed text is left for serde to reject.
-fn nesting_exceeds(text: &str, max: usize) -> bool {
+pub(crate) fn nesting_depth(text: &str) -> usize {
     let mut depth = 0usize;
+    let mut deepest = 0usize;
     let mut in_string = false;
     let mut escaped = false;
     for b in text.bytes() {
@@ -341,17 +294,15 @@ fn nesting_exceeds(text: &str, max: usize) -> bool {
         match b {
             b'"' => in_string = true,
             b'{' | b'[' => {
-                // Returns as soon as `depth` passes `max`: it never gets near usize::MAX.
+                // At most one per byte of `text`: it never gets near usize::MAX.
                 depth = depth.saturating_add(1);
-                if depth > max {
-                    return true;
-                }
+                deepest = deepest.max(depth);
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
-    false
+    deepest
 }
 
 /// Rejects oversized, over-deep and non-object documents before serde sees them (serde's
@@ -364,7 +315,7 @@ fn check_json(body: &[u8]) -> Result<&str> {
     if !text.trim_start().starts_with('{') {
         return Err(bad("response body is not a JSON object"));
     }
-    if nesting_exceeds(text, MAX_DEPTH) {
+    if nesting_depth(text) > MAX_DEPTH {
         return Err(bad("response JSON nested too deeply"));
     }
     Ok(text)
@@ -526,66 +477,16 @@ pub fn certificate_chain_pem(chain: &[String]) -> Result<String> {
     Ok(pem)
 }
 
-// Request details the caller configures: the IoT Plug and Play model id, the api-version and
-// the ClientVersion agent.
-
-/// Longest model id accepted: DTDL's limit for a DTMI.
-const MAX_MODEL_ID: usize = 2048;
-/// Longest ClientVersion agent string accepted (before percent-encoding).
-pub(crate) const MAX_CLIENT_VERSION: usize = 256;
-
-/// A DTMI as IoT Plug and Play uses it: `dtmi:` then `:`-separated segments (a letter, then
-/// letters, digits or `_`, not ending in `_`), then an optional `;version` (1 to 9 digits, no
-/// leading zero, optionally `.minor` of 1 to 6 digits), e.g. `dtmi:com:example:Thermostat;1`.
-/// `ErrorKind::InvalidModelId` otherwise.
-pub fn validate_model_id(model_id: &str) -> Result<()> {
-    fn segment_ok(s: &str) -> bool {
-        let b = s.as_bytes();
-        b.first().is_some_and(u8::is_ascii_alphabetic)
-            && b.last() != Some(&b'_')
-            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
-    }
-    fn number_ok(s: &str, max_digits: usize) -> bool {
-        (1..=max_digits).contains(&s.len())
-            && !s.starts_with('0')
-            && s.bytes().all(|c| c.is_ascii_digit())
-    }
-    let (path, version) = match model_id.split_once(';') {
-        Some((path, version)) => (path, Some(version)),
-        None => (model_id, None),
-    };
-    let path_ok = path
-        .strip_prefix("dtmi:")
-        .is_some_and(|p| p.split(':').all(segment_ok));
-    let version_ok = version.map_or(true, |v| match v.split_once('.') {
-        Some((major, minor)) => number_ok(major, 9) && number_ok(minor, 6),
-        None => number_ok(v, 9),
-    });
-    if model_id.len() <= MAX_MODEL_ID && path_ok && version_ok {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorKind::InvalidModelId,
-            format!(
-                "model id {:?} is not a DTMI such as dtmi:com:example:Thermostat;1",
-                clip(model_id)
-            ),
-        ))
-    }
-}
-
 /// The custom payload with `"modelId"` added as its first member (DPS reads the model id
 /// inside `payload`; at the top level of the body it answers 400012). Without a payload the
 /// result is `{"modelId":"..."}`; the payload's own bytes are kept as they are.
-/// `ErrorKind::InvalidPayload` when the payload is not a JSON object or already has a `modelId`.
-pub fn payload_with_model_id(payload: Option<&str>, model_id: &str) -> Result<String> {
-    let member = format!("\"modelId\":{}", serde_json::Value::from(model_id));
+/// `ErrorKind::InvalidPayload` when the payload is not a JSON object, already has a `modelId`,
+/// or grows over the service's limit.
+pub fn payload_with_model_id(payload: Option<&Payload>, model_id: &ModelId) -> Result<Payload> {
+    let member = format!("\"modelId\":{}", serde_json::Value::from(model_id.as_str()));
     let Some(payload) = payload else {
-        return Ok(format!("{{{member}}}"));
+        return format!("{{{member}}}").parse();
     };
-    if nesting_exceeds(payload, MAX_DEPTH) {
-        return Err(invalid_payload("payload JSON is nested too deeply"));
-    }
     let members: alloc::collections::BTreeMap<String, serde::de::IgnoredAny> =
         serde_json::from_str(payload).map_err(|_| {
             invalid_payload("with a model id, the payload must be a JSON object to carry it")
@@ -595,108 +496,23 @@ pub fn payload_with_model_id(payload: Option<&str>, model_id: &str) -> Result<St
             "the payload has its own modelId and a model id is set: set it in one place",
         ));
     }
-    // A JSON object: `{`, its members, `}`, with optional white space around.
+    // A JSON object: `{`, its members, `}` (a `Payload` has no white space around it).
     let inner = payload
-        .trim()
         .strip_prefix('{')
         .and_then(|p| p.strip_suffix('}'))
         .map(str::trim)
         .ok_or_else(|| invalid_payload("payload is not a JSON object"))?;
-    Ok(if inner.is_empty() {
+    if inner.is_empty() {
         format!("{{{member}}}")
     } else {
         format!("{{{member},{inner}}}")
-    })
-}
-
-/// A service api-version: `YYYY-MM-DD`, optionally followed by `-preview` or another
-/// lower-case suffix (e.g. `2019-03-31`, `2025-07-01-preview`). `ErrorKind::InvalidArgument`
-/// otherwise: a typo would make the service refuse the connection (CONNACK 4).
-pub fn validate_api_version(api_version: &str) -> Result<()> {
-    let b = api_version.as_bytes();
-    let digits =
-        |r: core::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    let date_ok = b.len() >= 10
-        && digits(0..4)
-        && b.get(4) == Some(&b'-')
-        && digits(5..7)
-        && b.get(7) == Some(&b'-')
-        && digits(8..10);
-    let suffix_ok = match b.get(10..) {
-        None | Some([]) => true,
-        Some([b'-', rest @ ..]) => {
-            (1..=22).contains(&rest.len()) && rest.iter().all(u8::is_ascii_lowercase)
-        }
-        Some(_) => false,
-    };
-    if date_ok && suffix_ok {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorKind::InvalidArgument,
-            format!(
-                "api-version {:?} is not YYYY-MM-DD[-suffix]",
-                clip(api_version)
-            ),
-        ))
     }
-}
-
-/// The ClientVersion agent: 1 to [`MAX_CLIENT_VERSION`] bytes without control characters (it
-/// is percent-encoded into the user name). `ErrorKind::InvalidArgument` otherwise.
-pub fn validate_client_version(agent: &str) -> Result<()> {
-    if (1..=MAX_CLIENT_VERSION).contains(&agent.len()) && !agent.chars().any(char::is_control) {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorKind::InvalidArgument,
-            format!(
-                "client version must be 1 to {MAX_CLIENT_VERSION} bytes without control characters"
-            ),
-        ))
-    }
+    .parse()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn registration_ids() {
-        for ok in [
-            "a",
-            "FirstDevice",
-            "sn-007-888-abc-mac-a1-b2-c3-d4-e5-f6",
-            "a.b_c:d-",
-            &"x".repeat(128),
-        ] {
-            assert!(validate_registration_id(ok).is_ok(), "{ok}");
-        }
-        for bad_id in [
-            "",
-            "a b",
-            "dev/1",
-            "dev.",
-            "dev_",
-            "dev:",
-            "é",
-            &"x".repeat(129),
-        ] {
-            let e = validate_registration_id(bad_id).unwrap_err();
-            assert_eq!(e.kind, ErrorKind::InvalidRegistrationId, "{bad_id}");
-        }
-    }
-
-    #[test]
-    fn id_scopes() {
-        assert!(validate_id_scope("0ne00000001").is_ok());
-        for s in ["", "0ne/1", "a b", &"1".repeat(65)] {
-            assert_eq!(
-                validate_id_scope(s).unwrap_err().kind,
-                ErrorKind::InvalidIdScope
-            );
-        }
-    }
 
     #[test]
     fn username_and_topics() {
@@ -720,26 +536,19 @@ mod tests {
 
     #[test]
     fn register_bodies() {
+        let payload = |json: &str| json.parse::<Payload>().unwrap();
         assert_eq!(
-            register_body("dev", None, None).unwrap(),
+            register_body("dev", None, None),
             br#"{"registrationId":"dev"}"#
         );
         assert_eq!(
-            register_body("dev", Some(r#" {"modelId":"dtmi:x;1"} "#), None).unwrap(),
+            register_body("dev", Some(&payload(r#" {"modelId":"dtmi:x;1"} "#)), None),
             br#"{"registrationId":"dev","payload":{"modelId":"dtmi:x;1"}}"#
         );
         assert_eq!(
-            register_body("dev", Some("42"), Some("MIIB")).unwrap(),
+            register_body("dev", Some(&payload("42")), Some("MIIB")),
             br#"{"registrationId":"dev","payload":42,"csr":"MIIB"}"#
         );
-        for bad_payload in ["", "{", "{} {}", "nul"] {
-            assert_eq!(
-                register_body("dev", Some(bad_payload), None)
-                    .unwrap_err()
-                    .kind,
-                ErrorKind::InvalidPayload
-            );
-        }
     }
 
     #[test]
@@ -861,32 +670,6 @@ mod tests {
         assert_eq!(
             parse_error_envelope(b"{}").unwrap(),
             ErrorEnvelope::default()
-        );
-    }
-
-    #[test]
-    fn payload_limits() {
-        let code = |payload: &str| {
-            register_body("dev", Some(payload), None)
-                .map(|_| ())
-                .map_err(|e| e.kind)
-        };
-        let at_limit = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
-        assert_eq!(code(&at_limit), Ok(()));
-        assert_eq!(
-            code(&format!("[{at_limit}]")),
-            Err(ErrorKind::InvalidPayload)
-        );
-        // Brackets inside strings are not nesting.
-        assert_eq!(code(&format!("[\"{}\\\"\"]", "[".repeat(200))), Ok(()));
-        // `{"registrationId":"dev","payload":` + payload + `}` fills the limit exactly.
-        let fits = MAX_REQUEST_BODY - r#"{"registrationId":"dev","payload":}"#.len();
-        let string_of = |len: usize| format!("\"{}\"", "a".repeat(len - 2));
-        assert_eq!(code(&string_of(fits)), Ok(()));
-        assert_eq!(code(&string_of(fits + 1)), Err(ErrorKind::InvalidPayload));
-        assert_eq!(
-            code(&string_of(10 * MAX_REQUEST_BODY)),
-            Err(ErrorKind::InvalidPayload)
         );
     }
 
@@ -1041,55 +824,22 @@ mod tests {
     }
 
     #[test]
-    fn model_ids_are_dtmis() {
-        for ok in [
-            "dtmi:com:example:Thermostat;1",
-            "dtmi:contoso:a_b:C9;123456789",
-            "dtmi:x;2.15",
-            "dtmi:com:example:NoVersion",
-        ] {
-            assert!(validate_model_id(ok).is_ok(), "{ok}");
-        }
-        let long = format!("dtmi:{};1", "a".repeat(MAX_MODEL_ID));
-        for bad in [
-            "",
-            "dtmi:",
-            "com:example:Thermostat;1",
-            "DTMI:com:x;1",
-            "dtmi:com::x;1",
-            "dtmi:1com:x;1",
-            "dtmi:com_:x;1",
-            "dtmi:com:x;0",
-            "dtmi:com:x;01",
-            "dtmi:com:x;1234567890",
-            "dtmi:com:x;1.",
-            "dtmi:com:x;1.0",
-            "dtmi:com:x;",
-            "dtmi:com:x\";1",
-            "dtmi:com:ex ample;1",
-            long.as_str(),
-        ] {
-            assert_eq!(
-                validate_model_id(bad).unwrap_err().kind,
-                ErrorKind::InvalidModelId,
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
     fn model_id_joins_the_payload() {
-        let m = "dtmi:com:example:Thermostat;1";
+        let m: ModelId = "dtmi:com:example:Thermostat;1".parse().unwrap();
+        let joined = |json: Option<&str>| {
+            let payload = json.map(|j| j.parse::<Payload>().unwrap());
+            payload_with_model_id(payload.as_ref(), &m).map(|p| p.as_str().to_owned())
+        };
         assert_eq!(
-            payload_with_model_id(None, m).unwrap(),
+            joined(None).unwrap(),
             r#"{"modelId":"dtmi:com:example:Thermostat;1"}"#
         );
         assert_eq!(
-            payload_with_model_id(Some(" { } "), m).unwrap(),
+            joined(Some(" { } ")).unwrap(),
             r#"{"modelId":"dtmi:com:example:Thermostat;1"}"#
         );
         assert_eq!(
-            payload_with_model_id(Some(r#" {"site": [1, {"x":"}"}], "n":2.50} "#), m).unwrap(),
+            joined(Some(r#" {"site": [1, {"x":"}"}], "n":2.50} "#)).unwrap(),
             r#"{"modelId":"dtmi:com:example:Thermostat;1","site": [1, {"x":"}"}], "n":2.50}"#
         );
         for bad in [
@@ -1097,45 +847,24 @@ mod tests {
             "\"text\"",
             "3",
             "null",
-            "{nope",
             r#"{"modelId":"dtmi:other;1"}"#,
         ] {
             assert_eq!(
-                payload_with_model_id(Some(bad), m).unwrap_err().kind,
+                joined(Some(bad)).unwrap_err().kind,
                 ErrorKind::InvalidPayload,
                 "{bad}"
             );
         }
-        let body = register_body("dev", Some(&payload_with_model_id(None, m).unwrap()), None);
-        assert_eq!(
-            body.unwrap(),
-            br#"{"registrationId":"dev","payload":{"modelId":"dtmi:com:example:Thermostat;1"}}"#
+        // The model id must still fit the service's limit.
+        let full = format!(
+            "{{\"a\":\"{}\"}}",
+            "x".repeat(crate::settings::MAX_PAYLOAD - 8)
         );
-    }
-
-    #[test]
-    fn api_versions_and_client_versions() {
-        for ok in ["2019-03-31", "2021-06-01", "2025-07-01-preview"] {
-            assert!(validate_api_version(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "2019-3-31",
-            "2019-03-31&x=1",
-            "2019-03-31-",
-            "2019-03-31-Preview",
-            "20190331",
-            "latest",
-            "2019-03-31 ",
-        ] {
-            assert!(validate_api_version(bad).is_err(), "{bad}");
-        }
-        assert!(validate_client_version("firmware/1.2 (board; rev b)").is_ok());
-        assert!(validate_client_version(&"x".repeat(MAX_CLIENT_VERSION)).is_ok());
-        for bad in ["", "line\nbreak", "tab\t"] {
-            assert!(validate_client_version(bad).is_err(), "{bad:?}");
-        }
-        assert!(validate_client_version(&"x".repeat(MAX_CLIENT_VERSION + 1)).is_err());
+        let e = joined(Some(&full)).unwrap_err();
+        assert!(
+            e.detail.contains("the service accepts at most 98304"),
+            "{e}"
+        );
     }
 
     #[test]

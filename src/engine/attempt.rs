@@ -115,14 +115,11 @@ impl Engine {
         let rid = self.attempt.next_rid();
         let (topic, body) = match kind {
             RequestKind::Register => {
-                let body = match protocol::register_body(
+                let body = protocol::register_body(
                     &self.settings.registration_id,
-                    self.settings.payload.as_deref(),
+                    self.settings.payload.as_ref(),
                     self.settings.csr_b64.as_deref(),
-                ) {
-                    Ok(b) => b,
-                    Err(e) => return self.fail(e),
-                };
+                );
                 (protocol::register_topic(&rid), body)
             }
             RequestKind::Poll => {

@@ -398,8 +398,8 @@ mod tests {
 
     fn config() -> Config {
         Config {
-            id_scope: Some("0ne00000001".into()),
-            registration_id: Some("dev".into()),
+            id_scope: Some("0ne00000001".parse().unwrap()),
+            registration_id: Some("dev".parse().unwrap()),
             key: Some(KeyKind::Device(Zeroizing::new(
                 "O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=".into(),
             ))),

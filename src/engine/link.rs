@@ -140,7 +140,7 @@ impl Engine {
         let mut mqtt = MqttSession::new(self.settings.max_packet_size);
         mqtt.set_now(now);
         let queued = mqtt.connect(&ConnectOptions {
-            client_id: self.settings.registration_id.clone(),
+            client_id: self.settings.registration_id.to_string(),
             username: protocol::username(
                 &self.settings.id_scope,
                 &self.settings.registration_id,

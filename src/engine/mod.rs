@@ -36,9 +36,9 @@ pub mod driver {
 use crate::prelude::*;
 use alloc::collections::VecDeque;
 
-use crate::dps::protocol;
 use crate::dps::sas::{HexCase, Signer};
 use crate::error::{Error, ErrorKind, Result};
+use crate::settings::{ApiVersion, ClientVersion, EndpointHost, IdScope, Payload, RegistrationId};
 use attempt::Attempt;
 use link::{Dials, Link};
 use retry::Retry;
@@ -90,17 +90,18 @@ impl Default for Timing {
     }
 }
 
-/// Everything the engine needs to run registrations; validated by `Engine::new`.
+/// Everything the engine needs to run registrations, each setting already validated (see
+/// `crate::settings`; `Config::settings` builds it).
 pub struct Settings {
-    pub id_scope: String,
-    pub registration_id: String,
+    pub id_scope: IdScope,
+    pub registration_id: RegistrationId,
     pub credential: Credential,
-    pub host: String,
+    pub host: EndpointHost,
     pub port: u16,
-    pub api_version: String,
-    pub client_version: Option<String>,
+    pub api_version: ApiVersion,
+    pub client_version: Option<ClientVersion>,
     /// Custom JSON sent as `payload` in the register body.
-    pub payload: Option<String>,
+    pub payload: Option<Payload>,
     pub framing: crate::layers::FramingFactory,
     /// WebSocket framing and an HTTP proxy: how the server is reached.
     pub route: crate::layers::Route,
@@ -165,22 +166,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Validates the settings; nothing is sent until `start`.
+    /// Takes validated settings; nothing is sent until `start`.
     pub fn new(settings: Settings) -> Result<Engine> {
-        protocol::validate_id_scope(&settings.id_scope)?;
-        protocol::validate_registration_id(&settings.registration_id)?;
-        if settings.host.is_empty() {
-            return Err(Error::new(ErrorKind::InvalidConfig, "empty host name"));
-        }
-        if settings.api_version.is_empty() {
-            return Err(Error::new(ErrorKind::InvalidConfig, "empty api-version"));
-        }
-        // Validate the payload once so a bad one fails before dialling.
-        protocol::register_body(
-            &settings.registration_id,
-            settings.payload.as_deref(),
-            settings.csr_b64.as_deref(),
-        )?;
         let retry = Retry::for_device(&settings.registration_id);
         Ok(Engine {
             settings,

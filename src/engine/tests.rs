@@ -2,6 +2,7 @@
 //! as the wire shows it.
 
 use super::*;
+use crate::dps::protocol;
 use crate::dps::sas::KeySigner;
 use crate::layers::FramingFactory;
 use mqttrs::{decode_slice, encode_slice, Packet, Pid, QosPid};
@@ -10,14 +11,14 @@ const KEY: &str = "O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=";
 
 fn engine(timing: Timing) -> Engine {
     Engine::new(Settings {
-        id_scope: "0ne00000001".into(),
-        registration_id: "dev-1".into(),
+        id_scope: "0ne00000001".parse().unwrap(),
+        registration_id: "dev-1".parse().unwrap(),
         credential: Credential::Sas(Box::new(KeySigner::from_base64(KEY).unwrap())),
-        host: "dps.example".into(),
+        host: "dps.example".parse().unwrap(),
         port: 8883,
-        api_version: protocol::DEFAULT_API_VERSION.into(),
+        api_version: protocol::DEFAULT_API_VERSION.parse().unwrap(),
         client_version: None,
-        payload: Some(r#"{"a":1}"#.into()),
+        payload: Some(r#"{"a":1}"#.parse().unwrap()),
         framing: FramingFactory::Plain,
         route: Default::default(),
         timing,
@@ -553,7 +554,7 @@ fn sas_token_lifetime_and_client_version_reach_the_connect() {
     );
     let mut s = settings(signer());
     s.timing.sas_ttl_secs = 60;
-    s.client_version = Some("firmware/2.1 (board-x)".into());
+    s.client_version = Some("firmware/2.1 (board-x)".parse().unwrap());
     let (username, password) = first_connect(s);
     assert!(password.unwrap().contains("&se=1700000060&"));
     assert!(

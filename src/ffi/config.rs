@@ -1,11 +1,13 @@
 //! `dps_config`: the opaque configuration builder.
 //!
-//! A config is plain data: setters validate their argument's form, `dps_client_new` validates
-//! the whole. A config may be freed right after `dps_client_new` (the client copies it) and
+//! A config is plain data: each setter parses its argument into a validated setting and
+//! refuses bad input there (the reason is kept for `dps_config_result_detail` and logged);
+//! `dps_client_new` checks only the rules that join several settings. A config may be freed right after `dps_client_new` (the client copies it) and
 //! reused for several clients. Not thread-safe: use one config from one thread at a time.
 
 use super::entropy::{dps_entropy_fn, CallbackEntropy};
 use crate::prelude::*;
+use alloc::ffi::CString;
 use core::ffi::{c_char, c_void};
 
 use zeroize::Zeroizing;
@@ -16,7 +18,8 @@ use super::transport::{
 };
 use super::{bytes_arg, guard, str_arg, try_ffi};
 use crate::config::{ClientCertificate, Config, KeyKind};
-use crate::dps::protocol;
+use crate::engine::Level;
+use crate::error::Error;
 use crate::ffi::result::dps_result;
 
 /// Opaque configuration builder. Create with `dps_config_new`, free with `dps_config_free`.
@@ -25,6 +28,19 @@ pub struct dps_config {
     pub(crate) clock: Option<dps_clock>,
     pub(crate) log: Option<LogSink>,
     pub(crate) status: Option<StatusSink>,
+    /// Why the last refused setter call refused its argument.
+    pub(crate) detail: CString,
+}
+
+impl dps_config {
+    /// Keeps a setter's refusal for `dps_config_result_detail`, logs it, and gives its code.
+    fn refused(&mut self, error: Error) -> dps_result {
+        if let Some(log) = &self.log {
+            log.emit(Level::Error, &error.detail);
+        }
+        self.detail = CString::new(error.detail.replace('\0', " ")).unwrap_or_default();
+        dps_result::from(error)
+    }
 }
 
 /// Borrows a config argument mutably.
@@ -41,15 +57,32 @@ unsafe fn config_mut<'a>(ptr: *mut dps_config) -> Result<&'a mut dps_config, dps
 fn with_str(
     config: *mut dps_config,
     value: *const c_char,
-    set: impl FnOnce(&mut dps_config, &str) -> Result<(), dps_result>,
+    set: impl FnOnce(&mut Config, &str) -> crate::error::Result<()>,
 ) -> dps_result {
     guard(|| {
         // SAFETY: exports pass their caller's pointers, which the C contract says are valid.
         let cfg = try_ffi!(unsafe { config_mut(config) });
         // SAFETY: as above; the string is only borrowed during this call.
         let value = try_ffi!(unsafe { str_arg(value) });
-        try_ffi!(set(cfg, value));
-        dps_result::DPS_OK
+        match set(&mut cfg.inner, value) {
+            Ok(()) => dps_result::DPS_OK,
+            Err(e) => cfg.refused(e),
+        }
+    })
+}
+
+/// Runs a setter body on a config alone (its other arguments are plain values).
+fn with_config(
+    config: *mut dps_config,
+    set: impl FnOnce(&mut Config) -> crate::error::Result<()>,
+) -> dps_result {
+    guard(|| {
+        // SAFETY: exports pass their caller's pointers, which the C contract says are valid.
+        let cfg = try_ffi!(unsafe { config_mut(config) });
+        match set(&mut cfg.inner) {
+            Ok(()) => dps_result::DPS_OK,
+            Err(e) => cfg.refused(e),
+        }
     })
 }
 
@@ -65,8 +98,10 @@ fn with_bytes(
         let cfg = try_ffi!(unsafe { config_mut(config) });
         // SAFETY: as above: `ptr` has `len` readable bytes, borrowed during this call only.
         let bytes = try_ffi!(unsafe { bytes_arg(ptr, len) });
-        try_ffi!(set(&mut cfg.inner, bytes).map_err(dps_result::from));
-        dps_result::DPS_OK
+        match set(&mut cfg.inner, bytes) {
+            Ok(()) => dps_result::DPS_OK,
+            Err(e) => cfg.refused(e),
+        }
     })
 }
 
@@ -82,24 +117,21 @@ unsafe fn optional_str_arg<'a>(ptr: *const c_char) -> Result<Option<&'a str>, dp
     unsafe { str_arg(ptr) }.map(Some)
 }
 
-/// Runs the setter of an optional string setting: `validate` checks a string, which `field`
-/// then holds as a copy; NULL clears the setting.
+/// Runs the setter of an optional string setting: NULL is `None`, which clears it.
 fn with_optional_str(
     config: *mut dps_config,
     value: *const c_char,
-    validate: impl FnOnce(&str) -> crate::error::Result<()>,
-    field: impl FnOnce(&mut Config) -> &mut Option<String>,
+    set: impl FnOnce(&mut Config, Option<&str>) -> crate::error::Result<()>,
 ) -> dps_result {
     guard(|| {
         // SAFETY: exports pass their caller's pointers, which the C contract says are valid.
         let cfg = try_ffi!(unsafe { config_mut(config) });
         // SAFETY: as above; the string is only borrowed during this call.
         let value = try_ffi!(unsafe { optional_str_arg(value) });
-        if let Some(s) = value {
-            try_ffi!(validate(s).map_err(dps_result::from));
+        match set(&mut cfg.inner, value) {
+            Ok(()) => dps_result::DPS_OK,
+            Err(e) => cfg.refused(e),
         }
-        *field(&mut cfg.inner) = value.map(str::to_owned);
-        dps_result::DPS_OK
     })
 }
 
@@ -117,8 +149,25 @@ pub extern "C" fn dps_config_new() -> *mut dps_config {
             clock: None,
             log: None,
             status: None,
+            detail: CString::default(),
         });
         super::new_handle(oom_before, config).unwrap_or(core::ptr::null_mut())
+    })
+}
+
+/// Why the last setter call on `config` that returned an error refused its argument, e.g.
+/// "host \"x..y\" has an empty label (a leading dot or two dots in a row)": the precise
+/// reason behind the code. The same text goes to the log callback, if one is set, at
+/// DPS_LOG_ERROR. Empty until a setter refuses something; NULL, NUL-pointer and UTF-8
+/// refusals (DPS_ERR_INVALID_NULL_POINTER, DPS_ERR_INVALID_UTF8) leave it unchanged.
+///
+/// Valid until the next setter call on this config or `dps_config_free`; NULL when `config`
+/// is NULL.
+#[no_mangle]
+pub extern "C" fn dps_config_result_detail(config: *const dps_config) -> *const c_char {
+    super::guard_value(core::ptr::null(), || {
+        // SAFETY: the caller's pointer, NULL or a live config per the C contract.
+        unsafe { config.as_ref() }.map_or(core::ptr::null(), |cfg| cfg.detail.as_ptr())
     })
 }
 
@@ -135,32 +184,26 @@ pub extern "C" fn dps_config_free(config: *mut dps_config) {
 
 /// Sets the id scope (e.g. "0ne00000001"). Required.
 ///
-/// @retval DPS_ERR_INVALID_ID_SCOPE when empty or not alphanumeric.
+/// @retval DPS_ERR_INVALID_ID_SCOPE when empty, longer than 64 characters or not letters and
+///         digits.
 #[no_mangle]
 pub extern "C" fn dps_config_set_id_scope(
     config: *mut dps_config,
     id_scope: *const c_char,
 ) -> dps_result {
-    with_str(config, id_scope, |cfg, s| {
-        protocol::validate_id_scope(s).map_err(dps_result::from)?;
-        cfg.inner.id_scope = Some(s.to_owned());
-        Ok(())
-    })
+    with_str(config, id_scope, Config::set_id_scope)
 }
 
 /// Sets the registration id (the MQTT client id). Required.
 ///
-/// @retval DPS_ERR_INVALID_REGISTRATION_ID when it breaks the service's rules.
+/// @retval DPS_ERR_INVALID_REGISTRATION_ID when it breaks the service's rules: 1 to 128
+///         characters of `a-z A-Z 0-9 - . _ :`, the last a letter, a digit or `-`.
 #[no_mangle]
 pub extern "C" fn dps_config_set_registration_id(
     config: *mut dps_config,
     registration_id: *const c_char,
 ) -> dps_result {
-    with_str(config, registration_id, |cfg, s| {
-        protocol::validate_registration_id(s).map_err(dps_result::from)?;
-        cfg.inner.registration_id = Some(s.to_owned());
-        Ok(())
-    })
+    with_str(config, registration_id, Config::set_registration_id)
 }
 
 /// Sets the device's symmetric key (base64), for an individual enrollment. Replaces a group
@@ -173,8 +216,8 @@ pub extern "C" fn dps_config_set_symmetric_key(
     key_base64: *const c_char,
 ) -> dps_result {
     with_str(config, key_base64, |cfg, s| {
-        crate::dps::sas::KeySigner::from_base64(s).map_err(dps_result::from)?;
-        cfg.inner.key = Some(KeyKind::Device(Zeroizing::new(s.to_owned())));
+        crate::dps::sas::KeySigner::from_base64(s)?;
+        cfg.key = Some(KeyKind::Device(Zeroizing::new(s.to_owned())));
         Ok(())
     })
 }
@@ -189,29 +232,44 @@ pub extern "C" fn dps_config_set_group_key(
     group_key_base64: *const c_char,
 ) -> dps_result {
     with_str(config, group_key_base64, |cfg, s| {
-        crate::dps::sas::KeySigner::from_base64(s).map_err(dps_result::from)?;
-        cfg.inner.key = Some(KeyKind::Group(Zeroizing::new(s.to_owned())));
+        crate::dps::sas::KeySigner::from_base64(s)?;
+        cfg.key = Some(KeyKind::Group(Zeroizing::new(s.to_owned())));
         Ok(())
     })
 }
 
-/// Sets the DPS host name (also the TLS server name) and port. A port set here is kept when
-/// WebSocket is turned on or off.
+/// Sets the DPS host (also the TLS server name) and port. A port set here is kept when
+/// WebSocket is turned on or off; to keep the default port, which follows the transport (8883,
+/// or 443 with `dps_config_set_websocket`), set the host alone with `dps_config_set_host`.
 ///
-/// @retval DPS_ERR_INVALID_ARGUMENT when the host is empty or the port is 0.
+/// @param host as for `dps_config_set_host`.
+/// @param port 1 to 65535.
+/// @retval DPS_ERR_INVALID_ARGUMENT when the host is neither a DNS name nor an IP address, or
+///         the port is 0 (nothing is dialled; `dps_config_result_detail` says why); the config
+///         is unchanged.
 #[no_mangle]
 pub extern "C" fn dps_config_set_endpoint(
     config: *mut dps_config,
     host: *const c_char,
     port: u16,
 ) -> dps_result {
-    with_str(config, host, |cfg, s| {
-        if s.is_empty() || port == 0 {
-            return Err(dps_result::DPS_ERR_INVALID_ARGUMENT);
-        }
-        cfg.inner.set_endpoint(s, port);
-        Ok(())
-    })
+    with_str(config, host, |cfg, s| cfg.set_endpoint(s, port))
+}
+
+/// Sets the DPS host (also the TLS server name) and leaves the port as it is: the default,
+/// which follows the transport (8883, or 443 with `dps_config_set_websocket`), unless
+/// `dps_config_set_endpoint` chose one.
+///
+/// @param host a DNS name (at most 253 characters; dot-separated labels of 1 to 63 letters,
+///        digits or '-', none starting or ending with '-', the last not all digits; no
+///        trailing dot) or an IPv4 or IPv6 address (IPv6 with or without brackets). Default
+///        global.azure-devices-provisioning.net. Copied.
+/// @retval DPS_ERR_INVALID_ARGUMENT when the host is neither (nothing is dialled;
+///         `dps_config_result_detail` says why); the config is unchanged.
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` or `host` is NULL.
+#[no_mangle]
+pub extern "C" fn dps_config_set_host(config: *mut dps_config, host: *const c_char) -> dps_result {
+    with_str(config, host, Config::set_host)
 }
 
 /// Adds trust anchors (one or more PEM "CERTIFICATE" blocks) for the server's certificate,
@@ -238,18 +296,15 @@ pub extern "C" fn dps_config_add_trust_anchors_pem(
 /// Sets the custom JSON sent to the service as `payload` (available to custom allocation
 /// policies and echoed back as the assignment's payload). NULL clears it.
 ///
-/// @retval DPS_ERR_INVALID_PAYLOAD when not a JSON value.
+/// @retval DPS_ERR_INVALID_PAYLOAD when over 96 KiB (98304 bytes, the service's limit),
+///         nested more than 64 levels deep, or not one JSON value; `dps_config_result_detail`
+///         says which.
 #[no_mangle]
 pub extern "C" fn dps_config_set_payload_json(
     config: *mut dps_config,
     json: *const c_char,
 ) -> dps_result {
-    with_optional_str(
-        config,
-        json,
-        |s| protocol::register_body("x", Some(s), None).map(drop),
-        |c| &mut c.payload,
-    )
+    with_optional_str(config, json, Config::set_payload)
 }
 
 /// Sets the service api-version (default "2019-03-31", or "2025-07-01-preview" when a CSR is
@@ -263,12 +318,7 @@ pub extern "C" fn dps_config_set_api_version(
     config: *mut dps_config,
     api_version: *const c_char,
 ) -> dps_result {
-    with_str(config, api_version, |cfg, s| {
-        protocol::validate_api_version(s).map_err(dps_result::from)?;
-        cfg.inner.api_version = s.to_owned();
-        cfg.inner.api_version_explicit = true;
-        Ok(())
-    })
+    with_str(config, api_version, Config::set_api_version)
 }
 
 /// Sets the overall deadline of one registration attempt in milliseconds (default 90000),
@@ -280,14 +330,15 @@ pub extern "C" fn dps_config_set_timeout_ms(
     config: *mut dps_config,
     timeout_ms: u32,
 ) -> dps_result {
-    guard(|| {
-        // SAFETY: the caller's pointer, valid per the C contract.
-        let cfg = try_ffi!(unsafe { config_mut(config) });
+    with_config(config, |cfg| {
         if timeout_ms == 0 {
-            return dps_result::DPS_ERR_INVALID_ARGUMENT;
+            return Err(Error::new(
+                crate::error::ErrorKind::InvalidArgument,
+                "timeout 0 ms: the deadline must be at least 1 ms",
+            ));
         }
-        cfg.inner.timing.deadline_ms = u64::from(timeout_ms);
-        dps_result::DPS_OK
+        cfg.timing.deadline_ms = u64::from(timeout_ms);
+        Ok(())
     })
 }
 
@@ -406,7 +457,9 @@ pub extern "C" fn dps_config_set_client_certificate(
             chain: chain.to_vec(),
             key: Zeroizing::new(key.to_vec()),
         };
-        try_ffi!(certificate.parse().map_err(dps_result::from));
+        if let Some(e) = certificate.parse().err() {
+            return cfg.refused(e);
+        }
         cfg.inner.key = Some(KeyKind::X509(certificate));
         dps_result::DPS_OK
     })
@@ -450,9 +503,7 @@ pub extern "C" fn dps_config_set_model_id(
     config: *mut dps_config,
     model_id: *const c_char,
 ) -> dps_result {
-    with_optional_str(config, model_id, protocol::validate_model_id, |c| {
-        &mut c.model_id
-    })
+    with_optional_str(config, model_id, Config::set_model_id)
 }
 
 /// Sets the lifetime of the SAS token made for each connection (default 3600 s, as
@@ -468,15 +519,47 @@ pub extern "C" fn dps_config_set_sas_token_lifetime_s(
     config: *mut dps_config,
     seconds: u32,
 ) -> dps_result {
-    guard(|| {
-        // SAFETY: the caller's pointer, valid per the C contract.
-        let cfg = try_ffi!(unsafe { config_mut(config) });
-        try_ffi!(cfg
-            .inner
-            .set_sas_token_lifetime_secs(seconds)
-            .map_err(dps_result::from));
-        dps_result::DPS_OK
-    })
+    with_config(config, |cfg| cfg.set_sas_token_lifetime_secs(seconds))
+}
+
+/// Sets the MQTT keep-alive: when nothing was sent or received for this long, the client
+/// sends a PINGREQ, and a server that sends nothing within a further keep-alive is taken as
+/// gone (the connection is retried within the deadline). Default 60 s
+/// (DPS_KEEP_ALIVE_DEFAULT_S), within the 60 to 240 s Microsoft's SDKs use. There is no
+/// "off" (0): without pings a server that went silent is only noticed when the deadline passes.
+///
+/// @param[in,out] config the configuration.
+/// @param seconds from DPS_KEEP_ALIVE_MIN_S (5: more often only spends a metered link) to
+///        DPS_KEEP_ALIVE_MAX_S (1767, the longest Azure IoT's MQTT front end honours).
+/// @retval DPS_OK on success.
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+/// @retval DPS_ERR_INVALID_ARGUMENT when out of that range (the setting is unchanged;
+///         `dps_config_result_detail` names the range).
+#[no_mangle]
+pub extern "C" fn dps_config_set_keep_alive_s(config: *mut dps_config, seconds: u16) -> dps_result {
+    with_config(config, |cfg| cfg.set_keep_alive_secs(seconds))
+}
+
+/// Sets the largest MQTT packet accepted from the server, fixed header included; it bounds
+/// WebSocket frames too. A larger packet ends the connection with
+/// DPS_ERR_PROTOCOL_PACKET_TOO_LARGE. The buffer grows only as large as what arrives, so a
+/// device short of RAM can lower this to what its registrations need (the assignment and any
+/// payload the service returns). Default 99328 bytes (DPS_MAX_PACKET_SIZE_DEFAULT): just above
+/// the service's 96 KiB message limit, so that every response it may send fits.
+///
+/// @param[in,out] config the configuration.
+/// @param bytes from DPS_MAX_PACKET_SIZE_MIN (1024) to DPS_MAX_PACKET_SIZE_MAX (268435460,
+///        the largest packet MQTT 3.1.1 can express).
+/// @retval DPS_OK on success.
+/// @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
+/// @retval DPS_ERR_INVALID_ARGUMENT when out of that range (the setting is unchanged;
+///         `dps_config_result_detail` names the range).
+#[no_mangle]
+pub extern "C" fn dps_config_set_max_packet_size(
+    config: *mut dps_config,
+    bytes: u32,
+) -> dps_result {
+    with_config(config, |cfg| cfg.set_max_packet_size(bytes))
 }
 
 /// Sets the user agent sent as `&ClientVersion=` in the MQTT user name (percent-encoded),
@@ -491,9 +574,7 @@ pub extern "C" fn dps_config_set_client_version(
     config: *mut dps_config,
     user_agent: *const c_char,
 ) -> dps_result {
-    with_optional_str(config, user_agent, protocol::validate_client_version, |c| {
-        &mut c.client_version
-    })
+    with_optional_str(config, user_agent, Config::set_client_version)
 }
 
 // ---- external signing, certificate issuance ------------------------------------------------
@@ -570,12 +651,7 @@ pub extern "C" fn dps_config_set_csr_der(
     der_len: usize,
 ) -> dps_result {
     with_bytes(config, der, der_len, |cfg, input| {
-        cfg.csr_der = if der.is_null() && input.is_empty() {
-            None
-        } else {
-            Some(protocol::csr_der(input)?)
-        };
-        Ok(())
+        cfg.set_csr((!der.is_null() || !input.is_empty()).then_some(input))
     })
 }
 
@@ -673,9 +749,9 @@ pub extern "C" fn dps_config_set_websocket(config: *mut dps_config, enabled: boo
 /// @param[in] password NULL for an empty password; needs a `username`.
 /// @retval DPS_OK on success.
 /// @retval DPS_ERR_INVALID_NULL_POINTER when `config` is NULL.
-/// @retval DPS_ERR_INVALID_ARGUMENT when `host` is empty, `port` is 0, `username` contains
-///         ':', or a password is given without a user name.
-/// @retval DPS_ERR_INVALID_CONFIG when `host` contains characters not allowed in a host name.
+/// @retval DPS_ERR_INVALID_ARGUMENT when `host` is neither a DNS name nor an IP address (the
+///         rule of `dps_config_set_endpoint`), `port` is 0, `username` contains ':', or a
+///         password is given without a user name.
 /// @retval DPS_ERR_INVALID_UTF8 when a string is not UTF-8.
 /// @retval DPS_ERR_INVALID_UNSUPPORTED when `host` is not NULL in a build without TLS: TLS is
 ///         offloaded there, and the transport's TLS would wrap the tunnel request meant for the
@@ -708,14 +784,18 @@ pub extern "C" fn dps_config_set_proxy(
         let username = try_ffi!(unsafe { optional_str_arg(username) });
         // SAFETY: as above.
         let password = try_ffi!(unsafe { optional_str_arg(password) });
-        let proxy = try_ffi!(
-            crate::layers::proxy::Proxy::new(host, port, username, password)
-                .map_err(dps_result::from)
-        );
-        cfg.inner.proxy = Some(proxy);
-        dps_result::DPS_OK
+        match crate::layers::proxy::Proxy::new(host, port, username, password) {
+            Ok(proxy) => {
+                cfg.inner.proxy = Some(proxy);
+                dps_result::DPS_OK
+            }
+            Err(e) => cfg.refused(e),
+        }
     })
 }
+
+#[cfg(test)]
+mod settings_tests;
 
 #[cfg(test)]
 mod tls_offload_tests {

@@ -17,6 +17,7 @@ use alloc::sync::Arc;
 use zeroize::Zeroizing;
 
 use crate::error::Result;
+use crate::settings::EndpointHost;
 
 /// Which trust anchors verify the server: the public roots, extra PEM anchors, or both.
 #[derive(Clone, Debug, Default)]
@@ -192,7 +193,7 @@ impl Route {
     /// Where the transport connects: the proxy when there is one, else the server.
     pub fn dial_target<'a>(&'a self, host: &'a str, port: u16) -> (&'a str, u16) {
         match &self.proxy {
-            Some(p) => (&p.host, p.port),
+            Some(p) => (&p.host, p.port.get()),
             None => (host, port),
         }
     }
@@ -212,7 +213,7 @@ impl Layers {
     pub fn new(
         factory: &FramingFactory,
         route: &Route,
-        host: &str,
+        host: &EndpointHost,
         port: u16,
         max_packet_size: usize,
         entropy: &Entropy,

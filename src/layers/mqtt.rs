@@ -45,7 +45,7 @@ use zeroize::Zeroizing;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Just above the service's 96 KB message limit, so that every legal response fits.
-pub const DEFAULT_MAX_PACKET_SIZE: usize = 96 * 1024 + 1024;
+pub const DEFAULT_MAX_PACKET_SIZE: usize = crate::settings::DPS_MAX_PACKET_SIZE_DEFAULT as usize;
 
 /// The largest remaining length MQTT can express (four length bytes).
 const MAX_REMAINING_LENGTH: usize = 268_435_455;

@@ -12,6 +12,7 @@ use base64::Engine as _;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::settings::{EndpointHost, Port};
 
 /// Largest proxy response head accepted (status line and headers).
 pub(crate) const MAX_RESPONSE_HEAD: usize = 8 * 1024;
@@ -21,8 +22,8 @@ const MAX_HEADERS: usize = 32;
 /// dropped and never shown by `Debug`.
 #[derive(Clone)]
 pub struct Proxy {
-    pub host: String,
-    pub port: u16,
+    pub host: EndpointHost,
+    pub port: Port,
     pub username: Option<String>,
     pub password: Option<Zeroizing<String>>,
 }
@@ -39,8 +40,9 @@ impl fmt::Debug for Proxy {
 }
 
 impl Proxy {
-    /// Checks the form of a proxy setting: a host name, a port, and a user name without `:`
-    /// (basic auth cannot carry it) whenever a password is given.
+    /// Parses a proxy setting: a host (the same rule as the server's, see [`EndpointHost`]), a
+    /// port, and a user name without `:` (basic auth cannot carry it) whenever a password is
+    /// given. `ErrorKind::InvalidArgument` otherwise.
     pub fn new(
         host: &str,
         port: u16,
@@ -48,10 +50,8 @@ impl Proxy {
         password: Option<&str>,
     ) -> Result<Proxy> {
         let invalid = |what: &str| Error::new(ErrorKind::InvalidArgument, what);
-        if host.is_empty() || port == 0 {
-            return Err(invalid("proxy host empty or port 0"));
-        }
-        check_host(host)?;
+        let host = EndpointHost::parse_named(host, "proxy host")?;
+        let port = Port::new_named(port, "proxy port")?;
         if username.is_some_and(|u| u.contains(':')) {
             return Err(invalid("proxy user name contains ':'"));
         }
@@ -59,7 +59,7 @@ impl Proxy {
             return Err(invalid("proxy password without a user name"));
         }
         Ok(Proxy {
-            host: host.to_owned(),
+            host,
             port,
             username: username.map(str::to_owned),
             password: password.map(|p| Zeroizing::new(p.to_owned())),
@@ -67,34 +67,17 @@ impl Proxy {
     }
 }
 
-/// Refuses host names that could break out of a request line or header (spaces, control
-/// characters, `/`, `@` and the like): the host is written into HTTP requests.
-pub fn check_host(host: &str) -> Result<()> {
-    let ok = !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._:[]%".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorKind::InvalidConfig,
-            "host name with characters not allowed in a host",
-        ))
-    }
-}
-
 /// A host as written in HTTP: IPv6 literals in brackets.
-pub fn http_host(host: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') {
+pub fn http_host(host: &EndpointHost) -> String {
+    if host.contains(':') {
         format!("[{host}]")
     } else {
-        host.to_owned()
+        host.to_string()
     }
 }
 
 /// `host:port` as a request target and `Host` header.
-pub fn authority(host: &str, port: u16) -> String {
+pub fn authority(host: &EndpointHost, port: u16) -> String {
     format!("{}:{port}", http_host(host))
 }
 
@@ -110,8 +93,7 @@ pub struct Tunnel {
 
 impl Tunnel {
     /// Prepares the CONNECT request for `target_host:target_port` (the server, not the proxy).
-    pub fn new(proxy: &Proxy, target_host: &str, target_port: u16) -> Result<Tunnel> {
-        check_host(target_host)?;
+    pub fn new(proxy: &Proxy, target_host: &EndpointHost, target_port: u16) -> Result<Tunnel> {
         let target = authority(target_host, target_port);
         let mut request = Zeroizing::new(Vec::with_capacity(256));
         request.extend_from_slice(
@@ -133,7 +115,7 @@ impl Tunnel {
             head: Vec::new(),
             open: false,
             sent_credentials: proxy.username.is_some(),
-            proxy_name: authority(&proxy.host, proxy.port),
+            proxy_name: authority(&proxy.host, proxy.port.get()),
         })
     }
 
@@ -220,25 +202,34 @@ mod tests {
         Proxy::new("proxy.local", 3128, user, password).unwrap()
     }
 
+    fn host(name: &str) -> EndpointHost {
+        name.parse().unwrap()
+    }
+
     fn request_text(t: &mut Tunnel) -> String {
         String::from_utf8(t.take_request().unwrap().to_vec()).unwrap()
     }
 
     #[test]
     fn connect_request_without_and_with_credentials() {
-        let mut t = Tunnel::new(&proxy(None, None), "dps.example", 8883).unwrap();
+        let mut t = Tunnel::new(&proxy(None, None), &host("dps.example"), 8883).unwrap();
         assert_eq!(
             request_text(&mut t),
             "CONNECT dps.example:8883 HTTP/1.1\r\nHost: dps.example:8883\r\n\r\n"
         );
         assert!(t.take_request().is_none(), "sent once");
-        let mut t = Tunnel::new(&proxy(Some("Aladdin"), Some("open sesame")), "h", 443).unwrap();
+        let mut t = Tunnel::new(
+            &proxy(Some("Aladdin"), Some("open sesame")),
+            &host("h"),
+            443,
+        )
+        .unwrap();
         assert_eq!(
             request_text(&mut t),
             "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\
              Proxy-Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n\r\n"
         );
-        let mut t = Tunnel::new(&proxy(None, None), "::1", 443).unwrap();
+        let mut t = Tunnel::new(&proxy(None, None), &host("::1"), 443).unwrap();
         assert!(request_text(&mut t).starts_with("CONNECT [::1]:443 HTTP/1.1\r\n"));
     }
 
@@ -265,7 +256,7 @@ mod tests {
         );
         assert_eq!(
             code(Proxy::new("p q", 1, None, None)),
-            ErrorKind::InvalidConfig
+            ErrorKind::InvalidArgument
         );
         assert_eq!(
             code(Proxy::new("p", 1, Some("a:b"), Some("c"))),
@@ -275,9 +266,10 @@ mod tests {
             code(Proxy::new("p", 1, None, Some("c"))),
             ErrorKind::InvalidArgument
         );
-        let p = proxy(None, None);
-        assert!(Tunnel::new(&p, "evil\r\nX-Injected: 1", 443).is_err());
-        assert!(Tunnel::new(&p, "a/b", 443).is_err());
+        // Nothing that could break out of the request line becomes a host.
+        for bad in ["evil\r\nX-Injected: 1", "a/b", "u@h"] {
+            assert!(bad.parse::<EndpointHost>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -286,7 +278,7 @@ mod tests {
         let mut input = response.to_vec();
         input.extend_from_slice(b"\x16\x03\x03TLS");
         for split in 0..input.len() {
-            let mut t = Tunnel::new(&proxy(None, None), "h", 8883).unwrap();
+            let mut t = Tunnel::new(&proxy(None, None), &host("h"), 8883).unwrap();
             let (a, b) = input.split_at(split);
             let mut through = Vec::new();
             if let Some(rest) = t.read(a).unwrap() {
@@ -302,19 +294,19 @@ mod tests {
 
     #[test]
     fn refusals_are_clear_errors() {
-        let mut t = Tunnel::new(&proxy(Some("u"), Some("wrong")), "h", 8883).unwrap();
+        let mut t = Tunnel::new(&proxy(Some("u"), Some("wrong")), &host("h"), 8883).unwrap();
         let e = t
             .read(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::TransportProxyAuth);
         assert!(e.detail.contains("credentials refused"), "{e}");
         assert!(!e.detail.contains("wrong"));
-        let mut t = Tunnel::new(&proxy(None, None), "h", 8883).unwrap();
+        let mut t = Tunnel::new(&proxy(None, None), &host("h"), 8883).unwrap();
         let e = t
             .read(b"HTTP/1.0 407 Proxy Authentication Required\r\n\r\n")
             .unwrap_err();
         assert!(e.detail.contains("no credentials set"), "{e}");
-        let mut t = Tunnel::new(&proxy(Some("u"), Some("p")), "h", 8883).unwrap();
+        let mut t = Tunnel::new(&proxy(Some("u"), Some("p")), &host("h"), 8883).unwrap();
         let e = t.read(b"HTTP/1.0 401 Unauthorized\r\n\r\n").unwrap_err();
         assert_eq!(e.kind, ErrorKind::TransportProxyAuth);
         for (response, status) in [
@@ -327,20 +319,20 @@ mod tests {
                 "502 Bad Gateway",
             ),
         ] {
-            let mut t = Tunnel::new(&proxy(None, None), "h", 8883).unwrap();
+            let mut t = Tunnel::new(&proxy(None, None), &host("h"), 8883).unwrap();
             let e = t.read(response).unwrap_err();
             assert_eq!(e.kind, ErrorKind::TransportProxy);
             assert!(e.detail.contains(status), "{e}");
             assert!(e.detail.contains("proxy.local:3128"), "{e}");
         }
-        let mut t = Tunnel::new(&proxy(None, None), "h", 8883).unwrap();
+        let mut t = Tunnel::new(&proxy(None, None), &host("h"), 8883).unwrap();
         let e = t.read(b"\x16\x03\x01 not http\r\n\r\n").unwrap_err();
         assert_eq!(e.kind, ErrorKind::TransportProxy);
     }
 
     #[test]
     fn endless_response_head_is_refused() {
-        let mut t = Tunnel::new(&proxy(None, None), "h", 8883).unwrap();
+        let mut t = Tunnel::new(&proxy(None, None), &host("h"), 8883).unwrap();
         assert!(t.read(b"HTTP/1.1 200 OK\r\nX: ").unwrap().is_none());
         let chunk = [b'a'; 1000];
         let mut result = Ok(None);

@@ -24,6 +24,7 @@ use sha1::{Digest, Sha1};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::settings::EndpointHost;
 
 /// The path DPS and IoT Hub serve MQTT over WebSocket on.
 pub const PATH: &str = "/$iothub/websocket";
@@ -103,8 +104,12 @@ impl WsClient {
     /// Starts a connection: the upgrade request for `host` (and `port`, named in the `Host`
     /// header unless it is 443) is queued at once. Server data frames over `max_frame` payload
     /// bytes are refused with `ErrorKind::ProtocolPacketTooLarge`; pass the MQTT packet limit.
-    pub fn new(host: &str, port: u16, max_frame: usize, random: Entropy) -> Result<WsClient> {
-        crate::layers::proxy::check_host(host)?;
+    pub fn new(
+        host: &EndpointHost,
+        port: u16,
+        max_frame: usize,
+        random: Entropy,
+    ) -> Result<WsClient> {
         let mut nonce = [0u8; 16];
         random.fill(&mut nonce)?;
         let key = base64::engine::general_purpose::STANDARD.encode(nonce);
@@ -496,7 +501,13 @@ mod tests_support {
 
     /// A client whose upgrade request was written; returns it with the request text.
     pub fn client() -> (WsClient, String) {
-        let mut c = WsClient::new("dps.example", 443, MAX, Arc::new(counter_random)).unwrap();
+        let mut c = WsClient::new(
+            &"dps.example".parse().unwrap(),
+            443,
+            MAX,
+            Arc::new(counter_random),
+        )
+        .unwrap();
         let request = String::from_utf8(c.take_output().to_vec()).unwrap();
         (c, request)
     }
@@ -590,7 +601,8 @@ mod tests {
             .decode(request_key(&request))
             .unwrap();
         assert_eq!(key.len(), 16);
-        let other = WsClient::new("h", 8443, MAX, Arc::new(counter_random)).unwrap();
+        let other =
+            WsClient::new(&"h".parse().unwrap(), 8443, MAX, Arc::new(counter_random)).unwrap();
         let text = String::from_utf8(other.output.to_vec()).unwrap();
         assert!(text.contains("\r\nHost: h:8443\r\n"));
         assert_ne!(request_key(&text), request_key(&request));
@@ -635,7 +647,8 @@ mod tests {
         c.write(b"abcd").unwrap();
         let out = c.take_output();
         assert_ne!(out[2..6], out[12..16]);
-        let mut d = WsClient::new("h", 443, MAX, Arc::new(counter_random)).unwrap();
+        let mut d =
+            WsClient::new(&"h".parse().unwrap(), 443, MAX, Arc::new(counter_random)).unwrap();
         d.state = State::Open;
         d.output.clear();
         d.write(b"x").unwrap();

@@ -12,7 +12,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use base64::Engine as _;
-use dps_mqtt::config::{Config, KeyKind};
+use dps_mqtt::config::{Config, KeyKind, Port};
 use dps_mqtt::engine::driver::{Time, Transport};
 use dps_mqtt::engine::{Client, Outcome};
 use dps_mqtt::error::ErrorKind;
@@ -186,11 +186,11 @@ pub fn device_key(name: &str) -> KeyKind {
 /// deadline: `registration_id` (None: the certificate's CN) and `key`.
 pub fn emulator_config(emu: &Emulator, registration_id: Option<&str>, key: KeyKind) -> Config {
     let mut cfg = Config {
-        id_scope: Some(ID_SCOPE.into()),
-        registration_id: registration_id.map(str::to_owned),
+        id_scope: Some(ID_SCOPE.parse().unwrap()),
+        registration_id: registration_id.map(|id| id.parse().unwrap()),
         key: Some(key),
-        host: "localhost".into(),
-        port: emu.port,
+        host: "localhost".parse().unwrap(),
+        port: Port::new(emu.port).unwrap(),
         use_default_roots: false,
         extra_anchors_pem: emu.ca_pem.clone(),
         ..Config::default()
