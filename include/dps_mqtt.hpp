@@ -1,15 +1,17 @@
 /*
  * dps-mqtt for C++17: a header-only wrapper over dps_mqtt.h.
  *
- *   dps::config cfg = dps::config::create().value();
- *   cfg.set_id_scope("0ne00000001");
- *   cfg.set_registration_id("my-device");
- *   cfg.set_symmetric_key("<base64 key>");
- *   dps::result<dps::client> client = dps::client::create(cfg);
- *   if (!client) { puts(client.error().message()); return 1; }
- *   dps::result<dps::registration> reg = client->register_device();
- *   if (reg) printf("%s %s\n", reg->assigned_hub.c_str(), reg->device_id.c_str());
- *   else printf("%s: %s\n", reg.error().name(), reg.error().detail().c_str());
+ *   dps::result<dps::registration> provision(std::string_view key) {
+ *       dps::result<dps::config> cfg = dps::config::create();
+ *       if (!cfg) return cfg.error();
+ *       if (auto r = cfg->set_id_scope("0ne00000001"); !r) return r.error();
+ *       if (auto r = cfg->set_registration_id("my-device"); !r) return r.error();
+ *       if (auto r = cfg->set_symmetric_key(key); !r) return r.error();
+ *       dps::result<dps::client> client = dps::client::create(*cfg);
+ *       if (!client) return client.error();
+ *       return client->register_device();
+ *   }
+ *   // reg->assigned_hub, reg->device_id; or reg.error().name(), .detail(), .is_retryable()
  *
  * The contract (docs/cpp.md has the details):
  * - Errors are values, never exceptions: every fallible call returns a dps::result<T>
