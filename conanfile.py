@@ -25,7 +25,7 @@ from conan import ConanFile
 from conan.errors import ConanInvalidConfiguration
 from conan.tools.build import cross_building
 from conan.tools.cmake import CMake, CMakeToolchain, cmake_layout
-from conan.tools.files import copy, load
+from conan.tools.files import copy, load, rm
 
 required_conan_version = ">=2.0"
 
@@ -52,6 +52,8 @@ class DpsMqttConan(ConanFile):
     exports_sources = (
         "Cargo.toml",
         "Cargo.lock",
+        "build.rs",
+        ".cargo/*",
         "CMakeLists.txt",
         "cbindgen.toml",
         "LICENSE*",
@@ -112,12 +114,19 @@ class DpsMqttConan(ConanFile):
         copy(self, "dps_mqtt.hpp", os.path.join(self.source_folder, "include"), include)
         copy(self, "LICENSE*", self.source_folder, os.path.join(self.package_folder, "licenses"))
         lib = os.path.join(self.package_folder, "lib")
-        shared_suffixes = (".so", ".dylib", ".dll")
-        has_shared = os.path.isdir(lib) and any(
-            ".so." in f or f.endswith(shared_suffixes) for f in os.listdir(lib))
-        if self.options.shared and not has_shared:
-            raise ConanInvalidConfiguration(
-                "shared=True, but the project's CMake installed no shared library")
+        shared_patterns = ("*.so", "*.so.*", "*.dylib")
+        if self.options.shared:
+            has_shared = os.path.isdir(lib) and any(
+                ".so." in f or f.endswith((".so", ".dylib")) for f in os.listdir(lib))
+            if not has_shared:
+                raise ConanInvalidConfiguration(
+                    "shared=True, but the project's CMake installed no shared library")
+        else:
+            # The project installs the shared library next to the static one where it has
+            # one; a static package must not hold it, or -ldps_mqtt would pick it. The
+            # packaged CMake config finds the shared library only when it exists.
+            for pattern in shared_patterns:
+                rm(self, pattern, lib)
 
     def package_info(self):
         self.cpp_info.set_property("cmake_file_name", "dps_mqtt")
