@@ -127,7 +127,7 @@
 enum dps_result
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+#endif /* defined(__cplusplus) || __STDC_VERSION__ >= 202311L */
  {
   /**
    * Success.
@@ -475,15 +475,15 @@ enum dps_result
    *
    * What to do: check the entropy callback (dps_config_set_entropy) and the RNG.
    */
-  DPS_ERR_ENTROPY_FAILED = 903,
+  DPS_ERR_ENTROPY_FAILED = 903
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
 typedef enum dps_result dps_result;
 #else
 typedef uint32_t dps_result;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
+#endif /* __STDC_VERSION__ >= 202311L */
+#endif /* __cplusplus */
 
 /**
  * Log severity, most severe first.
@@ -491,20 +491,20 @@ typedef uint32_t dps_result;
 enum dps_log_level
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+#endif /* defined(__cplusplus) || __STDC_VERSION__ >= 202311L */
  {
   DPS_LOG_ERROR = 1,
   DPS_LOG_WARN = 2,
   DPS_LOG_INFO = 3,
-  DPS_LOG_DEBUG = 4,
+  DPS_LOG_DEBUG = 4
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
 typedef enum dps_log_level dps_log_level;
 #else
 typedef uint32_t dps_log_level;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
+#endif /* __STDC_VERSION__ >= 202311L */
+#endif /* __cplusplus */
 
 /**
  * Progress reported to the status callback.
@@ -512,7 +512,7 @@ typedef uint32_t dps_log_level;
 enum dps_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+#endif /* defined(__cplusplus) || __STDC_VERSION__ >= 202311L */
  {
   DPS_STATUS_IDLE = 0,
   DPS_STATUS_CONNECTING = 1,
@@ -522,15 +522,15 @@ enum dps_status
   DPS_STATUS_THROTTLED = 5,
   DPS_STATUS_RECONNECTING = 6,
   DPS_STATUS_ASSIGNED = 7,
-  DPS_STATUS_FAILED = 8,
+  DPS_STATUS_FAILED = 8
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
 typedef enum dps_status dps_status;
 #else
 typedef uint32_t dps_status;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
+#endif /* __STDC_VERSION__ >= 202311L */
+#endif /* __cplusplus */
 
 /**
  * The class of a result code: what a caller (or the CLI's exit code) acts on.
@@ -538,7 +538,7 @@ typedef uint32_t dps_status;
 enum dps_class
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+#endif /* defined(__cplusplus) || __STDC_VERSION__ >= 202311L */
  {
   DPS_CLASS_OK = 0,
   DPS_CLASS_PENDING = 1,
@@ -549,15 +549,15 @@ enum dps_class
   DPS_CLASS_PROTOCOL = 6,
   DPS_CLASS_TIMEOUT = 7,
   DPS_CLASS_REGISTRATION = 8,
-  DPS_CLASS_INTERNAL = 9,
+  DPS_CLASS_INTERNAL = 9
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
 typedef enum dps_class dps_class;
 #else
 typedef uint32_t dps_class;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
+#endif /* __STDC_VERSION__ >= 202311L */
+#endif /* __cplusplus */
 
 /**
  * Where a device stands with the hub it was assigned to, as reported by the firmware.
@@ -565,7 +565,7 @@ typedef uint32_t dps_class;
 enum dps_hub_outcome
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+#endif /* defined(__cplusplus) || __STDC_VERSION__ >= 202311L */
  {
   /**
    * No connection to the stored hub was attempted yet (e.g. at boot).
@@ -583,15 +583,15 @@ enum dps_hub_outcome
   /**
    * The hub could not be reached (name resolution, TCP, TLS, timeout, server busy).
    */
-  DPS_HUB_UNREACHABLE = 3,
+  DPS_HUB_UNREACHABLE = 3
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
 typedef enum dps_hub_outcome dps_hub_outcome;
 #else
 typedef uint32_t dps_hub_outcome;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
+#endif /* __STDC_VERSION__ >= 202311L */
+#endif /* __cplusplus */
 
 /**
  * Opaque stored assignment, read with `dps_assignment_parse`; free with
@@ -777,7 +777,7 @@ typedef void (*dps_panic_fn)(void *user, const char *message, size_t len);
 
 #ifdef __cplusplus
 extern "C" {
-#endif // __cplusplus
+#endif /* __cplusplus */
 
 /**
  * Writes the last registration's assignment (hub, device id, etag, time of assignment by the
@@ -1546,7 +1546,7 @@ dps_class dps_result_class(uint32_t result);
 bool dps_result_is_retryable(uint32_t result);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}  /* extern "C" */
+#endif  /* __cplusplus */
 
 #endif  /* DPS_MQTT_H */
