@@ -6,7 +6,6 @@
 
 use crate::prelude::*;
 use core::fmt;
-use core::net::{Ipv4Addr, Ipv6Addr};
 use core::ops::Deref;
 use core::str::FromStr;
 
@@ -138,16 +137,14 @@ impl EndpointHost {
         }
         if let Some(inner) = host.strip_prefix('[') {
             return match inner.strip_suffix(']') {
-                Some(address) if Ipv6Addr::from_str(address).is_ok() => {
-                    Ok(EndpointHost(address.to_owned()))
-                }
+                Some(address) if is_ipv6(address) => Ok(EndpointHost(address.to_owned())),
                 _ => Err(wrong(format!(
                     "{what} {shown:?} is not an IPv6 address in brackets, such as [::1]"
                 ))),
             };
         }
         if host.contains(':') {
-            return if Ipv6Addr::from_str(host).is_ok() {
+            return if is_ipv6(host) {
                 Ok(EndpointHost(host.to_owned()))
             } else {
                 Err(wrong(format!(
@@ -163,7 +160,7 @@ impl EndpointHost {
             )));
         }
         if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            return if Ipv4Addr::from_str(host).is_ok() {
+            return if is_ipv4(host) {
                 Ok(EndpointHost(host.to_owned()))
             } else {
                 Err(wrong(format!(
@@ -214,6 +211,62 @@ impl EndpointHost {
             )));
         }
         Ok(EndpointHost(host.to_owned()))
+    }
+}
+
+/// A dotted-quad IPv4 address: four decimal numbers from 0 to 255, without leading zeros (as
+/// `core::net` reads them; a byte check here costs less flash than its parser).
+fn is_ipv4(text: &str) -> bool {
+    let mut parts = 0u8;
+    text.split('.').all(|part| {
+        parts = parts.saturating_add(1);
+        (1..=3).contains(&part.len())
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && !(part.len() > 1 && part.starts_with('0'))
+            && part.parse::<u8>().is_ok()
+    }) && parts == 4
+}
+
+/// An IPv6 address in text (RFC 4291 section 2.2): eight groups of 1 to 4 hex digits
+/// separated by `:`, one `::` standing for one or more groups of zeros, the last two groups
+/// possibly written as an IPv4 address. No zone (`%eth0`).
+fn is_ipv6(text: &str) -> bool {
+    /// The number of groups in `part` (`a:b:c`), or `None` when one is not 1 to 4 hex digits.
+    fn groups(part: &str) -> Option<usize> {
+        if part.is_empty() {
+            return Some(0);
+        }
+        let mut n = 0usize;
+        for group in part.split(':') {
+            if !(1..=4).contains(&group.len()) || !group.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            n = n.saturating_add(1);
+        }
+        Some(n)
+    }
+    let (hex, v4_groups) = match text.rsplit_once(':') {
+        Some((_, last)) if last.contains('.') => {
+            let Some(head) = text.strip_suffix(last).filter(|_| is_ipv4(last)) else {
+                return false;
+            };
+            // `head` ends with the `:` before the IPv4 part; keep it only as part of `::`.
+            let head = if head.ends_with("::") {
+                head
+            } else {
+                head.strip_suffix(':').unwrap_or(head)
+            };
+            (head, 2)
+        }
+        _ => (text, 0),
+    };
+    match hex.split_once("::") {
+        Some((before, after)) if !after.contains("::") => match (groups(before), groups(after)) {
+            (Some(a), Some(b)) => a.saturating_add(b).saturating_add(v4_groups) <= 7,
+            _ => false,
+        },
+        Some(_) => false,
+        None => groups(hex).is_some_and(|n| n.saturating_add(v4_groups) == 8),
     }
 }
 
@@ -713,6 +766,56 @@ mod tests {
             assert!(
                 rustls::pki_types::ServerName::try_from(parsed.as_str()).is_ok(),
                 "{host}"
+            );
+        }
+    }
+
+    /// The byte checks read IP addresses exactly as `std::net` does.
+    #[test]
+    fn ip_address_checks_agree_with_std() {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        let tokens = [
+            "1", "ab", "ffff", "12345", "0", ":", "::", ".", "1.2.3.4", "256", "g",
+        ];
+        let mut inputs: Vec<String> = vec![String::new()];
+        let mut frontier = inputs.clone();
+        for _ in 0..5 {
+            frontier = frontier
+                .iter()
+                .flat_map(|s| tokens.iter().map(move |t| format!("{s}{t}")))
+                .collect();
+            inputs.extend(frontier.iter().cloned());
+        }
+        inputs.extend(
+            [
+                "1:2:3:4:5:6:7:8",
+                "1:2:3:4:5:6:7:8:9",
+                "1:2:3:4:5:6:7::",
+                "1:2:3:4:5:6:7:8::",
+                "::1:2:3:4:5:6:7",
+                "::ffff:192.0.2.1",
+                "1:2:3:4:5:6:1.2.3.4",
+                "1:2:3:4:5:6:7:1.2.3.4",
+                "1:2:3:4:5::1.2.3.4",
+                "2001:db8::8:800:200c:417a",
+                "fe80::1%eth0",
+                "01.2.3.4",
+                "1.2.3.04",
+                "255.255.255.255",
+                "1.2.3.4.5",
+            ]
+            .map(String::from),
+        );
+        for input in &inputs {
+            assert_eq!(
+                is_ipv4(input),
+                input.parse::<Ipv4Addr>().is_ok(),
+                "{input:?}"
+            );
+            assert_eq!(
+                is_ipv6(input),
+                input.parse::<Ipv6Addr>().is_ok(),
+                "{input:?}"
             );
         }
     }
