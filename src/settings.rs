@@ -42,10 +42,6 @@ macro_rules! text_setting {
     };
 }
 
-fn refuse(kind: ErrorKind, detail: String) -> Error {
-    Error::new(kind, detail)
-}
-
 text_setting! {
     /// A registration id: 1 to 128 characters of `a-z A-Z 0-9 - . _ :`, the last one a letter,
     /// a digit or `-` (the service's rule; it compares ids case-insensitively).
@@ -55,7 +51,7 @@ text_setting! {
 impl FromStr for RegistrationId {
     type Err = Error;
     fn from_str(id: &str) -> Result<Self> {
-        let wrong = |why: String| refuse(ErrorKind::InvalidRegistrationId, why);
+        let wrong = |why: String| Error::new(ErrorKind::InvalidRegistrationId, why);
         if id.is_empty() {
             return Err(wrong("registration id is empty".into()));
         }
@@ -92,7 +88,7 @@ text_setting! {
 impl FromStr for IdScope {
     type Err = Error;
     fn from_str(scope: &str) -> Result<Self> {
-        let wrong = |why: String| refuse(ErrorKind::InvalidIdScope, why);
+        let wrong = |why: String| Error::new(ErrorKind::InvalidIdScope, why);
         if scope.is_empty() {
             return Err(wrong("id scope is empty".into()));
         }
@@ -116,9 +112,9 @@ impl FromStr for IdScope {
 text_setting! {
     /// A server's host: a DNS name (RFC 1123: at most 253 characters, dot-separated labels of
     /// 1 to 63 letters, digits or `-`, no label starting or ending with `-`, the last one not
-    /// all digits, no trailing dot),
-    /// or an IPv4 or IPv6 address. An IPv6 address may be given in brackets (`[::1]`); it is
-    /// held without them, as the connect hook and the TLS server name want it.
+    /// all digits, no trailing dot), or an IPv4 or IPv6 address. An IPv6 address may be given
+    /// in brackets (`[::1]`); it is held without them, as the connect hook and the TLS server
+    /// name want it.
     EndpointHost
 }
 
@@ -130,7 +126,7 @@ impl EndpointHost {
     /// Parses `host`, naming it `what` ("host", "proxy host") in a refusal, which is
     /// `ErrorKind::InvalidArgument`.
     pub fn parse_named(host: &str, what: &str) -> Result<EndpointHost> {
-        let wrong = |why: String| refuse(ErrorKind::InvalidArgument, why);
+        let wrong = |why: String| Error::new(ErrorKind::InvalidArgument, why);
         let shown = clip(host);
         if host.is_empty() {
             return Err(wrong(format!("{what} is empty")));
@@ -302,7 +298,7 @@ impl Port {
     /// `ErrorKind::InvalidArgument` for 0, naming it `what` ("port", "proxy port").
     pub fn new_named(port: u16, what: &str) -> Result<Port> {
         if port == 0 {
-            return Err(refuse(
+            return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 format!("{what} 0 is not a port; give 1 to 65535"),
             ));
@@ -333,7 +329,7 @@ text_setting! {
 impl FromStr for Payload {
     type Err = Error;
     fn from_str(json: &str) -> Result<Self> {
-        let wrong = |why: String| refuse(ErrorKind::InvalidPayload, why);
+        let wrong = |why: String| Error::new(ErrorKind::InvalidPayload, why);
         if json.len() > MAX_PAYLOAD {
             return Err(wrong(format!(
                 "payload is {} bytes; the service accepts at most {MAX_PAYLOAD}",
@@ -393,7 +389,7 @@ impl FromStr for ModelId {
             None => number_ok(v, 9),
         });
         if model_id.len() > MAX_MODEL_ID {
-            return Err(refuse(
+            return Err(Error::new(
                 ErrorKind::InvalidModelId,
                 format!(
                     "model id is {} bytes; at most {MAX_MODEL_ID}",
@@ -404,7 +400,7 @@ impl FromStr for ModelId {
         if path_ok && version_ok {
             Ok(ModelId(model_id.to_owned()))
         } else {
-            Err(refuse(
+            Err(Error::new(
                 ErrorKind::InvalidModelId,
                 format!(
                     "model id {:?} is not a DTMI such as dtmi:com:example:Thermostat;1",
@@ -456,7 +452,7 @@ impl FromStr for ApiVersion {
         if date_ok && suffix_ok {
             Ok(ApiVersion(api_version.to_owned()))
         } else {
-            Err(refuse(
+            Err(Error::new(
                 ErrorKind::InvalidArgument,
                 format!(
                     "api-version {:?} is not YYYY-MM-DD[-suffix], such as 2019-03-31",
@@ -486,7 +482,7 @@ impl ClientVersion {
 impl FromStr for ClientVersion {
     type Err = Error;
     fn from_str(agent: &str) -> Result<Self> {
-        let wrong = |why: String| refuse(ErrorKind::InvalidArgument, why);
+        let wrong = |why: String| Error::new(ErrorKind::InvalidArgument, why);
         if agent.is_empty() {
             return Err(wrong("client version is empty".into()));
         }
@@ -530,7 +526,7 @@ pub const DPS_SAS_TOKEN_LIFETIME_MAX_S: u32 = 2_592_000;
 /// Out of `min..=max`: `ErrorKind::InvalidArgument` naming the setting and the range.
 fn in_range<T: PartialOrd + fmt::Display>(value: T, min: T, max: T, what: &str) -> Result<T> {
     if value < min || value > max {
-        return Err(refuse(
+        return Err(Error::new(
             ErrorKind::InvalidArgument,
             format!("{what} {value} is outside {min}..={max}"),
         ));
