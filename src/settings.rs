@@ -6,7 +6,6 @@
 
 use crate::prelude::*;
 use core::fmt;
-use core::net::{Ipv4Addr, Ipv6Addr};
 use core::ops::Deref;
 use core::str::FromStr;
 
@@ -43,10 +42,6 @@ macro_rules! text_setting {
     };
 }
 
-fn refuse(kind: ErrorKind, detail: String) -> Error {
-    Error::new(kind, detail)
-}
-
 text_setting! {
     /// A registration id: 1 to 128 characters of `a-z A-Z 0-9 - . _ :`, the last one a letter,
     /// a digit or `-` (the service's rule; it compares ids case-insensitively).
@@ -56,7 +51,7 @@ text_setting! {
 impl FromStr for RegistrationId {
     type Err = Error;
     fn from_str(id: &str) -> Result<Self> {
-        let wrong = |why: String| refuse(ErrorKind::InvalidRegistrationId, why);
+        let wrong = |why: String| Error::new(ErrorKind::InvalidRegistrationId, why);
         if id.is_empty() {
             return Err(wrong("registration id is empty".into()));
         }
@@ -93,7 +88,7 @@ text_setting! {
 impl FromStr for IdScope {
     type Err = Error;
     fn from_str(scope: &str) -> Result<Self> {
-        let wrong = |why: String| refuse(ErrorKind::InvalidIdScope, why);
+        let wrong = |why: String| Error::new(ErrorKind::InvalidIdScope, why);
         if scope.is_empty() {
             return Err(wrong("id scope is empty".into()));
         }
@@ -117,9 +112,9 @@ impl FromStr for IdScope {
 text_setting! {
     /// A server's host: a DNS name (RFC 1123: at most 253 characters, dot-separated labels of
     /// 1 to 63 letters, digits or `-`, no label starting or ending with `-`, the last one not
-    /// all digits, no trailing dot),
-    /// or an IPv4 or IPv6 address. An IPv6 address may be given in brackets (`[::1]`); it is
-    /// held without them, as the connect hook and the TLS server name want it.
+    /// all digits, no trailing dot), or an IPv4 or IPv6 address. An IPv6 address may be given
+    /// in brackets (`[::1]`); it is held without them, as the connect hook and the TLS server
+    /// name want it.
     EndpointHost
 }
 
@@ -131,23 +126,21 @@ impl EndpointHost {
     /// Parses `host`, naming it `what` ("host", "proxy host") in a refusal, which is
     /// `ErrorKind::InvalidArgument`.
     pub fn parse_named(host: &str, what: &str) -> Result<EndpointHost> {
-        let wrong = |why: String| refuse(ErrorKind::InvalidArgument, why);
+        let wrong = |why: String| Error::new(ErrorKind::InvalidArgument, why);
         let shown = clip(host);
         if host.is_empty() {
             return Err(wrong(format!("{what} is empty")));
         }
         if let Some(inner) = host.strip_prefix('[') {
             return match inner.strip_suffix(']') {
-                Some(address) if Ipv6Addr::from_str(address).is_ok() => {
-                    Ok(EndpointHost(address.to_owned()))
-                }
+                Some(address) if is_ipv6(address) => Ok(EndpointHost(address.to_owned())),
                 _ => Err(wrong(format!(
                     "{what} {shown:?} is not an IPv6 address in brackets, such as [::1]"
                 ))),
             };
         }
         if host.contains(':') {
-            return if Ipv6Addr::from_str(host).is_ok() {
+            return if is_ipv6(host) {
                 Ok(EndpointHost(host.to_owned()))
             } else {
                 Err(wrong(format!(
@@ -163,7 +156,7 @@ impl EndpointHost {
             )));
         }
         if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            return if Ipv4Addr::from_str(host).is_ok() {
+            return if is_ipv4(host) {
                 Ok(EndpointHost(host.to_owned()))
             } else {
                 Err(wrong(format!(
@@ -217,6 +210,62 @@ impl EndpointHost {
     }
 }
 
+/// A dotted-quad IPv4 address: four decimal numbers from 0 to 255, without leading zeros (as
+/// `core::net` reads them; a byte check here costs less flash than its parser).
+fn is_ipv4(text: &str) -> bool {
+    let mut parts = 0u8;
+    text.split('.').all(|part| {
+        parts = parts.saturating_add(1);
+        (1..=3).contains(&part.len())
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && !(part.len() > 1 && part.starts_with('0'))
+            && part.parse::<u8>().is_ok()
+    }) && parts == 4
+}
+
+/// An IPv6 address in text (RFC 4291 section 2.2): eight groups of 1 to 4 hex digits
+/// separated by `:`, one `::` standing for one or more groups of zeros, the last two groups
+/// possibly written as an IPv4 address. No zone (`%eth0`).
+fn is_ipv6(text: &str) -> bool {
+    /// The number of groups in `part` (`a:b:c`), or `None` when one is not 1 to 4 hex digits.
+    fn groups(part: &str) -> Option<usize> {
+        if part.is_empty() {
+            return Some(0);
+        }
+        let mut n = 0usize;
+        for group in part.split(':') {
+            if !(1..=4).contains(&group.len()) || !group.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            n = n.saturating_add(1);
+        }
+        Some(n)
+    }
+    let (hex, v4_groups) = match text.rsplit_once(':') {
+        Some((_, last)) if last.contains('.') => {
+            let Some(head) = text.strip_suffix(last).filter(|_| is_ipv4(last)) else {
+                return false;
+            };
+            // `head` ends with the `:` before the IPv4 part; keep it only as part of `::`.
+            let head = if head.ends_with("::") {
+                head
+            } else {
+                head.strip_suffix(':').unwrap_or(head)
+            };
+            (head, 2)
+        }
+        _ => (text, 0),
+    };
+    match hex.split_once("::") {
+        Some((before, after)) if !after.contains("::") => match (groups(before), groups(after)) {
+            (Some(a), Some(b)) => a.saturating_add(b).saturating_add(v4_groups) <= 7,
+            _ => false,
+        },
+        Some(_) => false,
+        None => groups(hex).is_some_and(|n| n.saturating_add(v4_groups) == 8),
+    }
+}
+
 impl EndpointHost {
     /// The global DPS endpoint.
     pub fn global() -> EndpointHost {
@@ -249,7 +298,7 @@ impl Port {
     /// `ErrorKind::InvalidArgument` for 0, naming it `what` ("port", "proxy port").
     pub fn new_named(port: u16, what: &str) -> Result<Port> {
         if port == 0 {
-            return Err(refuse(
+            return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 format!("{what} 0 is not a port; give 1 to 65535"),
             ));
@@ -280,7 +329,7 @@ text_setting! {
 impl FromStr for Payload {
     type Err = Error;
     fn from_str(json: &str) -> Result<Self> {
-        let wrong = |why: String| refuse(ErrorKind::InvalidPayload, why);
+        let wrong = |why: String| Error::new(ErrorKind::InvalidPayload, why);
         if json.len() > MAX_PAYLOAD {
             return Err(wrong(format!(
                 "payload is {} bytes; the service accepts at most {MAX_PAYLOAD}",
@@ -340,7 +389,7 @@ impl FromStr for ModelId {
             None => number_ok(v, 9),
         });
         if model_id.len() > MAX_MODEL_ID {
-            return Err(refuse(
+            return Err(Error::new(
                 ErrorKind::InvalidModelId,
                 format!(
                     "model id is {} bytes; at most {MAX_MODEL_ID}",
@@ -351,7 +400,7 @@ impl FromStr for ModelId {
         if path_ok && version_ok {
             Ok(ModelId(model_id.to_owned()))
         } else {
-            Err(refuse(
+            Err(Error::new(
                 ErrorKind::InvalidModelId,
                 format!(
                     "model id {:?} is not a DTMI such as dtmi:com:example:Thermostat;1",
@@ -403,7 +452,7 @@ impl FromStr for ApiVersion {
         if date_ok && suffix_ok {
             Ok(ApiVersion(api_version.to_owned()))
         } else {
-            Err(refuse(
+            Err(Error::new(
                 ErrorKind::InvalidArgument,
                 format!(
                     "api-version {:?} is not YYYY-MM-DD[-suffix], such as 2019-03-31",
@@ -433,7 +482,7 @@ impl ClientVersion {
 impl FromStr for ClientVersion {
     type Err = Error;
     fn from_str(agent: &str) -> Result<Self> {
-        let wrong = |why: String| refuse(ErrorKind::InvalidArgument, why);
+        let wrong = |why: String| Error::new(ErrorKind::InvalidArgument, why);
         if agent.is_empty() {
             return Err(wrong("client version is empty".into()));
         }
@@ -477,7 +526,7 @@ pub const DPS_SAS_TOKEN_LIFETIME_MAX_S: u32 = 2_592_000;
 /// Out of `min..=max`: `ErrorKind::InvalidArgument` naming the setting and the range.
 fn in_range<T: PartialOrd + fmt::Display>(value: T, min: T, max: T, what: &str) -> Result<T> {
     if value < min || value > max {
-        return Err(refuse(
+        return Err(Error::new(
             ErrorKind::InvalidArgument,
             format!("{what} {value} is outside {min}..={max}"),
         ));
@@ -713,6 +762,56 @@ mod tests {
             assert!(
                 rustls::pki_types::ServerName::try_from(parsed.as_str()).is_ok(),
                 "{host}"
+            );
+        }
+    }
+
+    /// The byte checks read IP addresses exactly as `std::net` does.
+    #[test]
+    fn ip_address_checks_agree_with_std() {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        let tokens = [
+            "1", "ab", "ffff", "12345", "0", ":", "::", ".", "1.2.3.4", "256", "g",
+        ];
+        let mut inputs: Vec<String> = vec![String::new()];
+        let mut frontier = inputs.clone();
+        for _ in 0..5 {
+            frontier = frontier
+                .iter()
+                .flat_map(|s| tokens.iter().map(move |t| format!("{s}{t}")))
+                .collect();
+            inputs.extend(frontier.iter().cloned());
+        }
+        inputs.extend(
+            [
+                "1:2:3:4:5:6:7:8",
+                "1:2:3:4:5:6:7:8:9",
+                "1:2:3:4:5:6:7::",
+                "1:2:3:4:5:6:7:8::",
+                "::1:2:3:4:5:6:7",
+                "::ffff:192.0.2.1",
+                "1:2:3:4:5:6:1.2.3.4",
+                "1:2:3:4:5:6:7:1.2.3.4",
+                "1:2:3:4:5::1.2.3.4",
+                "2001:db8::8:800:200c:417a",
+                "fe80::1%eth0",
+                "01.2.3.4",
+                "1.2.3.04",
+                "255.255.255.255",
+                "1.2.3.4.5",
+            ]
+            .map(String::from),
+        );
+        for input in &inputs {
+            assert_eq!(
+                is_ipv4(input),
+                input.parse::<Ipv4Addr>().is_ok(),
+                "{input:?}"
+            );
+            assert_eq!(
+                is_ipv6(input),
+                input.parse::<Ipv6Addr>().is_ok(),
+                "{input:?}"
             );
         }
     }

@@ -2,8 +2,9 @@
 //!
 //! A config is plain data: each setter parses its argument into a validated setting and
 //! refuses bad input there (the reason is kept for `dps_config_result_detail` and logged);
-//! `dps_client_new` checks only the rules that join several settings. A config may be freed right after `dps_client_new` (the client copies it) and
-//! reused for several clients. Not thread-safe: use one config from one thread at a time.
+//! `dps_client_new` checks only the rules that join several settings. A config may be freed
+//! right after `dps_client_new` (the client copies it) and reused for several clients. Not
+//! thread-safe: use one config from one thread at a time.
 
 use super::entropy::{dps_entropy_fn, CallbackEntropy};
 use crate::prelude::*;

@@ -1,6 +1,6 @@
-//! Through the C ABI: each setter refuses bad input itself, with its own code and the precise reason in
-//! `dps_config_result_detail` (and the log): nothing is left for `dps_client_new` or the
-//! connection to discover.
+//! Through the C ABI: each setter refuses bad input itself, with its own code and the precise
+//! reason in `dps_config_result_detail` (and the log): nothing is left for `dps_client_new`
+//! or the connection to discover.
 
 use core::cell::RefCell;
 use core::ffi::{c_char, c_void, CStr};
