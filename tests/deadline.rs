@@ -27,11 +27,11 @@ const SLACK: Duration = Duration::from_secs(1);
 /// back-off (so that many more connects than the old cap of 5 fit in it).
 fn config_for(host: &str, port: u16, deadline_ms: u64) -> Config {
     let mut cfg = Config {
-        id_scope: Some(ID_SCOPE.into()),
-        registration_id: Some("deadline-dev".into()),
+        id_scope: Some(ID_SCOPE.parse().unwrap()),
+        registration_id: Some("deadline-dev".parse().unwrap()),
         key: Some(device_key("deadline-dev")),
-        host: host.into(),
-        port,
+        host: host.parse().unwrap(),
+        port: dps_mqtt::config::Port::new(port).unwrap(),
         ..Config::default()
     };
     cfg.timing.deadline_ms = deadline_ms;
@@ -197,7 +197,7 @@ fn a_server_trickling_its_handshake_is_bounded_by_the_deadline() {
     let emu = sym_emulator(name, json!({}), &[]);
     let mut cfg = emulator_config(&emu, Some(name), device_key(name));
     let proxy = TricklingProxy::start(emu.port, 0, Duration::from_millis(20));
-    cfg.port = proxy.port;
+    cfg.port = dps_mqtt::config::Port::new(proxy.port).unwrap();
     cfg.timing.deadline_ms = 2_500;
     let (kind, message, elapsed) = failing_registration(&cfg);
     assert!(
@@ -220,7 +220,7 @@ fn a_service_trickling_its_answer_after_connack_times_out_at_the_deadline() {
     // but the last bytes (inside the record that carries the assignment) pass at full speed,
     // CONNACK among them, and the rest trickles.
     let proxy = TricklingProxy::start(emu.port, usize::MAX, Duration::from_millis(300));
-    cfg.port = proxy.port;
+    cfg.port = dps_mqtt::config::Port::new(proxy.port).unwrap();
     assert_eq!(register(&cfg).0, Ok(()));
     let total = proxy.forwarded.load(Ordering::SeqCst);
     proxy.fast.store(total.saturating_sub(40), Ordering::SeqCst);
