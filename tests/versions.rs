@@ -1,13 +1,15 @@
-//! One version everywhere a user or a tool reads it: Cargo.toml, the header's macros,
-//! `dps_version()`, the pkg-config file and the CMake package version (as CMake generates
-//! them), the Python package and the changelog's latest release. A release that bumps one
-//! and forgets another fails here, naming the file that disagrees.
+//! One version, and one license, everywhere a user or a tool reads them. The version: Cargo.toml,
+//! the header's macros, `dps_version()`, the pkg-config files and the CMake package version
+//! (as CMake generates them), the shared library's SONAME, the Python package, the changelog's
+//! latest release and the packaging recipes. The license: Cargo.toml's, in every manifest and
+//! recipe. A release that bumps one and forgets another fails here, naming what disagrees.
 
 use std::ffi::CStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const CARGO_VERSION: &str = env!("CARGO_PKG_VERSION");
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const LICENSE: &str = env!("CARGO_PKG_LICENSE");
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -17,10 +19,43 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// A file's text, or `None` when the file does not exist.
+fn read_if_present(path: &Path) -> Option<String> {
+    path.is_file().then(|| read(path))
+}
+
 /// The text between the first pair of double quotes in `line`.
 fn quoted(line: &str) -> Option<&str> {
     let (_, rest) = line.split_once('"')?;
     rest.split_once('"').map(|(value, _)| value)
+}
+
+/// The quoted value of the first `key = "value"` line (TOML, Python) at any indentation,
+/// within the `[table]` when one is given.
+fn assignment(text: &str, table: Option<&str>, key: &str) -> Option<String> {
+    let mut in_table = table.is_none();
+    for line in text.lines().map(str::trim) {
+        if table.is_some() && line.starts_with('[') {
+            in_table = Some(line) == table;
+        } else if in_table && line.split('=').next().map(str::trim) == Some(key) {
+            return quoted(line).map(str::to_owned);
+        }
+    }
+    None
+}
+
+/// The string value of the first `"key": "value"` in a JSON text.
+fn json_string(text: &str, key: &str) -> Option<String> {
+    let (_, after_key) = text.split_once(&format!("\"{key}\""))?;
+    let value = after_key.trim_start().strip_prefix(':')?;
+    quoted(value).map(str::to_owned)
+}
+
+/// The expression after `SPDX-License-Identifier:`.
+fn spdx_identifier(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|line| line.split_once("SPDX-License-Identifier:"))
+        .map(|(_, id)| id.trim().to_owned())
 }
 
 /// `#define NAME value` in the header.
@@ -43,27 +78,6 @@ fn header_version(header: &str) -> String {
     .join(".")
 }
 
-/// `version = "..."` in the `[project]` table of a pyproject.toml.
-fn pyproject_version(text: &str) -> Option<String> {
-    let mut in_project = false;
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_project = line == "[project]";
-        } else if in_project && line.split('=').next().map(str::trim) == Some("version") {
-            return quoted(line).map(str::to_owned);
-        }
-    }
-    None
-}
-
-/// `__version__ = "..."` in a Python module.
-fn python_dunder_version(text: &str) -> Option<String> {
-    text.lines()
-        .find(|line| line.split('=').next().map(str::trim) == Some("__version__"))
-        .and_then(quoted)
-        .map(str::to_owned)
-}
-
 /// The newest released version in a Keep-a-Changelog file: the first `## [x.y.z]` heading
 /// other than `[Unreleased]`.
 fn changelog_version(text: &str) -> Option<String> {
@@ -75,10 +89,10 @@ fn changelog_version(text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// `Version:` in a pkg-config file.
-fn pc_version(text: &str) -> Option<String> {
+/// A `Field:` (e.g. `Version:`) or a `variable=` line of a pkg-config file.
+fn pc_entry(text: &str, prefix: &str) -> Option<String> {
     text.lines()
-        .find_map(|line| line.strip_prefix("Version:"))
+        .find_map(|line| line.strip_prefix(prefix))
         .map(|v| v.trim().to_owned())
 }
 
@@ -91,9 +105,18 @@ fn cmake_package_version(text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Configures the CMake project (library only: no examples, tests or emulator) in a scratch
-/// directory and returns it: the pkg-config file and the package version file are written at
-/// configure time, from `project(... VERSION ...)`, so they are checked as CMake makes them.
+/// The shared library's SONAME for this version: `libdps_mqtt.so.0.<minor>` while the major
+/// version is 0 (a 0.y release may break the ABI), then `libdps_mqtt.so.<major>`.
+fn expected_soname() -> String {
+    match env!("CARGO_PKG_VERSION_MAJOR") {
+        "0" => format!("libdps_mqtt.so.0.{}", env!("CARGO_PKG_VERSION_MINOR")),
+        major => format!("libdps_mqtt.so.{major}"),
+    }
+}
+
+/// Configures the CMake project (the library and its install rules; no examples, tests or
+/// emulator) in a scratch directory and returns it: the pkg-config files and the package
+/// version file are written at configure time, so they are checked as CMake makes them.
 fn configure_cmake() -> PathBuf {
     let build = Path::new(env!("CARGO_TARGET_TMPDIR")).join("versions-cmake");
     let _ = std::fs::remove_dir_all(&build);
@@ -107,6 +130,7 @@ fn configure_cmake() -> PathBuf {
             "-DDPS_MQTT_BUILD_EXAMPLES=OFF",
             "-DDPS_MQTT_BUILD_TESTS=OFF",
             "-DDPS_MQTT_BUILD_EMULATOR=OFF",
+            "-DDPS_MQTT_INSTALL=ON",
         ])
         .output()
         .unwrap_or_else(|e| {
@@ -130,57 +154,175 @@ fn library_version() -> String {
     version.to_string_lossy().into_owned()
 }
 
-#[test]
-fn every_version_agrees_with_cargo_toml() {
-    let header = read(&root().join("include/dps_mqtt.h"));
-    let library = library_version();
-    let build = configure_cmake();
+/// Where a value is stated, what it says there (`None`: nothing readable), and what it must be.
+struct Claim {
+    source: String,
+    found: Option<String>,
+    want: String,
+}
 
-    let found: Vec<(String, Option<String>)> = vec![
-        (
-            "include/dps_mqtt.h (DPS_VERSION_MAJOR/MINOR/PATCH)".into(),
-            Some(header_version(&header)),
-        ),
-        ("dps_version() of the library".into(), Some(library)),
-        (
-            format!(
-                "{} (generated from cmake/dps_mqtt.pc.in and CMakeLists.txt's project VERSION)",
-                build.join("dps_mqtt.pc").display()
-            ),
-            pc_version(&read(&build.join("dps_mqtt.pc"))),
-        ),
-        (
-            format!(
-                "{} (CMake package version, from CMakeLists.txt's project VERSION)",
-                build.join("dps_mqttConfigVersion.cmake").display()
-            ),
-            cmake_package_version(&read(&build.join("dps_mqttConfigVersion.cmake"))),
-        ),
-        (
-            "python/pyproject.toml ([project] version)".into(),
-            pyproject_version(&read(&root().join("python/pyproject.toml"))),
-        ),
-        (
-            "python/dps_mqtt/__init__.py (__version__)".into(),
-            python_dunder_version(&read(&root().join("python/dps_mqtt/__init__.py"))),
-        ),
-        (
-            "CHANGELOG.md (latest released version)".into(),
-            changelog_version(&read(&root().join("CHANGELOG.md"))),
-        ),
-    ];
+impl Claim {
+    fn new(source: impl Into<String>, found: Option<String>, want: &str) -> Claim {
+        Claim {
+            source: source.into(),
+            found,
+            want: want.to_owned(),
+        }
+    }
+}
 
-    let disagreeing: Vec<String> = found
+/// Fails naming every claim that differs from what it must be.
+fn assert_all_agree(what: &str, claims: &[Claim]) {
+    let disagreeing: Vec<String> = claims
         .iter()
-        .filter(|(_, version)| version.as_deref() != Some(CARGO_VERSION))
-        .map(|(source, version)| match version {
-            Some(v) => format!("  {source} says {v}"),
-            None => format!("  {source} has no version this test can read"),
+        .filter(|c| c.found.as_deref() != Some(c.want.as_str()))
+        .map(|c| match &c.found {
+            Some(found) => format!("  {} says {found}, not {}", c.source, c.want),
+            None => format!(
+                "  {} has no {what} this test can read (want {})",
+                c.source, c.want
+            ),
         })
         .collect();
     assert!(
         disagreeing.is_empty(),
-        "Cargo.toml's version is {CARGO_VERSION}, but:\n{}",
+        "the {what} differs from Cargo.toml's:\n{}",
         disagreeing.join("\n")
     );
+}
+
+#[test]
+fn every_version_agrees_with_cargo_toml() {
+    let build = configure_cmake();
+    let generated = |name: &str| (build.join(name).display().to_string(), build.join(name));
+    let (pc_name, pc_path) = generated("dps_mqtt.pc");
+    let pc = read(&pc_path);
+    let (static_pc_name, static_pc_path) = generated("dps_mqtt-static.pc");
+    let (cmake_version_name, cmake_version_path) = generated("dps_mqttConfigVersion.cmake");
+
+    let mut claims = vec![
+        Claim::new(
+            "include/dps_mqtt.h (DPS_VERSION_MAJOR/MINOR/PATCH)",
+            Some(header_version(&read(&root().join("include/dps_mqtt.h")))),
+            VERSION,
+        ),
+        Claim::new(
+            "dps_version() of the library",
+            Some(library_version()),
+            VERSION,
+        ),
+        Claim::new(
+            format!("{pc_name} (Version, from CMakeLists.txt's project VERSION)"),
+            pc_entry(&pc, "Version:"),
+            VERSION,
+        ),
+        Claim::new(
+            format!("{cmake_version_name} (CMake package version, from project VERSION)"),
+            cmake_package_version(&read(&cmake_version_path)),
+            VERSION,
+        ),
+        Claim::new(
+            "python/pyproject.toml ([project] version)",
+            assignment(
+                &read(&root().join("python/pyproject.toml")),
+                Some("[project]"),
+                "version",
+            ),
+            VERSION,
+        ),
+        Claim::new(
+            "python/dps_mqtt/__init__.py (__version__)",
+            assignment(
+                &read(&root().join("python/dps_mqtt/__init__.py")),
+                None,
+                "__version__",
+            ),
+            VERSION,
+        ),
+        Claim::new(
+            "CHANGELOG.md (latest released version)",
+            changelog_version(&read(&root().join("CHANGELOG.md"))),
+            VERSION,
+        ),
+    ];
+    // What the CMake build and the packaging files state besides, where they exist: the static
+    // library's pkg-config file and the SONAME it records, a recipe's literal version (one that
+    // reads Cargo.toml states none), the vcpkg port shown in the docs.
+    if let Some(text) = read_if_present(&static_pc_path) {
+        claims.push(Claim::new(
+            format!("{static_pc_name} (Version)"),
+            pc_entry(&text, "Version:"),
+            VERSION,
+        ));
+    }
+    if let Some(soname) = pc_entry(&pc, "soname=") {
+        claims.push(Claim::new(
+            format!("{pc_name} (soname, from CMakeLists.txt's project VERSION)"),
+            Some(soname),
+            &expected_soname(),
+        ));
+    }
+    if let Some(found) = read_if_present(&root().join("conanfile.py"))
+        .and_then(|text| assignment(&text, None, "version"))
+    {
+        claims.push(Claim::new("conanfile.py (version)", Some(found), VERSION));
+    }
+    if let Some(text) = read_if_present(&root().join("docs/vcpkg.md")) {
+        claims.push(Claim::new(
+            "docs/vcpkg.md (the port's \"version-semver\")",
+            json_string(&text, "version-semver"),
+            VERSION,
+        ));
+    }
+    assert_all_agree("version", &claims);
+}
+
+#[test]
+fn every_license_declaration_agrees_with_cargo_toml() {
+    let mut claims = vec![
+        Claim::new(
+            "LICENSE (SPDX-License-Identifier)",
+            spdx_identifier(&read(&root().join("LICENSE"))),
+            LICENSE,
+        ),
+        Claim::new(
+            "emulator/Cargo.toml (license)",
+            assignment(
+                &read(&root().join("emulator/Cargo.toml")),
+                Some("[package]"),
+                "license",
+            ),
+            LICENSE,
+        ),
+        Claim::new(
+            "python/pyproject.toml ([project] license)",
+            assignment(
+                &read(&root().join("python/pyproject.toml")),
+                Some("[project]"),
+                "license",
+            ),
+            LICENSE,
+        ),
+    ];
+    if let Some(text) = read_if_present(&root().join("conanfile.py")) {
+        claims.push(Claim::new(
+            "conanfile.py (license)",
+            assignment(&text, None, "license"),
+            LICENSE,
+        ));
+    }
+    if let Some(text) = read_if_present(&root().join("docs/vcpkg.md")) {
+        claims.push(Claim::new(
+            "docs/vcpkg.md (the port's \"license\")",
+            json_string(&text, "license"),
+            LICENSE,
+        ));
+    }
+    for name in ["LICENSE-MIT", "LICENSE-APACHE"] {
+        assert!(
+            root().join(name).is_file(),
+            "{name} is missing; LICENSE names it"
+        );
+    }
+    assert_all_agree("license", &claims);
 }
