@@ -33,6 +33,8 @@ elif sys.platform == "darwin":
 else:
     LIBRARY = "libdps_mqtt.so"
 
+LICENSE_FILES = ("LICENSE", "LICENSE-MIT", "LICENSE-APACHE")
+
 
 def cargo_build() -> Path:
     """Builds the cdylib and returns its path, as cargo reports it."""
@@ -73,6 +75,10 @@ class BuildWithLibrary(build_py):
         target = Path(self.build_lib) / "dps_mqtt" / LIBRARY
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(library, target)
+        # The package ships a binary, so it carries the license texts with it.
+        for name in LICENSE_FILES:
+            if (REPO / name).is_file():
+                shutil.copyfile(REPO / name, target.parent / name)
 
 
 class BinaryDistribution(Distribution):
