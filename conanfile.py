@@ -33,7 +33,7 @@ required_conan_version = ">=2.0"
 class DpsMqttConan(ConanFile):
     name = "dps-mqtt"
     description = "Azure IoT Device Provisioning Service client over MQTT, with a C ABI for device firmware"
-    license = "MIT"
+    license = "MIT OR Apache-2.0"
     topics = ("azure-iot", "dps", "mqtt", "provisioning", "firmware")
     package_type = "library"
     settings = "os", "arch", "compiler", "build_type"
