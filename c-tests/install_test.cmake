@@ -1,6 +1,10 @@
-# Installs a build into a scratch prefix, then builds a consumer against it twice: through the
-# CMake package (find_package) and through pkg-config (when installed), and runs both.
+# Installs a build into a scratch prefix, then builds a consumer against it: through the CMake
+# package (find_package), static and, when the shared library is installed, shared; and
+# through pkg-config (when installed), and runs them.
 #   cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK_DIR=... -P install_test.cmake
+# The shared library, when installed, must be libdps_mqtt.so.<version> with the links
+# libdps_mqtt.so.<soversion> (its SONAME) and libdps_mqtt.so; the shared consumer must need it
+# by that SONAME, the static consumer not at all.
 # Optional:
 #   CONSUMER             the consumer project under c-tests/ (default: consumer)
 #   CONSUMER_ARGS        more arguments for its configure step (a list), e.g. a toolchain file
@@ -8,6 +12,8 @@
 #   RUN_WITH             the command that runs it instead (a list), e.g. qemu-aarch64;-L;/usr/aarch64-linux-gnu
 #   EXPECT_RUST_TARGET   the Rust target triple the package must record (CMake and pkg-config)
 #   EXPECT_FEATURES      the cargo features it must record (a list; empty: the no_std core)
+#   EXPECT_SONAME        the SONAME the shared library must have; with it, it must be installed
+#   READELF              readelf (default: found on PATH)
 # The pkg-config build uses the consumer's own compiler and flags (from its CMake cache), so a
 # cross consumer is linked by the cross compiler both ways.
 cmake_minimum_required(VERSION 3.16)
@@ -35,13 +41,76 @@ set(consumer_dir ${SOURCE_DIR}/c-tests/${CONSUMER})
 file(REMOVE_RECURSE ${WORK_DIR})
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
 
+# The shared library and its links, when installed (or expected).
+file(GLOB shared_libs ${prefix}/lib*/libdps_mqtt.so.*.*.*)
+if(DEFINED EXPECT_SONAME AND NOT shared_libs)
+    message(FATAL_ERROR "no libdps_mqtt.so.<version> installed in ${prefix}")
+endif()
+if(shared_libs)
+    if(NOT READELF)
+        find_program(READELF readelf)
+    endif()
+    execute_process(COMMAND ${READELF} -d ${shared_libs} OUTPUT_VARIABLE dynamic RESULT_VARIABLE rc)
+    if(NOT rc EQUAL 0 OR NOT dynamic MATCHES "Library soname: \\[([^]]+)\\]")
+        message(FATAL_ERROR "${shared_libs} has no SONAME:\n${dynamic}")
+    endif()
+    set(soname ${CMAKE_MATCH_1})
+    if(DEFINED EXPECT_SONAME AND NOT soname STREQUAL EXPECT_SONAME)
+        message(FATAL_ERROR "${shared_libs} has SONAME ${soname}, expected ${EXPECT_SONAME}")
+    endif()
+    get_filename_component(libdir ${shared_libs} DIRECTORY)
+    get_filename_component(real_name ${shared_libs} NAME)
+    foreach(link_and_target "libdps_mqtt.so=${soname}" "${soname}=${real_name}")
+        string(REPLACE "=" ";" link_and_target "${link_and_target}")
+        list(GET link_and_target 0 link)
+        list(GET link_and_target 1 expected_target)
+        if(NOT IS_SYMLINK ${libdir}/${link})
+            message(FATAL_ERROR "${libdir}/${link} is not a symbolic link")
+        endif()
+        file(READ_SYMLINK ${libdir}/${link} link_target)
+        if(NOT link_target STREQUAL expected_target)
+            message(FATAL_ERROR "${libdir}/${link} points to ${link_target}, expected ${expected_target}")
+        endif()
+    endforeach()
+    message(STATUS "installed ${real_name}, SONAME ${soname}, with the links")
+endif()
+
+# needed_libdps(<image> <out>): the libdps_mqtt entries of the image's NEEDED list.
+function(needed_libdps image out)
+    execute_process(COMMAND ${READELF} -d ${image} OUTPUT_VARIABLE dynamic)
+    string(REGEX MATCHALL "Shared library: \\[libdps_mqtt[^]]*\\]" needed "${dynamic}")
+    string(REGEX REPLACE "Shared library: \\[([^]]+)\\]" "\\1" needed "${needed}")
+    set(${out} "${needed}" PARENT_SCOPE)
+endfunction()
+
 run(${CMAKE_COMMAND} -S ${consumer_dir} -B ${WORK_DIR}/consumer
     -DCMAKE_PREFIX_PATH=${prefix} ${CONSUMER_ARGS} ${expectations})
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/consumer)
 if(RUN_CONSUMER)
     run(${RUN_WITH} ${WORK_DIR}/consumer/consumer)
 endif()
-message(STATUS "find_package(dps_mqtt): ok")
+if(shared_libs)
+    needed_libdps(${WORK_DIR}/consumer/consumer needed)
+    if(needed)
+        message(FATAL_ERROR "the static consumer needs ${needed}")
+    endif()
+endif()
+message(STATUS "find_package(dps_mqtt), static: ok")
+
+if(shared_libs)
+    # Runs with the installed library, found through the build tree's RPATH.
+    run(${CMAKE_COMMAND} -S ${consumer_dir} -B ${WORK_DIR}/consumer-shared -DBUILD_SHARED_LIBS=ON
+        -DCMAKE_PREFIX_PATH=${prefix} ${CONSUMER_ARGS} ${expectations})
+    run(${CMAKE_COMMAND} --build ${WORK_DIR}/consumer-shared)
+    needed_libdps(${WORK_DIR}/consumer-shared/consumer needed)
+    if(NOT needed STREQUAL soname)
+        message(FATAL_ERROR "the shared consumer needs '${needed}', expected ${soname}")
+    endif()
+    if(RUN_CONSUMER)
+        run(${RUN_WITH} ${WORK_DIR}/consumer-shared/consumer)
+    endif()
+    message(STATUS "find_package(dps_mqtt), shared: ok (NEEDED ${needed})")
+endif()
 
 function(cache_value name out)
     file(STRINGS ${WORK_DIR}/consumer/CMakeCache.txt line REGEX "^${name}:[A-Z]+=")
@@ -54,10 +123,12 @@ if(PKG_CONFIG)
     file(GLOB pc_dirs ${prefix}/lib*/pkgconfig ${prefix}/lib/*/pkgconfig)
     string(REPLACE ";" ":" pc_path "${pc_dirs}")
     set(ENV{PKG_CONFIG_PATH} "${pc_path}")
-    execute_process(COMMAND ${PKG_CONFIG} --cflags --libs dps_mqtt
+    # The static library (dps_mqtt-static.pc), as the static CMake consumer: the Makefile
+    # consumer (consumer-make) covers the shared and the fully static links.
+    execute_process(COMMAND ${PKG_CONFIG} --cflags --libs dps_mqtt-static
         RESULT_VARIABLE rc OUTPUT_VARIABLE flags OUTPUT_STRIP_TRAILING_WHITESPACE)
     if(NOT rc EQUAL 0)
-        message(FATAL_ERROR "pkg-config does not find dps_mqtt in ${pc_path}")
+        message(FATAL_ERROR "pkg-config does not find dps_mqtt-static in ${pc_path}")
     endif()
     if(DEFINED EXPECT_RUST_TARGET OR DEFINED EXPECT_FEATURES)
         execute_process(COMMAND ${PKG_CONFIG} --variable=rust_target dps_mqtt
@@ -83,7 +154,7 @@ if(PKG_CONFIG)
     if(RUN_CONSUMER)
         run(${RUN_WITH} ${WORK_DIR}/consumer-pkgconfig)
     endif()
-    message(STATUS "pkg-config dps_mqtt: ok")
+    message(STATUS "pkg-config dps_mqtt-static: ok")
 else()
     message(STATUS "pkg-config not found: only the CMake package was checked")
 endif()

@@ -38,7 +38,7 @@ DPS_EMULATOR="$PWD/target/release/dps-emulator" cargo test --workspace --quiet
 if cargo +nightly fuzz --version >/dev/null 2>&1; then step "fuzz each target briefly (fixed seed; corpus already ran as tests)"; for t in mqtt_stream response engine; do (cd fuzz && cargo +nightly fuzz run "$t" "$(mktemp -d)" "corpus/$t" -- -seed=1 -runs=20000 -max_total_time=60); done; fi
 
 step "C build and CTest"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDPS_MQTT_CARGO_TARGET_DIR="$PWD/target" >/dev/null
 cmake --build build -j2
 ctest --test-dir build --output-on-failure
 

@@ -8,3 +8,8 @@ string(REPLACE ";" "," dps_features "${dps_mqtt_FEATURES}")
 if(DEFINED EXPECT_FEATURES AND NOT dps_features STREQUAL EXPECT_FEATURES)
     message(FATAL_ERROR "dps_mqtt_FEATURES is '${dps_mqtt_FEATURES}', expected '${EXPECT_FEATURES}'")
 endif()
+# The static library brings the removal of unused sections to the consumer's link.
+get_target_property(dps_link_options dps_mqtt::dps_mqtt_static INTERFACE_LINK_OPTIONS)
+if(CMAKE_C_COMPILER_ID MATCHES "^(GNU|Clang)$" AND NOT APPLE AND NOT "-Wl,--gc-sections" IN_LIST dps_link_options)
+    message(FATAL_ERROR "dps_mqtt::dps_mqtt_static's INTERFACE_LINK_OPTIONS are '${dps_link_options}', without -Wl,--gc-sections")
+endif()
