@@ -41,6 +41,13 @@ set(consumer_dir ${SOURCE_DIR}/c-tests/${CONSUMER})
 file(REMOVE_RECURSE ${WORK_DIR})
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
 
+# Both headers: the C API and the C++ wrapper over it.
+foreach(header dps_mqtt.h dps_mqtt.hpp)
+    if(NOT EXISTS ${prefix}/include/${header})
+        message(FATAL_ERROR "${header} is not installed in ${prefix}/include")
+    endif()
+endforeach()
+
 # The shared library and its links, when installed (or expected).
 file(GLOB shared_libs ${prefix}/lib*/libdps_mqtt.so.*.*.*)
 if(DEFINED EXPECT_SONAME AND NOT shared_libs)
