@@ -750,7 +750,7 @@ int main(int argc, char **argv) {
     /* Blocking: returns when assigned, refused, failed, or the deadline passed. A firmware
      * main loop would call dps_client_do_work() instead and sleep for the time it returns.
      * The library's deadline starts now too; the connect hook keeps its resolver within it. */
-    sock.deadline_ms = monotonic_ms() + (uint64_t)o.common.timeout_ms;
+    sock.deadline_ms = monotonic_ms() + (uint64_t)cli_timeout_ms(&o.given);
     r = dps_client_register(client);
     message = dps_client_result_detail(client);
     /* Outputs asked for on the command line; failing to write one fails the run. */
