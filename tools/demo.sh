@@ -12,7 +12,8 @@ tools/ensure-deps.sh
 
 echo "==> building (cargo, then cmake)" >&2
 cargo build --release --quiet -p dps-mqtt -p dps-emulator  # the same invocation as CMake's
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+# The workspace target directory, so the cargo build above is reused rather than repeated.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DDPS_MQTT_CARGO_TARGET_DIR="$PWD/target" >/dev/null
 cmake --build build -j2 >/dev/null
 
 work=$(mktemp -d)
