@@ -168,9 +168,11 @@ const char *cli_host(const cli_options *o) {
 }
 
 uint32_t cli_timeout_ms(const cli_options *o) {
-    unsigned long ms = 0;
+    unsigned long ms = DPS_TIMEOUT_DEFAULT_MS;
 
-    (void)parse_seconds(o->value[CLI_OPT_TIMEOUT], &ms);
+    if (o->value[CLI_OPT_TIMEOUT] != NULL) {
+        (void)parse_seconds(o->value[CLI_OPT_TIMEOUT], &ms);
+    }
     return (uint32_t)ms;
 }
 

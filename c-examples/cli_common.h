@@ -40,7 +40,8 @@ uint16_t cli_port(const cli_options *o);
 /* --host, or the default host (for dps_config_set_endpoint, which takes both). */
 const char *cli_host(const cli_options *o);
 
-/* --timeout in milliseconds (cli_parse_args has checked it fits a uint32_t). */
+/* --timeout in milliseconds (cli_parse_args has checked it fits a uint32_t), or the library's
+ * default when not given. */
 uint32_t cli_timeout_ms(const cli_options *o);
 
 /* The usage messages of both programs. */

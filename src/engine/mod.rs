@@ -53,6 +53,10 @@ pub enum Credential {
     X509,
 }
 
+/// The deadline of one registration attempt unless `dps_config_set_timeout_ms` sets one, in
+/// milliseconds: room for a few reconnects and the service's usual assignment times.
+pub const DPS_TIMEOUT_DEFAULT_MS: u32 = 90_000;
+
 /// Timers and limits; the defaults follow the service's published limits and the SDKs.
 #[derive(Clone, Debug)]
 pub struct Timing {
@@ -77,7 +81,7 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Timing {
-            deadline_ms: 90_000,
+            deadline_ms: u64::from(DPS_TIMEOUT_DEFAULT_MS),
             keep_alive_secs: 60,
             sas_ttl_secs: 3600,
             retry_after_floor_ms: 2_000,
