@@ -30,6 +30,12 @@
 #include <stdint.h>
 
 /**
+ * The deadline of one registration attempt unless `dps_config_set_timeout_ms` sets one, in
+ * milliseconds: room for a few reconnects and the service's usual assignment times.
+ */
+#define DPS_TIMEOUT_DEFAULT_MS 90000
+
+/**
  * Longest blob `dps_client_assignment_save` writes (format version 1): a buffer of this size
  * always suffices.
  */
@@ -1486,6 +1492,12 @@ const char *dps_version(void);
  * @retval DPS_ERR_OUT_OF_MEMORY when `alloc` could not give the reserve (the allocator
  *         installed before stays, without a reserve).
  * Not thread-safe: no other `dps_` call may run meanwhile.
+ *
+ * The hooks are called from the thread calling into the library, with one exception on
+ * hosted builds: the built-in transport resolves a host name on a helper thread, and one
+ * abandoned at the deadline (a name server that never answered) frees its few bytes from
+ * that thread whenever the system resolver returns. Give an IP address, or hooks that are
+ * safe to call from two threads, when that can happen.
  */
 dps_result dps_set_allocator(const struct dps_allocator *allocator);
 

@@ -77,6 +77,12 @@ pub type dps_panic_fn =
 /// @retval DPS_ERR_OUT_OF_MEMORY when `alloc` could not give the reserve (the allocator
 ///         installed before stays, without a reserve).
 /// Not thread-safe: no other `dps_` call may run meanwhile.
+///
+/// The hooks are called from the thread calling into the library, with one exception on
+/// hosted builds: the built-in transport resolves a host name on a helper thread, and one
+/// abandoned at the deadline (a name server that never answered) frees its few bytes from
+/// that thread whenever the system resolver returns. Give an IP address, or hooks that are
+/// safe to call from two threads, when that can happen.
 #[no_mangle]
 pub extern "C" fn dps_set_allocator(allocator: *const dps_allocator) -> dps_result {
     guard(|| {

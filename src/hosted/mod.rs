@@ -3,7 +3,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::engine::driver::{Io, Time, Transport};
@@ -98,33 +98,50 @@ impl Transport for TcpTransport {
 /// The addresses of `host`, within `budget`. The system resolver cannot be cancelled and may
 /// wait far longer (a DNS server that never answers costs it seconds per try), so it runs on a
 /// helper thread that is abandoned, to finish on its own, when the budget runs out.
+///
+/// The answer comes back through a mutex and a condition variable rather than a channel: a
+/// channel's blocking receive keeps a per-thread context on the caller's thread for the life
+/// of the thread, allocated through `dps_set_allocator`'s hooks and freed only at exit, after
+/// a firmware-style arena is gone. A thread that answered in time is joined, so everything it
+/// allocated is freed before the caller goes on.
 fn resolve(host: &str, port: u16, budget: Duration) -> Result<Vec<SocketAddr>, String> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
-    let (tx, rx) = mpsc::channel();
+    type Answer = Option<std::io::Result<Vec<SocketAddr>>>;
+    let slot: Arc<(Mutex<Answer>, Condvar)> = Arc::new((Mutex::new(None), Condvar::new()));
+    let theirs = Arc::clone(&slot);
     let name = host.to_owned();
-    std::thread::Builder::new()
+    let resolver = std::thread::Builder::new()
         .name("dps-resolve".into())
         .spawn(move || {
             let found = (name.as_str(), port)
                 .to_socket_addrs()
                 .map(Iterator::collect::<Vec<_>>);
-            // The receiver is gone when the budget ran out first: nothing waits for this.
-            let _ = tx.send(found);
+            let (answer, ready) = &*theirs;
+            if let Ok(mut answer) = answer.lock() {
+                *answer = Some(found);
+                ready.notify_one();
+            }
         })
         .map_err(|e| format!("cannot resolve {host}: no resolver thread: {e}"))?;
-    match rx.recv_timeout(budget) {
-        Ok(Ok(addrs)) => Ok(addrs),
-        Ok(Err(e)) => Err(format!("cannot resolve {host}: {e}")),
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
+    let (answer, ready) = &*slot;
+    let found = match answer.lock() {
+        Ok(guard) => ready
+            .wait_timeout_while(guard, budget, |answer| answer.is_none())
+            .ok()
+            .and_then(|(mut guard, _)| guard.take()),
+        Err(_) => None,
+    };
+    let Some(found) = found else {
+        return Err(format!(
             "cannot resolve {host}: no answer from the name server within {} ms",
             budget.as_millis()
-        )),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            Err(format!("cannot resolve {host}: the resolver thread failed"))
-        }
-    }
+        ));
+    };
+    // It has answered: all that is left is dropping its locals, so this returns at once.
+    let _ = resolver.join();
+    found.map_err(|e| format!("cannot resolve {host}: {e}"))
 }
 
 /// Maps a non-blocking socket read or write to the client's terms: 0 bytes or a reset is a
