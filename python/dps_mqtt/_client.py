@@ -119,15 +119,62 @@ class X509:
 
 
 class RegistrationState:
-    """The device's registration as the service returned it (azure-iot-device's names)."""
+    """The device's registration as the service returned it: azure-iot-device's
+    `RegistrationState`, with its constructor and read-only properties."""
 
-    def __init__(self, device_id: Optional[str], assigned_hub: Optional[str],
-                 sub_status: Optional[str], etag: Optional[str], response_payload: Any) -> None:
-        self.device_id = device_id
-        self.assigned_hub = assigned_hub
-        self.sub_status = sub_status
-        self.etag = etag
-        self.response_payload = response_payload
+    def __init__(self, device_id: Optional[str] = None, assigned_hub: Optional[str] = None,
+                 sub_status: Optional[str] = None, created_date_time: Optional[str] = None,
+                 last_update_date_time: Optional[str] = None, etag: Optional[str] = None,
+                 payload: Any = None) -> None:
+        self._device_id = device_id
+        self._assigned_hub = assigned_hub
+        self._sub_status = sub_status
+        self._created_date_time = created_date_time
+        self._last_update_date_time = last_update_date_time
+        self._etag = etag
+        self._payload = payload
+
+    @property
+    def device_id(self) -> Optional[str]:
+        return self._device_id
+
+    @property
+    def assigned_hub(self) -> Optional[str]:
+        return self._assigned_hub
+
+    @property
+    def sub_status(self) -> Optional[str]:
+        """"initialAssignment", "deviceDataMigrated" or "deviceDataReset"."""
+        return self._sub_status
+
+    @property
+    def created_date_time(self) -> Optional[str]:
+        """The service's `createdDateTimeUtc` text; None until the library exposes it."""
+        return self._created_date_time
+
+    @property
+    def last_update_date_time(self) -> Optional[str]:
+        """The service's `lastUpdatedDateTimeUtc` text; None until the library exposes it."""
+        return self._last_update_date_time
+
+    @property
+    def etag(self) -> Optional[str]:
+        return self._etag
+
+    @property
+    def payload(self) -> Any:
+        """The payload the service returned, parsed (None when it sent none)."""
+        return self._payload
+
+    @property
+    def response_payload(self) -> str:
+        """The payload as JSON text, as azure-iot-device gives it: re-encoded with sorted keys
+        ("null" when the service sent none). `payload` has it parsed."""
+        return json.dumps(self._payload, default=lambda o: o.__dict__, sort_keys=True)
+
+    def __str__(self) -> str:
+        return "\n".join(str(v) for v in (self.device_id, self.assigned_hub, self.sub_status,
+                                          self.response_payload))
 
     def __repr__(self) -> str:
         return (f"RegistrationState(device_id={self.device_id!r}, "
@@ -139,15 +186,29 @@ class RegistrationResult:
     status, registration_state), with the state's fields also at the top level."""
 
     def __init__(self, operation_id: Optional[str], status: Optional[str],
-                 registration_state: RegistrationState, payload_json: Optional[str],
+                 registration_state: Optional[RegistrationState] = None,
+                 payload_json: Optional[str] = None,
                  issued_certificate_chain: Optional[str] = None) -> None:
-        self.operation_id = operation_id
-        self.status = status
-        self.registration_state = registration_state
+        self._operation_id = operation_id
+        self._status = status
+        self._registration_state = registration_state or RegistrationState()
         self.payload_json = payload_json
         """The payload exactly as the service sent it (JSON text), or None."""
         self.issued_certificate_chain = issued_certificate_chain
         """With `csr=`: the certificate chain the service issued, as PEM (leaf first)."""
+
+    @property
+    def operation_id(self) -> Optional[str]:
+        return self._operation_id
+
+    @property
+    def status(self) -> Optional[str]:
+        """"assigned", or for a `RegistrationError`'s result "failed" or "disabled"."""
+        return self._status
+
+    @property
+    def registration_state(self) -> RegistrationState:
+        return self._registration_state
 
     @property
     def assigned_hub(self) -> Optional[str]:
@@ -168,7 +229,10 @@ class RegistrationResult:
     @property
     def payload(self) -> Any:
         """The payload the service returned, parsed (None when it sent none)."""
-        return self.registration_state.response_payload
+        return self.registration_state.payload
+
+    def __str__(self) -> str:
+        return "\n".join([str(self.registration_state), str(self.status)])
 
     def __repr__(self) -> str:
         return (f"RegistrationResult(status={self.status!r}, assigned_hub={self.assigned_hub!r}, "
@@ -725,7 +789,7 @@ class ProvisioningClient:
             assigned_hub=_ffi.text(_ffi.dps_client_assigned_hub(client)),
             sub_status=_ffi.text(_ffi.dps_client_substatus(client)),
             etag=_ffi.text(_ffi.dps_client_etag(client)),
-            response_payload=None if payload_json is None else json.loads(payload_json))
+            payload=None if payload_json is None else json.loads(payload_json))
         return RegistrationResult(
             operation_id=_ffi.text(_ffi.dps_client_operation_id(client)),
             status=_ffi.text(_ffi.dps_client_registration_status(client)),
