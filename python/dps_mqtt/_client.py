@@ -117,6 +117,11 @@ class X509:
         self.key_file = key_file
         self.pass_phrase = pass_phrase
 
+    @property
+    def certificate_file(self) -> str:
+        """azure-iot-device's name for `cert_file`."""
+        return self.cert_file
+
 
 class RegistrationState:
     """The device's registration as the service returned it: azure-iot-device's
