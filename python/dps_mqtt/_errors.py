@@ -105,6 +105,28 @@ class RegistrationDisabledError(RegistrationError):
     """The enrollment is disabled."""
 
 
+class OperationCancelledError(ProvisioningError):
+    """`register()` was cancelled: by `ProvisioningClient.cancel()`, or because the
+    interpreter is exiting. The connection is closed; `result` is 0 (no library code)."""
+
+    exit_code = 130
+
+    def __init__(self, message: str = "the registration was cancelled") -> None:
+        Exception.__init__(self, f"cancelled: {message}")
+        self.result = 0
+        self.name = "CANCELLED"
+        self.message = message
+        self.hint = "register() again when wanted"
+        self.error_code = None
+        self.tracking_id = None
+        self.http_status = 0
+        self.registration_result = None
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
 class InternalError(ProvisioningError, ClientError):
     """A bug in the library (an invariant failed or a panic was caught)."""
 
