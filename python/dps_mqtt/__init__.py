@@ -24,7 +24,7 @@ from ._client import (X509, Assignment, HubOutcome, ProvisioningClient, ProxyOpt
 from ._device_client import ProvisioningDeviceClient
 from . import exceptions
 from ._errors import (AuthenticationError, InternalError, InvalidArgumentError,
-                      ProtocolError, ProvisioningError, ProvisioningTimeoutError,
+                      OperationCancelledError, ProtocolError, ProvisioningError, ProvisioningTimeoutError,
                       RegistrationDisabledError, RegistrationError, RegistrationFailedError,
                       TlsError, TransportDroppedError, TransportError)
 from ._transport import SocketTransport, Transport
@@ -37,7 +37,8 @@ derive_group_key = derive_device_key
 __all__ = [
     "Assignment", "AuthenticationError", "default_client_version", "derive_device_key",
     "derive_group_key", "exceptions", "HubOutcome",
-    "InternalError", "InvalidArgumentError", "library_version", "ProtocolError",
+    "InternalError", "InvalidArgumentError", "library_version", "OperationCancelledError",
+    "ProtocolError",
     "ProvisioningClient", "ProvisioningDeviceClient", "ProvisioningError",
     "ProvisioningTimeoutError", "ProxyOptions",
     "RegistrationDisabledError", "RegistrationError", "RegistrationFailedError",

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Dict, Optional, Type
 
 from . import _ffi
 from .exceptions import (ClientError, ConnectionDroppedError, ConnectionFailedError,
-                         CredentialError, OperationTimeout, ServiceError)
+                         CredentialError, OperationCancelled, OperationTimeout, ServiceError)
 
 if TYPE_CHECKING:
     from ._client import RegistrationResult
@@ -105,7 +105,7 @@ class RegistrationDisabledError(RegistrationError):
     """The enrollment is disabled."""
 
 
-class OperationCancelledError(ProvisioningError):
+class OperationCancelledError(ProvisioningError, OperationCancelled):
     """`register()` was cancelled: by `ProvisioningClient.cancel()`, or because the
     interpreter is exiting. The connection is closed; `result` is 0 (no library code)."""
 

@@ -64,6 +64,7 @@ def test_exception_names_and_hierarchy() -> None:
     (dps_mqtt.ProtocolError, ["ClientError"]),
     (dps_mqtt.InternalError, ["ClientError"]),
     (dps_mqtt.ProvisioningTimeoutError, ["OperationTimeout"]),
+    (dps_mqtt.OperationCancelledError, ["OperationCancelled"]),
     (dps_mqtt.RegistrationFailedError, ["ServiceError", "ClientError"]),
     (dps_mqtt.RegistrationDisabledError, ["ServiceError", "ClientError"]),
 ])
