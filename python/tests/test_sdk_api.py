@@ -390,9 +390,9 @@ def test_register_after_shutdown_is_a_client_error(emulator) -> None:
 
 
 def test_shutdown_ends_a_running_registration(emulator) -> None:
+    assigning = threading.Event()
     client = create(emulator, "py-slow", on_status=lambda s: (
         assigning.set() if s == dps_mqtt.Status.ASSIGNING else None))
-    assigning = threading.Event()
     outcome: list = []
 
     def run() -> None:
