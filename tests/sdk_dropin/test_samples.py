@@ -1,7 +1,9 @@
 """The programs in samples/, written against azure-iot-device 2.14 in the shape of its own
 provisioning samples, run against the bundled emulator twice: as written (Microsoft's SDK), and
 with only their import lines swapped to dps_mqtt. Both runs must print the same result, and that
-result must be the enrollment's.
+result must be the enrollment's. Individual enrollments answer `retry-after: 0` (the SDK still
+waits its fixed 2 s before the first poll, dps_mqtt polls at once), the groups 1 s, and one
+enrollment is assigned only on the third poll.
 
 Runs in tools/run-sdk-dropin.sh's virtual environment (the SDK and this package installed side
 by side), as root in a private network namespace: the SDK dials only ports 8883 and 443.
@@ -69,7 +71,7 @@ def random_key(size: int = 32) -> str:
 def sym(reg_id: str, hub: str, **knobs) -> dict:
     entry = {"registrationId": reg_id,
              "attestation": {"type": "symmetricKey", "primaryKey": random_key(), "secondaryKey": random_key()},
-             "assignedHub": hub, "retryAfter": 1}
+             "assignedHub": hub, "retryAfter": 0}
     entry.update(knobs)
     return entry
 
@@ -83,11 +85,11 @@ ENROLLMENTS = {
         sym("dropin-proxy", "dropin-proxy-hub.azure-devices.net"),
         sym("dropin-payload", "dropin-payload-hub.azure-devices.net"),
         sym("dropin-async-1", "dropin-async-hub.azure-devices.net", deviceId="dropin-async-device-1"),
-        sym("dropin-async-2", "dropin-async-hub-2.azure-devices.net", assignAfterPolls=2),
+        sym("dropin-async-2", "dropin-async-hub-2.azure-devices.net", assignAfterPolls=2, retryAfter=1),
         sym("dropin-disabled", "dropin-hub.azure-devices.net", outcome="disabled"),
         sym("dropin-wrong-key", "dropin-hub.azure-devices.net"),
         {"registrationId": "dropin-x509", "attestation": {"type": "x509"},
-         "assignedHub": "dropin-x509-hub.azure-devices.net", "deviceId": "dropin-x509-device", "retryAfter": 1},
+         "assignedHub": "dropin-x509-hub.azure-devices.net", "deviceId": "dropin-x509-device", "retryAfter": 0},
     ],
     "groups": [
         {"groupId": "dropin-group",
