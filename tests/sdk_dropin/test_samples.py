@@ -65,6 +65,11 @@ def test_swap_touches_only_import_lines():
         "from dps_mqtt.exceptions import ClientError\n")
 
 
+# Received bytes after which the emulator closes a device's first connection: past the CONNECT
+# and the SUBSCRIBE, while or after the register request arrives.
+DROP_AFTER_BYTES = 500
+
+
 def random_key(size: int = 32) -> str:
     return base64.b64encode(os.urandom(size)).decode()
 
@@ -89,6 +94,8 @@ ENROLLMENTS = {
         sym("dropin-async-2", "dropin-async-hub-2.azure-devices.net", assignAfterPolls=2, retryAfter=1),
         sym("dropin-disabled", "dropin-hub.azure-devices.net", outcome="disabled"),
         sym("dropin-wrong-key", "dropin-hub.azure-devices.net"),
+        sym("dropin-drop-sdk", "dropin-drop-hub.azure-devices.net", dropAfterBytes=DROP_AFTER_BYTES),
+        sym("dropin-drop-ours", "dropin-drop-hub.azure-devices.net", dropAfterBytes=DROP_AFTER_BYTES),
         {"registrationId": "dropin-x509", "attestation": {"type": "x509"},
          "assignedHub": "dropin-x509-hub.azure-devices.net", "deviceId": "dropin-x509-device", "retryAfter": 0},
     ],
@@ -119,6 +126,7 @@ class Setup:
     cert_dir: Path
     work: Path
     proxy: object
+    log: object
     certs: dict = field(default_factory=dict)
 
     def device_cert(self, cn: str) -> tuple:
@@ -205,9 +213,10 @@ def setup(tmp_path_factory):
         pytest.fail(f"{binary} not found: run `cargo build --release -p dps-emulator` first")
     work = tmp_path_factory.mktemp("dropin")
     (work / "enrollments.json").write_text(json.dumps(ENROLLMENTS, indent=2))
+    log = support.ConnectionLog(work / "connections.fifo")
     proc = subprocess.Popen(
         [str(binary), "serve", "--bind", "127.0.0.1", "--port", "8883", "--ws-port", "443", "--tls12-only",
-         "--cert-dir", str(work / "certs"), "--enrollments", str(work / "enrollments.json")],
+         "--cert-dir", str(work / "certs"), "--enrollments", str(work / "enrollments.json"), "--log", str(log.fifo)],
         stdout=subprocess.PIPE)
     proxy = None
     try:
@@ -215,7 +224,7 @@ def setup(tmp_path_factory):
         assert startup.get("listening mqtts") == "127.0.0.1:8883", startup
         assert startup.get("listening wss") == "127.0.0.1:443", startup
         proxy = support.Tinyproxy(work, "dropin", [8883, 443], (PROXY_USER, PROXY_PASSWORD))
-        yield Setup(ca_file=startup["CA certificate"], binary=binary, cert_dir=work / "certs", work=work, proxy=proxy)
+        yield Setup(ca_file=startup["CA certificate"], binary=binary, cert_dir=work / "certs", work=work, proxy=proxy, log=log)
     finally:
         if proxy:
             proxy.stop()
@@ -273,3 +282,30 @@ def test_sample_with_dps_mqtt_by_swapping_imports(setup, name, tmp_path):
     assert ours.results == sdk.results, f"{ours.output}\n{sdk.output}"
     assert ours.printed() == sdk.printed(), f"{ours.output}\n{sdk.output}"
     assert ours.results == case.expected, ours.output
+
+
+def test_dropped_connection_differs_on_purpose(setup, tmp_path):
+    """The emulator closes the first connection as the register request arrives. The SDK
+    reconnects and sends its request again, but does not subscribe again, so the emulator has
+    nowhere to send the answer (its log counts it in unsubscribedResponses) and the SDK's
+    register() raises ClientError when its 30 s response timer ends. dps_mqtt subscribes again
+    on the new connection, re-sends, and is assigned. python/README.md documents this."""
+    case = CASES["symmetric-key"]
+    swapped = tmp_path / case.sample
+    swapped.write_text(swap_imports((SAMPLES / case.sample).read_text()))
+    runs = {}
+    for reg_id, source in (("dropin-drop-sdk", SAMPLES / case.sample), ("dropin-drop-ours", swapped)):
+        env = dict(os.environ, PROVISIONING_HOST=HOST, PROVISIONING_IDSCOPE=ID_SCOPE,
+                   PROVISIONING_SERVER_VERIFICATION_CERT=setup.ca_file,
+                   PROVISIONING_REGISTRATION_ID=reg_id, PROVISIONING_SYMMETRIC_KEY=key_of(reg_id))
+        runs[reg_id] = subprocess.run([sys.executable, str(source)], env=env, cwd=setup.work,
+                                      capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    sdk, ours = runs["dropin-drop-sdk"], runs["dropin-drop-ours"]
+    sdk_log, ours_log = setup.log.wait_for("dropin-drop-sdk", 2), setup.log.wait_for("dropin-drop-ours", 2)
+    assert [e["outcome"] for e in (sdk_log[0], ours_log[0])] == ["dropped (dropAfterBytes)"] * 2
+    assert sdk.returncode == 1 and "azure.iot.device.exceptions.ClientError" in sdk.stderr, sdk.stderr
+    assert "SUBSCRIBE" not in sdk_log[1]["packetsIn"] and sdk_log[1]["packetsIn"]["PUBLISH"] == 1, sdk_log
+    assert sdk_log[1]["unsubscribedResponses"] == 1, sdk_log
+    assert ours.returncode == 0, ours.stderr
+    assert RESULT_LINE.findall(ours.stdout)[:3] == assigned("dropin-drop-hub.azure-devices.net", "dropin-drop-ours")
+    assert ours_log[1]["packetsIn"]["SUBSCRIBE"] == 1 and ours_log[1]["outcome"] == "assigned", ours_log
