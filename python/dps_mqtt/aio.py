@@ -18,6 +18,7 @@ from typing import Any, Callable, List, Optional, Tuple, Union
 
 from . import _device_client
 from ._client import X509, RegistrationResult
+from .exceptions import ClientError
 
 __all__ = ["ProvisioningDeviceClient"]
 
@@ -42,6 +43,7 @@ class ProvisioningDeviceClient:
     def __init__(self, client: _device_client.ProvisioningDeviceClient) -> None:
         """Use the `create_from_*` class methods."""
         self._client = client
+        self._registering = False
 
     @classmethod
     def create_from_symmetric_key(cls, provisioning_host: str, registration_id: str,
@@ -92,7 +94,18 @@ class ProvisioningDeviceClient:
     async def register(self) -> RegistrationResult:
         """Registers the device without blocking the event loop: the result, or the
         synchronous client's exception. Cancelling the task closes the connection, then
-        raises `CancelledError`."""
+        raises `CancelledError`. One registration at a time per client: a second call while
+        one runs raises `ClientError`."""
+        if self._registering:
+            # Cancelling this call would stop the other one, which is the one running.
+            raise ClientError("a registration is already in progress on this client")
+        self._registering = True
+        try:
+            return await self._register()
+        finally:
+            self._registering = False
+
+    async def _register(self) -> RegistrationResult:
         loop = asyncio.get_running_loop()
         done: "asyncio.Future[_Outcome]" = loop.create_future()
         client = self._client
