@@ -14,10 +14,10 @@ connection is closed before the task ends with `CancelledError`.
 
 import asyncio
 import threading
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, List, Optional, Tuple, Union, cast
 
-from . import _device_client
 from ._client import X509, RegistrationResult
+from ._device_client import ProvisioningDeviceClient as _Sync
 from .exceptions import ClientError
 
 __all__ = ["ProvisioningDeviceClient"]
@@ -40,7 +40,7 @@ class ProvisioningDeviceClient:
     `register()` and `shutdown()` as coroutines. Errors are those of the synchronous client.
     """
 
-    def __init__(self, client: _device_client.ProvisioningDeviceClient) -> None:
+    def __init__(self, client: _Sync) -> None:
         """Use the `create_from_*` class methods."""
         self._client = client
         self._registering = False
@@ -50,23 +50,23 @@ class ProvisioningDeviceClient:
                                   id_scope: str, symmetric_key: str,
                                   **kwargs: Any) -> "ProvisioningDeviceClient":
         """As `dps_mqtt.ProvisioningDeviceClient.create_from_symmetric_key`."""
-        return cls(_device_client.ProvisioningDeviceClient.create_from_symmetric_key(
-            provisioning_host, registration_id, id_scope, symmetric_key, **kwargs))
+        return cls(cast(_Sync, _Sync.create_from_symmetric_key(
+            provisioning_host, registration_id, id_scope, symmetric_key, **kwargs)))
 
     @classmethod
     def create_from_x509_certificate(cls, provisioning_host: str,
                                      registration_id: Optional[str], id_scope: str, x509: X509,
                                      **kwargs: Any) -> "ProvisioningDeviceClient":
         """As `dps_mqtt.ProvisioningDeviceClient.create_from_x509_certificate`."""
-        return cls(_device_client.ProvisioningDeviceClient.create_from_x509_certificate(
+        return cls(_Sync.create_from_x509_certificate(
             provisioning_host, registration_id, id_scope, x509, **kwargs))
 
     @classmethod
     def create_from_group_key(cls, provisioning_host: str, registration_id: str, id_scope: str,
                               group_key: str, **kwargs: Any) -> "ProvisioningDeviceClient":
         """As `dps_mqtt.ProvisioningClient.create_from_group_key` (not in the SDK)."""
-        return cls(_device_client.ProvisioningDeviceClient.create_from_group_key(
-            provisioning_host, registration_id, id_scope, group_key, **kwargs))
+        return cls(cast(_Sync, _Sync.create_from_group_key(
+            provisioning_host, registration_id, id_scope, group_key, **kwargs)))
 
     @classmethod
     def create_from_signing_callback(cls, provisioning_host: str, registration_id: str,
@@ -74,8 +74,8 @@ class ProvisioningDeviceClient:
                                      **kwargs: Any) -> "ProvisioningDeviceClient":
         """As `dps_mqtt.ProvisioningClient.create_from_signing_callback` (not in the SDK);
         `sign` is called on the registration's thread, not on the event loop."""
-        return cls(_device_client.ProvisioningDeviceClient.create_from_signing_callback(
-            provisioning_host, registration_id, id_scope, sign, **kwargs))
+        return cls(cast(_Sync, _Sync.create_from_signing_callback(
+            provisioning_host, registration_id, id_scope, sign, **kwargs)))
 
     @property
     def provisioning_payload(self) -> Any:
@@ -87,7 +87,7 @@ class ProvisioningDeviceClient:
         self._client.provisioning_payload = value
 
     @property
-    def sync_client(self) -> _device_client.ProvisioningDeviceClient:
+    def sync_client(self) -> _Sync:
         """The synchronous client underneath (for `save_assignment()` and the like)."""
         return self._client
 
