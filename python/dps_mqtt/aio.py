@@ -147,7 +147,6 @@ class ProvisioningDeviceClient:
     async def shutdown(self) -> None:
         """Cancels a running `register()` and frees the client, without blocking the loop
         while a registration thread finishes. Idempotent."""
-        self._client.cancel()
         await asyncio.get_running_loop().run_in_executor(None, self._client.shutdown)
 
     async def __aenter__(self) -> "ProvisioningDeviceClient":
