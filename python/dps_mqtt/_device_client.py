@@ -9,6 +9,9 @@ from ._client import X509, ProvisioningClient, RegistrationResult, _Callbacks
 from ._errors import InvalidArgumentError
 from .exceptions import ClientError
 
+_RECANCEL_S = 0.1
+"""How often `shutdown()` tells a registration on another thread again to stop."""
+
 
 def _check_cipher(cipher: Union[str, List[str], None]) -> None:
     """azure-iot-device's `cipher`: an OpenSSL cipher list, as text or a list. Only its
@@ -98,8 +101,15 @@ class ProvisioningDeviceClient(ProvisioningClient):
     def shutdown(self) -> None:
         """Ends a `register()` running on another thread (it raises `OperationCancelled`),
         closes the connection and frees the client. Idempotent."""
+        # cancel() reaches only a registration already running: one that has taken the lock
+        # but not yet started misses it, so it is told again until the lock is free.
         self.cancel()
-        self.close()
+        while not self._lock.acquire(timeout=_RECANCEL_S):
+            self.cancel()
+        try:
+            self.close()
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> "ProvisioningDeviceClient":
         return self

@@ -14,10 +14,11 @@ connection is closed before the task ends with `CancelledError`.
 
 import asyncio
 import threading
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, List, Optional, Tuple, Union, cast
 
-from . import _device_client
 from ._client import X509, RegistrationResult
+from ._device_client import ProvisioningDeviceClient as _Sync
+from .exceptions import ClientError
 
 __all__ = ["ProvisioningDeviceClient"]
 
@@ -39,32 +40,33 @@ class ProvisioningDeviceClient:
     `register()` and `shutdown()` as coroutines. Errors are those of the synchronous client.
     """
 
-    def __init__(self, client: _device_client.ProvisioningDeviceClient) -> None:
+    def __init__(self, client: _Sync) -> None:
         """Use the `create_from_*` class methods."""
         self._client = client
+        self._registering = False
 
     @classmethod
     def create_from_symmetric_key(cls, provisioning_host: str, registration_id: str,
                                   id_scope: str, symmetric_key: str,
                                   **kwargs: Any) -> "ProvisioningDeviceClient":
         """As `dps_mqtt.ProvisioningDeviceClient.create_from_symmetric_key`."""
-        return cls(_device_client.ProvisioningDeviceClient.create_from_symmetric_key(
-            provisioning_host, registration_id, id_scope, symmetric_key, **kwargs))
+        return cls(cast(_Sync, _Sync.create_from_symmetric_key(
+            provisioning_host, registration_id, id_scope, symmetric_key, **kwargs)))
 
     @classmethod
     def create_from_x509_certificate(cls, provisioning_host: str,
                                      registration_id: Optional[str], id_scope: str, x509: X509,
                                      **kwargs: Any) -> "ProvisioningDeviceClient":
         """As `dps_mqtt.ProvisioningDeviceClient.create_from_x509_certificate`."""
-        return cls(_device_client.ProvisioningDeviceClient.create_from_x509_certificate(
+        return cls(_Sync.create_from_x509_certificate(
             provisioning_host, registration_id, id_scope, x509, **kwargs))
 
     @classmethod
     def create_from_group_key(cls, provisioning_host: str, registration_id: str, id_scope: str,
                               group_key: str, **kwargs: Any) -> "ProvisioningDeviceClient":
         """As `dps_mqtt.ProvisioningClient.create_from_group_key` (not in the SDK)."""
-        return cls(_device_client.ProvisioningDeviceClient.create_from_group_key(
-            provisioning_host, registration_id, id_scope, group_key, **kwargs))
+        return cls(cast(_Sync, _Sync.create_from_group_key(
+            provisioning_host, registration_id, id_scope, group_key, **kwargs)))
 
     @classmethod
     def create_from_signing_callback(cls, provisioning_host: str, registration_id: str,
@@ -72,8 +74,8 @@ class ProvisioningDeviceClient:
                                      **kwargs: Any) -> "ProvisioningDeviceClient":
         """As `dps_mqtt.ProvisioningClient.create_from_signing_callback` (not in the SDK);
         `sign` is called on the registration's thread, not on the event loop."""
-        return cls(_device_client.ProvisioningDeviceClient.create_from_signing_callback(
-            provisioning_host, registration_id, id_scope, sign, **kwargs))
+        return cls(cast(_Sync, _Sync.create_from_signing_callback(
+            provisioning_host, registration_id, id_scope, sign, **kwargs)))
 
     @property
     def provisioning_payload(self) -> Any:
@@ -85,14 +87,25 @@ class ProvisioningDeviceClient:
         self._client.provisioning_payload = value
 
     @property
-    def sync_client(self) -> _device_client.ProvisioningDeviceClient:
+    def sync_client(self) -> _Sync:
         """The synchronous client underneath (for `save_assignment()` and the like)."""
         return self._client
 
     async def register(self) -> RegistrationResult:
         """Registers the device without blocking the event loop: the result, or the
         synchronous client's exception. Cancelling the task closes the connection, then
-        raises `CancelledError`."""
+        raises `CancelledError`. One registration at a time per client: a second call while
+        one runs raises `ClientError`."""
+        if self._registering:
+            # Cancelling this call would stop the other one, which is the one running.
+            raise ClientError("a registration is already in progress on this client")
+        self._registering = True
+        try:
+            return await self._register()
+        finally:
+            self._registering = False
+
+    async def _register(self) -> RegistrationResult:
         loop = asyncio.get_running_loop()
         done: "asyncio.Future[_Outcome]" = loop.create_future()
         client = self._client
@@ -134,7 +147,6 @@ class ProvisioningDeviceClient:
     async def shutdown(self) -> None:
         """Cancels a running `register()` and frees the client, without blocking the loop
         while a registration thread finishes. Idempotent."""
-        self._client.cancel()
         await asyncio.get_running_loop().run_in_executor(None, self._client.shutdown)
 
     async def __aenter__(self) -> "ProvisioningDeviceClient":

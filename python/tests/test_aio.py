@@ -173,3 +173,24 @@ def test_register_after_shutdown_is_a_client_error(emulator) -> None:
         with pytest.raises(exceptions.ClientError, match="shut down"):
             await client.register()
     asyncio.run(main())
+
+
+def test_one_registration_at_a_time_per_client(emulator) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        assigning = asyncio.Event()
+
+        def on_status(status: dps_mqtt.Status) -> None:
+            if status == dps_mqtt.Status.ASSIGNING:
+                loop.call_soon_threadsafe(assigning.set)
+        client = create(emulator, "py-slow", on_status=on_status, timeout=GUARD_S * 2)
+        first = asyncio.ensure_future(client.register())
+        await asyncio.wait_for(assigning.wait(), GUARD_S)
+        with pytest.raises(exceptions.ClientError, match="in progress"):
+            await client.register()
+        assert not first.done()  # the refused call did not disturb the running one
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(first, GUARD_S)
+        await client.shutdown()
+    asyncio.run(main())

@@ -3,16 +3,18 @@
 a program for the SDK is written, with only the import lines and the emulator's port changed.
 
 When DPS_SDK_PYTHON names a Python with azure-iot-device 2.14 installed (tools/test.sh's
-.venv-conformance), the SDK's own names, signatures and exception hierarchy are read from it
+.venv-conformance), or the SDK is installed next to this package, the SDK's own names, signatures and exception hierarchy are read from it
 and compared with ours; the tables below say the same from reading the SDK's source."""
 
 import base64
 import hashlib
 import hmac
+import importlib.util
 import inspect
 import json
 import os
 import subprocess
+import sys
 import threading
 
 import pytest
@@ -147,6 +149,8 @@ print(json.dumps({
 
 def test_the_surface_matches_the_installed_sdk() -> None:
     sdk_python = os.environ.get("DPS_SDK_PYTHON")
+    if not sdk_python and _sdk_installed_here():
+        sdk_python = sys.executable  # the SDK is installed next to this package
     if not sdk_python:
         pytest.skip("DPS_SDK_PYTHON (a Python with azure-iot-device 2.14) is not set")
     sdk = json.loads(subprocess.run([sdk_python, "-c", SDK_SURFACE_SCRIPT], check=True,
@@ -171,6 +175,13 @@ def test_the_surface_matches_the_installed_sdk() -> None:
         # PySocks' constant for the proxy type: only HTTP proxies exist here.
         assert missing in ([], ["proxy_type_socks"]), (cls, missing)
     assert set(sdk["client_methods"]) <= set(dir(ProvisioningDeviceClient))
+
+
+def _sdk_installed_here() -> bool:
+    try:
+        return importlib.util.find_spec("azure.iot.device") is not None
+    except ModuleNotFoundError:  # no "azure" package at all
+        return False
 
 
 def _sample_args(cls) -> tuple:
