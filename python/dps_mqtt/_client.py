@@ -502,9 +502,19 @@ class _Registrations:
                 if left <= 0:
                     break
                 self._cond.wait(left)
+            stuck = list(self._running)
+        # One still in the library (a connect to a silent address): its handles must outlive
+        # it, so weakref's exit hook, which runs next, must not free them.
+        for client in stuck:
+            for finalizer in (client._client_finalizer, client._config_finalizer):
+                if finalizer is not None:
+                    finalizer.atexit = False
 
 
 _REGISTRATIONS = _Registrations()
+# atexit runs its hooks last registered first: weakref's, which frees the handles of clients
+# still alive, is registered with the first finalize; ours must run before it.
+weakref.finalize(_REGISTRATIONS, lambda: None)
 atexit.register(_REGISTRATIONS.at_exit)
 
 
