@@ -23,7 +23,11 @@ fn the_socket_is_there_exactly_while_the_built_in_transport_is_connected() {
         DPS_OK
     );
     let cl = ffi_client(cfg);
-    assert_eq!(dps_client_socket(cl), -1, "no connection before the first step");
+    assert_eq!(
+        dps_client_socket(cl),
+        -1,
+        "no connection before the first step"
+    );
 
     let mut seen = Vec::new();
     let mut next_ms = 0u32;
@@ -33,7 +37,10 @@ fn the_socket_is_there_exactly_while_the_built_in_transport_is_connected() {
             break r;
         }
         let fd = dps_client_socket(cl);
-        assert!(fd >= 0, "an attempt in progress is connected (the connect blocks)");
+        assert!(
+            fd >= 0,
+            "an attempt in progress is connected (the connect blocks)"
+        );
         seen.push(fd);
         // What an event loop would wait on: the connection itself.
         #[cfg(target_os = "linux")]
@@ -46,7 +53,10 @@ fn the_socket_is_there_exactly_while_the_built_in_transport_is_connected() {
     };
     assert_eq!(result, DPS_OK);
     assert!(!seen.is_empty());
-    assert!(seen.windows(2).all(|w| w[0] == w[1]), "one connection: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] == w[1]),
+        "one connection: {seen:?}"
+    );
     assert_eq!(dps_client_socket(cl), -1, "closed once assigned");
     dps_client_free(cl);
     dps_config_free(cfg);
