@@ -811,16 +811,18 @@ class ProvisioningClient:
     def register(self) -> RegistrationResult:
         """Registers the device, blocking until it is assigned, refused, or the deadline
         passes. Raises the `ProvisioningError` subclass of the result's class; an exception
-        raised by a callback or the transport is re-raised here. Calling it again starts a
-        new attempt."""
+        raised by a callback or the transport is re-raised here (ending the attempt at once),
+        and so is what a signal handler raises (KeyboardInterrupt for Ctrl-C); `cancel()`
+        ends it with `OperationCancelledError`. Either way the connection is closed first.
+        Calling it again starts a new attempt."""
         if self._calling_thread == threading.get_ident():
             raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_STATE,
                                        "register() called from inside a callback")
         with self._lock:
             if self._config is None:
                 raise ValueError("the ProvisioningClient is closed")
-            self._calling_thread = threading.get_ident()
             _REGISTRATIONS.start(self)
+            self._calling_thread = threading.get_ident()
             self._drain_wake()
             self._cancelled = False
             self._running = True
