@@ -571,9 +571,19 @@ class _Registrations:
                 if left <= 0:
                     break
                 self._cond.wait(left)
+            stuck = list(self._running)
+        # One still in the library (a connect to a silent address): its handles must outlive
+        # it, so weakref's exit hook, which runs next, must not free them.
+        for client in stuck:
+            for finalizer in (client._client_finalizer, client._config_finalizer):
+                if finalizer is not None:
+                    finalizer.atexit = False
 
 
 _REGISTRATIONS = _Registrations()
+# atexit runs its hooks last registered first: weakref's, which frees the handles of clients
+# still alive, is registered with the first finalize; ours must run before it.
+weakref.finalize(_REGISTRATIONS, lambda: None)
 atexit.register(_REGISTRATIONS.at_exit)
 
 
@@ -870,16 +880,18 @@ class ProvisioningClient:
     def register(self) -> RegistrationResult:
         """Registers the device, blocking until it is assigned, refused, or the deadline
         passes. Raises the `ProvisioningError` subclass of the result's class; an exception
-        raised by a callback or the transport is re-raised here. Calling it again starts a
-        new attempt."""
+        raised by a callback or the transport is re-raised here (ending the attempt at once),
+        and so is what a signal handler raises (KeyboardInterrupt for Ctrl-C); `cancel()`
+        ends it with `OperationCancelledError`. Either way the connection is closed first.
+        Calling it again starts a new attempt."""
         if self._calling_thread == threading.get_ident():
             raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_STATE,
                                        "register() called from inside a callback")
         with self._lock:
             if self._config is None:
                 raise ValueError("the ProvisioningClient is closed")
-            self._calling_thread = threading.get_ident()
             _REGISTRATIONS.start(self)
+            self._calling_thread = threading.get_ident()
             self._drain_wake()
             self._cancelled = False
             self._running = True

@@ -122,6 +122,24 @@ def test_cancelled_at_once_and_used_again(emulator) -> None:
     asyncio.run(main())
 
 
+def test_cancelled_before_the_thread_began_against_a_silent_server() -> None:
+    async def main() -> None:
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)  # accepted by the kernel, never answered
+            client = ProvisioningDeviceClient.create_from_symmetric_key(
+                "127.0.0.1", "py-ok", ID_SCOPE, test_key("py-ok"),
+                port=listener.getsockname()[1], timeout=GUARD_S * 2)
+            task = asyncio.ensure_future(client.register())
+            await asyncio.sleep(0)
+            task.cancel()
+            # A cancellation that missed the registration would leave it to its deadline.
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, GUARD_S)
+            await client.shutdown()
+    asyncio.run(main())
+
+
 def test_cancelled_while_the_service_is_assigning(emulator) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -419,3 +419,32 @@ def test_shutdown_ends_a_running_registration(emulator) -> None:
     assert not worker.is_alive()
     assert isinstance(outcome[0], exceptions.OperationCancelled), outcome
     assert client.closed
+
+
+def test_shutdown_right_after_register_began_on_another_thread() -> None:
+    import socket
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)  # accepted by the kernel, never answered: the handshake waits
+        client = ProvisioningDeviceClient.create_from_symmetric_key(
+            "127.0.0.1", "py-ok", ID_SCOPE, test_key("py-ok"), port=listener.getsockname()[1],
+            timeout=20)
+        outcome: list = []
+
+        def run() -> None:
+            try:
+                outcome.append(client.register())
+            except BaseException as e:
+                outcome.append(e)
+        worker = threading.Thread(target=run)
+        worker.start()
+        client.shutdown()  # whether register() has started yet or not
+        worker.join(60)
+        assert not worker.is_alive()
+    # Cancelled while running, or refused because shutdown came first; not a failure of the
+    # registration itself (which would mean it ran on to its deadline).
+    error = outcome[0]
+    assert isinstance(error, exceptions.OperationCancelled) or (
+        not isinstance(error, dps_mqtt.ProvisioningError)
+        and isinstance(error, (exceptions.ClientError, ValueError))), outcome
+    assert client.closed
