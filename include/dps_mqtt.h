@@ -917,6 +917,17 @@ dps_result dps_client_register(struct dps_client *client);
 bool dps_client_wants_write(const struct dps_client *client);
 
 /**
+ * The socket (a file descriptor) of the built-in TCP transport's open connection, or -1:
+ * before connecting, after the connection closed, with the firmware's transport hooks, on
+ * builds without the built-in transport, on non-unix systems, and for NULL. An event loop
+ * waits on it for readability (and writability while `dps_client_wants_write`), or for the
+ * time `dps_client_do_work` returned, whichever comes first, then calls `dps_client_do_work`
+ * again. The descriptor may change at each `dps_client_do_work` (a reconnect): read it again
+ * after each call. The client owns it: never read, write or close it.
+ */
+int dps_client_socket(const struct dps_client *client);
+
+/**
  * The result of the last driving call: `DPS_PENDING` while an attempt runs, `DPS_OK` when the
  * last attempt was assigned, its error otherwise, `DPS_ERR_INVALID_STATE` before any attempt
  * and when called from inside a transport hook or the signing callback (the client is

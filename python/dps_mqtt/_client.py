@@ -1,24 +1,34 @@
 """ProvisioningClient: registers a device with the Azure IoT Device Provisioning Service
 through libdps_mqtt, with the names of Microsoft's azure-iot-device where they exist."""
 
+import atexit
 import ctypes
 import enum
 import json
 import logging
+import os
+import select
+import signal
+import socket
+import sys
 import threading
+import time
 import weakref
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from . import _ffi, _options
-from ._errors import (InvalidArgumentError, ProvisioningError, RegistrationError,
-                      check, error_class)
+from ._errors import (InvalidArgumentError, OperationCancelledError, ProvisioningError,
+                      RegistrationError, check, error_class)
 from ._transport import Transport
 
 logger = logging.getLogger("dps_mqtt")
 logger.addHandler(logging.NullHandler())  # silent unless the application configures logging
 
+# The library's error lines say why an attempt failed: the exception register() raises says it
+# again, so they are logged at DEBUG, and an application that logs what it catches logs each
+# failure once.
 _LOG_LEVELS = {
-    _ffi.DPS_LOG_ERROR: logging.ERROR,
+    _ffi.DPS_LOG_ERROR: logging.DEBUG,
     _ffi.DPS_LOG_WARN: logging.WARNING,
     _ffi.DPS_LOG_INFO: logging.INFO,
     _ffi.DPS_LOG_DEBUG: logging.DEBUG,
@@ -62,7 +72,7 @@ class Assignment:
     def parse(cls, blob: bytes) -> "Assignment":
         """Reads a blob; raises InvalidArgumentError (DPS_ERR_INVALID_ASSIGNMENT) when it is
         truncated, corrupt or of an unknown version."""
-        data = bytes(blob)
+        data = _bytes(blob, "blob", 1 << 16)
         out = _ffi.dps_assignment_p()
         check(_ffi.dps_assignment_parse(data, len(data), ctypes.byref(out)), "assignment")
         try:
@@ -84,8 +94,9 @@ def should_provision(blob: Optional[bytes],
     when nothing is stored) and NOT_TRIED, again after a failed hub connection. True when
     nothing valid is stored or the hub rejected the device; false while the hub is untried,
     connected or merely unreachable."""
-    data = b"" if blob is None else bytes(blob)
-    return bool(_ffi.dps_should_provision(data, len(data), int(hub_outcome)))
+    data = b"" if blob is None else _bytes(blob, "blob", 1 << 16)
+    outcome = _int(hub_outcome, "hub_outcome", min(HubOutcome), max(HubOutcome))
+    return bool(_ffi.dps_should_provision(data, len(data), outcome))
 
 
 class ProxyOptions:
@@ -95,12 +106,16 @@ class ProxyOptions:
     def __init__(self, proxy_type: str, proxy_addr: str, proxy_port: int,
                  proxy_username: Optional[str] = None,
                  proxy_password: Optional[str] = None) -> None:
-        if str(proxy_type).upper() != "HTTP":
-            raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
-                                       f"proxy_type {proxy_type!r}: only HTTP is supported")
+        if not isinstance(proxy_type, str) or proxy_type.upper() != "HTTP":
+            raise _invalid(f"proxy_type {proxy_type!r}: only HTTP is supported")
+        _text(proxy_addr, "proxy_addr")
+        for value, what in ((proxy_username, "proxy_username"),
+                            (proxy_password, "proxy_password")):
+            if value is not None:
+                _text(value, what)
         self.proxy_type = "HTTP"
         self.proxy_address = proxy_addr
-        self.proxy_port = proxy_port
+        self.proxy_port = _int(proxy_port, "proxy_port", 1, 0xFFFF)
         self.proxy_username = proxy_username
         self.proxy_password = proxy_password
 
@@ -113,21 +128,75 @@ class X509:
         if pass_phrase is not None:
             raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
                                        "pass_phrase: encrypted private keys are not supported")
+        _path(cert_file, "cert_file")
+        _path(key_file, "key_file")
         self.cert_file = cert_file
         self.key_file = key_file
         self.pass_phrase = pass_phrase
 
+    @property
+    def certificate_file(self) -> str:
+        """azure-iot-device's name for `cert_file`."""
+        return self.cert_file
+
 
 class RegistrationState:
-    """The device's registration as the service returned it (azure-iot-device's names)."""
+    """The device's registration as the service returned it: azure-iot-device's
+    `RegistrationState`, with its constructor and read-only properties."""
 
-    def __init__(self, device_id: Optional[str], assigned_hub: Optional[str],
-                 sub_status: Optional[str], etag: Optional[str], response_payload: Any) -> None:
-        self.device_id = device_id
-        self.assigned_hub = assigned_hub
-        self.sub_status = sub_status
-        self.etag = etag
-        self.response_payload = response_payload
+    def __init__(self, device_id: Optional[str] = None, assigned_hub: Optional[str] = None,
+                 sub_status: Optional[str] = None, created_date_time: Optional[str] = None,
+                 last_update_date_time: Optional[str] = None, etag: Optional[str] = None,
+                 payload: Any = None) -> None:
+        self._device_id = device_id
+        self._assigned_hub = assigned_hub
+        self._sub_status = sub_status
+        self._created_date_time = created_date_time
+        self._last_update_date_time = last_update_date_time
+        self._etag = etag
+        self._payload = payload
+
+    @property
+    def device_id(self) -> Optional[str]:
+        return self._device_id
+
+    @property
+    def assigned_hub(self) -> Optional[str]:
+        return self._assigned_hub
+
+    @property
+    def sub_status(self) -> Optional[str]:
+        """"initialAssignment", "deviceDataMigrated" or "deviceDataReset"."""
+        return self._sub_status
+
+    @property
+    def created_date_time(self) -> Optional[str]:
+        """The service's `createdDateTimeUtc` text; None until the library exposes it."""
+        return self._created_date_time
+
+    @property
+    def last_update_date_time(self) -> Optional[str]:
+        """The service's `lastUpdatedDateTimeUtc` text; None until the library exposes it."""
+        return self._last_update_date_time
+
+    @property
+    def etag(self) -> Optional[str]:
+        return self._etag
+
+    @property
+    def payload(self) -> Any:
+        """The payload the service returned, parsed (None when it sent none)."""
+        return self._payload
+
+    @property
+    def response_payload(self) -> str:
+        """The payload as JSON text, as azure-iot-device gives it: re-encoded with sorted keys
+        ("null" when the service sent none). `payload` has it parsed."""
+        return json.dumps(self._payload, default=lambda o: o.__dict__, sort_keys=True)
+
+    def __str__(self) -> str:
+        return "\n".join(str(v) for v in (self.device_id, self.assigned_hub, self.sub_status,
+                                          self.response_payload))
 
     def __repr__(self) -> str:
         return (f"RegistrationState(device_id={self.device_id!r}, "
@@ -139,15 +208,29 @@ class RegistrationResult:
     status, registration_state), with the state's fields also at the top level."""
 
     def __init__(self, operation_id: Optional[str], status: Optional[str],
-                 registration_state: RegistrationState, payload_json: Optional[str],
+                 registration_state: Optional[RegistrationState] = None,
+                 payload_json: Optional[str] = None,
                  issued_certificate_chain: Optional[str] = None) -> None:
-        self.operation_id = operation_id
-        self.status = status
-        self.registration_state = registration_state
+        self._operation_id = operation_id
+        self._status = status
+        self._registration_state = registration_state or RegistrationState()
         self.payload_json = payload_json
         """The payload exactly as the service sent it (JSON text), or None."""
         self.issued_certificate_chain = issued_certificate_chain
         """With `csr=`: the certificate chain the service issued, as PEM (leaf first)."""
+
+    @property
+    def operation_id(self) -> Optional[str]:
+        return self._operation_id
+
+    @property
+    def status(self) -> Optional[str]:
+        """"assigned", or for a `RegistrationError`'s result "failed" or "disabled"."""
+        return self._status
+
+    @property
+    def registration_state(self) -> RegistrationState:
+        return self._registration_state
 
     @property
     def assigned_hub(self) -> Optional[str]:
@@ -168,7 +251,10 @@ class RegistrationResult:
     @property
     def payload(self) -> Any:
         """The payload the service returned, parsed (None when it sent none)."""
-        return self.registration_state.response_payload
+        return self.registration_state.payload
+
+    def __str__(self) -> str:
+        return "\n".join([str(self.registration_state), str(self.status)])
 
     def __repr__(self) -> str:
         return (f"RegistrationResult(status={self.status!r}, assigned_hub={self.assigned_hub!r}, "
@@ -200,14 +286,55 @@ def default_client_version() -> str:
     return f"dps-mqtt/{library_version()}"
 
 
+def _invalid(message: str) -> InvalidArgumentError:
+    return InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT, message)
+
+
 def _c_str(value: str, what: str) -> bytes:
     if not isinstance(value, str):
-        raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT,
-                                   f"{what}: expected str, got {type(value).__name__}")
-    data = value.encode("utf-8")
+        raise _invalid(f"{what}: expected str, got {type(value).__name__}")
+    try:
+        data = value.encode("utf-8")
+    except UnicodeEncodeError as e:  # a lone surrogate
+        raise _invalid(f"{what}: not valid Unicode text ({e.reason})") from None
     if b"\0" in data:
         raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_ARGUMENT, f"{what}: contains NUL")
     return data
+
+
+def _bytes(value: Any, what: str, limit: int) -> bytes:
+    """A bytes-like argument (bytes, bytearray, memoryview) of at most `limit` bytes, checked
+    before anything is copied."""
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise _invalid(f"{what}: expected bytes, got {type(value).__name__}")
+    view = memoryview(value)
+    if view.nbytes > limit:
+        raise _invalid(f"{what}: {view.nbytes} bytes, more than {limit}")
+    return view.tobytes()
+
+
+def _int(value: Any, what: str, low: int, high: int) -> int:
+    """A whole number from low to high; a bool is not one."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _invalid(f"{what}: {value!r} is not a whole number from {low} to {high}")
+    return int(value)
+
+
+def _flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise _invalid(f"{what}: expected True or False, got {value!r}")
+    return value
+
+
+def _path(value: Any, what: str) -> Any:
+    if not isinstance(value, (str, bytes, os.PathLike)):
+        raise _invalid(f"{what}: expected a file name, got {type(value).__name__}")
+    return value
+
+
+# Larger than any certificate, key, CSR or CA bundle the library accepts; refused before the
+# library copies them.
+_MAX_PEM_BYTES = 1 << 20
 
 
 def _text(value: str, what: str) -> str:
@@ -223,7 +350,7 @@ def _c_value(option: _options.Option, value: Any) -> Any:
     """A keyword's value as its setter's C argument: only the C type is checked here; what is
     valid is the setter's call."""
     if option.kind == "bool":
-        return bool(value)
+        return _flag(value, option.python)
     if option.kind == "string":
         return _c_str(value, option.python)
     top = _options.TYPE_MAX[option.kind]
@@ -281,7 +408,7 @@ class _Callbacks:
         try:
             py_level = _LOG_LEVELS.get(level, logging.DEBUG)
             line = _ffi.text(message)
-            if py_level == logging.ERROR:
+            if level == _ffi.DPS_LOG_ERROR:
                 self.last_error_line = line  # says why dps_client_new refused a configuration
             if logger.isEnabledFor(py_level):
                 logger.log(py_level, "%s", line)
@@ -349,7 +476,7 @@ class _Callbacks:
             n = self.transport.send(memoryview(ctypes.string_at(buf, length)))
             if n is None:
                 return _ffi.DPS_IO_WOULD_BLOCK
-            return max(0, min(int(n), length))
+            return _count("send", n, length)
         except BlockingIOError:
             return _ffi.DPS_IO_WOULD_BLOCK
         except BaseException as e:
@@ -365,7 +492,7 @@ class _Callbacks:
             n = self.transport.recv_into(memoryview(data))
             if n is None:
                 return _ffi.DPS_IO_WOULD_BLOCK
-            n = max(0, min(int(n), length))
+            n = _count("recv_into", n, length)
             ctypes.memmove(buf, (ctypes.c_char * length).from_buffer(data), n)
             return n
         except BlockingIOError:
@@ -381,6 +508,16 @@ class _Callbacks:
             self._fail(e)
 
 
+def _count(method: str, n: Any, length: int) -> int:
+    """What a transport's send or recv_into returned, checked: a count from 0 to `length`
+    (None, for would-block, is handled before). Anything else is a broken transport: an
+    OSError, so a transport failure, never taken for would-block."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= length:
+        raise OSError(f"Transport.{method} returned {n!r}: want a count from 0 to {length}, "
+                      "or None when it would block")
+    return n
+
+
 def _free_config(ptr: Any, _keep_alive: _Callbacks) -> None:
     _ffi.dps_config_free(ptr)
 
@@ -390,6 +527,83 @@ def _free_client(ptr: Any, callbacks: _Callbacks) -> None:
     error = callbacks.take_error()
     if error is not None:
         logger.error("transport close raised while a client was collected: %r", error)
+
+
+class _Registrations:
+    """The registrations running in this process, so that the interpreter can exit while one
+    runs on a daemon thread. At exit (atexit runs before Python stops other threads), each is
+    cancelled and the exit waits, for at most `EXIT_WAIT_S`, until none runs: a thread that
+    Python ends inside a library call (when it calls back into Python) would unwind through
+    the library's panic guard and abort the process. After that no registration starts:
+    register() raises OperationCancelledError instead."""
+
+    EXIT_WAIT_S = 2.0
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._running: "weakref.WeakSet[ProvisioningClient]" = weakref.WeakSet()
+        self._count = 0
+        self.exiting = False
+
+    def start(self, client: "ProvisioningClient") -> None:
+        with self._cond:
+            if self.exiting:
+                raise OperationCancelledError("the interpreter is exiting")
+            self._running.add(client)
+            self._count += 1
+
+    def stop(self, client: "ProvisioningClient") -> None:
+        with self._cond:
+            self._running.discard(client)
+            self._count -= 1
+            self._cond.notify_all()
+
+    def at_exit(self) -> None:
+        with self._cond:
+            self.exiting = True
+            running = list(self._running)
+        for client in running:
+            client.cancel()
+        deadline = time.monotonic() + self.EXIT_WAIT_S
+        with self._cond:
+            while self._count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            stuck = list(self._running)
+        # One still in the library (a connect to a silent address): its handles must outlive
+        # it, so weakref's exit hook, which runs next, must not free them.
+        for client in stuck:
+            for finalizer in (client._client_finalizer, client._config_finalizer):
+                if finalizer is not None:
+                    finalizer.atexit = False
+
+
+_REGISTRATIONS = _Registrations()
+# atexit runs its hooks last registered first: weakref's, which frees the handles of clients
+# still alive, is registered with the first finalize; ours must run before it.
+weakref.finalize(_REGISTRATIONS, lambda: None)
+atexit.register(_REGISTRATIONS.at_exit)
+
+
+def _handled_signals() -> List[int]:
+    """The signals with a Python handler: blocked on the main thread during a library step,
+    so that a handler (KeyboardInterrupt for SIGINT) runs in the register loop, where what
+    it raises propagates, and not on entry to a callback from C, where ctypes would print
+    and drop it."""
+    if not hasattr(signal, "pthread_sigmask") or \
+            threading.current_thread() is not threading.main_thread():
+        return []
+    handled = []
+    for sig in signal.valid_signals():
+        try:
+            handler = signal.getsignal(sig)
+        except (OSError, ValueError):
+            continue
+        if callable(handler):
+            handled.append(sig)
+    return handled
 
 
 class ProvisioningClient:
@@ -419,8 +633,19 @@ class ProvisioningClient:
         unknown = sorted(set(options) - set(_KEYWORDS))
         if unknown:
             raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+        if on_status is not None and not callable(on_status):
+            raise _invalid(f"on_status: expected a callable, got {type(on_status).__name__}")
+        if transport is not None and not isinstance(transport, Transport):
+            raise _invalid(f"transport: expected a dps_mqtt.Transport, got "
+                           f"{type(transport).__name__}")
         self._lock = threading.RLock()
         self._calling_thread: Optional[int] = None
+        self._cancelled = False
+        self._running = False
+        # Wakes a register() waiting for the connection; written by cancel().
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._transport = transport
         self._callbacks = _Callbacks(on_status, transport)
         self._client: Any = None
@@ -459,10 +684,11 @@ class ProvisioningClient:
             check(_ffi.dps_config_set_registration_id(
                 cfg, _c_str(registration_id, "registration_id")), "registration_id")
         credential(cfg, self._callbacks)
-        if tls_offload:
+        if _flag(tls_offload, "tls_offload"):
             check(_ffi.dps_config_set_tls_offload(cfg, True), "tls_offload")
         if csr is not None:
-            data = csr.encode("utf-8") if isinstance(csr, str) else bytes(csr)
+            data = (_c_str(csr, "csr") if isinstance(csr, str)
+                    else _bytes(csr, "csr", _MAX_PEM_BYTES))
             check(_ffi.dps_config_set_csr_der(cfg, data, len(data)), "csr")
         if product_info is not None:
             if options.get("client_version") is not None:
@@ -478,19 +704,21 @@ class ProvisioningClient:
         self._check(_ffi.dps_config_set_host(cfg, _c_str(host, "provisioning_host")),
                     "provisioning_host")
         if port is not None:  # else the library's default, which follows websockets
-            if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 0xFFFF:
-                raise InvalidArgumentError(
-                    _ffi.DPS_ERR_INVALID_ARGUMENT,
-                    f"port: {port!r} is not a whole number from 0 to 65535")
+            _int(port, "port", 0, 0xFFFF)
             self._check(_ffi.dps_config_set_endpoint(cfg, _c_str(host, "provisioning_host"),
                                                      port), "port")
         if server_verification_cert is not None:
-            pem = (server_verification_cert.encode("utf-8")
-                   if isinstance(server_verification_cert, str) else server_verification_cert)
+            pem = (_c_str(server_verification_cert, "server_verification_cert")
+                   if isinstance(server_verification_cert, str)
+                   else _bytes(server_verification_cert, "server_verification_cert",
+                               _MAX_PEM_BYTES))
             # Replaces the public roots: only this CA is trusted, as in azure-iot-device.
             self._check(_ffi.dps_config_set_trust_anchors_pem(cfg, pem, len(pem), False),
                         "server_verification_cert")
         if proxy_options is not None:
+            if not isinstance(proxy_options, ProxyOptions):
+                raise _invalid(f"proxy_options: expected a dps_mqtt.ProxyOptions, got "
+                               f"{type(proxy_options).__name__}")
             user = proxy_options.proxy_username
             password = (None if proxy_options.proxy_password is None
                         else _secret(proxy_options.proxy_password, "proxy_password"))
@@ -583,6 +811,8 @@ class ProvisioningClient:
         """A client authenticating with an X.509 certificate; `registration_id` must be the
         certificate's CN (None: the CN is used). Same keyword arguments as
         `create_from_symmetric_key`."""
+        if not isinstance(x509, X509):
+            raise _invalid(f"x509: expected a dps_mqtt.X509, got {type(x509).__name__}")
         try:
             with open(x509.cert_file, "rb") as f:
                 cert = f.read()
@@ -612,6 +842,9 @@ class ProvisioningClient:
         HMAC-SHA256(device key, data), 32 bytes. An exception it raises fails the
         registration and is re-raised from `register()`. Same keyword arguments as
         `create_from_symmetric_key`."""
+        if not callable(sign):
+            raise _invalid(f"sign: expected a callable, got {type(sign).__name__}")
+
         def credential(cfg: Any, callbacks: _Callbacks) -> None:
             callbacks.sign = sign
             check(_ffi.dps_config_set_signing_callback(cfg, callbacks.sign_cb, None), "sign")
@@ -627,7 +860,14 @@ class ProvisioningClient:
 
     @provisioning_payload.setter
     def provisioning_payload(self, value: Any) -> None:
-        self._set_payload_json(None if value is None else json.dumps(value))
+        if value is None:
+            self._set_payload_json(None)
+            return
+        try:
+            text = json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise _invalid(f"provisioning_payload: not JSON-serialisable: {e}") from None
+        self._set_payload_json(_text(text, "provisioning_payload"))
 
     def _set_payload_json(self, text: Optional[str]) -> None:
         self._payload_json = text
@@ -640,15 +880,21 @@ class ProvisioningClient:
     def register(self) -> RegistrationResult:
         """Registers the device, blocking until it is assigned, refused, or the deadline
         passes. Raises the `ProvisioningError` subclass of the result's class; an exception
-        raised by a callback or the transport is re-raised here. Calling it again starts a
-        new attempt."""
+        raised by a callback or the transport is re-raised here (ending the attempt at once),
+        and so is what a signal handler raises (KeyboardInterrupt for Ctrl-C); `cancel()`
+        ends it with `OperationCancelledError`. Either way the connection is closed first.
+        Calling it again starts a new attempt."""
         if self._calling_thread == threading.get_ident():
             raise InvalidArgumentError(_ffi.DPS_ERR_INVALID_STATE,
                                        "register() called from inside a callback")
         with self._lock:
             if self._config is None:
                 raise ValueError("the ProvisioningClient is closed")
+            _REGISTRATIONS.start(self)
             self._calling_thread = threading.get_ident()
+            self._drain_wake()
+            self._cancelled = False
+            self._running = True
             try:
                 client = self._prepare()
                 result = self._run(client)
@@ -665,7 +911,28 @@ class ProvisioningClient:
                     raise failure
                 return self._result(client)
             finally:
+                self._running = False
                 self._calling_thread = None
+                _REGISTRATIONS.stop(self)
+
+    def cancel(self) -> None:
+        """Ends the `register()` running now, from any thread or a signal handler: it closes
+        the connection and raises `OperationCancelledError` (within a few milliseconds when
+        it waits for the service; a connect of the built-in transport to a silent address
+        finishes first). Does nothing when no register() runs. Takes no lock."""
+        if self._running:
+            self._cancelled = True
+            try:
+                self._wake_w.send(b"x")
+            except OSError:  # full (a wake-up is pending anyway) or closed
+                pass
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_r.recv(64):
+                pass
+        except OSError:
+            pass
 
     def _prepare(self) -> Any:
         if self._dirty or self._client is None:
@@ -686,24 +953,65 @@ class ProvisioningClient:
         return self._client
 
     def _run(self, client: Any) -> int:
-        if self._transport is None:
-            return int(_ffi.dps_client_register(client))
-        # A Python transport: drive the client step by step, so that an exception from a
-        # callback ends the attempt at once instead of after the library's reconnects.
+        # The client is driven step by step (each step returns without waiting) and the
+        # waiting is done here, in Python: so that an exception from a callback ends the
+        # attempt at once, a signal's handler runs (and what it raises propagates) within a
+        # step, cancel() wakes the wait, and no thread sits inside the library when the
+        # interpreter exits.
         next_ms = ctypes.c_uint32()
+        blocked = _handled_signals()
         try:
             while True:
-                result = int(_ffi.dps_client_do_work(client, ctypes.byref(next_ms)))
+                self._check_cancelled()
+                result = self._step(client, next_ms, blocked)
                 if self._callbacks.errors:
                     self._free_client()  # abandons the attempt; the next register() starts anew
                     return result
                 if result != _ffi.DPS_PENDING:
                     return result
-                self._transport.wait(next_ms.value / 1000.0,
-                                     bool(_ffi.dps_client_wants_write(client)))
+                self._check_cancelled()
+                self._wait(client, next_ms.value / 1000.0)
         except BaseException:
             self._free_client()
             raise
+
+    def _check_cancelled(self) -> None:
+        if self._cancelled:
+            raise OperationCancelledError()
+        if _REGISTRATIONS.exiting:
+            raise OperationCancelledError("the interpreter is exiting")
+
+    @staticmethod
+    def _step(client: Any, next_ms: Any, blocked: List[int]) -> int:
+        if not blocked:
+            return int(_ffi.dps_client_do_work(client, ctypes.byref(next_ms)))
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            return int(_ffi.dps_client_do_work(client, ctypes.byref(next_ms)))
+        finally:
+            # Delivers what arrived during the step: its handler runs here.
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    # A Python transport's wait cannot be woken by cancel(): it waits in slices this long.
+    _TRANSPORT_WAIT_SLICE_S = 0.05
+
+    def _wait(self, client: Any, timeout: float) -> None:
+        want_write = bool(_ffi.dps_client_wants_write(client))
+        if self._transport is not None:
+            self._transport.wait(min(timeout, self._TRANSPORT_WAIT_SLICE_S), want_write)
+            return
+        fd = int(_ffi.dps_client_socket(client))
+        readers: List[Any] = [self._wake_r]
+        writers: List[Any] = []
+        if fd >= 0:
+            readers.append(fd)
+            if want_write:
+                writers.append(fd)
+        elif sys.platform == "win32":
+            # select on Windows takes sockets only, and the library gives none: wait in
+            # short slices, as the library's own blocking loop does.
+            timeout = min(timeout, 0.01)
+        select.select(readers, writers, [], timeout)
 
     def _failure(self, client: Any, result: int) -> ProvisioningError:
         cls = error_class(result)
@@ -725,7 +1033,7 @@ class ProvisioningClient:
             assigned_hub=_ffi.text(_ffi.dps_client_assigned_hub(client)),
             sub_status=_ffi.text(_ffi.dps_client_substatus(client)),
             etag=_ffi.text(_ffi.dps_client_etag(client)),
-            response_payload=None if payload_json is None else json.loads(payload_json))
+            payload=None if payload_json is None else json.loads(payload_json))
         return RegistrationResult(
             operation_id=_ffi.text(_ffi.dps_client_operation_id(client)),
             status=_ffi.text(_ffi.dps_client_registration_status(client)),
@@ -766,6 +1074,8 @@ class ProvisioningClient:
             self._config_finalizer()
             self._config = None
             error = self._callbacks.take_error()
+            self._wake_r.close()
+            self._wake_w.close()
         if error is not None:
             raise error
 

@@ -3,13 +3,16 @@
 from typing import TYPE_CHECKING, Dict, Optional, Type
 
 from . import _ffi
+from .exceptions import (ClientError, ConnectionDroppedError, ConnectionFailedError,
+                         CredentialError, OperationCancelled, OperationTimeout, ServiceError)
 
 if TYPE_CHECKING:
     from ._client import RegistrationResult
 
 
 class ProvisioningError(Exception):
-    """A registration or a configuration step failed.
+    """A registration or a configuration step failed. Each subclass also derives from the
+    azure-iot-device exception of the same meaning (`dps_mqtt.exceptions`).
 
     Attributes:
         result: the library's `dps_result` code (e.g. 203).
@@ -52,38 +55,44 @@ class InvalidArgumentError(ProvisioningError, ValueError):
     exit_code = 2
 
 
-class AuthenticationError(ProvisioningError):
+class AuthenticationError(ProvisioningError, CredentialError):
     """The service refused the credentials (CONNACK refusal or 401)."""
 
     exit_code = 3
 
 
-class TlsError(ProvisioningError):
+class TlsError(ProvisioningError, ConnectionFailedError):
     """The TLS handshake failed (untrusted, expired or mismatched certificate, alert)."""
 
     exit_code = 4
 
 
-class TransportError(ProvisioningError, ConnectionError):
+class TransportError(ProvisioningError, ConnectionError, ConnectionFailedError):
     """Connecting, sending or receiving failed, or the peer closed the connection."""
 
     exit_code = 5
 
 
-class ProtocolError(ProvisioningError):
+class TransportDroppedError(TransportError, ConnectionDroppedError):
+    """An open connection was lost (closed by the peer, or a send or receive failed) and the
+    library's reconnects did not get it back: both a dropped and a failed connection."""
+
+
+class ProtocolError(ProvisioningError, ClientError):
     """The server sent something this client does not understand."""
 
     exit_code = 6
 
 
-class ProvisioningTimeoutError(ProvisioningError, TimeoutError):
+class ProvisioningTimeoutError(ProvisioningError, TimeoutError, OperationTimeout):
     """The registration's deadline passed."""
 
     exit_code = 7
 
 
-class RegistrationError(ProvisioningError):
-    """The service answered the registration with a refusal."""
+class RegistrationError(ProvisioningError, ServiceError, ClientError):
+    """The service answered the registration with a refusal. A `ServiceError`, and a
+    `ClientError` as azure-iot-device's register() reports a service error."""
 
     exit_code = 8
 
@@ -96,7 +105,29 @@ class RegistrationDisabledError(RegistrationError):
     """The enrollment is disabled."""
 
 
-class InternalError(ProvisioningError):
+class OperationCancelledError(ProvisioningError, OperationCancelled):
+    """`register()` was cancelled: by `ProvisioningClient.cancel()`, or because the
+    interpreter is exiting. The connection is closed; `result` is 0 (no library code)."""
+
+    exit_code = 130
+
+    def __init__(self, message: str = "the registration was cancelled") -> None:
+        Exception.__init__(self, f"cancelled: {message}")
+        self.result = 0
+        self.name = "CANCELLED"
+        self.message = message
+        self.hint = "register() again when wanted"
+        self.error_code = None
+        self.tracking_id = None
+        self.http_status = 0
+        self.registration_result = None
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class InternalError(ProvisioningError, ClientError):
     """A bug in the library (an invariant failed or a panic was caught)."""
 
     exit_code = 9
@@ -112,9 +143,15 @@ _BY_CLASS: Dict[int, Type[ProvisioningError]] = {
     _ffi.DPS_CLASS_REGISTRATION: RegistrationError,
 }
 
+_DROPPED = ("DPS_ERR_TRANSPORT_CLOSED", "DPS_ERR_TRANSPORT_IO")
+"""The transport results of a connection that was open and got lost."""
+
 _BY_RESULT: Dict[int, Type[ProvisioningError]] = {
     _ffi.DPS_ERR_REGISTRATION_FAILED: RegistrationFailedError,
     _ffi.DPS_ERR_REGISTRATION_DISABLED: RegistrationDisabledError,
+    # Found by name, so that the codes stay defined in the header alone.
+    **{code: TransportDroppedError for code in range(1000)
+       if _ffi.text(_ffi.dps_result_name(code)) in _DROPPED},
 }
 
 

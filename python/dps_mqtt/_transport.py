@@ -1,8 +1,15 @@
 """Transports written in Python, plugged into the library through its C transport hooks."""
 
+import errno
+import os
 import select
 import socket
+import time
 from typing import Optional
+
+# What a non-blocking connect returns while the handshake is under way (Windows: its own code).
+_CONNECT_PENDING = (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY,
+                    getattr(errno, "WSAEWOULDBLOCK", errno.EWOULDBLOCK))
 
 
 class Transport:
@@ -29,12 +36,14 @@ class Transport:
 
     def send(self, data: memoryview) -> Optional[int]:
         """Sends a prefix of `data`; returns the count sent (> 0), or None when nothing can
-        be sent now."""
+        be sent now. Any other value (a negative number, more than len(data), not an int) is
+        a transport failure, as an OSError is."""
         raise NotImplementedError
 
     def recv_into(self, buffer: memoryview) -> Optional[int]:
         """Receives into `buffer` (valid only during the call); returns the count, 0 when the
-        peer closed the connection, or None when nothing has arrived."""
+        peer closed the connection, or None when nothing has arrived. Any other value is a
+        transport failure, as an OSError is."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -48,33 +57,66 @@ class Transport:
 
 
 class SocketTransport(Transport):
-    """TCP through Python's `socket` module: a blocking connect (like the built-in transport),
-    then non-blocking sends and receives. Counts the bytes it carried."""
+    """TCP through Python's `socket` module, never blocking: `connect` resolves the name and
+    starts the TCP handshake, which completes while the registration waits (so it is bounded
+    by the registration's deadline, and `cancel()` or a signal ends it at once, as any other
+    wait). Counts the bytes it carried.
 
-    def __init__(self, connect_timeout: float = 30.0) -> None:
+    `connect_timeout` (seconds, None: no limit of its own) ends a handshake that takes longer
+    with a `TimeoutError`, a transport failure after which the library reconnects."""
+
+    def __init__(self, connect_timeout: Optional[float] = None) -> None:
         self.connect_timeout = connect_timeout
         self.sock: Optional[socket.socket] = None
         self.send_blocked = False
+        self.connecting = False
+        self._connect_started = 0.0
         self.connects = 0
         self.bytes_sent = 0
         self.bytes_received = 0
 
     def connect(self, host: str, port: int) -> None:
-        sock = socket.create_connection((host, port), timeout=self.connect_timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setblocking(False)
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            code = sock.connect_ex(address)
+            if code not in _CONNECT_PENDING:
+                raise OSError(code, os.strerror(code))
+        except BaseException:
+            sock.close()
+            raise
         self.sock = sock
+        self.connecting = code != 0
+        self._connect_started = time.monotonic()
         self.send_blocked = False
         self.connects += 1
 
-    def _socket(self) -> socket.socket:
+    def _socket(self) -> Optional[socket.socket]:
+        """The socket once connected; None while the handshake is still under way."""
         if self.sock is None:
             raise OSError("not connected")
+        if self.connecting:
+            _, writable, _ = select.select([], [self.sock], [], 0)
+            if not writable:
+                if (self.connect_timeout is not None and
+                        time.monotonic() - self._connect_started > self.connect_timeout):
+                    raise TimeoutError(errno.ETIMEDOUT, "connect timed out")
+                return None
+            code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise OSError(code, os.strerror(code))
+            self.connecting = False
         return self.sock
 
     def send(self, data: memoryview) -> Optional[int]:
+        sock = self._socket()
+        if sock is None:
+            return None
         try:
-            n = self._socket().send(data)
+            n = sock.send(data)
         except BlockingIOError:
             self.send_blocked = True
             return None
@@ -83,8 +125,11 @@ class SocketTransport(Transport):
         return n
 
     def recv_into(self, buffer: memoryview) -> Optional[int]:
+        sock = self._socket()
+        if sock is None:
+            return None
         try:
-            n = self._socket().recv_into(buffer)
+            n = sock.recv_into(buffer)
         except BlockingIOError:
             return None
         except ConnectionResetError:
@@ -103,5 +148,5 @@ class SocketTransport(Transport):
         if self.sock is None:
             select.select([], [], [], timeout)
             return
-        writers = [self.sock] if want_write or self.send_blocked else []
+        writers = [self.sock] if want_write or self.send_blocked or self.connecting else []
         select.select([self.sock], writers, [], timeout)

@@ -200,6 +200,15 @@ impl<T: Transport, C: Time> Client<T, C> {
         !self.unsent.is_empty()
     }
 
+    /// The socket of the open connection (see `Transport::socket`), or None.
+    pub fn socket(&self) -> Option<i32> {
+        if self.connected {
+            self.transport.socket()
+        } else {
+            None
+        }
+    }
+
     /// Releases the connection, if any, without touching the outcome.
     pub fn shutdown(&mut self) {
         if self.connected {

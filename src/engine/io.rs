@@ -35,6 +35,12 @@ pub trait Transport {
     /// Blocks until the connection is probably readable (or writable, when `want_write`) or
     /// `timeout_ms` has passed. Used only by blocking registration.
     fn wait(&mut self, timeout_ms: u64, want_write: bool);
+    /// The operating system's socket the connection runs on (a file descriptor), for a
+    /// caller that waits for readiness itself; None when there is none (not connected, or a
+    /// transport that is not a socket).
+    fn socket(&self) -> Option<i32> {
+        None
+    }
 }
 
 /// Monotonic milliseconds for timers, wall-clock seconds for SAS expiry and certificates.
@@ -67,6 +73,9 @@ macro_rules! forward_through {
             }
             fn wait(&mut self, timeout_ms: u64, want_write: bool) {
                 (**self).wait(timeout_ms, want_write);
+            }
+            fn socket(&self) -> Option<i32> {
+                (**self).socket()
             }
         }
 

@@ -10,7 +10,7 @@
 use crate::prelude::*;
 use alloc::ffi::CString;
 use core::cell::{Cell, UnsafeCell};
-use core::ffi::c_char;
+use core::ffi::{c_char, c_int};
 use core::ptr;
 
 use super::config::dps_config;
@@ -352,6 +352,24 @@ pub extern "C" fn dps_client_wants_write(client: *const dps_client) -> bool {
     guard_value(false, || {
         // SAFETY: the caller's pointer, valid per the C contract.
         unsafe { inner_ref(client) }.is_ok_and(|i| i.client.wants_write())
+    })
+}
+
+/// The socket (a file descriptor) of the built-in TCP transport's open connection, or -1:
+/// before connecting, after the connection closed, with the firmware's transport hooks, on
+/// builds without the built-in transport, on non-unix systems, and for NULL. An event loop
+/// waits on it for readability (and writability while `dps_client_wants_write`), or for the
+/// time `dps_client_do_work` returned, whichever comes first, then calls `dps_client_do_work`
+/// again. The descriptor may change at each `dps_client_do_work` (a reconnect): read it again
+/// after each call. The client owns it: never read, write or close it.
+#[no_mangle]
+pub extern "C" fn dps_client_socket(client: *const dps_client) -> c_int {
+    guard_value(-1, || {
+        // SAFETY: the caller's pointer, valid per the C contract.
+        unsafe { inner_ref(client) }
+            .ok()
+            .and_then(|i| i.client.socket())
+            .unwrap_or(-1)
     })
 }
 

@@ -93,6 +93,12 @@ impl Transport for TcpTransport {
         }
         let _ = stream.set_nonblocking(true);
     }
+
+    #[cfg(unix)]
+    fn socket(&self) -> Option<i32> {
+        use std::os::unix::io::AsRawFd;
+        self.stream.as_ref().map(AsRawFd::as_raw_fd)
+    }
 }
 
 /// The addresses of `host`, within `budget`. The system resolver cannot be cancelled and may
