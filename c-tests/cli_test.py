@@ -164,6 +164,10 @@ def starts(prefix):
     return lambda v: isinstance(v, str) and v.startswith(prefix)
 
 
+def contains(part):
+    return lambda v: isinstance(v, str) and part in v
+
+
 def contract_cases(r, emu, connack):
     r.check("symmetric key", r.run(*creds("cli-ok"), emu=emu), 0, status="assigned",
             assignedHub="cli-hub.azure-devices.net", deviceId="cli-ok",
@@ -208,11 +212,14 @@ def contract_cases(r, emu, connack):
     r.check("untrusted CA (public roots only)", r.run(*creds("cli-ok"), emu=emu, ca=False), 4,
             status="error", error=starts("DPS_ERR_TLS"))
     with refused_port() as s:
+        # Refused connects are retried until the deadline, which then reports their cause.
         r.check("nothing listening", r.run(*creds("cli-ok"), emu=emu, host="127.0.0.1",
-                                           port=s.getsockname()[1]), 5,
-                status="error", error=starts("DPS_ERR_TRANSPORT"))
-    r.check("host name does not resolve", r.run(*creds("cli-ok"), emu=emu, host="no-such-host.invalid"),
-            5, error=starts("DPS_ERR_TRANSPORT"))
+                                           port=s.getsockname()[1], timeout=3), 5,
+                status="error", error="DPS_ERR_TRANSPORT_CONNECT",
+                message=contains("attempts in"))
+    r.check("host name does not resolve",
+            r.run(*creds("cli-ok"), emu=emu, host="no-such-host.invalid", timeout=3), 5,
+            error=starts("DPS_ERR_TRANSPORT"), message=contains("no-such-host.invalid"))
     r.check("deadline while assigning", r.run(*creds("cli-slow"), emu=emu, timeout=2), 7,
             status="error", error=starts("DPS_ERR_TIMEOUT"), seconds=lambda s: s < 10)
 

@@ -20,3 +20,7 @@ export DPS_EMULATOR="${DPS_EMULATOR:-${CARGO_TARGET_DIR:-$PWD/target}/release/dp
 "$py" -m pip install --quiet --disable-pip-version-check --no-input --force-reinstall --no-deps ./python
 
 run_in_private_netns "$py" -m pytest -p no:cacheprovider -W ignore::DeprecationWarning -q tests/sdk_dropin "$@"
+# The public surface (names, signatures, exception tree) against the SDK installed beside it:
+# in this venv the comparison runs instead of being skipped.
+DPS_SDK_PYTHON="$py" "$py" -m pytest -p no:cacheprovider -W ignore::DeprecationWarning -q python/tests/test_sdk_api.py \
+    -k the_surface_matches_the_installed_sdk -rs

@@ -53,4 +53,5 @@ rm -rf "$py_dir"
 
 step "Microsoft azure-iot-device SDK against the emulator"
 tools/run-sdk-conformance.sh
-step "azure-iot-device programs run with the SDK, then with dps_mqtt by swapping imports; README's Python quick start"; tools/run-sdk-dropin.sh
+step "azure-iot-device programs run with the SDK, then with dps_mqtt by swapping imports; README's Python quick start"
+tools/run-sdk-dropin.sh

@@ -108,9 +108,11 @@ def common_cases(checks, emu, device, key, stack, target_host="localhost"):
     # deliver the 401 before it reports the close.
     checks.run("wrong key", target + device + ["--symmetric-key", test_key("wrong")], 1,
                ["error: DPS_ERR_AUTH_UNAUTHORIZED"])
-    # The stack's connect failure (RST to the SYN) must surface as a transport error.
+    # The stack's connect failure (RST to the SYN) must surface as a transport error, once
+    # the deadline ends the reconnects (a short one: every refused connect is retried).
     with refused_port() as s:
-        refused = ["--host", "127.0.0.1", "--port", str(s.getsockname()[1]), "--ca-file", emu.ca]
+        refused = ["--host", "127.0.0.1", "--port", str(s.getsockname()[1]), "--ca-file", emu.ca,
+                   "--timeout-ms", "3000"]
         checks.run("nothing listening", refused + device + key, 1,
                    ["error: DPS_ERR_TRANSPORT_CONNECT"])
 
