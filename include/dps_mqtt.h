@@ -175,9 +175,9 @@ enum dps_result
    */
   DPS_ERR_INVALID_KEY = 104,
   /**
-   * The custom payload is not a JSON value.
+   * The custom payload is not one JSON value, is over 96 KiB, or nests over 64 levels.
    *
-   * What to do: pass one JSON value of at most 96 KiB.
+   * What to do: pass one JSON value of at most 96 KiB and 64 levels.
    */
   DPS_ERR_INVALID_PAYLOAD = 105,
   /**

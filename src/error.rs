@@ -55,11 +55,11 @@ macro_rules! for_each_result {
                     action: FixConfig,
                     hint: "copy the enrollment's base64 key exactly, without quotes or spaces",
                 }
-                InvalidPayload = DPS_ERR_INVALID_PAYLOAD = 105 => "the custom payload is not valid JSON" {
-                    doc: "The custom payload is not a JSON value.",
-                    cause: "Unbalanced braces, single quotes or trailing text; a payload over 96 KiB.",
+                InvalidPayload = DPS_ERR_INVALID_PAYLOAD = 105 => "the custom payload was refused (not JSON, too large or too deep)" {
+                    doc: "The custom payload is not one JSON value, is over 96 KiB, or nests over 64 levels.",
+                    cause: "Unbalanced braces, single quotes or trailing text; a payload over 96 KiB or 64 levels deep.",
                     action: FixConfig,
-                    hint: "pass one JSON value of at most 96 KiB",
+                    hint: "pass one JSON value of at most 96 KiB and 64 levels",
                 }
                 InvalidConfig = DPS_ERR_INVALID_CONFIG = 106 => "the configuration is incomplete or contradictory" {
                     doc: "The configuration is incomplete or contradictory (no id scope, no credential, ...).",
