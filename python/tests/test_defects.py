@@ -369,6 +369,18 @@ def test_bad_arguments_raise_invalid_argument_error(call: Callable[[], Any]) -> 
     assert isinstance(e.value, ValueError)
 
 
+def test_an_int_csr_is_refused_before_anything_is_allocated() -> None:
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidArgumentError, match="csr"):
+            opt(csr=200_000_000)()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 << 20, f"{peak} bytes allocated (bytes(200_000_000) is 200 MB)"
+
+
 def test_payload_setter_validates(emulator) -> None:
     with ProvisioningClient.create_from_symmetric_key(
             "localhost", "py-ok", ID_SCOPE, test_key("py-ok"), **emulator.kwargs()) as client:
