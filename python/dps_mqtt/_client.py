@@ -476,16 +476,21 @@ class _Registrations:
         self._count = 0
         self.exiting = False
 
-    def start(self, client: "ProvisioningClient") -> None:
+    def start(self, client: "Optional[ProvisioningClient]", refuse: bool = True) -> None:
+        """Before library calls that may call back into Python: a registration (`client`,
+        which at_exit cancels) or a short section (creating or closing a client). At exit a
+        registration or a creation is refused; a close is not."""
         with self._cond:
-            if self.exiting:
+            if self.exiting and refuse:
                 raise OperationCancelledError("the interpreter is exiting")
-            self._running.add(client)
+            if client is not None:
+                self._running.add(client)
             self._count += 1
 
-    def stop(self, client: "ProvisioningClient") -> None:
+    def stop(self, client: "Optional[ProvisioningClient]") -> None:
         with self._cond:
-            self._running.discard(client)
+            if client is not None:
+                self._running.discard(client)
             self._count -= 1
             self._cond.notify_all()
 
@@ -589,12 +594,16 @@ class ProvisioningClient:
         self._config = config
         self._config_finalizer = weakref.finalize(self, _free_config, config, self._callbacks)
         try:
-            self._configure(provisioning_host, registration_id, id_scope, credential, port,
-                            server_verification_cert, proxy_options, timeout, tls_offload, csr,
-                            product_info, options)
-            if provisioning_payload is not None:
-                self.provisioning_payload = provisioning_payload
-            self._prepare()  # checks the whole configuration (e.g. a certificate's CN) now
+            _REGISTRATIONS.start(None)
+            try:
+                self._configure(provisioning_host, registration_id, id_scope, credential, port,
+                                server_verification_cert, proxy_options, timeout, tls_offload,
+                                csr, product_info, options)
+                if provisioning_payload is not None:
+                    self.provisioning_payload = provisioning_payload
+                self._prepare()  # checks the whole configuration (e.g. a certificate's CN) now
+            finally:
+                _REGISTRATIONS.stop(None)
         except BaseException:
             self.close()
             raise
@@ -1001,8 +1010,12 @@ class ProvisioningClient:
         if self._calling_thread == threading.get_ident():
             raise RuntimeError("close() called from inside a callback of this client")
         with self._lock:
-            self._free_client()
-            self._config_finalizer()
+            _REGISTRATIONS.start(None, refuse=False)
+            try:
+                self._free_client()
+                self._config_finalizer()
+            finally:
+                _REGISTRATIONS.stop(None)
             self._config = None
             error = self._callbacks.take_error()
             self._wake_r.close()
