@@ -3,7 +3,6 @@ register(), the deadline of a Python transport's connect, out-of-range and wrong
 arguments, and what is logged on failure."""
 
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -296,10 +295,6 @@ def sym(**kwargs: Any) -> Callable[[], Any]:
 
 def opt(**kwargs: Any) -> Callable[[], Any]:
     return sym(port=8883, **kwargs)
-
-
-class Returns(SocketTransport):
-    pass
 
 
 BAD_CALLS = {
