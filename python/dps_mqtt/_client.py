@@ -934,6 +934,8 @@ class ProvisioningClient:
 
     # A Python transport's wait cannot be woken by cancel(): it waits in slices this long.
     _TRANSPORT_WAIT_SLICE_S = 0.05
+    # On the main thread, waits are this long at most, so that a signal's handler runs soon.
+    _MAIN_THREAD_WAIT_SLICE_S = 0.2
 
     def _wait(self, client: Any, timeout: float) -> None:
         want_write = bool(_ffi.dps_client_wants_write(client))
@@ -951,6 +953,10 @@ class ProvisioningClient:
             # select on Windows takes sockets only, and the library gives none: wait in
             # short slices, as the library's own blocking loop does.
             timeout = min(timeout, 0.01)
+        if threading.current_thread() is threading.main_thread():
+            # A signal that another thread received (the main thread blocks them during a
+            # step) does not interrupt this select; its handler runs when the select returns.
+            timeout = min(timeout, self._MAIN_THREAD_WAIT_SLICE_S)
         select.select(readers, writers, [], timeout)
 
     def _failure(self, client: Any, result: int) -> ProvisioningError:
