@@ -449,6 +449,24 @@ def _count(method: str, n: Any, length: int) -> int:
     return n
 
 
+_previous_unraisablehook = sys.unraisablehook
+
+
+def _unraisablehook(unraisable: Any) -> None:
+    """What escapes a callback before its `try` (a signal handler's exception raised on entry
+    to it, when the signal reached another thread while the main thread was in a library
+    step) is what ctypes reports here: it is kept for register() to re-raise, not printed
+    and dropped. Anything else goes to the hook that was in place before."""
+    owner = getattr(unraisable.object, "__self__", None)
+    if isinstance(owner, _Callbacks) and unraisable.exc_value is not None:
+        owner._fail(unraisable.exc_value)
+        return
+    _previous_unraisablehook(unraisable)
+
+
+sys.unraisablehook = _unraisablehook
+
+
 def _free_config(ptr: Any, _keep_alive: _Callbacks) -> None:
     _ffi.dps_config_free(ptr)
 

@@ -87,8 +87,9 @@ CHILD_PRELUDE = """
     def make(**kwargs):
         if transport == "python":
             kwargs["transport"] = SocketTransport()
+        kwargs.setdefault("timeout", 60)
         return ProvisioningClient.create_from_symmetric_key(
-            "127.0.0.1", "py-silent", "0ne00000001", "a2V5", port=port, timeout=60, **kwargs)
+            "127.0.0.1", "py-silent", "0ne00000001", "a2V5", port=port, **kwargs)
 """
 
 TRANSPORTS = ["built-in", "python"]
@@ -429,3 +430,37 @@ def test_failures_are_raised_not_logged_at_error(emulator, caplog) -> None:
     records = [r for r in caplog.records if r.name == "dps_mqtt"]
     assert records, "the library's lines are still there, at DEBUG"
     assert [r.getMessage() for r in records if r.levelno >= logging.ERROR] == []
+
+
+STORM_CHILD = CHILD_PRELUDE + """
+    import logging, signal, time
+    logging.basicConfig(level=logging.DEBUG, stream=open("/dev/null", "w"))
+    def storm():
+        # SIGINT delivered to this thread: the main thread runs the handler at its next
+        # bytecode, which may be inside a callback from the library. (Started from a
+        # callback, this thread inherited the main thread's mask, with SIGINT blocked.)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+    def on_status(_status):
+        threading.Thread(target=storm, daemon=True).start()
+    client = make(on_status=on_status, timeout=10)
+    try:
+        client.register()
+        print("register returned", flush=True)
+    except KeyboardInterrupt:
+        print("KeyboardInterrupt", flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="no pthread_kill")
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_ctrl_c_received_by_another_thread_is_not_lost(transport) -> None:
+    server = ClosingServer()
+    try:
+        for _ in range(5):
+            proc = child(STORM_CHILD, str(server.port), transport)
+            out, err = proc.communicate(timeout=60)
+            assert out.split() == ["KeyboardInterrupt"], err
+            assert "Exception ignored" not in err
+    finally:
+        server.listener.close()
