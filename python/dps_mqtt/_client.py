@@ -518,6 +518,24 @@ def _count(method: str, n: Any, length: int) -> int:
     return n
 
 
+_previous_unraisablehook = sys.unraisablehook
+
+
+def _unraisablehook(unraisable: Any) -> None:
+    """What escapes a callback before its `try` (a signal handler's exception raised on entry
+    to it, when the signal reached another thread while the main thread was in a library
+    step) is what ctypes reports here: it is kept for register() to re-raise, not printed
+    and dropped. Anything else goes to the hook that was in place before."""
+    owner = getattr(unraisable.object, "__self__", None)
+    if isinstance(owner, _Callbacks) and unraisable.exc_value is not None:
+        owner._fail(unraisable.exc_value)
+        return
+    _previous_unraisablehook(unraisable)
+
+
+sys.unraisablehook = _unraisablehook
+
+
 def _free_config(ptr: Any, _keep_alive: _Callbacks) -> None:
     _ffi.dps_config_free(ptr)
 
@@ -545,16 +563,21 @@ class _Registrations:
         self._count = 0
         self.exiting = False
 
-    def start(self, client: "ProvisioningClient") -> None:
+    def start(self, client: "Optional[ProvisioningClient]", refuse: bool = True) -> None:
+        """Before library calls that may call back into Python: a registration (`client`,
+        which at_exit cancels) or a short section (creating or closing a client). At exit a
+        registration or a creation is refused; a close is not."""
         with self._cond:
-            if self.exiting:
+            if self.exiting and refuse:
                 raise OperationCancelledError("the interpreter is exiting")
-            self._running.add(client)
+            if client is not None:
+                self._running.add(client)
             self._count += 1
 
-    def stop(self, client: "ProvisioningClient") -> None:
+    def stop(self, client: "Optional[ProvisioningClient]") -> None:
         with self._cond:
-            self._running.discard(client)
+            if client is not None:
+                self._running.discard(client)
             self._count -= 1
             self._cond.notify_all()
 
@@ -658,12 +681,16 @@ class ProvisioningClient:
         self._config = config
         self._config_finalizer = weakref.finalize(self, _free_config, config, self._callbacks)
         try:
-            self._configure(provisioning_host, registration_id, id_scope, credential, port,
-                            server_verification_cert, proxy_options, timeout, tls_offload, csr,
-                            product_info, options)
-            if provisioning_payload is not None:
-                self.provisioning_payload = provisioning_payload
-            self._prepare()  # checks the whole configuration (e.g. a certificate's CN) now
+            _REGISTRATIONS.start(None)
+            try:
+                self._configure(provisioning_host, registration_id, id_scope, credential, port,
+                                server_verification_cert, proxy_options, timeout, tls_offload,
+                                csr, product_info, options)
+                if provisioning_payload is not None:
+                    self.provisioning_payload = provisioning_payload
+                self._prepare()  # checks the whole configuration (e.g. a certificate's CN) now
+            finally:
+                _REGISTRATIONS.stop(None)
         except BaseException:
             self.close()
             raise
@@ -994,6 +1021,8 @@ class ProvisioningClient:
 
     # A Python transport's wait cannot be woken by cancel(): it waits in slices this long.
     _TRANSPORT_WAIT_SLICE_S = 0.05
+    # On the main thread, waits are this long at most, so that a signal's handler runs soon.
+    _MAIN_THREAD_WAIT_SLICE_S = 0.2
 
     def _wait(self, client: Any, timeout: float) -> None:
         want_write = bool(_ffi.dps_client_wants_write(client))
@@ -1011,6 +1040,10 @@ class ProvisioningClient:
             # select on Windows takes sockets only, and the library gives none: wait in
             # short slices, as the library's own blocking loop does.
             timeout = min(timeout, 0.01)
+        if threading.current_thread() is threading.main_thread():
+            # A signal that another thread received (the main thread blocks them during a
+            # step) does not interrupt this select; its handler runs when the select returns.
+            timeout = min(timeout, self._MAIN_THREAD_WAIT_SLICE_S)
         select.select(readers, writers, [], timeout)
 
     def _failure(self, client: Any, result: int) -> ProvisioningError:
@@ -1070,8 +1103,12 @@ class ProvisioningClient:
         if self._calling_thread == threading.get_ident():
             raise RuntimeError("close() called from inside a callback of this client")
         with self._lock:
-            self._free_client()
-            self._config_finalizer()
+            _REGISTRATIONS.start(None, refuse=False)
+            try:
+                self._free_client()
+                self._config_finalizer()
+            finally:
+                _REGISTRATIONS.stop(None)
             self._config = None
             error = self._callbacks.take_error()
             self._wake_r.close()

@@ -3,7 +3,6 @@ register(), the deadline of a Python transport's connect, out-of-range and wrong
 arguments, and what is logged on failure."""
 
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -88,8 +87,9 @@ CHILD_PRELUDE = """
     def make(**kwargs):
         if transport == "python":
             kwargs["transport"] = SocketTransport()
+        kwargs.setdefault("timeout", 60)
         return ProvisioningClient.create_from_symmetric_key(
-            "127.0.0.1", "py-silent", "0ne00000001", "a2V5", port=port, timeout=60, **kwargs)
+            "127.0.0.1", "py-silent", "0ne00000001", "a2V5", port=port, **kwargs)
 """
 
 TRANSPORTS = ["built-in", "python"]
@@ -298,10 +298,6 @@ def opt(**kwargs: Any) -> Callable[[], Any]:
     return sym(port=8883, **kwargs)
 
 
-class Returns(SocketTransport):
-    pass
-
-
 BAD_CALLS = {
     "host int": sym(provisioning_host=5),
     "host surrogate": sym(provisioning_host="\ud800"),
@@ -369,6 +365,18 @@ def test_bad_arguments_raise_invalid_argument_error(call: Callable[[], Any]) -> 
     assert isinstance(e.value, ValueError)
 
 
+def test_an_int_csr_is_refused_before_anything_is_allocated() -> None:
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidArgumentError, match="csr"):
+            opt(csr=200_000_000)()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 << 20, f"{peak} bytes allocated (bytes(200_000_000) is 200 MB)"
+
+
 def test_payload_setter_validates(emulator) -> None:
     with ProvisioningClient.create_from_symmetric_key(
             "localhost", "py-ok", ID_SCOPE, test_key("py-ok"), **emulator.kwargs()) as client:
@@ -422,3 +430,37 @@ def test_failures_are_raised_not_logged_at_error(emulator, caplog) -> None:
     records = [r for r in caplog.records if r.name == "dps_mqtt"]
     assert records, "the library's lines are still there, at DEBUG"
     assert [r.getMessage() for r in records if r.levelno >= logging.ERROR] == []
+
+
+STORM_CHILD = CHILD_PRELUDE + """
+    import logging, signal, time
+    logging.basicConfig(level=logging.DEBUG, stream=open("/dev/null", "w"))
+    def storm():
+        # SIGINT delivered to this thread: the main thread runs the handler at its next
+        # bytecode, which may be inside a callback from the library. (Started from a
+        # callback, this thread inherited the main thread's mask, with SIGINT blocked.)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+    def on_status(_status):
+        threading.Thread(target=storm, daemon=True).start()
+    client = make(on_status=on_status, timeout=10)
+    try:
+        client.register()
+        print("register returned", flush=True)
+    except KeyboardInterrupt:
+        print("KeyboardInterrupt", flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="no pthread_kill")
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_ctrl_c_received_by_another_thread_is_not_lost(transport) -> None:
+    server = ClosingServer()
+    try:
+        for _ in range(5):
+            proc = child(STORM_CHILD, str(server.port), transport)
+            out, err = proc.communicate(timeout=60)
+            assert out.split() == ["KeyboardInterrupt"], err
+            assert "Exception ignored" not in err
+    finally:
+        server.listener.close()
