@@ -202,6 +202,7 @@ static void null_arguments(void) {
     CHECK(dps_client_register(NULL) == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(dps_client_last_result(NULL) == DPS_ERR_INVALID_NULL_POINTER);
     CHECK(!dps_client_wants_write(NULL));
+    CHECK(dps_client_socket(NULL) == -1);
     CHECK(dps_client_assigned_hub(NULL) == NULL);
     CHECK(dps_client_device_id(NULL) == NULL);
     CHECK(dps_client_substatus(NULL) == NULL);
