@@ -18,6 +18,8 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # OpenSSL headers for c-examples/dps_register_offload.c (TLS done on the C side).
 [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+# pkg-config: the consumer tests link against the installed library through dps_mqtt.pc.
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkgconf)
 # The proxy tests (tests/proxy.rs, cli_test.py) start Debian's tinyproxy on loopback.
 command -v tinyproxy >/dev/null 2>&1 || [ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy)
 # The Cortex-M build (tools/firmware.sh): Debian's Rust with std's source for -Zbuild-std, the
