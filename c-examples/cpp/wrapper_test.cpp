@@ -116,6 +116,7 @@ void helpers() {
     CHECK(dps::assignment::parse(garbage).error().code() == DPS_ERR_INVALID_ASSIGNMENT);
 }
 
+#if DPS_WRAPPER_TEST_TLS
 void callbacks_outlive_the_config() {
     std::vector<std::string> lines;
     std::vector<dps_status> progress;
@@ -144,6 +145,7 @@ void callbacks_outlive_the_config() {
     std::printf("unreachable server: %s (%s), %zu log lines\n", reg.error().name(),
                 reg.error().detail().c_str(), lines.size());
 }
+#endif
 
 }  // namespace
 
