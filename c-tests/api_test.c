@@ -210,6 +210,8 @@ static void null_arguments(void) {
     CHECK(dps_client_operation_id(NULL) == NULL);
     CHECK(dps_client_registration_status(NULL) == NULL);
     CHECK(dps_client_etag(NULL) == NULL);
+    CHECK(dps_client_created_date_time_utc(NULL) == NULL);
+    CHECK(dps_client_last_updated_date_time_utc(NULL) == NULL);
     CHECK(dps_client_error_message(NULL) == NULL);
     CHECK(dps_client_tracking_id(NULL) == NULL);
     CHECK(dps_client_result_detail(NULL) == NULL);
@@ -1102,6 +1104,9 @@ static void check_assignment_blob(dps_client *client) {
         CHECK_STR(dps_assignment_device_id(a), "api-hsm-device");
         CHECK(dps_assignment_etag(a) != NULL && dps_client_etag(client) != NULL &&
               strcmp(dps_assignment_etag(a), dps_client_etag(client)) == 0);
+        /* The record's times, as the service sent them. */
+        CHECK(dps_client_created_date_time_utc(client) != NULL &&
+              dps_client_last_updated_date_time_utc(client) != NULL);
         CHECK(dps_assignment_assigned_at_unix(a) + 60 >= (uint64_t)now &&
               dps_assignment_assigned_at_unix(a) <= (uint64_t)now + 60);
         dps_assignment_free(a);

@@ -994,6 +994,24 @@ const char *dps_client_registration_status(const struct dps_client *client);
 const char *dps_client_etag(const struct dps_client *client);
 
 /**
+ * When the registration record was created: the registration state's `createdDateTimeUtc`,
+ * as the service sent it (ISO 8601, e.g. `2026-12-02T03:04:05.6789012Z`).
+ *
+ * Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+ * `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
+ */
+const char *dps_client_created_date_time_utc(const struct dps_client *client);
+
+/**
+ * When the registration record last changed: the registration state's
+ * `lastUpdatedDateTimeUtc`, as the service sent it (ISO 8601).
+ *
+ * Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+ * `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
+ */
+const char *dps_client_last_updated_date_time_utc(const struct dps_client *client);
+
+/**
  * The service's error message (from registrationState or the error envelope).
  *
  * Valid until the next `dps_client_do_work`/`dps_client_register` on this client or

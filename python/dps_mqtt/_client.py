@@ -171,12 +171,12 @@ class RegistrationState:
 
     @property
     def created_date_time(self) -> Optional[str]:
-        """The service's `createdDateTimeUtc` text; None until the library exposes it."""
+        """The service's `createdDateTimeUtc` text (ISO 8601), or None when it sent none."""
         return self._created_date_time
 
     @property
     def last_update_date_time(self) -> Optional[str]:
-        """The service's `lastUpdatedDateTimeUtc` text; None until the library exposes it."""
+        """The service's `lastUpdatedDateTimeUtc` text (ISO 8601), or None when it sent none."""
         return self._last_update_date_time
 
     @property
@@ -1066,6 +1066,8 @@ class ProvisioningClient:
             assigned_hub=_ffi.text(_ffi.dps_client_assigned_hub(client)),
             sub_status=_ffi.text(_ffi.dps_client_substatus(client)),
             etag=_ffi.text(_ffi.dps_client_etag(client)),
+            created_date_time=_ffi.text(_ffi.dps_client_created_date_time_utc(client)),
+            last_update_date_time=_ffi.text(_ffi.dps_client_last_updated_date_time_utc(client)),
             payload=None if payload_json is None else json.loads(payload_json))
         return RegistrationResult(
             operation_id=_ffi.text(_ffi.dps_client_operation_id(client)),

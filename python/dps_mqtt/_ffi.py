@@ -174,6 +174,10 @@ dps_client_operation_id = _declare("dps_client_operation_id", c_char_p, [dps_cli
 dps_client_registration_status = _declare(
     "dps_client_registration_status", c_char_p, [dps_client_p])
 dps_client_etag = _declare("dps_client_etag", c_char_p, [dps_client_p])
+dps_client_created_date_time_utc = _declare("dps_client_created_date_time_utc", c_char_p,
+                                            [dps_client_p])
+dps_client_last_updated_date_time_utc = _declare("dps_client_last_updated_date_time_utc",
+                                                 c_char_p, [dps_client_p])
 dps_client_error_message = _declare("dps_client_error_message", c_char_p, [dps_client_p])
 dps_client_tracking_id = _declare("dps_client_tracking_id", c_char_p, [dps_client_p])
 dps_client_result_detail = _declare("dps_client_result_detail", c_char_p, [dps_client_p])

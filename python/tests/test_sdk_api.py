@@ -13,6 +13,7 @@ import importlib.util
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -272,6 +273,9 @@ def test_symmetric_key(emulator) -> None:
         HUB, "py-ok", "initialAssignment")
     assert state.etag
     assert state.response_payload == "null"
+    # The service's record times, as it sent them (the emulator sends both, ISO 8601).
+    for stamp in (state.created_date_time, state.last_update_date_time):
+        assert isinstance(stamp, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z", stamp), stamp
 
 
 def test_group_derived_key_computed_as_the_sdk_sample_does(emulator) -> None:

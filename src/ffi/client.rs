@@ -52,6 +52,8 @@ struct Strings {
     operation_id: Option<CString>,
     status: Option<CString>,
     etag: Option<CString>,
+    created_date_time_utc: Option<CString>,
+    last_updated_date_time_utc: Option<CString>,
     error_message: Option<CString>,
     tracking_id: Option<CString>,
     detail: Option<CString>,
@@ -73,6 +75,8 @@ impl Strings {
             operation_id: c_copy(&o.operation_id),
             status: c_copy(&o.status),
             etag: c_copy(&o.etag),
+            created_date_time_utc: c_copy(&o.created_date_time_utc),
+            last_updated_date_time_utc: c_copy(&o.last_updated_date_time_utc),
             error_message: c_copy(&o.error_message),
             tracking_id: c_copy(&o.tracking_id),
             detail: c_copy(&o.result.as_ref().map(|r| match r {
@@ -462,6 +466,28 @@ pub extern "C" fn dps_client_registration_status(client: *const dps_client) -> *
 #[no_mangle]
 pub extern "C" fn dps_client_etag(client: *const dps_client) -> *const c_char {
     string_field(client, |s| &s.etag)
+}
+
+/// When the registration record was created: the registration state's `createdDateTimeUtc`,
+/// as the service sent it (ISO 8601, e.g. `2026-12-02T03:04:05.6789012Z`).
+///
+/// Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+/// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
+#[no_mangle]
+pub extern "C" fn dps_client_created_date_time_utc(client: *const dps_client) -> *const c_char {
+    string_field(client, |s| &s.created_date_time_utc)
+}
+
+/// When the registration record last changed: the registration state's
+/// `lastUpdatedDateTimeUtc`, as the service sent it (ISO 8601).
+///
+/// Valid until the next `dps_client_do_work`/`dps_client_register` on this client or
+/// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
+#[no_mangle]
+pub extern "C" fn dps_client_last_updated_date_time_utc(
+    client: *const dps_client,
+) -> *const c_char {
+    string_field(client, |s| &s.last_updated_date_time_utc)
 }
 
 /// The service's error message (from registrationState or the error envelope).
