@@ -78,6 +78,11 @@ impl Transport for TcpTransport {
             Ok(ip) => dial(VecDeque::from([SocketAddr::new(ip, port)]), false, None),
             Err(_) => State::Resolving(Resolver::start(host, port, budget)?),
         };
+        if crate::ffi::platform::allocator_hooks_installed() {
+            // The firmware's allocator may not be thread-safe: the resolver thread allocates,
+            // so the caller waits for its answer (within the budget) rather than run meanwhile.
+            self.await_resolution(budget);
+        }
         self.progress();
         match &mut self.state {
             // Failed at once (refused over loopback, no address): reported as a blocking
@@ -119,11 +124,8 @@ impl Transport for TcpTransport {
         let timeout = Duration::from_millis(timeout_ms.max(1));
         let stream = match &self.state {
             State::Up(stream) => stream,
-            State::Resolving(resolver) => {
-                let (answer, ready) = &*resolver.slot;
-                if let Ok(guard) = answer.lock() {
-                    let _ = ready.wait_timeout_while(guard, timeout, |answer| answer.is_none());
-                }
+            State::Resolving(_) => {
+                self.await_resolution(timeout);
                 return;
             }
             State::Connecting(_) => {
@@ -198,6 +200,16 @@ impl TcpTransport {
         match &mut self.state {
             State::Up(stream) => Some(stream),
             _ => None,
+        }
+    }
+
+    /// Blocks until the resolver has answered or `budget` has passed.
+    fn await_resolution(&self, budget: Duration) {
+        if let State::Resolving(resolver) = &self.state {
+            let (answer, ready) = &*resolver.slot;
+            if let Ok(guard) = answer.lock() {
+                let _ = ready.wait_timeout_while(guard, budget, |answer| answer.is_none());
+            }
         }
     }
 
