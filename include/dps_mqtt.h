@@ -917,9 +917,11 @@ dps_result dps_client_register(struct dps_client *client);
 bool dps_client_wants_write(const struct dps_client *client);
 
 /**
- * The socket (a file descriptor) of the built-in TCP transport's open connection, or -1:
- * before connecting, after the connection closed, with the firmware's transport hooks, on
- * builds without the built-in transport, on non-unix systems, and for NULL. An event loop
+ * The socket (a file descriptor) of the built-in TCP transport's connection, from the start of
+ * its non-blocking connect (writable once connected), or -1: before connecting, while the
+ * server's name resolves (call again within the time `dps_client_do_work` returned), after the
+ * connection closed, with the firmware's transport hooks, on builds without the built-in
+ * transport, on non-unix systems, and for NULL. An event loop
  * waits on it for readability (and writability while `dps_client_wants_write`), or for the
  * time `dps_client_do_work` returned, whichever comes first, then calls `dps_client_do_work`
  * again. The descriptor may change at each `dps_client_do_work` (a reconnect): read it again

@@ -274,6 +274,59 @@ def test_socket_transport_connect_keeps_to_the_deadline() -> None:
         listener.close()
 
 
+BLACKHOLE_CHILD = CHILD_PRELUDE + """
+    import time
+    from dps_mqtt._errors import OperationCancelledError
+    how = sys.argv[3]
+    dialling = []
+    def on_status(status):
+        if not dialling:
+            dialling.append(status)
+            print("dialling", flush=True)
+    client = make(on_status=on_status)
+    def cancel_on_request():
+        sys.stdin.readline()
+        client.cancel()
+    if how == "cancel":
+        threading.Thread(target=cancel_on_request, daemon=True).start()
+    try:
+        client.register()
+        print("register returned", flush=True)
+    except (KeyboardInterrupt, OperationCancelledError) as e:
+        print(type(e).__name__, time.monotonic(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["sigint", "cancel"])
+def test_ctrl_c_and_cancel_end_register_during_a_connect_nobody_answers(how: str) -> None:
+    """The built-in transport's connect does not block a step: with the SYN unanswered (the
+    listener's accept queue full), Ctrl-C and cancel() end register() as soon as otherwise."""
+    listener, fillers = full_listener()
+    try:
+        proc = child(BLACKHOLE_CHILD, str(listener.getsockname()[1]), "built-in", how)
+        try:
+            assert proc.stdout is not None and proc.stdin is not None
+            assert proc.stdout.readline().split() == ["dialling"], proc.stderr.read()
+            sent = time.monotonic()
+            if how == "sigint":
+                proc.send_signal(signal.SIGINT)
+            else:
+                proc.stdin.write("\n")
+                proc.stdin.flush()
+            line = proc.stdout.readline().split()
+            expected = "KeyboardInterrupt" if how == "sigint" else "OperationCancelledError"
+            assert line[:1] == [expected], (line, proc.stderr.read())
+            assert float(line[1]) - sent < CANCEL_BOUND_S
+        finally:
+            _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "Exception ignored" not in err
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()
+
+
 # --- 4. and 5. arguments: ranges and types --------------------------------------------------
 
 @pytest.mark.parametrize("port", [70000, 65536, 0, -1, True, "8080", 80.0, None])

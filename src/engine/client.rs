@@ -29,6 +29,9 @@ const RECV_CHUNK: usize = 4096;
 /// Upper bound on read/write rounds inside one `step`, so a fast peer cannot starve the
 /// caller's event loop.
 const MAX_ROUNDS: usize = 64;
+/// How soon to be called again while the transport's connect is under way: it may progress
+/// (a name resolved, an address given up) with no socket event to wake the caller.
+const CONNECT_POLL_MS: u64 = 20;
 
 /// One device's registration client over transport `T` and clock `C` (owned, boxed, or
 /// borrowed as `&mut`).
@@ -121,6 +124,7 @@ impl<T: Transport, C: Time> Client<T, C> {
         let now = self.clock.now_ms();
         let oom_before = memory::oom_events();
         self.engine.set_unix_time(self.clock.unix_seconds());
+        self.connect_overdue(now);
         self.engine.handle_timeout(now);
         for _ in 0..MAX_ROUNDS {
             let now = self.clock.now_ms();
@@ -160,9 +164,33 @@ impl<T: Transport, C: Time> Client<T, C> {
             return Step::Finished(result);
         }
         let next = self.engine.next_timeout().unwrap_or(now);
-        Step::Pending {
-            next_call_ms: next.saturating_sub(now),
+        let mut next_call_ms = next.saturating_sub(now);
+        if self.connected && self.transport.pending_connect().is_some() {
+            next_call_ms = next_call_ms.min(CONNECT_POLL_MS);
         }
+        Step::Pending { next_call_ms }
+    }
+
+    /// At the deadline, a connect still under way for a reason of its own (a name the name
+    /// server has not resolved) fails with that reason, so that the attempt's error says what
+    /// it waited for rather than that the server did not answer.
+    fn connect_overdue(&mut self, now: u64) {
+        let overdue = match self.engine.deadline() {
+            Some(deadline) => self.connected && now >= deadline,
+            None => false,
+        };
+        if !overdue {
+            return;
+        }
+        let cause = match self.transport.pending_connect() {
+            Some(cause) if !cause.is_empty() => cause.to_owned(),
+            _ => return,
+        };
+        self.transport.close();
+        self.connected = false;
+        self.unsent.clear();
+        self.engine
+            .on_connection_lost(now, Error::new(ErrorKind::TransportConnect, cause));
     }
 
     /// Blocks in the transport's `wait` until the connection is probably ready (readable, or
@@ -286,6 +314,7 @@ impl<T: Transport, C: Time> Client<T, C> {
         }
         let mut moved = false;
         while !self.unsent.is_empty() {
+            let connecting = self.transport.pending_connect().is_some();
             match self.transport.send(&self.unsent) {
                 Io::Done(n) if n > 0 => {
                     let n = n.min(self.unsent.len());
@@ -295,6 +324,10 @@ impl<T: Transport, C: Time> Client<T, C> {
                 Io::Done(_) | Io::WouldBlock => break,
                 Io::Closed => {
                     self.lost(now, ErrorKind::TransportClosed, "closed while sending");
+                    break;
+                }
+                Io::Failed(why) if connecting => {
+                    self.connect_failed(now, why);
                     break;
                 }
                 Io::Failed(why) => {
@@ -316,6 +349,7 @@ impl<T: Transport, C: Time> Client<T, C> {
             return false;
         }
         let mut buf = [0u8; RECV_CHUNK];
+        let connecting = self.transport.pending_connect().is_some();
         match self.transport.recv(&mut buf) {
             Io::Done(n) if n > 0 => {
                 let n = n.min(buf.len());
@@ -329,6 +363,10 @@ impl<T: Transport, C: Time> Client<T, C> {
                 true
             }
             Io::WouldBlock => false,
+            Io::Failed(why) if connecting => {
+                self.connect_failed(now, why);
+                true
+            }
             Io::Failed(why) => {
                 self.lost(now, ErrorKind::TransportIo, &why);
                 true
@@ -351,6 +389,13 @@ impl<T: Transport, C: Time> Client<T, C> {
             )
         };
         self.engine.on_connection_lost(now, error);
+    }
+
+    /// The transport's non-blocking connect failed: reported as a failed connect is.
+    fn connect_failed(&mut self, now: u64, why: String) {
+        self.unsent.clear();
+        self.engine
+            .on_connection_lost(now, Error::new(ErrorKind::TransportConnect, why));
     }
 
     /// The transport failed for good (its own TLS refused the server): the attempt ends.

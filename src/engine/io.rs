@@ -41,6 +41,14 @@ pub trait Transport {
     fn socket(&self) -> Option<i32> {
         None
     }
+    /// While a connect that `connect` started is still under way (a non-blocking connect):
+    /// the cause to report if the attempt's deadline passes first, or "" when that cause is
+    /// just that the server has not answered. None once the connection is up or has failed,
+    /// and for a transport that does not say. While it is Some, the client asks to be called
+    /// again soon: the connect may progress (an address resolved) with no socket event.
+    fn pending_connect(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Monotonic milliseconds for timers, wall-clock seconds for SAS expiry and certificates.
@@ -76,6 +84,9 @@ macro_rules! forward_through {
             }
             fn socket(&self) -> Option<i32> {
                 (**self).socket()
+            }
+            fn pending_connect(&self) -> Option<&str> {
+                (**self).pending_connect()
             }
         }
 

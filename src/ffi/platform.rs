@@ -195,6 +195,13 @@ static STATE: State = State {
     reserve_heap: UnsafeCell::new(Heap::empty()),
 };
 
+/// Whether the firmware's allocator hooks are installed: they may not be thread-safe, so the
+/// library allocates from one thread at a time.
+#[cfg(feature = "std")]
+pub(crate) fn allocator_hooks_installed() -> bool {
+    STATE.alloc.load(Ordering::Acquire) != 0
+}
+
 impl State {
     fn hooks(&self) -> Option<Hooks> {
         let alloc = self.alloc.load(Ordering::Acquire);
