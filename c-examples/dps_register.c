@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -461,25 +462,65 @@ static const char *parse_args(int argc, char **argv, options *o) {
     return NULL;
 }
 
-/* Reads a whole (small) file into a malloc'd buffer; NULL on failure, errno set. */
+/* Overwrites a buffer that held a secret (a plain memset may be optimised away before free). */
+static void wipe(char *buf, size_t len) {
+    volatile char *p = buf;
+    while (len-- > 0) {
+        *p++ = 0;
+    }
+}
+
+/* Reads a whole (small) file into a malloc'd buffer of about its own size; NULL on failure,
+ * errno set. A regular file is read into one buffer of its size; a pipe into one that doubles
+ * from 4 KiB. Key files pass through here, so a buffer outgrown is wiped before it is freed
+ * (realloc could free an unwiped copy). */
 static char *read_file(const char *path, size_t *len) {
     enum { MAX_SIZE = 1 << 20 }; /* a CA bundle is a few hundred kB at most */
     FILE *f = fopen(path, "rb");
+    struct stat st;
     char *buf;
-    size_t n;
+    size_t cap = 4096, n = 0;
 
     if (f == NULL) {
         return NULL;
     }
-    buf = (char *)malloc(MAX_SIZE);
-    if (buf == NULL) {
-        fclose(f);
-        return NULL;
+    /* One byte more than the file, so that the read that reaches its end sees EOF. */
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
+        (unsigned long long)st.st_size < (unsigned long long)MAX_SIZE) {
+        cap = (size_t)st.st_size + 1;
     }
-    n = fread(buf, 1, MAX_SIZE, f);
-    if (ferror(f) || n == MAX_SIZE) {
-        int err = ferror(f) ? EIO : EFBIG;
+    buf = (char *)malloc(cap);
+    while (buf != NULL) {
+        char *bigger;
+        size_t bigger_cap;
+
+        n += fread(buf + n, 1, cap - n, f);
+        if (ferror(f) || n < cap) {
+            break; /* an error, or the end of the file */
+        }
+        if (cap >= MAX_SIZE) {
+            wipe(buf, n);
+            free(buf);
+            fclose(f);
+            errno = EFBIG;
+            return NULL;
+        }
+        bigger_cap = cap * 2 < (size_t)MAX_SIZE ? cap * 2 : (size_t)MAX_SIZE;
+        bigger = (char *)malloc(bigger_cap);
+        if (bigger != NULL) {
+            memcpy(bigger, buf, n);
+        }
+        wipe(buf, n);
         free(buf);
+        buf = bigger;
+        cap = bigger_cap;
+    }
+    if (buf == NULL || ferror(f)) {
+        int err = buf == NULL ? ENOMEM : EIO;
+        if (buf != NULL) {
+            wipe(buf, n);
+            free(buf);
+        }
         fclose(f);
         errno = err;
         return NULL;
@@ -487,14 +528,6 @@ static char *read_file(const char *path, size_t *len) {
     fclose(f);
     *len = n;
     return buf;
-}
-
-/* Overwrites a buffer that held a secret (a plain memset may be optimised away before free). */
-static void wipe(char *buf, size_t len) {
-    volatile char *p = buf;
-    while (len-- > 0) {
-        *p++ = 0;
-    }
 }
 
 /* Reads --cert and --key and sets them; the key's copy is wiped at once (the library keeps its
