@@ -298,6 +298,7 @@ impl Engine {
     fn finish(&mut self, error: Option<Error>) {
         // Whatever is queued (a DISCONNECT, PUBACKs) leaves before the TLS close_notify.
         self.close_link(error.is_none());
+        self.settings.framing.attempt_ended();
         self.attempt.op = attempt::Op::Idle;
         match &error {
             None => {

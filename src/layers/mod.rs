@@ -80,6 +80,15 @@ impl FramingFactory {
         Ok(FramingFactory::Tls(Arc::new(builder.build()?)))
     }
 
+    /// The attempt ended: the saved session (its secret and the server's certificate chain)
+    /// goes, so that a finished client holds no TLS state.
+    pub fn attempt_ended(&self) {
+        #[cfg(feature = "tls")]
+        if let FramingFactory::Tls(config) = self {
+            config.forget_session();
+        }
+    }
+
     #[cfg(not(feature = "tls"))]
     pub fn tls(
         _anchors: &TrustAnchors,

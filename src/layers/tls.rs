@@ -14,16 +14,21 @@
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use base64::Engine as _;
-use rustls::client::ClientConnection;
+use rustls::client::{
+    ClientConnection, ClientSessionStore, Resumption, Tls12ClientSessionValue,
+    Tls13ClientSessionValue, WebPkiServerVerifier,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::sign::{CertifiedKey, SigningKey, SingleCertAndKey};
 use rustls::time_provider::TimeProvider;
-use rustls::{AlertDescription, CertificateError, ClientConfig, InconsistentKeys, RootCertStore};
+use rustls::{
+    AlertDescription, CertificateError, ClientConfig, InconsistentKeys, NamedGroup, RootCertStore,
+};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -273,43 +278,183 @@ impl TlsConfigBuilder {
     /// `ErrorKind::InvalidCertificate` for an anchor or identity rustls cannot use;
     /// `ErrorKind::InvalidConfig` when no anchor is left to trust.
     pub fn build(self) -> Result<TlsClientConfig> {
-        let mut roots = RootCertStore::empty();
-        if self.default_roots {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        }
-        for anchor in self.anchors {
-            roots
-                .add(anchor)
-                .map_err(|e| invalid_certificate(format!("unusable trust anchor: {e}")))?;
-        }
-        if roots.is_empty() {
-            return Err(Error::new(
-                ErrorKind::InvalidConfig,
-                "no trust anchors: enable the public roots or add a CA",
-            ));
-        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = shared_verifier(self.default_roots, self.anchors, &provider)?;
         let builder = ClientConfig::builder_with_details(provider, Arc::new(self.clock.clone()))
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?
-            .with_root_certificates(roots);
-        let config = match self.identity {
+            .with_webpki_verifier(verifier.clone());
+        let mut config = match self.identity {
             None => builder.with_no_client_auth(),
             Some(id) => builder
                 .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(id.certified_key()?))),
         };
+        // rustls' default store preallocates 256 entries (about 16 KB) for a client that talks
+        // to one host; one saved session is all a reconnection can use.
+        let session = Arc::new(OneSession::default());
+        config.resumption = Resumption::store(session.clone());
         Ok(TlsClientConfig {
             config: Arc::new(config),
             clock: self.clock,
+            session,
+            #[cfg(test)]
+            verifier,
         })
     }
 }
 
-/// Shared TLS settings; cheap to keep for the life of a client. Its session cache lets a
+/// The session a reconnection resumes: the latest TLS 1.2 session and TLS 1.3 ticket from one
+/// server. A TLS 1.3 ticket is used once (RFC 8446 C.4), so a resumption takes it out.
+#[derive(Default)]
+struct OneSession(Mutex<Slot>);
+
+#[derive(Default)]
+struct Slot {
+    server: Option<ServerName<'static>>,
+    kx_hint: Option<NamedGroup>,
+    tls12: Option<Tls12ClientSessionValue>,
+    tls13: Option<Tls13ClientSessionValue>,
+}
+
+impl OneSession {
+    fn slot(&self) -> MutexGuard<'_, Slot> {
+        // The slot holds no invariant a panic elsewhere could break.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The slot, emptied first when it holds another server's session.
+    fn slot_for(&self, server: &ServerName<'static>) -> MutexGuard<'_, Slot> {
+        let mut slot = self.slot();
+        if slot.server.as_ref() != Some(server) {
+            *slot = Slot {
+                server: Some(server.clone()),
+                ..Slot::default()
+            };
+        }
+        slot
+    }
+
+    fn forget(&self) {
+        *self.slot() = Slot::default();
+    }
+}
+
+impl std::fmt::Debug for OneSession {
+    // Never the tickets or secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OneSession")
+    }
+}
+
+impl ClientSessionStore for OneSession {
+    fn set_kx_hint(&self, server_name: ServerName<'static>, group: NamedGroup) {
+        self.slot_for(&server_name).kx_hint = Some(group);
+    }
+
+    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<NamedGroup> {
+        let slot = self.slot();
+        slot.kx_hint
+            .filter(|_| slot.server.as_ref() == Some(&server_name.to_owned()))
+    }
+
+    fn set_tls12_session(&self, server_name: ServerName<'static>, value: Tls12ClientSessionValue) {
+        self.slot_for(&server_name).tls12 = Some(value);
+    }
+
+    fn tls12_session(&self, server_name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        let slot = self.slot();
+        match slot.server.as_ref() == Some(&server_name.to_owned()) {
+            true => slot.tls12.clone(),
+            false => None,
+        }
+    }
+
+    fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
+        let mut slot = self.slot();
+        if slot.server.as_ref() == Some(server_name) {
+            slot.tls12 = None;
+        }
+    }
+
+    fn insert_tls13_ticket(
+        &self,
+        server_name: ServerName<'static>,
+        value: Tls13ClientSessionValue,
+    ) {
+        self.slot_for(&server_name).tls13 = Some(value);
+    }
+
+    fn take_tls13_ticket(
+        &self,
+        server_name: &ServerName<'static>,
+    ) -> Option<Tls13ClientSessionValue> {
+        let mut slot = self.slot();
+        match slot.server.as_ref() == Some(server_name) {
+            true => slot.tls13.take(),
+            false => None,
+        }
+    }
+}
+
+/// Server verifiers (the parsed trust store), shared by every client of the process that
+/// trusts the same anchors while one of them lives: parsed once, not per handle. The rest of
+/// a configuration is per client, since each has its own clock and saved session.
+type Verifiers = Vec<(bool, [u8; 32], Weak<WebPkiServerVerifier>)>;
+
+static VERIFIERS: Mutex<Verifiers> = Mutex::new(Vec::new());
+
+fn shared_verifier(
+    default_roots: bool,
+    anchors: Vec<CertificateDer<'static>>,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<WebPkiServerVerifier>> {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha256::new();
+    for anchor in &anchors {
+        hash.update((anchor.len() as u64).to_be_bytes());
+        hash.update(anchor);
+    }
+    let digest: [u8; 32] = hash.finalize().into();
+    let mut verifiers = VERIFIERS.lock().unwrap_or_else(PoisonError::into_inner);
+    verifiers.retain(|(_, _, verifier)| verifier.strong_count() > 0);
+    let found = verifiers
+        .iter()
+        .filter(|(roots, d, _)| *roots == default_roots && *d == digest)
+        .find_map(|(_, _, verifier)| verifier.upgrade());
+    if let Some(verifier) = found {
+        return Ok(verifier);
+    }
+    let mut roots = RootCertStore::empty();
+    if default_roots {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    for anchor in anchors {
+        roots
+            .add(anchor)
+            .map_err(|e| invalid_certificate(format!("unusable trust anchor: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidConfig,
+            "no trust anchors: enable the public roots or add a CA",
+        ));
+    }
+    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("server verifier: {e}")))?;
+    verifiers.push((default_roots, digest, Arc::downgrade(&verifier)));
+    Ok(verifier)
+}
+
+/// Shared TLS settings; cheap to keep for the life of a client. Its one saved session lets a
 /// reconnection resume the previous session and save a round trip.
 pub struct TlsClientConfig {
     config: Arc<ClientConfig>,
     clock: UnixClock,
+    session: Arc<OneSession>,
+    /// What `config` holds, for tests of the sharing (rustls has no getter).
+    #[cfg(test)]
+    verifier: Arc<WebPkiServerVerifier>,
 }
 
 impl TlsClientConfig {
@@ -330,6 +475,12 @@ impl TlsClientConfig {
             builder = builder.add_anchors_pem(extra_pem)?;
         }
         builder.build()
+    }
+
+    /// Drops the saved session (its secret and the server's certificate chain), so that a
+    /// finished client holds no TLS state.
+    pub fn forget_session(&self) {
+        self.session.forget();
     }
 
     /// Sets the wall-clock time used for certificate validity.
@@ -673,6 +824,55 @@ mod tests {
             assert_eq!(client.take_plaintext(), b"CONNACK");
             assert!(client.take_plaintext().is_empty());
         }
+    }
+
+    #[test]
+    fn a_reconnection_resumes_until_the_attempt_forgets_the_session() {
+        use rustls::HandshakeKind;
+        let ca = Ca::new("Test CA");
+        let config = client_config(&ca);
+        for versions in [
+            &[&rustls::version::TLS13][..],
+            &[&rustls::version::TLS12][..],
+        ] {
+            // One server config, as one server process: it keeps the sessions it issued.
+            let server_config = Arc::new(server_config(&ca, &[HOST], versions));
+            let connect = |config: &TlsClientConfig| {
+                let mut server = TestServer::new(server_config.clone());
+                let mut client = config.new_session(HOST).unwrap();
+                client.write_plaintext(b"CONNECT").unwrap();
+                pump(&mut client, &mut server, usize::MAX).unwrap();
+                // TLS 1.3 tickets arrive after the handshake, with the server's first data.
+                server.writer().write_all(b"CONNACK").unwrap();
+                pump(&mut client, &mut server, usize::MAX).unwrap();
+                assert_eq!(client.take_plaintext(), b"CONNACK");
+                client.conn.handshake_kind()
+            };
+            assert_eq!(connect(&config), Some(HandshakeKind::Full), "{versions:?}");
+            assert_eq!(
+                connect(&config),
+                Some(HandshakeKind::Resumed),
+                "{versions:?}"
+            );
+            config.forget_session();
+            assert_eq!(connect(&config), Some(HandshakeKind::Full), "{versions:?}");
+            // Another client with the same anchors shares the trust store, not the session.
+            let other = client_config(&ca);
+            assert_eq!(connect(&other), Some(HandshakeKind::Full), "{versions:?}");
+        }
+    }
+
+    #[test]
+    fn clients_trusting_the_same_anchors_share_one_verifier() {
+        let ca = Ca::new("Test CA");
+        let other_ca = Ca::new("Other CA");
+        let a = client_config(&ca);
+        let b = client_config(&ca);
+        let c = client_config(&other_ca);
+        let shared =
+            |x: &TlsClientConfig, y: &TlsClientConfig| Arc::ptr_eq(&x.verifier, &y.verifier);
+        assert!(shared(&a, &b));
+        assert!(!shared(&a, &c));
     }
 
     #[test]
