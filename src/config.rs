@@ -164,12 +164,27 @@ impl Default for Config {
     }
 }
 
+/// `ErrorKind::InvalidConfig` when the public roots are asked for in a TLS build without them,
+/// rather than a handshake that later fails on an unknown issuer.
+fn check_public_roots(use_public_roots: bool) -> Result<()> {
+    if use_public_roots && cfg!(all(feature = "tls", not(feature = "public-roots"))) {
+        return Err(Error::new(
+            ErrorKind::InvalidConfig,
+            "this build has no public roots (feature public-roots off, CMake \
+             -DDPS_MQTT_PUBLIC_ROOTS=OFF): pass use_public_roots = false with the CA that signs \
+             the server",
+        ));
+    }
+    Ok(())
+}
+
 // Trust anchors: added to (`add`) or replacing (`set`) those given before.
 impl Config {
     /// Appends the certificates in `pem` to the trust anchors; `use_public_roots` says whether
     /// the built-in public roots stay trusted too. `ErrorKind::InvalidCertificate` (and no
     /// change) when `pem` holds no readable certificate.
     pub fn add_trust_anchors_pem(&mut self, pem: &[u8], use_public_roots: bool) -> Result<()> {
+        check_public_roots(use_public_roots)?;
         crate::layers::check_anchors_pem(pem)?;
         self.extra_anchors_pem.extend_from_slice(pem);
         self.extra_anchors_pem.push(b'\n');
@@ -182,6 +197,7 @@ impl Config {
     /// would trust nothing and is `ErrorKind::InvalidCertificate`, as is a `pem` holding no
     /// readable certificate (the anchors are then left unchanged).
     pub fn set_trust_anchors_pem(&mut self, pem: &[u8], use_public_roots: bool) -> Result<()> {
+        check_public_roots(use_public_roots)?;
         if pem.is_empty() && use_public_roots {
             self.extra_anchors_pem.clear();
             self.use_default_roots = true;
@@ -431,6 +447,35 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs in the TLS build without public roots (tools/test.sh builds it for this test).
+    #[cfg(all(feature = "tls", not(feature = "public-roots")))]
+    #[test]
+    fn without_public_roots_asking_for_them_is_refused_and_a_ca_is_needed() {
+        let mut cfg = Config::default();
+        // Refused for asking, before the PEM is read.
+        let e = cfg
+            .add_trust_anchors_pem(b"not a certificate", true)
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidConfig, "{e}");
+        assert!(e.to_string().contains("no public roots"), "{e}");
+        let e = cfg.set_trust_anchors_pem(b"", true).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidConfig, "{e}");
+        // A configuration left at its default trust has nothing to trust.
+        let e = crate::layers::FramingFactory::tls(
+            &crate::layers::TrustAnchors {
+                use_default_roots: true,
+                extra_pem: Vec::new(),
+            },
+            None,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.to_string().contains("add the CA that signs the server"),
+            "{e}"
+        );
+    }
     use crate::engine::{Action, Engine};
     use mqttrs::{decode_slice, Packet};
 

@@ -22,6 +22,11 @@ step "no-TLS hosted build (features: std only, as CMake DPS_MQTT_TLS=OFF): clipp
 cargo clippy -p dps-mqtt --no-default-features --features std --quiet -- -D warnings
 cargo test -p dps-mqtt --no-default-features --features std --lib --quiet
 
+step "TLS without the public roots (CMake DPS_MQTT_PUBLIC_ROOTS=OFF): clippy, and its own unit test"
+# The other unit tests assume the default features, public roots included.
+cargo clippy -p dps-mqtt --no-default-features --features tls --quiet -- -D warnings
+cargo test -p dps-mqtt --no-default-features --features tls --lib --quiet without_public_roots
+
 step "no_std core (no features, the firmware build): clippy, and the unit tests on the host"
 # The firmware profile (panic = "abort"): a no_std library cannot unwind.
 cargo clippy -p dps-mqtt --no-default-features --profile firmware --quiet -- -D warnings

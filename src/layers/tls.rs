@@ -425,6 +425,7 @@ fn shared_verifier(
         return Ok(verifier);
     }
     let mut roots = RootCertStore::empty();
+    #[cfg(feature = "public-roots")]
     if default_roots {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
@@ -436,7 +437,12 @@ fn shared_verifier(
     if roots.is_empty() {
         return Err(Error::new(
             ErrorKind::InvalidConfig,
-            "no trust anchors: enable the public roots or add a CA",
+            if cfg!(feature = "public-roots") {
+                "no trust anchors: enable the public roots or add a CA"
+            } else {
+                "no trust anchors: this build has no public roots (feature public-roots off), \
+                 add the CA that signs the server"
+            },
         ));
     }
     let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
