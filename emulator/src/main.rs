@@ -436,6 +436,13 @@ async fn handle(
             return log.finish(state).await;
         }
     };
+    let session = tls.get_ref().1;
+    log.tls_version = match session.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => Some("1.3"),
+        Some(rustls::ProtocolVersion::TLSv1_2) => Some("1.2"),
+        _ => None,
+    };
+    log.tls_resumed = Some(session.handshake_kind() == Some(rustls::HandshakeKind::Resumed));
     let peer_cert = tls.get_ref().1.peer_certificates().map(|chain| PeerCert {
         common_name: chain.first().and_then(|leaf| certs::common_name(leaf)),
         trusted: ctx.verifier.trusted(chain),

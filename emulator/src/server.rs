@@ -364,6 +364,9 @@ pub struct ConnectionLog {
     packets_out: BTreeMap<&'static str, u64>,
     /// Responses not delivered because the client had not subscribed.
     unsubscribed_responses: u64,
+    /// The TLS version and whether the handshake resumed an earlier session.
+    pub tls_version: Option<&'static str>,
+    pub tls_resumed: Option<bool>,
     outcome: String,
     started: Instant,
 }
@@ -382,6 +385,8 @@ impl ConnectionLog {
             packets_in: BTreeMap::new(),
             packets_out: BTreeMap::new(),
             unsubscribed_responses: 0,
+            tls_version: None,
+            tls_resumed: None,
             outcome: "closed".into(),
             started: Instant::now(),
         }
@@ -401,6 +406,8 @@ impl ConnectionLog {
             "clientVersion": self.client_version,
             "sasExpiry": self.sas_expiry,
             "transport": self.transport,
+            "tlsVersion": self.tls_version,
+            "tlsResumed": self.tls_resumed,
             "bytesIn": self.bytes_in,
             "bytesOut": self.bytes_out,
             "packetsIn": self.packets_in,

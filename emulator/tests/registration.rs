@@ -401,6 +401,44 @@ fn operations_of_another_device_are_not_visible() {
 }
 
 #[test]
+fn a_client_resumes_its_tls_session_and_the_log_says_so() {
+    let emu = Emulator::start(&[]);
+    for versions in [
+        &[&rustls::version::TLS13][..],
+        &[&rustls::version::TLS12][..],
+    ] {
+        let config = tls_config(
+            &emu.ca,
+            &TlsOptions {
+                versions,
+                ..TlsOptions::default()
+            },
+        );
+        for _ in 0..2 {
+            let mut c = Client::tls_with_config(&emu, config.clone()).expect("TLS connect");
+            // The CONNACK carries the TLS 1.3 tickets in with it.
+            assert_eq!(c.connect_sas("dev-1", KEY), 0);
+            c.send(&mqttrs::Packet::Disconnect);
+            assert_eq!(c.recv(), Rx::Closed);
+        }
+    }
+    let log = emu.log_lines();
+    let seen: Vec<_> = log
+        .iter()
+        .map(|l| (l["tlsVersion"].as_str(), l["tlsResumed"].as_bool()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some("1.3"), Some(false)),
+            (Some("1.3"), Some(true)),
+            (Some("1.2"), Some(false)),
+            (Some("1.2"), Some(true)),
+        ]
+    );
+}
+
+#[test]
 fn websocket_transport_registers_and_checks_the_path() {
     let emu = Emulator::start(&["--ws-port", "0"]);
     let mut c = Client::websocket(&emu, "/$iothub/websocket").expect("websocket");
