@@ -20,7 +20,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use rustls::client::{
     ClientConnection, ClientSessionStore, Resumption, Tls12ClientSessionValue,
-    Tls13ClientSessionValue, WebPkiServerVerifier,
+    Tls13ClientSessionValue,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -279,11 +279,11 @@ impl TlsConfigBuilder {
     /// `ErrorKind::InvalidConfig` when no anchor is left to trust.
     pub fn build(self) -> Result<TlsClientConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = shared_verifier(self.default_roots, self.anchors, &provider)?;
+        let roots = shared_roots(self.default_roots, self.anchors)?;
         let builder = ClientConfig::builder_with_details(provider, Arc::new(self.clock.clone()))
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?
-            .with_webpki_verifier(verifier.clone());
+            .with_root_certificates(roots.clone());
         let mut config = match self.identity {
             None => builder.with_no_client_auth(),
             Some(id) => builder
@@ -298,7 +298,7 @@ impl TlsConfigBuilder {
             clock: self.clock,
             session,
             #[cfg(test)]
-            verifier,
+            roots,
         })
     }
 }
@@ -396,18 +396,17 @@ impl ClientSessionStore for OneSession {
     }
 }
 
-/// Server verifiers (the parsed trust store), shared by every client of the process that
-/// trusts the same anchors while one of them lives: parsed once, not per handle. The rest of
-/// a configuration is per client, since each has its own clock and saved session.
-type Verifiers = Vec<(bool, [u8; 32], Weak<WebPkiServerVerifier>)>;
+/// Trust stores, shared by every client of the process that trusts the same anchors while one
+/// of them lives: parsed once, not per handle. The rest of a configuration is per client, since
+/// each has its own clock and saved session.
+type TrustStores = Vec<(bool, [u8; 32], Weak<RootCertStore>)>;
 
-static VERIFIERS: Mutex<Verifiers> = Mutex::new(Vec::new());
+static TRUST_STORES: Mutex<TrustStores> = Mutex::new(Vec::new());
 
-fn shared_verifier(
+fn shared_roots(
     default_roots: bool,
     anchors: Vec<CertificateDer<'static>>,
-    provider: &Arc<rustls::crypto::CryptoProvider>,
-) -> Result<Arc<WebPkiServerVerifier>> {
+) -> Result<Arc<RootCertStore>> {
     use sha2::Digest as _;
     let mut hash = sha2::Sha256::new();
     for anchor in &anchors {
@@ -415,14 +414,14 @@ fn shared_verifier(
         hash.update(anchor);
     }
     let digest: [u8; 32] = hash.finalize().into();
-    let mut verifiers = VERIFIERS.lock().unwrap_or_else(PoisonError::into_inner);
-    verifiers.retain(|(_, _, verifier)| verifier.strong_count() > 0);
-    let found = verifiers
+    let mut stores = TRUST_STORES.lock().unwrap_or_else(PoisonError::into_inner);
+    stores.retain(|(_, _, store)| store.strong_count() > 0);
+    let found = stores
         .iter()
         .filter(|(roots, d, _)| *roots == default_roots && *d == digest)
-        .find_map(|(_, _, verifier)| verifier.upgrade());
-    if let Some(verifier) = found {
-        return Ok(verifier);
+        .find_map(|(_, _, store)| store.upgrade());
+    if let Some(store) = found {
+        return Ok(store);
     }
     let mut roots = RootCertStore::empty();
     #[cfg(feature = "public-roots")]
@@ -445,11 +444,9 @@ fn shared_verifier(
             },
         ));
     }
-    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| Error::new(ErrorKind::Internal, format!("server verifier: {e}")))?;
-    verifiers.push((default_roots, digest, Arc::downgrade(&verifier)));
-    Ok(verifier)
+    let roots = Arc::new(roots);
+    stores.push((default_roots, digest, Arc::downgrade(&roots)));
+    Ok(roots)
 }
 
 /// Shared TLS settings; cheap to keep for the life of a client. Its one saved session lets a
@@ -458,9 +455,9 @@ pub struct TlsClientConfig {
     config: Arc<ClientConfig>,
     clock: UnixClock,
     session: Arc<OneSession>,
-    /// What `config` holds, for tests of the sharing (rustls has no getter).
+    /// What `config`'s verifier holds, for tests of the sharing (rustls has no getter).
     #[cfg(test)]
-    verifier: Arc<WebPkiServerVerifier>,
+    roots: Arc<RootCertStore>,
 }
 
 impl TlsClientConfig {
@@ -869,14 +866,13 @@ mod tests {
     }
 
     #[test]
-    fn clients_trusting_the_same_anchors_share_one_verifier() {
+    fn clients_trusting_the_same_anchors_share_one_trust_store() {
         let ca = Ca::new("Test CA");
         let other_ca = Ca::new("Other CA");
         let a = client_config(&ca);
         let b = client_config(&ca);
         let c = client_config(&other_ca);
-        let shared =
-            |x: &TlsClientConfig, y: &TlsClientConfig| Arc::ptr_eq(&x.verifier, &y.verifier);
+        let shared = |x: &TlsClientConfig, y: &TlsClientConfig| Arc::ptr_eq(&x.roots, &y.roots);
         assert!(shared(&a, &b));
         assert!(!shared(&a, &c));
     }
