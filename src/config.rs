@@ -447,6 +447,8 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{Action, Engine};
+    use mqttrs::{decode_slice, Packet};
 
     /// Runs in the TLS build without public roots (tools/test.sh builds it for this test).
     #[cfg(all(feature = "tls", not(feature = "public-roots")))]
@@ -476,8 +478,6 @@ mod tests {
             "{e}"
         );
     }
-    use crate::engine::{Action, Engine};
-    use mqttrs::{decode_slice, Packet};
 
     const KEY: &str = "O+H9VTcdJP0Tqkl7bh4nVG0OJNrAataMpuWB54D0VEc=";
 

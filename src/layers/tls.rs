@@ -354,7 +354,7 @@ impl ClientSessionStore for OneSession {
     fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<NamedGroup> {
         let slot = self.slot();
         slot.kx_hint
-            .filter(|_| slot.server.as_ref() == Some(&server_name.to_owned()))
+            .filter(|_| slot.server.as_ref() == Some(server_name))
     }
 
     fn set_tls12_session(&self, server_name: ServerName<'static>, value: Tls12ClientSessionValue) {
@@ -363,7 +363,7 @@ impl ClientSessionStore for OneSession {
 
     fn tls12_session(&self, server_name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
         let slot = self.slot();
-        match slot.server.as_ref() == Some(&server_name.to_owned()) {
+        match slot.server.as_ref() == Some(server_name) {
             true => slot.tls12.clone(),
             false => None,
         }
