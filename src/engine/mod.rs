@@ -155,7 +155,6 @@ pub enum Event {
 }
 
 pub struct Engine {
-    settings: Settings,
     attempt: Attempt,
     link: Link,
     /// This attempt's connections: how many, whether one reached the service, the last cause.
@@ -167,6 +166,9 @@ pub struct Engine {
     /// Zeroizing: with TLS offload it holds the MQTT CONNECT (SAS token) in the clear.
     transmit: Zeroizing<Vec<u8>>,
     outcome: Outcome,
+    /// Last, so that it drops after the link: the TLS configuration in it frees the shared
+    /// trust store's entry only once no connection holds the store.
+    settings: Settings,
 }
 
 impl Engine {

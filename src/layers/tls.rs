@@ -299,6 +299,7 @@ impl TlsConfigBuilder {
             session,
             #[cfg(test)]
             roots,
+            _prune: PruneTrustStores,
         })
     }
 }
@@ -458,6 +459,23 @@ pub struct TlsClientConfig {
     /// What `config`'s verifier holds, for tests of the sharing (rustls has no getter).
     #[cfg(test)]
     roots: Arc<RootCertStore>,
+    /// Last, so that it drops after `config` has let go of its trust store.
+    _prune: PruneTrustStores,
+}
+
+/// Removes the shared list's entries that no client uses any more, and frees the list when it
+/// is empty: a `Weak` keeps its allocation, and after the last client is freed the library
+/// must hold nothing (the firmware may then replace its allocator, or check for leaks).
+struct PruneTrustStores;
+
+impl Drop for PruneTrustStores {
+    fn drop(&mut self) {
+        let mut stores = TRUST_STORES.lock().unwrap_or_else(PoisonError::into_inner);
+        stores.retain(|(_, _, store)| store.strong_count() > 0);
+        if stores.is_empty() {
+            *stores = Vec::new();
+        }
+    }
 }
 
 impl TlsClientConfig {
