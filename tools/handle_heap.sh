@@ -7,12 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --quiet -p dps-mqtt -p dps-emulator
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-${CC:-cc} -std=c99 -O2 -Wall -Wextra -Wpedantic -Werror -Iinclude c-tests/handle_heap.c \
-    target/release/libdps_mqtt.a -Wl,--gc-sections -lgcc_s -lutil -lrt -lpthread -lm -ldl \
-    -o "$out/handle_heap"
-python3 c-tests/with_emulator.py --emulator target/release/dps-emulator \
-    --enrollments c-tests/api_enrollments.json -- \
-    "$out/handle_heap" localhost '{port}' '{ca}'
+. tools/c-report.sh
+run_c_report handle_heap localhost '{port}' '{ca}'

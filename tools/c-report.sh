@@ -1,0 +1,18 @@
+# Sourced by the C report scripts (tools/rss_report.sh, tools/handle_heap.sh): builds the
+# library and the emulator, and defines run_c_report, which compiles one c-tests/ program
+# against the static library and runs it against the emulator (with_emulator.py fills in
+# {port} and {ca}).
+cargo build --release --quiet -p dps-mqtt -p dps-emulator
+c_report_out=$(mktemp -d)
+trap 'rm -rf "$c_report_out"' EXIT
+
+# run_c_report NAME ARGS...: c-tests/NAME.c, run with ARGS.
+run_c_report() {
+    local name=$1
+    shift
+    ${CC:-cc} -std=c99 -O2 -Wall -Wextra -Wpedantic -Werror -Iinclude "c-tests/$name.c" \
+        target/release/libdps_mqtt.a -Wl,--gc-sections -lgcc_s -lutil -lrt -lpthread -lm -ldl \
+        -o "$c_report_out/$name"
+    python3 c-tests/with_emulator.py --emulator target/release/dps-emulator \
+        --enrollments c-tests/api_enrollments.json -- "$c_report_out/$name" "$@"
+}
