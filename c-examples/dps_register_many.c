@@ -16,7 +16,8 @@
  *   {"registrationId":"device-8","result":"DPS_ERR_...","message":"...","hint":"...",
  *    "detail":"send: Connection refused","ms":30000}          (detail: when the cause is known)
  * stderr: one JSON summary at the end: counts, wall time, the most handles in flight, the
- * library's peak heap (dps_heap_usage) and its heap per in-flight handle while M were in flight.
+ * library's peak heap (dps_heap_usage), and its heap per in-flight handle at steady state: the
+ * median, over the loop's turns with at least M/2 in flight, of the heap over the handles.
  * Exit code: 0 when every device was assigned, 1 when any was not, 2 for a usage error.
  *
  * The host name is resolved once, before the first connect, and every connection goes to that
@@ -342,6 +343,16 @@ static int resolve(const char *host, unsigned long port) {
     return 0;
 }
 
+static int compare_size(const void *a, const void *b) {
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static size_t median(size_t *v, size_t n) {
+    qsort(v, n, sizeof *v, compare_size);
+    return v[n / 2];
+}
+
 /* Creates device `index`'s handle and starts its registration. Returns the result of its first
  * dps_client_do_work, or the error that stopped it before (e.g. a refused setting). */
 static dps_result start_device(device *d, const options *o, unsigned long index,
@@ -401,7 +412,7 @@ int main(int argc, char **argv) {
     struct pollfd *fds;
     unsigned long spares;
     unsigned long next = 0, active = 0, assigned = 0, failed = 0, peak_in_flight = 0, i;
-    unsigned long long full_heap_sum = 0, full_samples = 0;
+    size_t *per_handle = NULL, samples = 0, samples_cap = 0;
     uint64_t t0;
 
     if (problem != NULL) {
@@ -462,10 +473,20 @@ int main(int argc, char **argv) {
         if (active == 0) {
             break;
         }
+        /* Steady state: the loop's turns with at least half the limit in flight. */
         dps_heap_usage(&heap_now, NULL);
-        if (active == o.in_flight) {
-            full_heap_sum += heap_now;
-            full_samples += active;
+        if (active * 2 >= o.in_flight) {
+            if (samples == samples_cap) {
+                size_t cap = samples_cap != 0 ? samples_cap * 2 : 1024;
+                size_t *bigger = (size_t *)realloc(per_handle, cap * sizeof *per_handle);
+                if (bigger != NULL) {
+                    per_handle = bigger;
+                    samples_cap = cap;
+                }
+            }
+            if (samples < samples_cap) {
+                per_handle[samples++] = heap_now / active;
+            }
         }
         for (i = 0; i < active; i++) {
             const device *d = live[i];
@@ -515,7 +536,8 @@ int main(int argc, char **argv) {
             "\"heapPerInFlightBytes\":%llu}\n",
             o.count, assigned, failed, (unsigned long long)(monotonic_ms() - t0), o.in_flight,
             peak_in_flight, heap_peak,
-            full_samples != 0 ? full_heap_sum / full_samples : 0ull);
+            (unsigned long long)(samples != 0 ? median(per_handle, samples) : 0));
+    free(per_handle);
     free(fds);
     free(spare);
     free(live);
