@@ -1,6 +1,9 @@
 /* The library's own heap (dps_heap_usage, its counting allocator) for one TLS handle against
  * the emulator: idle after dps_client_new, the peak during dps_client_register, and what a
- * finished handle still holds. A report, run by tools/handle_heap.sh; not a test. */
+ * finished handle still holds. A report, run by tools/handle_heap.sh and tools/bench.sh; not a
+ * test.
+ *
+ *   handle_heap HOST PORT CA_FILE [REGISTRATION_ID SYMMETRIC_KEY]   (default: api-device) */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdio.h>
@@ -18,8 +21,11 @@ int main(int argc, char **argv) {
     dps_result r;
     FILE *f;
 
-    if (argc != 4) {
-        fprintf(stderr, "usage: handle_heap HOST PORT CA_FILE\n");
+    const char *registration_id = argc == 6 ? argv[4] : "api-device";
+    const char *key = argc == 6 ? argv[5] : "pmImfq0KLX6Pz0Cn55CDokkQ7dC3rEhAfggusfpcyJw=";
+
+    if (argc != 4 && argc != 6) {
+        fprintf(stderr, "usage: handle_heap HOST PORT CA_FILE [REGISTRATION_ID KEY]\n");
         return 2;
     }
     f = fopen(argv[3], "rb");
@@ -36,10 +42,10 @@ int main(int argc, char **argv) {
     }
     r = dps_config_set_id_scope(cfg, "0ne00000001");
     if (r == DPS_OK) {
-        r = dps_config_set_registration_id(cfg, "api-device");
+        r = dps_config_set_registration_id(cfg, registration_id);
     }
     if (r == DPS_OK) {
-        r = dps_config_set_symmetric_key(cfg, "pmImfq0KLX6Pz0Cn55CDokkQ7dC3rEhAfggusfpcyJw=");
+        r = dps_config_set_symmetric_key(cfg, key);
     }
     if (r == DPS_OK) {
         r = dps_config_set_endpoint(cfg, argv[1], (uint16_t)atoi(argv[2]));

@@ -531,6 +531,8 @@ impl TlsClientConfig {
         Ok(TlsSession {
             conn,
             plaintext: Vec::new(),
+            partial: Vec::new(),
+            failed: false,
         })
     }
 }
@@ -542,6 +544,35 @@ pub struct TlsSession {
     /// Decrypted bytes not yet taken. Drained from rustls after every record so that its
     /// 16 KB received-plaintext limit never refuses input; bounded by what the caller feeds.
     plaintext: Vec<u8>,
+    /// The start of a record that has not all arrived, kept here (at its exact size) so that
+    /// rustls is only ever given whole records. rustls sizes its receive buffer at what it
+    /// holds plus 4 KiB, grown by doubling: holding a partial record while the next read
+    /// comes in doubled it to 8 KiB.
+    partial: Vec<u8>,
+    /// rustls refused input: from then on every input goes straight to it, which repeats the
+    /// error, so the session stays failed.
+    failed: bool,
+}
+
+/// The largest record rustls accepts: 2^14 bytes of plaintext plus 2,048 of expansion (RFC
+/// 8446 5.2, RFC 5246 6.2.3), after the 5-byte header.
+const MAX_RECORD: usize = 5 + 16_384 + 2_048;
+
+/// What the start of `bytes` holds: `Some(len)` when it begins a record of `len` bytes,
+/// header included, that looks valid; `None` when it cannot be a TLS record (rustls must see
+/// it, to refuse it at once: e.g. a plain MQTT or HTTP answer) or when the header has not all
+/// arrived and what has is valid so far (then `Some(0)`).
+fn record_len(bytes: &[u8]) -> Option<usize> {
+    let content_type_ok = |t: u8| (20..=24).contains(&t);
+    match *bytes {
+        [t, ..] if !content_type_ok(t) => None,
+        [_, major, ..] if major != 3 => None,
+        [_, _, _, hi, lo, ..] => {
+            let len = 5 + usize::from(u16::from_be_bytes([hi, lo]));
+            (len <= MAX_RECORD).then_some(len)
+        }
+        _ => Some(0),
+    }
 }
 
 impl TlsSession {
@@ -553,22 +584,83 @@ impl TlsSession {
             .map_err(|e| Error::new(ErrorKind::InvalidState, format!("TLS write: {e}")))
     }
 
-    /// Feeds bytes received from the network and processes every complete record.
+    /// Feeds bytes received from the network and processes every complete record, one record
+    /// at a time: rustls then holds one record, and the plaintext of one, at a time.
     pub fn read_tls(&mut self, data: &[u8]) -> Result<()> {
         let mut rest = data;
+        if self.failed {
+            return self.feed(rest).map(|_| ());
+        }
+        while !rest.is_empty() {
+            if !self.partial.is_empty() {
+                // Complete the kept record: its header first, then its body.
+                let have = self.partial.len();
+                let want = match record_len(&self.partial) {
+                    Some(0) => 5,
+                    Some(len) => len,
+                    None => have, // never kept: an invalid start goes to rustls at once
+                };
+                let (more, after) = rest.split_at(want.saturating_sub(have).min(rest.len()));
+                self.partial.extend_from_slice(more);
+                rest = after;
+                match record_len(&self.partial) {
+                    Some(len) if len != 0 && self.partial.len() == len => {
+                        let record = std::mem::take(&mut self.partial);
+                        if !self.feed(&record)? {
+                            return Ok(());
+                        }
+                    }
+                    Some(len) => self
+                        .partial
+                        .reserve_exact(len.saturating_sub(self.partial.len())),
+                    None => {
+                        let bad = std::mem::take(&mut self.partial);
+                        self.feed(&bad)?;
+                        return self.feed(rest).map(|_| ());
+                    }
+                }
+                continue;
+            }
+            match record_len(rest) {
+                Some(len) if len != 0 && len <= rest.len() => {
+                    let (record, after) = rest.split_at(len);
+                    rest = after;
+                    if !self.feed(record)? {
+                        return Ok(());
+                    }
+                }
+                Some(len) => {
+                    self.partial = Vec::with_capacity(len.max(5));
+                    self.partial.extend_from_slice(rest);
+                    rest = &[];
+                }
+                None => return self.feed(rest).map(|_| ()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives rustls `bytes` and processes them. `Ok(false)` once close_notify arrived: rustls
+    /// reads nothing more, and nothing more is valid.
+    fn feed(&mut self, mut bytes: &[u8]) -> Result<bool> {
+        let result = self.feed_all(&mut bytes);
+        self.failed |= result.is_err();
+        result
+    }
+
+    fn feed_all(&mut self, rest: &mut &[u8]) -> Result<bool> {
         while !rest.is_empty() {
             let n = self
                 .conn
-                .read_tls(&mut rest)
+                .read_tls(rest)
                 .map_err(|e| Error::new(ErrorKind::TlsAlert, format!("TLS read: {e}")))?;
             self.conn.process_new_packets().map_err(|e| map_error(&e))?;
             self.drain_plaintext();
             if n == 0 {
-                // close_notify arrived: rustls reads nothing more, and nothing more is valid.
-                break;
+                return Ok(false);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Application bytes decrypted so far; empties the buffer.
@@ -1011,6 +1103,44 @@ mod tests {
             assert_eq!(err.kind, code, "{input:02x?}: {err}");
             // The session stays failed.
             assert_eq!(client.read_tls(&input).unwrap_err().kind, code);
+        }
+    }
+
+    #[test]
+    fn a_record_header_over_the_limit_is_refused_at_once_not_awaited() {
+        let config = client_config(&Ca::new("Test CA"));
+        // 65,535 bytes announced: more than any valid record, so nothing is kept waiting for
+        // them, whether the header comes whole or a byte at a time.
+        let header = [0x16, 0x03, 0x03, 0xff, 0xff];
+        let mut client = config.new_session(HOST).unwrap();
+        client.take_tls_output();
+        assert!(client.read_tls(&header).is_err());
+        let mut client = config.new_session(HOST).unwrap();
+        client.take_tls_output();
+        for byte in &header[..4] {
+            client.read_tls(std::slice::from_ref(byte)).unwrap();
+        }
+        assert!(client.read_tls(&header[4..]).is_err());
+        assert!(client.partial.is_empty());
+    }
+
+    #[test]
+    fn records_split_anywhere_reach_rustls_whole() {
+        let ca = Ca::new("Test CA");
+        for chunk in [1, 2, 3, 4, 5, 6, 7, 100, 4096] {
+            let mut server = server(&ca);
+            let mut client = client_config(&ca).new_session(HOST).unwrap();
+            client.write_plaintext(b"CONNECT").unwrap();
+            pump(&mut client, &mut server, chunk).unwrap();
+            // Many small records, each split across reads at every offset.
+            for i in 0..40u8 {
+                server.writer().write_all(&[i; 3]).unwrap();
+                server.writer().flush().unwrap();
+            }
+            pump(&mut client, &mut server, chunk).unwrap();
+            let expected: Vec<u8> = (0..40u8).flat_map(|i| [i; 3]).collect();
+            assert_eq!(client.take_plaintext(), expected, "chunk {chunk}");
+            assert!(client.partial.is_empty(), "chunk {chunk}");
         }
     }
 
