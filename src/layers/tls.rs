@@ -234,6 +234,110 @@ impl ClientIdentity {
     }
 }
 
+/// rustls' ring provider cut to what a device needs, cheapest first (rustls' server, like
+/// many, takes the client's order):
+/// - AES-128-GCM with SHA-256 before AES-256-GCM with SHA-384: SHA-256 has hardware help on
+///   most CPUs, SHA-384 seldom.
+/// - No ChaCha20-Poly1305 (52 KB of ring's code): a server that offers it offers AES-GCM too,
+///   and RFC 8446 9.1 makes TLS_AES_128_GCM_SHA256 the suite every TLS 1.3 server must have.
+/// - Key exchange, signature algorithms and private keys (RSA, ECDSA P-256 and P-384, Ed25519)
+///   as rustls' ring defaults.
+///
+/// It is built from its parts: `ring::default_provider()` links every suite it lists, whatever
+/// the caller keeps of it.
+fn provider() -> rustls::crypto::CryptoProvider {
+    use rustls::crypto::ring::{cipher_suite as suite, kx_group};
+    rustls::crypto::CryptoProvider {
+        cipher_suites: vec![
+            suite::TLS13_AES_128_GCM_SHA256,
+            suite::TLS13_AES_256_GCM_SHA384,
+            suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        ],
+        kx_groups: vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1],
+        signature_verification_algorithms: SIGNATURE_ALGORITHMS,
+        secure_random: &OsRandom,
+        key_provider: &RingKeys,
+    }
+}
+
+/// What verifies the server: its certificates' signatures (`all`), and its handshake
+/// signature, by the scheme it names (`mapping`; in TLS 1.2 an ECDSA scheme does not fix the
+/// curve, so both curves are listed for each).
+const SIGNATURE_ALGORITHMS: rustls::crypto::WebPkiSupportedAlgorithms = {
+    use rustls::SignatureScheme as S;
+    use webpki::ring as alg;
+    rustls::crypto::WebPkiSupportedAlgorithms {
+        all: &[
+            alg::RSA_PKCS1_2048_8192_SHA256,
+            alg::RSA_PKCS1_2048_8192_SHA384,
+            alg::RSA_PKCS1_2048_8192_SHA512,
+            alg::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+            alg::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+            alg::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+            alg::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+            alg::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+            alg::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+            alg::ECDSA_P256_SHA256,
+            alg::ECDSA_P256_SHA384,
+            alg::ECDSA_P384_SHA256,
+            alg::ECDSA_P384_SHA384,
+            alg::ED25519,
+        ],
+        mapping: &[
+            (
+                S::RSA_PSS_SHA256,
+                &[alg::RSA_PSS_2048_8192_SHA256_LEGACY_KEY],
+            ),
+            (
+                S::RSA_PSS_SHA384,
+                &[alg::RSA_PSS_2048_8192_SHA384_LEGACY_KEY],
+            ),
+            (
+                S::RSA_PSS_SHA512,
+                &[alg::RSA_PSS_2048_8192_SHA512_LEGACY_KEY],
+            ),
+            (S::RSA_PKCS1_SHA256, &[alg::RSA_PKCS1_2048_8192_SHA256]),
+            (S::RSA_PKCS1_SHA384, &[alg::RSA_PKCS1_2048_8192_SHA384]),
+            (S::RSA_PKCS1_SHA512, &[alg::RSA_PKCS1_2048_8192_SHA512]),
+            (
+                S::ECDSA_NISTP256_SHA256,
+                &[alg::ECDSA_P256_SHA256, alg::ECDSA_P384_SHA256],
+            ),
+            (
+                S::ECDSA_NISTP384_SHA384,
+                &[alg::ECDSA_P384_SHA384, alg::ECDSA_P256_SHA384],
+            ),
+            (S::ED25519, &[alg::ED25519]),
+        ],
+    }
+};
+
+/// TLS randomness from the operating system, as ring's own provider takes it.
+#[derive(Debug)]
+struct OsRandom;
+
+impl rustls::crypto::SecureRandom for OsRandom {
+    fn fill(&self, buf: &mut [u8]) -> std::result::Result<(), rustls::crypto::GetRandomFailed> {
+        getrandom::getrandom(buf).map_err(|_| rustls::crypto::GetRandomFailed)
+    }
+}
+
+/// Client certificate keys: whatever ring signs with (RSA, ECDSA P-256 and P-384, Ed25519).
+#[derive(Debug)]
+struct RingKeys;
+
+impl rustls::crypto::KeyProvider for RingKeys {
+    fn load_private_key(
+        &self,
+        key_der: PrivateKeyDer<'static>,
+    ) -> std::result::Result<Arc<dyn rustls::sign::SigningKey>, rustls::Error> {
+        rustls::crypto::ring::sign::any_supported_type(&key_der)
+    }
+}
+
 /// Builds a [`TlsClientConfig`]: the public roots (webpki-roots) unless turned off, plus any
 /// anchors added, an optional client identity, and the clock.
 pub struct TlsConfigBuilder {
@@ -278,7 +382,7 @@ impl TlsConfigBuilder {
     /// `ErrorKind::InvalidCertificate` for an anchor or identity rustls cannot use;
     /// `ErrorKind::InvalidConfig` when no anchor is left to trust.
     pub fn build(self) -> Result<TlsClientConfig> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(provider());
         let roots = shared_roots(self.default_roots, self.anchors)?;
         let builder = ClientConfig::builder_with_details(provider, Arc::new(self.clock.clone()))
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -985,6 +1089,44 @@ mod tests {
         let shared = |x: &TlsClientConfig, y: &TlsClientConfig| Arc::ptr_eq(&x.roots, &y.roots);
         assert!(shared(&a, &b));
         assert!(!shared(&a, &c));
+    }
+
+    #[test]
+    fn every_aes_gcm_suite_is_offered_and_chacha20_is_not() {
+        let ca = Ca::new("Test CA");
+        let client = client_config(&ca);
+        // The test certificates have ECDSA keys (rcgen over ring makes no RSA key), so the
+        // TLS 1.2 ECDHE_RSA suites are left to the drop-in suite (tests/sdk_dropin), which
+        // runs this library against the emulator's RSA key with TLS 1.2 only.
+        let suites = rustls::crypto::ring::ALL_CIPHER_SUITES
+            .iter()
+            .filter(|s| !format!("{:?}", s.suite()).contains("ECDHE_RSA"));
+        for suite in suites {
+            let (cert, key) = ca.issue(&[HOST]);
+            let provider = rustls::crypto::CryptoProvider {
+                cipher_suites: vec![*suite],
+                ..rustls::crypto::ring::default_provider()
+            };
+            let config = ServerConfig::builder_with_provider(Arc::new(provider))
+                .with_protocol_versions(&[suite.version()])
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![cert], key)
+                .unwrap();
+            let mut session = client.new_session(HOST).unwrap();
+            let result = pump(
+                &mut session,
+                &mut TestServer::new(Arc::new(config)),
+                usize::MAX,
+            );
+            let name = format!("{:?}", suite.suite());
+            if name.contains("CHACHA20") {
+                assert!(session.is_handshaking(), "{name} was negotiated");
+            } else {
+                assert!(result.is_ok(), "{name}: {result:?}");
+                assert!(!session.is_handshaking(), "{name}");
+            }
+        }
     }
 
     #[test]
