@@ -60,6 +60,9 @@ class DpsMqttConan(ConanFile):
         "cmake/*",
         "include/*",
         "src/*",
+        # Cargo.toml declares the bench (harness = false), and cargo refuses a manifest whose
+        # declared target has no file.
+        "benches/*",
         "emulator/Cargo.toml",
         "emulator/src/*",
     )
