@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_common.h" /* cli_parse_ulong, shared with the CLIs */
 #include "dps_mqtt.h"
 
 #ifdef MSG_NOSIGNAL
@@ -214,22 +215,6 @@ static const char usage[] =
     "  enrollment group from one thread, at most M at once (default N); one JSON line per\n"
     "  device on stdout, a JSON summary on stderr\n";
 
-static int parse_number(const char *s, unsigned long min, unsigned long max, unsigned long *out) {
-    char *end;
-    unsigned long v;
-
-    if (s == NULL || *s < '0' || *s > '9') {
-        return -1;
-    }
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max) {
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* Returns NULL, or what is wrong with the command line. */
 static const char *parse_args(int argc, char **argv, options *o) {
     int i;
@@ -256,19 +241,19 @@ static const char *parse_args(int argc, char **argv, options *o) {
         } else if (strcmp(flag, "--prefix") == 0) {
             o->prefix = value;
         } else if (strcmp(flag, "--port") == 0) {
-            if (parse_number(value, 1, 65535, &o->port) != 0) {
+            if (cli_parse_ulong(value, 1, 65535, &o->port) != 0) {
                 return "--port: a number from 1 to 65535";
             }
         } else if (strcmp(flag, "--count") == 0) {
-            if (parse_number(value, 1, 10000000, &o->count) != 0) {
+            if (cli_parse_ulong(value, 1, 10000000, &o->count) != 0) {
                 return "--count: a number from 1 to 10000000";
             }
         } else if (strcmp(flag, "--in-flight") == 0) {
-            if (parse_number(value, 1, 1000000, &o->in_flight) != 0) {
+            if (cli_parse_ulong(value, 1, 1000000, &o->in_flight) != 0) {
                 return "--in-flight: a number from 1 to 1000000";
             }
         } else if (strcmp(flag, "--timeout") == 0) {
-            if (parse_number(value, 1, 4294967, &o->timeout_s) != 0) {
+            if (cli_parse_ulong(value, 1, 4294967, &o->timeout_s) != 0) {
                 return "--timeout: seconds, from 1 to 4294967";
             }
         } else {
