@@ -443,7 +443,7 @@ async fn handle(
         _ => None,
     };
     log.tls_resumed = Some(session.handshake_kind() == Some(rustls::HandshakeKind::Resumed));
-    let peer_cert = tls.get_ref().1.peer_certificates().map(|chain| PeerCert {
+    let peer_cert = session.peer_certificates().map(|chain| PeerCert {
         common_name: chain.first().and_then(|leaf| certs::common_name(leaf)),
         trusted: ctx.verifier.trusted(chain),
     });
