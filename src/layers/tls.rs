@@ -437,8 +437,12 @@ fn shared_roots(
             },
         ));
     }
+    // Held for as long as a client lives, so without the spare room growth leaves (room for
+    // four anchors and four stores, where one of each is the usual case).
+    roots.roots.shrink_to_fit();
     let roots = Arc::new(roots);
     stores.push((default_roots, digest, Arc::downgrade(&roots)));
+    stores.shrink_to_fit();
     Ok(roots)
 }
 
@@ -455,18 +459,17 @@ pub struct TlsClientConfig {
     _prune: PruneTrustStores,
 }
 
-/// Removes the shared list's entries that no client uses any more, and frees the list when it
-/// is empty: a `Weak` keeps its allocation, and after the last client is freed the library
-/// must hold nothing (the firmware may then replace its allocator, or check for leaks).
+/// Removes the shared list's entries that no client uses any more and shrinks the list to the
+/// rest, which frees it when it is empty: a `Weak` keeps its allocation, and after the last
+/// client is freed the library must hold nothing (the firmware may then replace its allocator,
+/// or check for leaks).
 struct PruneTrustStores;
 
 impl Drop for PruneTrustStores {
     fn drop(&mut self) {
         let mut stores = TRUST_STORES.lock().unwrap_or_else(PoisonError::into_inner);
         stores.retain(|(_, _, store)| store.strong_count() > 0);
-        if stores.is_empty() {
-            *stores = Vec::new();
-        }
+        stores.shrink_to_fit();
     }
 }
 
