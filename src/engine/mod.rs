@@ -234,11 +234,13 @@ impl Engine {
     }
 
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        let running = self.is_running();
+        pop_or_release(&mut self.actions, running)
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let running = self.is_running();
+        pop_or_release(&mut self.events, running)
     }
 
     /// Ends the attempt with `error`, without reconnecting: for transport failures no retry
@@ -324,6 +326,16 @@ impl Engine {
     fn log(&mut self, level: Level, msg: String) {
         self.events.push_back(Event::Log(level, msg));
     }
+}
+
+/// The front of `queue`; once a finished attempt's queue is drained, its buffer is freed too,
+/// so that a finished client keeps no room for the next attempt's actions and events.
+fn pop_or_release<T>(queue: &mut VecDeque<T>, running: bool) -> Option<T> {
+    let front = queue.pop_front();
+    if front.is_none() && !running {
+        *queue = VecDeque::new();
+    }
+    front
 }
 
 #[cfg(test)]

@@ -358,6 +358,13 @@ fn dropped_connection_reconnects_resubscribes_and_resends() {
     p.connack(mqttrs::ConnectReturnCode::Accepted);
     p.respond(200, "", ASSIGNED);
     assert_eq!(p.result(), Some(Ok(())));
+    // Once drained, a finished attempt's queues keep no buffer; the outcome keeps its answers.
+    assert!(p.engine.actions.capacity() > 0 && p.engine.events.capacity() > 0);
+    while p.engine.poll_action().is_some() {}
+    while p.engine.poll_event().is_some() {}
+    assert_eq!(p.engine.actions.capacity(), 0);
+    assert_eq!(p.engine.events.capacity(), 0);
+    assert_eq!(p.engine.outcome().operation_id.as_deref(), Some("op-1"));
 }
 
 #[test]

@@ -8,7 +8,6 @@
 //! NULL/0 as well (the client is mid-step).
 
 use crate::prelude::*;
-use alloc::ffi::CString;
 use core::cell::{Cell, UnsafeCell};
 use core::ffi::{c_char, c_int};
 use core::ptr;
@@ -42,54 +41,109 @@ struct ClientInner {
     strings: Strings,
 }
 
-/// NUL-terminated copies of the outcome for the getters, valid until the next driving call.
-#[derive(Default)]
+/// The outcome's strings the getters return.
+#[derive(Clone, Copy)]
+enum Field {
+    AssignedHub,
+    DeviceId,
+    Substatus,
+    Payload,
+    OperationId,
+    Status,
+    Etag,
+    CreatedDateTimeUtc,
+    LastUpdatedDateTimeUtc,
+    ErrorMessage,
+    TrackingId,
+    Detail,
+    IssuedCertificateChainPem,
+}
+
+const FIELDS: usize = Field::IssuedCertificateChainPem as usize + 1;
+
+/// Marks a field the outcome does not have (the getter returns NULL).
+const ABSENT: u32 = u32::MAX;
+
+/// NUL-terminated copies of the outcome for the getters, valid until the next driving call:
+/// one buffer and where each string starts in it, a third of the room that thirteen
+/// `Option<CString>`s take in every handle.
 struct Strings {
-    assigned_hub: Option<CString>,
-    device_id: Option<CString>,
-    substatus: Option<CString>,
-    payload: Option<CString>,
-    operation_id: Option<CString>,
-    status: Option<CString>,
-    etag: Option<CString>,
-    created_date_time_utc: Option<CString>,
-    last_updated_date_time_utc: Option<CString>,
-    error_message: Option<CString>,
-    tracking_id: Option<CString>,
-    detail: Option<CString>,
-    issued_certificate_chain_pem: Option<CString>,
+    text: Box<[u8]>,
+    starts: [u32; FIELDS],
 }
 
-fn c_copy(s: &Option<String>) -> Option<CString> {
-    s.as_ref()
-        .map(|s| CString::new(s.replace('\0', "")).unwrap_or_default())
-}
-
-impl Strings {
-    fn from_outcome(o: &Outcome) -> Strings {
+impl Default for Strings {
+    fn default() -> Strings {
         Strings {
-            assigned_hub: c_copy(&o.assigned_hub),
-            device_id: c_copy(&o.device_id),
-            substatus: c_copy(&o.substatus),
-            payload: c_copy(&o.payload),
-            operation_id: c_copy(&o.operation_id),
-            status: c_copy(&o.status),
-            etag: c_copy(&o.etag),
-            created_date_time_utc: c_copy(&o.created_date_time_utc),
-            last_updated_date_time_utc: c_copy(&o.last_updated_date_time_utc),
-            error_message: c_copy(&o.error_message),
-            tracking_id: c_copy(&o.tracking_id),
-            detail: c_copy(&o.result.as_ref().map(|r| match r {
-                Ok(()) => OK_MESSAGE.to_str().unwrap_or_default().to_string(),
-                Err(e) => e.to_string(),
-            })),
-            issued_certificate_chain_pem: c_copy(&o.issued_certificate_chain_pem),
+            text: Box::default(),
+            starts: [ABSENT; FIELDS],
         }
     }
 }
 
-fn as_ptr(s: &Option<CString>) -> *const c_char {
-    s.as_ref().map_or(ptr::null(), |c| c.as_ptr())
+impl Strings {
+    fn from_outcome(o: &Outcome) -> Strings {
+        let detail = o.result.as_ref().map(|r| match r {
+            Ok(()) => OK_MESSAGE.to_str().unwrap_or_default().to_string(),
+            Err(e) => e.to_string(),
+        });
+        let fields: [(Field, Option<&str>); FIELDS] = [
+            (Field::AssignedHub, o.assigned_hub.as_deref()),
+            (Field::DeviceId, o.device_id.as_deref()),
+            (Field::Substatus, o.substatus.as_deref()),
+            (Field::Payload, o.payload.as_deref()),
+            (Field::OperationId, o.operation_id.as_deref()),
+            (Field::Status, o.status.as_deref()),
+            (Field::Etag, o.etag.as_deref()),
+            (
+                Field::CreatedDateTimeUtc,
+                o.created_date_time_utc.as_deref(),
+            ),
+            (
+                Field::LastUpdatedDateTimeUtc,
+                o.last_updated_date_time_utc.as_deref(),
+            ),
+            (Field::ErrorMessage, o.error_message.as_deref()),
+            (Field::TrackingId, o.tracking_id.as_deref()),
+            (Field::Detail, detail.as_deref()),
+            (
+                Field::IssuedCertificateChainPem,
+                o.issued_certificate_chain_pem.as_deref(),
+            ),
+        ];
+        let len = fields
+            .iter()
+            .filter_map(|(_, s)| s.map(|s| s.len().saturating_add(1)))
+            .fold(0usize, usize::saturating_add);
+        let mut text = Vec::with_capacity(len);
+        let mut starts = [ABSENT; FIELDS];
+        for (field, value) in fields {
+            let Some(value) = value else { continue };
+            let Ok(start) = u32::try_from(text.len()) else {
+                break;
+            };
+            if let Some(slot) = starts.get_mut(field as usize) {
+                *slot = start;
+            }
+            // C reads up to the first NUL, so one inside the text would cut it short.
+            text.extend(value.bytes().filter(|&b| b != 0));
+            text.push(0);
+        }
+        Strings {
+            text: text.into_boxed_slice(),
+            starts,
+        }
+    }
+
+    /// The field's NUL-terminated text, or NULL when the outcome does not have it.
+    fn as_ptr(&self, field: Field) -> *const c_char {
+        let start = self.starts.get(field as usize).copied().unwrap_or(ABSENT);
+        usize::try_from(start)
+            .ok()
+            .filter(|_| start != ABSENT)
+            .and_then(|start| self.text.get(start..))
+            .map_or(ptr::null(), |text| text.as_ptr().cast())
+    }
 }
 
 /// Creates a client from a configuration (copied: the config may be freed afterwards).
@@ -395,13 +449,10 @@ pub extern "C" fn dps_client_last_result(client: *const dps_client) -> dps_resul
 }
 
 /// Reads one cached string of the outcome; see the getters' documentation.
-fn string_field(
-    client: *const dps_client,
-    field: fn(&Strings) -> &Option<CString>,
-) -> *const c_char {
+fn string_field(client: *const dps_client, field: Field) -> *const c_char {
     guard_value(ptr::null(), || {
         // SAFETY: the caller's pointer, valid per the C contract.
-        unsafe { inner_ref(client) }.map_or(ptr::null(), |i| as_ptr(field(&i.strings)))
+        unsafe { inner_ref(client) }.map_or(ptr::null(), |i| i.strings.as_ptr(field))
     })
 }
 
@@ -411,7 +462,7 @@ fn string_field(
 /// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
 #[no_mangle]
 pub extern "C" fn dps_client_assigned_hub(client: *const dps_client) -> *const c_char {
-    string_field(client, |s| &s.assigned_hub)
+    string_field(client, Field::AssignedHub)
 }
 
 /// The device id on the assigned hub (`registrationState.deviceId`).
@@ -420,7 +471,7 @@ pub extern "C" fn dps_client_assigned_hub(client: *const dps_client) -> *const c
 /// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
 #[no_mangle]
 pub extern "C" fn dps_client_device_id(client: *const dps_client) -> *const c_char {
-    string_field(client, |s| &s.device_id)
+    string_field(client, Field::DeviceId)
 }
 
 /// The assignment's substatus (initialAssignment, deviceDataMigrated, deviceDataReset,
@@ -430,7 +481,7 @@ pub extern "C" fn dps_client_device_id(client: *const dps_client) -> *const c_ch
 /// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
 #[no_mangle]
 pub extern "C" fn dps_client_substatus(client: *const dps_client) -> *const c_char {
-    string_field(client, |s| &s.substatus)
+    string_field(client, Field::Substatus)
 }
 
 /// The payload returned with the assignment, as JSON text.
@@ -439,7 +490,7 @@ pub extern "C" fn dps_client_substatus(client: *const dps_client) -> *const c_ch
 /// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
 #[no_mangle]
 pub extern "C" fn dps_client_payload_json(client: *const dps_client) -> *const c_char {
-    string_field(client, |s| &s.payload)
+    string_field(client, Field::Payload)
 }
 
 /// The operation id of the registration.
@@ -448,7 +499,7 @@ pub extern "C" fn dps_client_payload_json(client: *const dps_client) -> *const c
 /// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
 #[no_mangle]
 pub extern "C" fn dps_client_operation_id(client: *const dps_client) -> *const c_char {
-    string_field(client, |s| &s.operation_id)
+    string_field(client, Field::OperationId)
 }
 
 /// The last registration status the service reported (assigning, assigned, failed,
@@ -458,7 +509,7 @@ pub extern "C" fn dps_client_operation_id(client: *const dps_client) -> *const c
 /// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
 #[no_mangle]
 pub extern "C" fn dps_client_registration_status(client: *const dps_client) -> *const c_char {
-    string_field(client, |s| &s.status)
+    string_field(client, Field::Status)
 }
 
 /// The registration state's etag.
@@ -467,7 +518,7 @@ pub extern "C" fn dps_client_registration_status(client: *const dps_client) -> *
 /// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
 #[no_mangle]
 pub extern "C" fn dps_client_etag(client: *const dps_client) -> *const c_char {
-    string_field(client, |s| &s.etag)
+    string_field(client, Field::Etag)
 }
 
 /// When the registration record was created: the registration state's `createdDateTimeUtc`,
@@ -477,7 +528,7 @@ pub extern "C" fn dps_client_etag(client: *const dps_client) -> *const c_char {
 /// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
 #[no_mangle]
 pub extern "C" fn dps_client_created_date_time_utc(client: *const dps_client) -> *const c_char {
-    string_field(client, |s| &s.created_date_time_utc)
+    string_field(client, Field::CreatedDateTimeUtc)
 }
 
 /// When the registration record last changed: the registration state's
@@ -489,7 +540,7 @@ pub extern "C" fn dps_client_created_date_time_utc(client: *const dps_client) ->
 pub extern "C" fn dps_client_last_updated_date_time_utc(
     client: *const dps_client,
 ) -> *const c_char {
-    string_field(client, |s| &s.last_updated_date_time_utc)
+    string_field(client, Field::LastUpdatedDateTimeUtc)
 }
 
 /// The service's error message (from registrationState or the error envelope).
@@ -498,7 +549,7 @@ pub extern "C" fn dps_client_last_updated_date_time_utc(
 /// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
 #[no_mangle]
 pub extern "C" fn dps_client_error_message(client: *const dps_client) -> *const c_char {
-    string_field(client, |s| &s.error_message)
+    string_field(client, Field::ErrorMessage)
 }
 
 /// The tracking id of the service's error envelope, for support requests.
@@ -507,7 +558,7 @@ pub extern "C" fn dps_client_error_message(client: *const dps_client) -> *const 
 /// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
 #[no_mangle]
 pub extern "C" fn dps_client_tracking_id(client: *const dps_client) -> *const c_char {
-    string_field(client, |s| &s.tracking_id)
+    string_field(client, Field::TrackingId)
 }
 
 /// A human-readable description of the last attempt's result, e.g. why it failed.
@@ -516,7 +567,7 @@ pub extern "C" fn dps_client_tracking_id(client: *const dps_client) -> *const c_
 /// `dps_client_free`; NULL when the service did not send it (or `client` is NULL).
 #[no_mangle]
 pub extern "C" fn dps_client_result_detail(client: *const dps_client) -> *const c_char {
-    string_field(client, |s| &s.detail)
+    string_field(client, Field::Detail)
 }
 
 /// The service's errorCode (e.g. 401002), or 0 when it sent none.
@@ -568,7 +619,7 @@ pub extern "C" fn dps_client_retry_after_ms(client: *const dps_client) -> i64 {
 pub extern "C" fn dps_client_issued_certificate_chain_pem(
     client: *const dps_client,
 ) -> *const c_char {
-    string_field(client, |s| &s.issued_certificate_chain_pem)
+    string_field(client, Field::IssuedCertificateChainPem)
 }
 
 // ---- stored assignment -----------------------------------------------------------------------

@@ -80,12 +80,12 @@ impl FramingFactory {
         Ok(FramingFactory::Tls(Arc::new(builder.build()?)))
     }
 
-    /// The attempt ended: the saved session (its secret and the server's certificate chain)
-    /// goes, so that a finished client holds no TLS state.
+    /// The attempt ended: its TLS configuration and saved session (a secret and the server's
+    /// certificate chain) go, so that a finished client holds no TLS state.
     pub fn attempt_ended(&self) {
         #[cfg(feature = "tls")]
         if let FramingFactory::Tls(config) = self {
-            config.forget_session();
+            config.end_attempt();
         }
     }
 

@@ -1,7 +1,9 @@
 //! TLS client on rustls (ring provider, TLS 1.2 and 1.3), sans-IO.
 //!
 //! [`TlsClientConfig`] is built once (trust anchors, optional client certificate, the clock) and
-//! makes one [`TlsSession`] per connection. The caller drives a session with bytes:
+//! makes one [`TlsSession`] per connection; the connections of one attempt share a rustls
+//! configuration, which [`TlsClientConfig::end_attempt`] drops. The caller drives a session
+//! with bytes:
 //! - [`TlsSession::write_plaintext`] queues MQTT bytes (before the handshake completes they
 //!   are held and sent right after it, so CONNECT goes out in the first application flight);
 //! - [`TlsSession::take_tls_output`] gives the records to send — call it after every other
@@ -19,7 +21,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use rustls::client::{
-    ClientConnection, ClientSessionStore, Resumption, Tls12ClientSessionValue,
+    ClientConnection, ClientSessionStore, ResolvesClientCert, Resumption, Tls12ClientSessionValue,
     Tls13ClientSessionValue,
 };
 use rustls::pki_types::pem::PemObject;
@@ -382,29 +384,23 @@ impl TlsConfigBuilder {
     /// `ErrorKind::InvalidCertificate` for an anchor or identity rustls cannot use;
     /// `ErrorKind::InvalidConfig` when no anchor is left to trust.
     pub fn build(self) -> Result<TlsClientConfig> {
-        let provider = Arc::new(provider());
         let roots = shared_roots(self.default_roots, self.anchors)?;
-        let builder = ClientConfig::builder_with_details(provider, Arc::new(self.clock.clone()))
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?
-            .with_root_certificates(roots.clone());
-        let mut config = match self.identity {
-            None => builder.with_no_client_auth(),
-            Some(id) => builder
-                .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(id.certified_key()?))),
+        let client_cert = match self.identity {
+            None => None,
+            Some(id) => Some(Arc::new(SingleCertAndKey::from(id.certified_key()?))
+                as Arc<dyn ResolvesClientCert>),
         };
-        // rustls' default store preallocates 256 entries (about 16 KB) for a client that talks
-        // to one host; one saved session is all a reconnection can use.
-        let session = Arc::new(OneSession::default());
-        config.resumption = Resumption::store(session.clone());
-        Ok(TlsClientConfig {
-            config: Arc::new(config),
-            clock: self.clock,
-            session,
-            #[cfg(test)]
+        let config = TlsClientConfig {
             roots,
+            client_cert,
+            clock: self.clock,
+            attempt: Mutex::new(None),
             _prune: PruneTrustStores,
-        })
+        };
+        // Built once here and dropped, so that whatever rustls refuses is reported by the
+        // client's creation rather than by its first connection.
+        config.rustls_config()?;
+        Ok(config)
     }
 }
 
@@ -437,10 +433,6 @@ impl OneSession {
             };
         }
         slot
-    }
-
-    fn forget(&self) {
-        *self.slot() = Slot::default();
     }
 }
 
@@ -549,36 +541,39 @@ fn shared_roots(
             },
         ));
     }
+    // Held for as long as a client lives, so without the spare room growth leaves (room for
+    // four anchors and four stores, where one of each is the usual case).
+    roots.roots.shrink_to_fit();
     let roots = Arc::new(roots);
     stores.push((default_roots, digest, Arc::downgrade(&roots)));
+    stores.shrink_to_fit();
     Ok(roots)
 }
 
-/// Shared TLS settings; cheap to keep for the life of a client. Its one saved session lets a
-/// reconnection resume the previous session and save a round trip.
+/// A client's TLS settings: the shared trust store, the client certificate, the clock. The
+/// rustls configuration, with the saved session a reconnection resumes to save a round trip,
+/// lives only while an attempt runs: its first connection builds it and `end_attempt` drops
+/// it, so that an idle or finished client keeps the least.
 pub struct TlsClientConfig {
-    config: Arc<ClientConfig>,
-    clock: UnixClock,
-    session: Arc<OneSession>,
-    /// What `config`'s verifier holds, for tests of the sharing (rustls has no getter).
-    #[cfg(test)]
     roots: Arc<RootCertStore>,
-    /// Last, so that it drops after `config` has let go of its trust store.
+    client_cert: Option<Arc<dyn ResolvesClientCert>>,
+    clock: UnixClock,
+    attempt: Mutex<Option<Arc<ClientConfig>>>,
+    /// Last, so that it drops after `roots` and `attempt` have let go of the trust store.
     _prune: PruneTrustStores,
 }
 
-/// Removes the shared list's entries that no client uses any more, and frees the list when it
-/// is empty: a `Weak` keeps its allocation, and after the last client is freed the library
-/// must hold nothing (the firmware may then replace its allocator, or check for leaks).
+/// Removes the shared list's entries that no client uses any more and shrinks the list to the
+/// rest, which frees it when it is empty: a `Weak` keeps its allocation, and after the last
+/// client is freed the library must hold nothing (the firmware may then replace its allocator,
+/// or check for leaks).
 struct PruneTrustStores;
 
 impl Drop for PruneTrustStores {
     fn drop(&mut self) {
         let mut stores = TRUST_STORES.lock().unwrap_or_else(PoisonError::into_inner);
         stores.retain(|(_, _, store)| store.strong_count() > 0);
-        if stores.is_empty() {
-            *stores = Vec::new();
-        }
+        stores.shrink_to_fit();
     }
 }
 
@@ -602,10 +597,33 @@ impl TlsClientConfig {
         builder.build()
     }
 
-    /// Drops the saved session (its secret and the server's certificate chain), so that a
-    /// finished client holds no TLS state.
-    pub fn forget_session(&self) {
-        self.session.forget();
+    /// Drops the attempt's rustls configuration and its saved session (a secret and the
+    /// server's certificate chain): a finished client holds no TLS state, and the next
+    /// attempt starts with a full handshake.
+    pub fn end_attempt(&self) {
+        *self.attempt_config() = None;
+    }
+
+    fn attempt_config(&self) -> MutexGuard<'_, Option<Arc<ClientConfig>>> {
+        // Either a whole configuration or none: a panic elsewhere cannot leave half of one.
+        self.attempt.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// rustls' configuration for one attempt: its connections share it, and with it the one
+    /// saved session (rustls' default store preallocates 256 entries, about 16 KB, for a
+    /// client that talks to one host).
+    fn rustls_config(&self) -> Result<ClientConfig> {
+        let provider = Arc::new(provider());
+        let builder = ClientConfig::builder_with_details(provider, Arc::new(self.clock.clone()))
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?
+            .with_root_certificates(self.roots.clone());
+        let mut config = match &self.client_cert {
+            None => builder.with_no_client_auth(),
+            Some(resolver) => builder.with_client_cert_resolver(resolver.clone()),
+        };
+        config.resumption = Resumption::store(Arc::new(OneSession::default()));
+        Ok(config)
     }
 
     /// Sets the wall-clock time used for certificate validity.
@@ -627,8 +645,14 @@ impl TlsClientConfig {
                 format!("{server_name:?} is not a valid TLS server name"),
             )
         })?;
-        let mut conn =
-            ClientConnection::new(self.config.clone(), name).map_err(|e| map_error(&e))?;
+        let config = {
+            let mut attempt = self.attempt_config();
+            match &*attempt {
+                Some(config) => config.clone(),
+                None => attempt.insert(Arc::new(self.rustls_config()?)).clone(),
+            }
+        };
+        let mut conn = ClientConnection::new(config, name).map_err(|e| map_error(&e))?;
         // The MQTT layer bounds what it queues; rustls' own 64 KB cap would otherwise refuse a
         // large first flight written before the handshake completes.
         conn.set_buffer_limit(None);
@@ -1044,10 +1068,11 @@ mod tests {
     }
 
     #[test]
-    fn a_reconnection_resumes_until_the_attempt_forgets_the_session() {
+    fn a_reconnection_resumes_until_the_attempt_ends() {
         use rustls::HandshakeKind;
         let ca = Ca::new("Test CA");
         let config = client_config(&ca);
+        assert!(config.attempt_config().is_none());
         for versions in [
             &[&rustls::version::TLS13][..],
             &[&rustls::version::TLS12][..],
@@ -1071,7 +1096,9 @@ mod tests {
                 Some(HandshakeKind::Resumed),
                 "{versions:?}"
             );
-            config.forget_session();
+            config.end_attempt();
+            // An idle or finished client keeps no rustls configuration.
+            assert!(config.attempt_config().is_none());
             assert_eq!(connect(&config), Some(HandshakeKind::Full), "{versions:?}");
             // Another client with the same anchors shares the trust store, not the session.
             let other = client_config(&ca);
