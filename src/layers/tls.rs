@@ -686,10 +686,10 @@ pub struct TlsSession {
 /// 8446 5.2, RFC 5246 6.2.3), after the 5-byte header.
 const MAX_RECORD: usize = 5 + 16_384 + 2_048;
 
-/// What the start of `bytes` holds: `Some(len)` when it begins a record of `len` bytes,
-/// header included, that looks valid; `None` when it cannot be a TLS record (rustls must see
-/// it, to refuse it at once: e.g. a plain MQTT or HTTP answer) or when the header has not all
-/// arrived and what has is valid so far (then `Some(0)`).
+/// What the start of `bytes` holds: `Some(len)` when it begins a valid-looking record of `len`
+/// bytes, header included; `Some(0)` while its header has not all arrived and what has is
+/// valid; `None` when it cannot be a TLS record, which rustls must then see to refuse it at
+/// once (e.g. a plain MQTT or HTTP answer, or a length no record may have).
 fn record_len(bytes: &[u8]) -> Option<usize> {
     let content_type_ok = |t: u8| (20..=24).contains(&t);
     match *bytes {
