@@ -56,8 +56,9 @@ class Relay:
     def __init__(self, upstream_port):
         self.upstream_port = upstream_port
         self.delay_s = 0.0
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.events = []
+        self.open_directions = 0  # directions whose reader has not seen the end yet
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", RELAY_PORT))
@@ -75,6 +76,8 @@ class Relay:
             server = socket.create_connection(("127.0.0.1", self.upstream_port))
             for s in (client, server):
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self.lock:
+                self.open_directions += 2
             self._pump(client, server, "c2s")
             self._pump(server, client, "s2c")
 
@@ -93,6 +96,9 @@ class Relay:
                         self.events.append((direction, len(data)))
                 due.put((time.monotonic() + self.delay_s, data))
                 if not data:
+                    with self.lock:
+                        self.open_directions -= 1
+                        self.lock.notify_all()
                     return
 
         def write():
@@ -113,8 +119,10 @@ class Relay:
         threading.Thread(target=write, daemon=True).start()
 
     def traffic(self):
-        """Bytes each way since the last reset."""
+        """Bytes each way since the last reset, once every connection has ended (the client's
+        last bytes may still be on their way through the relay when it exits)."""
         with self.lock:
+            self.lock.wait_for(lambda: self.open_directions == 0, timeout=10)
             events = list(self.events)
         return {"bytesOut": sum(n for d, n in events if d == "c2s"),
                 "bytesIn": sum(n for d, n in events if d == "s2c")}
