@@ -417,15 +417,17 @@ struct Slot {
     tls13: Option<Tls13ClientSessionValue>,
 }
 
-impl OneSession {
-    fn slot(&self) -> MutexGuard<'_, Slot> {
-        // The slot holds no invariant a panic elsewhere could break.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+/// Locks `mutex` even when a panic poisoned it: each value guarded in this file (the saved
+/// session, the trust-store list, the attempt's configuration) is whole between statements, so
+/// a panic elsewhere cannot have left one half-written.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
+impl OneSession {
     /// The slot, emptied first when it holds another server's session.
     fn slot_for(&self, server: &ServerName<'static>) -> MutexGuard<'_, Slot> {
-        let mut slot = self.slot();
+        let mut slot = lock(&self.0);
         if slot.server.as_ref() != Some(server) {
             *slot = Slot {
                 server: Some(server.clone()),
@@ -433,6 +435,11 @@ impl OneSession {
             };
         }
         slot
+    }
+
+    /// The slot, when it holds `server`'s session.
+    fn slot_of(&self, server: &ServerName<'_>) -> Option<MutexGuard<'_, Slot>> {
+        Some(lock(&self.0)).filter(|slot| slot.server.as_ref() == Some(server))
     }
 }
 
@@ -449,9 +456,7 @@ impl ClientSessionStore for OneSession {
     }
 
     fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<NamedGroup> {
-        let slot = self.slot();
-        slot.kx_hint
-            .filter(|_| slot.server.as_ref() == Some(server_name))
+        self.slot_of(server_name).and_then(|slot| slot.kx_hint)
     }
 
     fn set_tls12_session(&self, server_name: ServerName<'static>, value: Tls12ClientSessionValue) {
@@ -459,16 +464,12 @@ impl ClientSessionStore for OneSession {
     }
 
     fn tls12_session(&self, server_name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
-        let slot = self.slot();
-        match slot.server.as_ref() == Some(server_name) {
-            true => slot.tls12.clone(),
-            false => None,
-        }
+        self.slot_of(server_name)
+            .and_then(|slot| slot.tls12.clone())
     }
 
     fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
-        let mut slot = self.slot();
-        if slot.server.as_ref() == Some(server_name) {
+        if let Some(mut slot) = self.slot_of(server_name) {
             slot.tls12 = None;
         }
     }
@@ -485,11 +486,8 @@ impl ClientSessionStore for OneSession {
         &self,
         server_name: &ServerName<'static>,
     ) -> Option<Tls13ClientSessionValue> {
-        let mut slot = self.slot();
-        match slot.server.as_ref() == Some(server_name) {
-            true => slot.tls13.take(),
-            false => None,
-        }
+        self.slot_of(server_name)
+            .and_then(|mut slot| slot.tls13.take())
     }
 }
 
@@ -511,8 +509,8 @@ fn shared_roots(
         hash.update(anchor);
     }
     let digest: [u8; 32] = hash.finalize().into();
-    let mut stores = TRUST_STORES.lock().unwrap_or_else(PoisonError::into_inner);
-    stores.retain(|(_, _, store)| store.strong_count() > 0);
+    let mut stores = lock(&TRUST_STORES);
+    prune(&mut stores);
     let found = stores
         .iter()
         .filter(|(roots, d, _)| *roots == default_roots && *d == digest)
@@ -571,10 +569,14 @@ struct PruneTrustStores;
 
 impl Drop for PruneTrustStores {
     fn drop(&mut self) {
-        let mut stores = TRUST_STORES.lock().unwrap_or_else(PoisonError::into_inner);
-        stores.retain(|(_, _, store)| store.strong_count() > 0);
-        stores.shrink_to_fit();
+        prune(&mut lock(&TRUST_STORES));
     }
+}
+
+/// Drops the entries whose store no client holds any more, and the room they took.
+fn prune(stores: &mut TrustStores) {
+    stores.retain(|(_, _, store)| store.strong_count() > 0);
+    stores.shrink_to_fit();
 }
 
 impl TlsClientConfig {
@@ -605,8 +607,7 @@ impl TlsClientConfig {
     }
 
     fn attempt_config(&self) -> MutexGuard<'_, Option<Arc<ClientConfig>>> {
-        // Either a whole configuration or none: a panic elsewhere cannot leave half of one.
-        self.attempt.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.attempt)
     }
 
     /// rustls' configuration for one attempt: its connections share it, and with it the one
