@@ -10,7 +10,17 @@ cd "$(dirname "$0")/.."
 # DPS_NEED_FIRMWARE: the Cortex-M step below needs Debian's Rust, the ARM toolchain and QEMU.
 DPS_NEED_CBINDGEN=1 DPS_NEED_FIRMWARE=1 tools/ensure-deps.sh
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step's heading says how long the one before it took, so that a slow CI run shows where
+# its time went.
+step_started=
+step() {
+    if [ -n "$step_started" ]; then
+        printf '\n==> %s (the previous step took %d s)\n' "$*" $((SECONDS - step_started))
+    else
+        printf '\n==> %s\n' "$*"
+    fi
+    step_started=$SECONDS
+}
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -60,3 +70,4 @@ step "Microsoft azure-iot-device SDK against the emulator"
 tools/run-sdk-conformance.sh
 step "azure-iot-device programs run with the SDK, then with dps_mqtt by swapping imports; README's Python quick start"
 tools/run-sdk-dropin.sh
+printf '\n==> done (the last step took %d s; %d s in all)\n' $((SECONDS - step_started)) "$SECONDS"
