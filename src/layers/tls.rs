@@ -390,17 +390,15 @@ impl TlsConfigBuilder {
             Some(id) => Some(Arc::new(SingleCertAndKey::from(id.certified_key()?))
                 as Arc<dyn ResolvesClientCert>),
         };
-        let config = TlsClientConfig {
+        // Everything a client gives that rustls can refuse is checked above; the rustls
+        // configuration itself is built by the attempt's first connection.
+        Ok(TlsClientConfig {
             roots,
             client_cert,
             clock: self.clock,
             attempt: Mutex::new(None),
             _prune: PruneTrustStores,
-        };
-        // Built once here and dropped, so that whatever rustls refuses is reported by the
-        // client's creation rather than by its first connection.
-        config.rustls_config()?;
-        Ok(config)
+        })
     }
 }
 
@@ -612,7 +610,8 @@ impl TlsClientConfig {
 
     /// rustls' configuration for one attempt: its connections share it, and with it the one
     /// saved session (rustls' default store preallocates 256 entries, about 16 KB, for a
-    /// client that talks to one host).
+    /// client that talks to one host). Its only refusal, of the protocol versions, depends on
+    /// the fixed provider alone, never on the client's settings.
     fn rustls_config(&self) -> Result<ClientConfig> {
         let provider = Arc::new(provider());
         let builder = ClientConfig::builder_with_details(provider, Arc::new(self.clock.clone()))
