@@ -322,9 +322,10 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    cli_size = stripped_size(args.cli)
     sizes = {
-        "C CLI (dps_register)": stripped_size(args.cli),
-        "C CLI, server allows TLS 1.3": stripped_size(args.cli),
+        "C CLI (dps_register)": cli_size,
+        "C CLI, server allows TLS 1.3": cli_size,
         "Python binding (dps_mqtt)": stripped_size(args.library),
         "azure-iot-device 2.14": tree_size(args.sdk_site) if args.sdk_site else None,
     }
