@@ -17,7 +17,10 @@ use serde_json::json;
 fn the_socket_is_there_exactly_while_the_built_in_transport_is_connected() {
     assert_eq!(dps_client_socket(ptr::null()), -1);
     let name = "socket-getter";
-    let emu = sym_emulator(name, json!({ "retryAfter": 0 }), &[]);
+    // The emulator holds each answer back, so that at least one `do_work` returns while the
+    // connection waits for it. Without the delay, loopback can answer faster than one call's
+    // rounds end, and the whole registration finishes inside a single call.
+    let emu = sym_emulator(name, json!({ "retryAfter": 0, "delayMs": 50 }), &[]);
     let cfg = ffi_config(&emu, name);
     assert_eq!(
         dps_config_set_symmetric_key(cfg, c(&test_key(name)).as_ptr()),
