@@ -128,7 +128,7 @@ impl<T: Transport, C: Time> Client<T, C> {
         self.engine.handle_timeout(now);
         for _ in 0..MAX_ROUNDS {
             let now = self.clock.now_ms();
-            self.run_actions(now);
+            let now = self.run_actions(now);
             let progressed_out = self.flush(now);
             let progressed_in = self.receive(now);
             if memory::oom_events() != oom_before {
@@ -148,7 +148,7 @@ impl<T: Transport, C: Time> Client<T, C> {
         }
         // Flush what the last events produced (DISCONNECT after success, close requests).
         let now = self.clock.now_ms();
-        self.run_actions(now);
+        let now = self.run_actions(now);
         self.flush(now);
         self.run_actions(now);
         if !self.engine.is_running() {
@@ -258,7 +258,9 @@ impl<T: Transport, C: Time> Client<T, C> {
         &mut self.clock
     }
 
-    fn run_actions(&mut self, now: u64) {
+    /// Carries out the engine's actions. Returns the time after them: a connect hook may block
+    /// (a modem's dial, a resolver), and what follows it must be timed from its end.
+    fn run_actions(&mut self, mut now: u64) -> u64 {
         while let Some(action) = self.engine.poll_action() {
             match action {
                 Action::Connect { host, port } => {
@@ -274,7 +276,11 @@ impl<T: Transport, C: Time> Client<T, C> {
                         continue;
                     }
                     self.transport.set_connect_budget_ms(budget);
-                    match self.transport.connect(&host, port) {
+                    let connected = self.transport.connect(&host, port);
+                    // The back-off after a failure, and the connection's timers, start when
+                    // the hook returned, not when it was called.
+                    now = self.clock.now_ms();
+                    match connected {
                         Ok(()) => {
                             self.connected = true;
                             self.received_any = false;
@@ -304,6 +310,7 @@ impl<T: Transport, C: Time> Client<T, C> {
                 }
             }
         }
+        now
     }
 
     /// Sends as much as the transport takes. Returns whether any byte moved.
@@ -562,6 +569,67 @@ mod tests {
         fn unix_seconds(&mut self) -> u64 {
             1_700_000_000
         }
+    }
+
+    /// Refuses every connect after blocking in it for `block_ms` of the shared clock, as a
+    /// modem's dial or a resolver that gets no answer does; records when each was called.
+    struct BlockingRefusal {
+        now: Rc<Cell<u64>>,
+        block_ms: u64,
+        calls: Vec<u64>,
+    }
+
+    impl Transport for BlockingRefusal {
+        fn connect(&mut self, _host: &str, _port: u16) -> core::result::Result<(), String> {
+            self.calls.push(self.now.get());
+            self.now.set(self.now.get() + self.block_ms);
+            Err("no answer from the modem".into())
+        }
+        fn send(&mut self, _data: &[u8]) -> Io {
+            Io::Failed("not connected".into())
+        }
+        fn recv(&mut self, _buf: &mut [u8]) -> Io {
+            Io::Failed("not connected".into())
+        }
+        fn close(&mut self) {}
+        fn wait(&mut self, timeout_ms: u64, _want_write: bool) {
+            self.now.set(self.now.get() + timeout_ms);
+        }
+    }
+
+    #[test]
+    fn the_back_off_after_a_blocking_connect_starts_when_the_connect_returns() {
+        let mut cfg = config();
+        cfg.timing.backoff_initial_ms = 1_000;
+        cfg.timing.backoff_max_ms = 1_000;
+        cfg.timing.deadline_ms = 10_000;
+        let now = Rc::new(Cell::new(0));
+        let transport = BlockingRefusal {
+            now: now.clone(),
+            block_ms: 1_500,
+            calls: Vec::new(),
+        };
+        let mut client =
+            Client::new(cfg.settings().unwrap(), transport, SharedClock(now.clone())).unwrap();
+        assert_eq!(
+            client.register_blocking(&mut |_| {}),
+            Err(ErrorKind::TransportConnect)
+        );
+        // Timed from the call, the back-off (500-1000 ms) would have passed inside the 1.5 s
+        // connect, and the next dial would follow at once, with no back-off at all.
+        let calls = &client.transport().calls;
+        assert!(calls.len() >= 2, "{calls:?}");
+        assert!(
+            calls.windows(2).all(|w| w[1] - w[0] >= 1_500 + 500),
+            "a dial without back-off: {calls:?}"
+        );
+        assert!(calls.len() <= 5, "{calls:?}");
+        // This hook ignores its budget, so the last connect may run past the deadline.
+        assert!(
+            (10_000..=11_500).contains(&now.get()),
+            "ended at {}",
+            now.get()
+        );
     }
 
     #[test]
