@@ -535,16 +535,33 @@ mod tests {
         assert!(client.transport().budgets.is_empty(), "nothing was dialled");
     }
 
-    /// Refuses every connect; its `wait` moves the shared clock on by the time asked, as a
-    /// blocking wait would.
+    /// Refuses every connect after blocking in it for `connect_ms` of the shared clock (a
+    /// modem's dial, a resolver that gets no answer), and records when each was called; its
+    /// `wait` moves the shared clock on by the time asked, as a blocking wait would.
     struct RefusingAndWaiting {
         refusing: Refusing,
         now: Rc<Cell<u64>>,
+        connect_ms: u64,
+        dialled_at: Vec<u64>,
         waits: usize,
+    }
+
+    impl RefusingAndWaiting {
+        fn new(now: &Rc<Cell<u64>>, connect_ms: u64) -> RefusingAndWaiting {
+            RefusingAndWaiting {
+                refusing: Refusing::default(),
+                now: now.clone(),
+                connect_ms,
+                dialled_at: Vec::new(),
+                waits: 0,
+            }
+        }
     }
 
     impl Transport for RefusingAndWaiting {
         fn connect(&mut self, host: &str, port: u16) -> core::result::Result<(), String> {
+            self.dialled_at.push(self.now.get());
+            self.now.set(self.now.get() + self.connect_ms);
             self.refusing.connect(host, port)
         }
         fn send(&mut self, data: &[u8]) -> Io {
@@ -571,32 +588,6 @@ mod tests {
         }
     }
 
-    /// Refuses every connect after blocking in it for `block_ms` of the shared clock, as a
-    /// modem's dial or a resolver that gets no answer does; records when each was called.
-    struct BlockingRefusal {
-        now: Rc<Cell<u64>>,
-        block_ms: u64,
-        calls: Vec<u64>,
-    }
-
-    impl Transport for BlockingRefusal {
-        fn connect(&mut self, _host: &str, _port: u16) -> core::result::Result<(), String> {
-            self.calls.push(self.now.get());
-            self.now.set(self.now.get() + self.block_ms);
-            Err("no answer from the modem".into())
-        }
-        fn send(&mut self, _data: &[u8]) -> Io {
-            Io::Failed("not connected".into())
-        }
-        fn recv(&mut self, _buf: &mut [u8]) -> Io {
-            Io::Failed("not connected".into())
-        }
-        fn close(&mut self) {}
-        fn wait(&mut self, timeout_ms: u64, _want_write: bool) {
-            self.now.set(self.now.get() + timeout_ms);
-        }
-    }
-
     #[test]
     fn the_back_off_after_a_blocking_connect_starts_when_the_connect_returns() {
         let mut cfg = config();
@@ -604,11 +595,7 @@ mod tests {
         cfg.timing.backoff_max_ms = 1_000;
         cfg.timing.deadline_ms = 10_000;
         let now = Rc::new(Cell::new(0));
-        let transport = BlockingRefusal {
-            now: now.clone(),
-            block_ms: 1_500,
-            calls: Vec::new(),
-        };
+        let transport = RefusingAndWaiting::new(&now, 1_500);
         let mut client =
             Client::new(cfg.settings().unwrap(), transport, SharedClock(now.clone())).unwrap();
         assert_eq!(
@@ -617,7 +604,7 @@ mod tests {
         );
         // Timed from the call, the back-off (500-1000 ms) would have passed inside the 1.5 s
         // connect, and the next dial would follow at once, with no back-off at all.
-        let calls = &client.transport().calls;
+        let calls = &client.transport().dialled_at;
         assert!(calls.len() >= 2, "{calls:?}");
         assert!(
             calls.windows(2).all(|w| w[1] - w[0] >= 1_500 + 500),
@@ -639,11 +626,7 @@ mod tests {
         cfg.timing.backoff_max_ms = 300;
         cfg.timing.deadline_ms = 3_000;
         let now = Rc::new(Cell::new(0));
-        let transport = RefusingAndWaiting {
-            refusing: Refusing::default(),
-            now: now.clone(),
-            waits: 0,
-        };
+        let transport = RefusingAndWaiting::new(&now, 0);
         let mut client =
             Client::new(cfg.settings().unwrap(), transport, SharedClock(now.clone())).unwrap();
         let mut events = Vec::new();
